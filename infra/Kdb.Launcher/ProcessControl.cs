@@ -66,6 +66,34 @@ internal static class ProcessControl
         }
     }
 
+    /// <summary>True while any live (non-zombie) process belongs to process group <paramref name="pgid"/>.</summary>
+    public static bool GroupAlive(int pgid)
+    {
+        foreach (var dir in Directory.EnumerateDirectories("/proc"))
+        {
+            if (!int.TryParse(Path.GetFileName(dir), CultureInfo.InvariantCulture, out _))
+            {
+                continue;
+            }
+
+            try
+            {
+                var stat = File.ReadAllText(Path.Combine(dir, "stat"));
+                var rest = stat[(stat.LastIndexOf(')') + 2)..].Split(' ');
+                if (rest[0] != "Z" && int.Parse(rest[2], CultureInfo.InvariantCulture) == pgid)
+                {
+                    return true;
+                }
+            }
+            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or FormatException or IndexOutOfRangeException)
+            {
+                // The process ended while we looked.
+            }
+        }
+
+        return false;
+    }
+
     public static bool IsAlive(ProcessHandle handle) =>
         handle.Pid > 0 && ReadStartTicks(handle.Pid) is { } ticks && (handle.StartTicks == 0 || ticks == handle.StartTicks);
 
@@ -99,10 +127,11 @@ internal static class ProcessControl
             Native.Kill(handle.Pid, Native.SigTerm);
         }
 
+        // Done only when the whole group is gone: "down leaves no process behind".
         var deadline = DateTime.UtcNow + grace;
         while (DateTime.UtcNow < deadline)
         {
-            if (!IsAlive(handle))
+            if (!IsAlive(handle) && !GroupAlive(handle.Pid))
             {
                 return;
             }
@@ -112,7 +141,7 @@ internal static class ProcessControl
 
         Native.Kill(-handle.Pid, Native.SigKill);
         Native.Kill(handle.Pid, Native.SigKill);
-        for (var i = 0; i < 50 && IsAlive(handle); i++)
+        for (var i = 0; i < 50 && (IsAlive(handle) || GroupAlive(handle.Pid)); i++)
         {
             await Task.Delay(100);
         }
