@@ -1,8 +1,22 @@
 using Kdb.ControlPlane;
+using Kdb.ControlPlane.Api;
+using Kdb.ControlPlane.Data;
+using Kdb.ControlPlane.Identity;
 using Kdb.Messaging;
 using Kdb.Provisioning;
 using Kdb.ServiceDefaults;
+using Microsoft.AspNetCore.Authentication.JwtBearer;
+using Microsoft.AspNetCore.DataProtection;
+using Microsoft.AspNetCore.DataProtection.KeyManagement;
 using Microsoft.Extensions.Diagnostics.HealthChecks;
+using Microsoft.Extensions.Options;
+
+if (args is ["schema-script"])
+{
+    // Prints the model's create script: the starting point of the next migration's SQL.
+    Console.Write(DatabaseSetup.GenerateSchemaScript());
+    return;
+}
 
 var builder = WebApplication.CreateBuilder(args);
 builder.AddKdbServiceDefaults("controlplane");
@@ -14,8 +28,50 @@ if (string.IsNullOrWhiteSpace(postgres))
     throw new InvalidOperationException("Postgres:ConnectionString (env KDB_Postgres__ConnectionString) is required.");
 }
 
-builder.Services.AddHealthChecks().Add(new HealthCheckRegistration(
-    "postgres", _ => new PostgresHealthCheck(postgres), HealthStatus.Unhealthy, [ServiceDefaultsExtensions.ReadyTag]));
+builder.Services.AddSingleton(TimeProvider.System);
+builder.Services.AddDbContext<ControlPlaneDbContext>(o => DatabaseSetup.Configure(o, postgres));
+builder.Services.AddSingleton<StartupState>();
+builder.Services.AddHealthChecks()
+    .Add(new HealthCheckRegistration("postgres", _ => new PostgresHealthCheck(postgres), HealthStatus.Unhealthy, [ServiceDefaultsExtensions.ReadyTag]))
+    .Add(new HealthCheckRegistration("startup", sp => new StartupHealthCheck(sp.GetRequiredService<StartupState>()), HealthStatus.Unhealthy, [ServiceDefaultsExtensions.ReadyTag]));
+
+// Several instances share one Data Protection key ring, kept in PostgreSQL.
+builder.Services.AddDataProtection().SetApplicationName("Kdb.Cloud.ControlPlane");
+builder.Services.AddSingleton<IConfigureOptions<KeyManagementOptions>>(sp =>
+    new ConfigureOptions<KeyManagementOptions>(o => o.XmlRepository = new DbXmlRepository(sp.GetRequiredService<IServiceScopeFactory>())));
+
+builder.Services.Configure<TokenOptions>(builder.Configuration.GetSection(TokenOptions.Section));
+builder.Services.AddSingleton<SigningKeyService>();
+builder.Services.AddSingleton<TokenIssuer>();
+builder.Services.AddSingleton<ServiceClientRegistry>();
+builder.Services.AddSingleton<IStartupTask>(sp => sp.GetRequiredService<ServiceClientRegistry>());
+builder.Services.AddSingleton<IStartupTask>(sp => sp.GetRequiredService<SigningKeyService>());
+builder.Services.AddHostedService<DatabaseMigrator>();
+builder.Services.AddHostedService<SigningKeyRotation>();
+
+builder.Services.AddIdentityCore<User>(o =>
+    {
+        o.User.RequireUniqueEmail = true;
+        o.Password.RequiredLength = 10;
+        o.Password.RequireDigit = false;
+        o.Password.RequireLowercase = false;
+        o.Password.RequireUppercase = false;
+        o.Password.RequireNonAlphanumeric = false;
+        o.Lockout.MaxFailedAccessAttempts = 5;
+        o.Lockout.DefaultLockoutTimeSpan = TimeSpan.FromMinutes(15);
+        o.Lockout.AllowedForNewUsers = true;
+    })
+    .AddEntityFrameworkStores<ControlPlaneDbContext>();
+
+builder.Services.AddAuthentication(JwtBearerDefaults.AuthenticationScheme).AddJwtBearer();
+builder.Services.AddSingleton<IConfigureOptions<JwtBearerOptions>>(sp => new ConfigureNamedOptions<JwtBearerOptions>(JwtBearerDefaults.AuthenticationScheme, o =>
+{
+    o.MapInboundClaims = false;
+    o.TokenValidationParameters = TokenIssuer.ValidationParameters(
+        sp.GetRequiredService<IOptions<TokenOptions>>().Value, sp.GetRequiredService<SigningKeyService>(), KdbAudiences.Api);
+}));
+builder.Services.AddAuthorization();
+builder.Services.AddProblemDetails();
 
 // In the embedded deployment the provisioning consumers share the control plane's in-memory bus:
 // one process cannot hear another's in-memory bus. With RabbitMQ they run in their own worker.
@@ -29,7 +85,13 @@ builder.Services.AddKdbBus(builder.Configuration, bus =>
 });
 
 var app = builder.Build();
+app.UseExceptionHandler();
+app.UseStatusCodePages();
+app.UseAuthentication();
+app.UseAuthorization();
 app.MapKdbManagementEndpoints();
+app.MapTokenEndpoints();
+app.MapAccountEndpoints();
 app.Run();
 
 /// <summary>Entry point, visible to WebApplicationFactory in tests.</summary>

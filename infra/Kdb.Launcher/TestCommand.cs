@@ -30,29 +30,39 @@ internal sealed class TestCommand(KdbPaths paths, IAnsiConsole console)
 
         var results = Path.Combine(paths.TestResults, DateTime.UtcNow.ToString("yyyyMMdd-HHmmss", System.Globalization.CultureInfo.InvariantCulture));
         Directory.CreateDirectory(results);
-        List<string> args =
-        [
-            "test", paths.Solution, "--no-build", "-nologo",
-            "--logger", "trx;LogFileName={assembly}.trx",
-            "--logger", "console;verbosity=normal",
-            "--results-directory", results,
-            // A hung suite must not eat CI's whole budget: dump and fail it instead.
-            "--blame-hang-timeout", soak ? "120m" : "15m",
-        ];
-        if (!string.IsNullOrWhiteSpace(filter))
-        {
-            args.AddRange(["--filter", filter]);
-        }
-
         var env = new Dictionary<string, string> { ["KDB_ROOT"] = paths.Root };
         if (soak)
         {
             env["KDB_SOAK"] = "1";
         }
 
-        var exit = await RunInheritedAsync("dotnet", args, env, cancellationToken);
-        var expected = Directory.EnumerateFiles(Path.Combine(paths.Root, "tests"), "*.Tests.csproj", SearchOption.AllDirectories).Count();
-        var totals = Summarize(results, expected, exit, out var notes);
+        // One project at a time: each writes its own TRX (named after it), the real servers the suites
+        // start do not compete for the two cores, and a crashed suite is attributed to its project.
+        var projects = TestProjects(paths.Root);
+        var exit = 0;
+        foreach (var project in projects)
+        {
+            var name = Path.GetFileNameWithoutExtension(project);
+            console.MarkupLineInterpolated($"[bold]── {name}[/]");
+            List<string> args =
+            [
+                "test", project, "--no-build", "-nologo",
+                "--logger", $"trx;LogFileName={name}.trx",
+                "--logger", "console;verbosity=minimal",
+                "--results-directory", results,
+                // A hung suite must not eat CI's whole budget: dump and fail it instead.
+                "--blame-hang-timeout", soak ? "120m" : "10m",
+            ];
+            if (!string.IsNullOrWhiteSpace(filter))
+            {
+                args.AddRange(["--filter", filter]);
+            }
+
+            var code = await RunInheritedAsync("dotnet", args, env, cancellationToken);
+            exit = exit == 0 ? code : exit;
+        }
+
+        var totals = Summarize(results, projects.Count, exit, out var notes);
         foreach (var note in notes)
         {
             console.MarkupLineInterpolated($"[yellow]{note}[/]");
@@ -61,6 +71,13 @@ internal sealed class TestCommand(KdbPaths paths, IAnsiConsole console)
         console.Profile.Out.Writer.WriteLine(totals.ToString());
         return totals.Failed > 0 || exit != 0 ? 1 : 0;
     }
+
+    /// <summary>Every test project under <c>tests/</c>, in a stable order.</summary>
+    public static IReadOnlyList<string> TestProjects(string root) =>
+        Directory.EnumerateFiles(Path.Combine(root, "tests"), "*.Tests.csproj", SearchOption.AllDirectories)
+            .Where(p => !p.Contains("/bin/", StringComparison.Ordinal) && !p.Contains("/obj/", StringComparison.Ordinal))
+            .Order(StringComparer.Ordinal)
+            .ToList();
 
     /// <summary>
     /// Adds up the TRX files of one run. A project that wrote no TRX (its test host crashed) or a

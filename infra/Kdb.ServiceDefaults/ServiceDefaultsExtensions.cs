@@ -40,6 +40,8 @@ public static class ServiceDefaultsExtensions
         builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = TimeSpan.FromSeconds(10));
         builder.Services.AddHttpClient("kdb-health");
         builder.Services.AddHealthChecks();
+        // Malformed bodies are the client's fault in every environment: 400, never an exception and a 500.
+        builder.Services.Configure<Microsoft.AspNetCore.Routing.RouteHandlerOptions>(o => o.ThrowOnBadRequest = false);
         builder.Services.AddSingleton(new PrometheusExporter());
         builder.Services.AddSingleton(BuildInfo.For(serviceName, Assembly.GetEntryAssembly() ?? typeof(ServiceDefaultsExtensions).Assembly));
         return builder;

@@ -1,0 +1,70 @@
+using Microsoft.AspNetCore.Identity.EntityFrameworkCore;
+using Microsoft.EntityFrameworkCore;
+
+namespace Kdb.ControlPlane.Data;
+
+/// <summary>The control plane's store: Identity's tables plus orgs, keys and tokens.</summary>
+public sealed class ControlPlaneDbContext(DbContextOptions<ControlPlaneDbContext> options) : IdentityDbContext<User>(options)
+{
+    public DbSet<Org> Orgs => Set<Org>();
+
+    public DbSet<Membership> Memberships => Set<Membership>();
+
+    public DbSet<SigningKeyRecord> SigningKeys => Set<SigningKeyRecord>();
+
+    public DbSet<DataProtectionKeyRecord> DataProtectionKeys => Set<DataProtectionKeyRecord>();
+
+    public DbSet<RefreshTokenRecord> RefreshTokens => Set<RefreshTokenRecord>();
+
+    public DbSet<ServiceClientRecord> ServiceClients => Set<ServiceClientRecord>();
+
+    protected override void OnModelCreating(ModelBuilder builder)
+    {
+        base.OnModelCreating(builder);
+        builder.Entity<User>(e =>
+        {
+            e.Property(u => u.Name).HasMaxLength(200);
+        });
+        builder.Entity<Org>(e =>
+        {
+            e.ToTable("orgs");
+            e.HasKey(o => o.Id);
+            e.Property(o => o.Id).HasMaxLength(30);
+            e.Property(o => o.Name).HasMaxLength(200);
+            e.Property(o => o.Plan).HasMaxLength(20);
+        });
+        builder.Entity<Membership>(e =>
+        {
+            e.ToTable("memberships");
+            e.HasKey(m => new { m.OrgId, m.UserId });
+            e.HasIndex(m => m.UserId);
+            e.Property(m => m.Role).HasMaxLength(20);
+        });
+        builder.Entity<SigningKeyRecord>(e =>
+        {
+            e.ToTable("signing_keys");
+            e.HasKey(k => k.Kid);
+            e.Property(k => k.Kid).HasMaxLength(64);
+            e.Property(k => k.Algorithm).HasMaxLength(10);
+        });
+        builder.Entity<DataProtectionKeyRecord>(e =>
+        {
+            e.ToTable("data_protection_keys");
+            e.HasKey(k => k.Id);
+        });
+        builder.Entity<RefreshTokenRecord>(e =>
+        {
+            e.ToTable("refresh_tokens");
+            e.HasKey(t => t.TokenHash);
+            e.Property(t => t.TokenHash).HasMaxLength(64);
+            e.HasIndex(t => t.FamilyId);
+            e.HasIndex(t => t.UserId);
+        });
+        builder.Entity<ServiceClientRecord>(e =>
+        {
+            e.ToTable("service_clients");
+            e.HasKey(c => c.ClientId);
+            e.Property(c => c.ClientId).HasMaxLength(64);
+        });
+    }
+}

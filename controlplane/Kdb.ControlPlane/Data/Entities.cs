@@ -1,0 +1,106 @@
+using Microsoft.AspNetCore.Identity;
+
+namespace Kdb.ControlPlane.Data;
+
+/// <summary>A person who signs in (ASP.NET Core Identity user; id <c>usr_…</c>).</summary>
+public sealed class User : IdentityUser
+{
+    /// <summary>Display name.</summary>
+    public string Name { get; set; } = string.Empty;
+
+    /// <summary>When the user signed up.</summary>
+    public DateTimeOffset CreatedAt { get; set; }
+}
+
+/// <summary>An organization: the tenant of the management plane, owner of databases and keys.</summary>
+public sealed class Org
+{
+    public string Id { get; set; } = string.Empty;
+
+    public string Name { get; set; } = string.Empty;
+
+    /// <summary>free, pro or enterprise.</summary>
+    public string Plan { get; set; } = "free";
+
+    public DateTimeOffset CreatedAt { get; set; }
+}
+
+/// <summary>A user's role in an org: owner, admin, developer or viewer.</summary>
+public sealed class Membership
+{
+    public string OrgId { get; set; } = string.Empty;
+
+    public string UserId { get; set; } = string.Empty;
+
+    public string Role { get; set; } = "viewer";
+
+    public DateTimeOffset CreatedAt { get; set; }
+}
+
+/// <summary>
+/// A token signing key. The private key is stored only encrypted by Data Protection; the public JWK is
+/// published from <see cref="PublishedAt"/> until <see cref="RetiredAt"/> plus the longest token lifetime.
+/// </summary>
+public sealed class SigningKeyRecord
+{
+    public string Kid { get; set; } = string.Empty;
+
+    public string Algorithm { get; set; } = "ES256";
+
+    public string ProtectedPrivateKey { get; set; } = string.Empty;
+
+    public string PublicJwk { get; set; } = string.Empty;
+
+    public DateTimeOffset PublishedAt { get; set; }
+
+    /// <summary>When the key starts signing (after it has been published long enough for caches to see it).</summary>
+    public DateTimeOffset ActivatesAt { get; set; }
+
+    /// <summary>When the key stops signing.</summary>
+    public DateTimeOffset RetiredAt { get; set; }
+}
+
+/// <summary>One XML element of the Data Protection key ring, shared by every control-plane instance.</summary>
+public sealed class DataProtectionKeyRecord
+{
+    public int Id { get; set; }
+
+    public string? FriendlyName { get; set; }
+
+    public string Xml { get; set; } = string.Empty;
+}
+
+/// <summary>
+/// A refresh token, stored as the SHA-256 of its value. Tokens of one login form a family: presenting
+/// a consumed token again revokes the whole family (reuse detection).
+/// </summary>
+public sealed class RefreshTokenRecord
+{
+    public string TokenHash { get; set; } = string.Empty;
+
+    public string FamilyId { get; set; } = string.Empty;
+
+    public string UserId { get; set; } = string.Empty;
+
+    public string ClientId { get; set; } = string.Empty;
+
+    public DateTimeOffset CreatedAt { get; set; }
+
+    public DateTimeOffset ExpiresAt { get; set; }
+
+    public DateTimeOffset? ConsumedAt { get; set; }
+
+    public DateTimeOffset? RevokedAt { get; set; }
+}
+
+/// <summary>A service identity (proxy, nodes, provisioning, operator): configuration ensured at start-up.</summary>
+public sealed class ServiceClientRecord
+{
+    public string ClientId { get; set; } = string.Empty;
+
+    /// <summary>SHA-256 (hex) of the secret: secrets are high-entropy, so a fast hash is enough.</summary>
+    public string SecretHash { get; set; } = string.Empty;
+
+    /// <summary>Space-separated scopes granted to the client.</summary>
+    public string Scopes { get; set; } = string.Empty;
+}

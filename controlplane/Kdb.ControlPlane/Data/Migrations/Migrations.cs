@@ -1,0 +1,29 @@
+using Microsoft.EntityFrameworkCore.Infrastructure;
+using Microsoft.EntityFrameworkCore.Migrations;
+
+namespace Kdb.ControlPlane.Data.Migrations;
+
+// EF Core's design-time package cannot be restored here (its dependencies are absent from the registry),
+// so migrations are EF migrations whose bodies are SQL files embedded beside them. The first one is the
+// model's own create script (`dotnet Kdb.ControlPlane.dll schema-script`); a test checks that migrating
+// an empty database yields exactly the schema the model describes. See docs/controlplane-migrations.md.
+
+/// <summary>The initial schema: Identity, orgs, memberships, signing keys, Data Protection keys, refresh tokens, service clients.</summary>
+[DbContext(typeof(ControlPlaneDbContext))]
+[Migration("20261122000001_Initial")]
+public sealed class Initial : Migration
+{
+    protected override void Up(MigrationBuilder migrationBuilder) => migrationBuilder.Sql(SqlScript.Read("0001_initial.sql"));
+}
+
+internal static class SqlScript
+{
+    public static string Read(string name)
+    {
+        var assembly = typeof(SqlScript).Assembly;
+        var resource = assembly.GetManifestResourceNames().Single(n => n.EndsWith("." + name, StringComparison.Ordinal));
+        using var stream = assembly.GetManifestResourceStream(resource)!;
+        using var reader = new StreamReader(stream);
+        return reader.ReadToEnd();
+    }
+}
