@@ -1,0 +1,91 @@
+namespace Kdb.PgWire.Types;
+
+/// <summary>
+/// OIDs of the PostgreSQL built-in types kdb speaks on the wire (values from pg_type.dat).
+/// Wire values: never change, only append.
+/// </summary>
+public enum PgTypeOid : uint
+{
+    /// <summary>Not specified: the server infers the type (Parse with OID 0).</summary>
+    Unspecified = 0,
+    Bool = 16,
+    Bytea = 17,
+    Int8 = 20,
+    Int2 = 21,
+    Int4 = 23,
+    Text = 25,
+    Float4 = 700,
+    Float8 = 701,
+    Unknown = 705,
+    Bpchar = 1042,
+    Varchar = 1043,
+    Date = 1082,
+    Timestamp = 1114,
+    TimestampTz = 1184,
+    Interval = 1186,
+    Numeric = 1700,
+    Uuid = 2950,
+    Jsonb = 3802,
+}
+
+/// <summary>Wire format of one value: 0 text, 1 binary (protocol format codes).</summary>
+public enum PgFormat : short
+{
+    Text = 0,
+    Binary = 1,
+}
+
+/// <summary>A PostgreSQL interval: months, days and microseconds are kept apart, as PostgreSQL does.</summary>
+/// <param name="Microseconds">Time part in microseconds.</param>
+/// <param name="Days">Day part.</param>
+/// <param name="Months">Month part (years are 12 months).</param>
+public readonly record struct PgInterval(long Microseconds, int Days, int Months);
+
+/// <summary>Facts about the supported types.</summary>
+public static class PgTypes
+{
+    /// <summary>The pg_type.typlen of a type: fixed size in bytes, or -1 for variable length.</summary>
+    public static short SizeOf(PgTypeOid oid) => oid switch
+    {
+        PgTypeOid.Bool => 1,
+        PgTypeOid.Int2 => 2,
+        PgTypeOid.Int4 or PgTypeOid.Float4 or PgTypeOid.Date => 4,
+        PgTypeOid.Int8 or PgTypeOid.Float8 or PgTypeOid.Timestamp or PgTypeOid.TimestampTz => 8,
+        PgTypeOid.Interval or PgTypeOid.Uuid => 16,
+        _ => -1,
+    };
+
+    /// <summary>True for the types this library can encode and decode in text and binary.</summary>
+    public static bool IsSupported(PgTypeOid oid) => oid switch
+    {
+        PgTypeOid.Bool or PgTypeOid.Bytea or PgTypeOid.Int8 or PgTypeOid.Int2 or PgTypeOid.Int4 or PgTypeOid.Text
+            or PgTypeOid.Float4 or PgTypeOid.Float8 or PgTypeOid.Unknown or PgTypeOid.Bpchar or PgTypeOid.Varchar
+            or PgTypeOid.Date or PgTypeOid.Timestamp or PgTypeOid.TimestampTz or PgTypeOid.Interval
+            or PgTypeOid.Numeric or PgTypeOid.Uuid or PgTypeOid.Jsonb => true,
+        _ => false,
+    };
+
+    /// <summary>The SQL name of a type (as format_type prints it), for messages.</summary>
+    public static string NameOf(PgTypeOid oid) => oid switch
+    {
+        PgTypeOid.Bool => "boolean",
+        PgTypeOid.Bytea => "bytea",
+        PgTypeOid.Int8 => "bigint",
+        PgTypeOid.Int2 => "smallint",
+        PgTypeOid.Int4 => "integer",
+        PgTypeOid.Text => "text",
+        PgTypeOid.Float4 => "real",
+        PgTypeOid.Float8 => "double precision",
+        PgTypeOid.Unknown => "unknown",
+        PgTypeOid.Bpchar => "character",
+        PgTypeOid.Varchar => "character varying",
+        PgTypeOid.Date => "date",
+        PgTypeOid.Timestamp => "timestamp without time zone",
+        PgTypeOid.TimestampTz => "timestamp with time zone",
+        PgTypeOid.Interval => "interval",
+        PgTypeOid.Numeric => "numeric",
+        PgTypeOid.Uuid => "uuid",
+        PgTypeOid.Jsonb => "jsonb",
+        _ => "oid " + ((uint)oid).ToString(System.Globalization.CultureInfo.InvariantCulture),
+    };
+}
