@@ -92,6 +92,7 @@ app.UseAuthorization();
 app.MapKdbManagementEndpoints();
 app.MapTokenEndpoints();
 app.MapAccountEndpoints();
+app.MapOrgEndpoints();
 app.Run();
 
 /// <summary>Entry point, visible to WebApplicationFactory in tests.</summary>

@@ -1,4 +1,7 @@
 using System.Net;
+using System.Net.Http.Headers;
+using System.Net.Http.Json;
+using System.Text.Json;
 using Kdb.Testing;
 using Kdb.Testing.Postgres;
 using Microsoft.AspNetCore.Mvc.Testing;
@@ -54,6 +57,37 @@ public sealed class ControlPlaneApp : IAsyncDisposable
 
             await Task.Delay(200);
         }
+    }
+
+    /// <summary>Signs a new user up and returns a management-API access token for them.</summary>
+    public async Task<string> SignupAndLoginAsync(string email, string password = "long enough password")
+    {
+        using var signup = await Client.PostAsJsonAsync("/v1/signup", new { email, password, name = email.Split('@')[0] });
+        signup.EnsureSuccessStatusCode();
+        using var token = await Client.PostAsync(new Uri("/connect/token", UriKind.Relative), new FormUrlEncodedContent(new Dictionary<string, string>
+        {
+            ["grant_type"] = "password",
+            ["username"] = email,
+            ["password"] = password,
+        }));
+        token.EnsureSuccessStatusCode();
+        return (await token.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("access_token").GetString()!;
+    }
+
+    /// <summary>Sends a request as the holder of <paramref name="token"/>.</summary>
+    public async Task<(HttpStatusCode Status, JsonElement Body, HttpResponseMessage Response)> SendAsync(HttpMethod method, string path, string token, object? body = null, Action<HttpRequestMessage>? configure = null)
+    {
+        using var request = new HttpRequestMessage(method, path);
+        request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", token);
+        if (body is not null)
+        {
+            request.Content = body is string raw ? new StringContent(raw, System.Text.Encoding.UTF8, "application/json") : JsonContent.Create(body);
+        }
+
+        configure?.Invoke(request);
+        var response = await Client.SendAsync(request);
+        var text = await response.Content.ReadAsStringAsync();
+        return (response.StatusCode, text.Length == 0 ? default : JsonDocument.Parse(text).RootElement.Clone(), response);
     }
 
     public async ValueTask DisposeAsync()
