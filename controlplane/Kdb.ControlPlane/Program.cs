@@ -93,6 +93,7 @@ app.MapKdbManagementEndpoints();
 app.MapTokenEndpoints();
 app.MapAccountEndpoints();
 app.MapOrgEndpoints();
+app.MapApiKeyEndpoints();
 app.Run();
 
 /// <summary>Entry point, visible to WebApplicationFactory in tests.</summary>

@@ -20,7 +20,7 @@ public static class AccountEndpoints
 
     public sealed record SignupResponse(UserView User, OrgView Org);
 
-    public sealed record MeResponse(string Id, string Email, string Name, IReadOnlyList<OrgMembershipView> Orgs);
+    public sealed record MeResponse(string Id, string Kind, string? Email, string Name, IReadOnlyList<OrgMembershipView> Orgs);
 
     public static IEndpointRouteBuilder MapAccountEndpoints(this IEndpointRouteBuilder app)
     {
@@ -84,6 +84,15 @@ public static class AccountEndpoints
     private static async Task<IResult> MeAsync(HttpContext http, UserManager<User> users, ControlPlaneDbContext db, CancellationToken ct)
     {
         var userId = http.User.UserId();
+        if (userId is not null && OrgAccess.IsApiKey(userId))
+        {
+            var key = await OrgAccess.ValidApiKeyAsync(db, userId, ct);
+            var org = key is null ? null : await db.Orgs.AsNoTracking().FirstOrDefaultAsync(o => o.Id == key.OrgId, ct);
+            return key is null || org is null
+                ? Problems.Unauthorized()
+                : Results.Ok(new MeResponse(key.Id, "api_key", null, key.Name, [new OrgMembershipView(org.Id, org.Name, org.Plan, key.Role)]));
+        }
+
         var user = userId is null ? null : await users.FindByIdAsync(userId);
         if (user is null)
         {
@@ -96,6 +105,6 @@ public static class AccountEndpoints
             .OrderBy(o => o.Id)
             .Select(o => new OrgMembershipView(o.Id, o.Name, o.Plan, o.Role))
             .ToListAsync(ct);
-        return Results.Ok(new MeResponse(user.Id, user.Email!, user.Name, orgs));
+        return Results.Ok(new MeResponse(user.Id, "user", user.Email!, user.Name, orgs));
     }
 }

@@ -21,10 +21,46 @@ public static class OrgRoles
 /// <summary>Looks up the caller's membership. Object-level authorization: no membership means 404, never 403.</summary>
 public static class OrgAccess
 {
-    public static async Task<Membership?> MembershipAsync(ControlPlaneDbContext db, string orgId, string? userId, CancellationToken ct) =>
-        userId is null
-            ? null
-            : await db.Memberships.AsNoTracking().FirstOrDefaultAsync(m => m.OrgId == orgId && m.UserId == userId, ct);
+    public static async Task<Membership?> MembershipAsync(ControlPlaneDbContext db, string orgId, string? userId, CancellationToken ct)
+    {
+        if (userId is null)
+        {
+            return null;
+        }
+
+        if (IsApiKey(userId))
+        {
+            // Checked on every request, so deleting a key ends its tokens at once, not when they expire.
+            var key = await ValidApiKeyAsync(db, userId, ct);
+            return key is not null && key.OrgId == orgId
+                ? new Membership { OrgId = orgId, UserId = userId, Role = key.Role, CreatedAt = key.CreatedAt }
+                : null;
+        }
+
+        return await db.Memberships.AsNoTracking().FirstOrDefaultAsync(m => m.OrgId == orgId && m.UserId == userId, ct);
+    }
+
+    /// <summary>True when the token's subject is an API key rather than a user.</summary>
+    public static bool IsApiKey(string subject) => subject.StartsWith("key_", StringComparison.Ordinal);
+
+    /// <summary>The key, when it exists and has not expired; records when it was last used (at most once a minute).</summary>
+    public static async Task<ApiKeyRecord?> ValidApiKeyAsync(ControlPlaneDbContext db, string keyId, CancellationToken ct)
+    {
+        var key = await db.ApiKeys.FirstOrDefaultAsync(k => k.Id == keyId, ct);
+        var now = DateTimeOffset.UtcNow;
+        if (key is null || (key.ExpiresAt is { } expires && expires <= now))
+        {
+            return null;
+        }
+
+        if (key.LastUsedAt is null || now - key.LastUsedAt > TimeSpan.FromMinutes(1))
+        {
+            key.LastUsedAt = now;
+            await db.SaveChangesAsync(ct);
+        }
+
+        return key;
+    }
 
     public static IResult OrgNotFound() => Problems.NotFound("No such organization.");
 

@@ -42,6 +42,14 @@ public static class OrgEndpoints
     {
         var take = Math.Clamp(limit ?? 50, 1, 200);
         var userId = http.User.UserId();
+        if (userId is not null && OrgAccess.IsApiKey(userId))
+        {
+            // A key acts in its one org only.
+            var key = await OrgAccess.ValidApiKeyAsync(db, userId, ct);
+            var keyOrg = key is null ? null : await db.Orgs.AsNoTracking().FirstOrDefaultAsync(o => o.Id == key.OrgId, ct);
+            return Results.Ok(new Page<OrgDetail>(keyOrg is null ? [] : [new OrgDetail(keyOrg.Id, keyOrg.Name, keyOrg.Plan, key!.Role, keyOrg.CreatedAt)], null));
+        }
+
         var query = db.Memberships.AsNoTracking().Where(m => m.UserId == userId)
             .Join(db.Orgs, m => m.OrgId, o => o.Id, (m, o) => new { o.Id, o.Name, o.Plan, m.Role, o.CreatedAt });
         if (!string.IsNullOrEmpty(cursor))

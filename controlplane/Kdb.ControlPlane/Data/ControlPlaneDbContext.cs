@@ -18,6 +18,8 @@ public sealed class ControlPlaneDbContext(DbContextOptions<ControlPlaneDbContext
 
     public DbSet<ServiceClientRecord> ServiceClients => Set<ServiceClientRecord>();
 
+    public DbSet<ApiKeyRecord> ApiKeys => Set<ApiKeyRecord>();
+
     protected override void OnModelCreating(ModelBuilder builder)
     {
         base.OnModelCreating(builder);
@@ -59,6 +61,17 @@ public sealed class ControlPlaneDbContext(DbContextOptions<ControlPlaneDbContext
             e.Property(t => t.TokenHash).HasMaxLength(64);
             e.HasIndex(t => t.FamilyId);
             e.HasIndex(t => t.UserId);
+        });
+        builder.Entity<ApiKeyRecord>(e =>
+        {
+            e.ToTable("api_keys");
+            e.HasKey(k => k.Id);
+            e.Property(k => k.Id).HasMaxLength(30);
+            e.Property(k => k.OrgId).HasMaxLength(30);
+            e.Property(k => k.Name).HasMaxLength(200);
+            e.Property(k => k.Role).HasMaxLength(20);
+            e.Property(k => k.SecretHash).HasMaxLength(64);
+            e.HasIndex(k => k.OrgId);
         });
         builder.Entity<ServiceClientRecord>(e =>
         {

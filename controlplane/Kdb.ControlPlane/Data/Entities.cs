@@ -104,3 +104,28 @@ public sealed class ServiceClientRecord
     /// <summary>Space-separated scopes granted to the client.</summary>
     public string Scopes { get; set; } = string.Empty;
 }
+
+/// <summary>
+/// An org API key: acts in one org with one role. Only the SHA-256 of its secret is stored; the secret is
+/// shown once, when the key is created.
+/// </summary>
+public sealed class ApiKeyRecord
+{
+    public string Id { get; set; } = string.Empty;
+
+    public string OrgId { get; set; } = string.Empty;
+
+    public string Name { get; set; } = string.Empty;
+
+    public string Role { get; set; } = "developer";
+
+    public string SecretHash { get; set; } = string.Empty;
+
+    public string CreatedBy { get; set; } = string.Empty;
+
+    public DateTimeOffset CreatedAt { get; set; }
+
+    public DateTimeOffset? ExpiresAt { get; set; }
+
+    public DateTimeOffset? LastUsedAt { get; set; }
+}

@@ -54,7 +54,7 @@ public static class TokenEndpoints
         {
             "password" => await PasswordGrantAsync(form, db, users, issuer, options.Value, time, http.RequestAborted),
             "refresh_token" => await RefreshGrantAsync(form, db, users, issuer, options.Value, time, http.RequestAborted),
-            "client_credentials" => await ClientCredentialsGrantAsync(http, form, db, issuer, http.RequestAborted),
+            "client_credentials" => await ClientCredentialsGrantAsync(http, form, db, issuer, time, http.RequestAborted),
             "" => OAuthError("invalid_request", "grant_type is required"),
             var other => OAuthError("unsupported_grant_type", $"grant_type '{other}' is not supported"),
         };
@@ -134,12 +134,29 @@ public static class TokenEndpoints
         return TokenResponse(access, lifetime, next);
     }
 
-    private static async Task<IResult> ClientCredentialsGrantAsync(HttpContext http, IFormCollection form, ControlPlaneDbContext db, TokenIssuer issuer, CancellationToken ct)
+    private static async Task<IResult> ApiKeyGrantAsync(string keyId, string secret, ControlPlaneDbContext db, TokenIssuer issuer, TimeProvider time, CancellationToken ct)
+    {
+        var key = await db.ApiKeys.AsNoTracking().FirstOrDefaultAsync(k => k.Id == keyId, ct);
+        if (key is null || !ServiceClientRegistry.Matches(secret, key.SecretHash) || (key.ExpiresAt is { } expires && expires <= time.GetUtcNow()))
+        {
+            return OAuthError("invalid_client", "client authentication failed", StatusCodes.Status401Unauthorized);
+        }
+
+        var (token, lifetime) = issuer.ForApiKey(key.Id, key.OrgId, key.Role);
+        return TokenResponse(token, lifetime, null);
+    }
+
+    private static async Task<IResult> ClientCredentialsGrantAsync(HttpContext http, IFormCollection form, ControlPlaneDbContext db, TokenIssuer issuer, TimeProvider time, CancellationToken ct)
     {
         var (clientId, secret) = ClientCredentials(http, form);
         if (clientId is null || secret is null)
         {
             return OAuthError("invalid_client", "client authentication failed", StatusCodes.Status401Unauthorized);
+        }
+
+        if (clientId.StartsWith("key_", StringComparison.Ordinal))
+        {
+            return await ApiKeyGrantAsync(clientId, secret, db, issuer, time, ct);
         }
 
         var client = await db.ServiceClients.AsNoTracking().FirstOrDefaultAsync(c => c.ClientId == clientId, ct);

@@ -21,6 +21,18 @@ public sealed class TokenIssuer(SigningKeyService keys, IOptions<TokenOptions> o
         }), lifetime);
     }
 
+    /// <summary>A management-API access token for an org API key (its org and role travel as claims).</summary>
+    public (string Token, TimeSpan Lifetime) ForApiKey(string keyId, string orgId, string role)
+    {
+        var lifetime = options.Value.AccessTokenLifetime;
+        return (Mint(KdbAudiences.Api, keyId, lifetime, new Dictionary<string, object>
+        {
+            ["org"] = orgId,
+            ["role"] = role,
+            ["client_id"] = keyId,
+        }), lifetime);
+    }
+
     /// <summary>A service token (<c>aud kdb-internal</c>) with space-separated scopes.</summary>
     public (string Token, TimeSpan Lifetime) ForService(string clientId, string scopes)
     {

@@ -27,3 +27,11 @@ internal static class SqlScript
         return reader.ReadToEnd();
     }
 }
+
+/// <summary>Org API keys.</summary>
+[DbContext(typeof(ControlPlaneDbContext))]
+[Migration("20261122000002_ApiKeys")]
+public sealed class ApiKeys : Migration
+{
+    protected override void Up(MigrationBuilder migrationBuilder) => migrationBuilder.Sql(SqlScript.Read("0002_api_keys.sql"));
+}
