@@ -1,6 +1,7 @@
 using Kdb.ControlPlane;
 using Kdb.ControlPlane.Api;
 using Kdb.ControlPlane.Data;
+using Kdb.ControlPlane.Databases;
 using Kdb.ControlPlane.Identity;
 using Kdb.Messaging;
 using Kdb.Provisioning;
@@ -48,6 +49,8 @@ builder.Services.AddSingleton<IStartupTask>(sp => sp.GetRequiredService<ServiceC
 builder.Services.AddSingleton<IStartupTask>(sp => sp.GetRequiredService<SigningKeyService>());
 builder.Services.AddHostedService<DatabaseMigrator>();
 builder.Services.AddHostedService<SigningKeyRotation>();
+builder.Services.AddHostedService<OutboxDispatcher>();
+builder.Services.AddHostedService<OperationReconciler>();
 
 builder.Services.AddIdentityCore<User>(o =>
     {
@@ -78,6 +81,9 @@ builder.Services.AddProblemDetails();
 var busOptions = builder.Configuration.GetSection(BusOptions.Section).Get<BusOptions>() ?? new BusOptions();
 builder.Services.AddKdbBus(builder.Configuration, bus =>
 {
+    bus.AddConsumer<DatabaseProvisionedConsumer>();
+    bus.AddConsumer<DatabaseProvisioningFailedConsumer>();
+    bus.AddConsumer<DatabaseDeletedConsumer>();
     if (!busOptions.IsRabbitMq)
     {
         bus.AddProvisioningConsumers();
@@ -94,6 +100,7 @@ app.MapTokenEndpoints();
 app.MapAccountEndpoints();
 app.MapOrgEndpoints();
 app.MapApiKeyEndpoints();
+app.MapDatabaseEndpoints();
 app.Run();
 
 /// <summary>Entry point, visible to WebApplicationFactory in tests.</summary>

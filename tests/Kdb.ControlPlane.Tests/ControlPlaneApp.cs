@@ -30,7 +30,7 @@ public sealed class ControlPlaneApp : IAsyncDisposable
 
     public HttpClient Client { get; }
 
-    public static async Task<ControlPlaneApp> StartAsync(PostgresFixture postgres)
+    public static async Task<ControlPlaneApp> StartAsync(PostgresFixture postgres, IReadOnlyDictionary<string, string>? settings = null)
     {
         var database = await postgres.CreateDatabaseAsync("cp");
         var factory = new WebApplicationFactory<Program>().WithWebHostBuilder(web =>
@@ -39,6 +39,10 @@ public sealed class ControlPlaneApp : IAsyncDisposable
             web.UseSetting("Tokens:Issuer", Issuer);
             web.UseSetting("ServiceClients:Proxy:Secret", ProxySecret);
             web.UseSetting("Logging:LogLevel:Default", "Warning");
+            foreach (var (key, value) in settings ?? new Dictionary<string, string>())
+            {
+                web.UseSetting(key, value);
+            }
         });
         var app = new ControlPlaneApp(factory, database);
         var deadline = DateTime.UtcNow.AddSeconds(60);

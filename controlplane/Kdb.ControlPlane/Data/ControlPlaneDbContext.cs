@@ -20,6 +20,14 @@ public sealed class ControlPlaneDbContext(DbContextOptions<ControlPlaneDbContext
 
     public DbSet<ApiKeyRecord> ApiKeys => Set<ApiKeyRecord>();
 
+    public DbSet<DatabaseRecord> Databases => Set<DatabaseRecord>();
+
+    public DbSet<DatabaseRoleRecord> DatabaseRoles => Set<DatabaseRoleRecord>();
+
+    public DbSet<OperationRecord> Operations => Set<OperationRecord>();
+
+    public DbSet<OutboxMessage> Outbox => Set<OutboxMessage>();
+
     protected override void OnModelCreating(ModelBuilder builder)
     {
         base.OnModelCreating(builder);
@@ -72,6 +80,40 @@ public sealed class ControlPlaneDbContext(DbContextOptions<ControlPlaneDbContext
             e.Property(k => k.Role).HasMaxLength(20);
             e.Property(k => k.SecretHash).HasMaxLength(64);
             e.HasIndex(k => k.OrgId);
+        });
+        builder.Entity<DatabaseRecord>(e =>
+        {
+            e.ToTable("databases");
+            e.HasKey(d => d.Id);
+            e.Property(d => d.Id).HasMaxLength(30);
+            e.Property(d => d.OrgId).HasMaxLength(30);
+            e.Property(d => d.Name).HasMaxLength(63);
+            e.Property(d => d.Status).HasMaxLength(20);
+            e.Property(d => d.QuotaState).HasMaxLength(20);
+            // Names are unique per org among databases that still exist; a deleted name can be reused.
+            e.HasIndex(d => new { d.OrgId, d.Name }).IsUnique().HasFilter("\"Status\" <> 'deleted'");
+            e.HasIndex(d => d.TenantId).IsUnique();
+        });
+        builder.Entity<DatabaseRoleRecord>(e =>
+        {
+            e.ToTable("database_roles");
+            e.HasKey(r => new { r.DatabaseId, r.Name });
+            e.Property(r => r.Name).HasMaxLength(63);
+            e.Property(r => r.Kind).HasMaxLength(20);
+        });
+        builder.Entity<OperationRecord>(e =>
+        {
+            e.ToTable("operations");
+            e.HasKey(o => o.Id);
+            e.Property(o => o.Id).HasMaxLength(30);
+            e.Property(o => o.Status).HasMaxLength(20);
+            e.HasIndex(o => o.Status);
+        });
+        builder.Entity<OutboxMessage>(e =>
+        {
+            e.ToTable("outbox");
+            e.HasKey(m => m.Id);
+            e.HasIndex(m => m.DispatchedAt);
         });
         builder.Entity<ServiceClientRecord>(e =>
         {

@@ -129,3 +129,87 @@ public sealed class ApiKeyRecord
 
     public DateTimeOffset? LastUsedAt { get; set; }
 }
+
+/// <summary>A tenant database (DESIGN: Database).</summary>
+public sealed class DatabaseRecord
+{
+    public string Id { get; set; } = string.Empty;
+
+    public string OrgId { get; set; } = string.Empty;
+
+    public string Name { get; set; } = string.Empty;
+
+    /// <summary>provisioning, ready, restoring, moving, deleting, deleted, failed.</summary>
+    public string Status { get; set; } = "provisioning";
+
+    public string? StatusReason { get; set; }
+
+    /// <summary>ok, warning, throttled, read_only, suspended.</summary>
+    public string QuotaState { get; set; } = "ok";
+
+    /// <summary>The u64 tenant id, stored bit-for-bit in a bigint; never shown to tenants.</summary>
+    public long TenantId { get; set; }
+
+    public long? GroupId { get; set; }
+
+    public long SizeBytes { get; set; }
+
+    public DateTimeOffset CreatedAt { get; set; }
+}
+
+/// <summary>A role of a tenant database, kept only as its SCRAM-SHA-256 verifier.</summary>
+public sealed class DatabaseRoleRecord
+{
+    public string DatabaseId { get; set; } = string.Empty;
+
+    public string Name { get; set; } = string.Empty;
+
+    /// <summary>owner, readwrite or readonly.</summary>
+    public string Kind { get; set; } = "owner";
+
+    public string ScramVerifier { get; set; } = string.Empty;
+
+    public DateTimeOffset CreatedAt { get; set; }
+}
+
+/// <summary>A long-running action (DESIGN: Operation), with the request event that drives it.</summary>
+public sealed class OperationRecord
+{
+    public string Id { get; set; } = string.Empty;
+
+    public string OrgId { get; set; } = string.Empty;
+
+    public string Kind { get; set; } = string.Empty;
+
+    /// <summary>running, succeeded, failed.</summary>
+    public string Status { get; set; } = "running";
+
+    public string ResourceId { get; set; } = string.Empty;
+
+    public string? Error { get; set; }
+
+    /// <summary>CLR type name and JSON of the request event, re-published while the operation runs too long.</summary>
+    public string RequestType { get; set; } = string.Empty;
+
+    public string RequestPayload { get; set; } = string.Empty;
+
+    public DateTimeOffset CreatedAt { get; set; }
+
+    public DateTimeOffset LastPublishedAt { get; set; }
+
+    public DateTimeOffset? FinishedAt { get; set; }
+}
+
+/// <summary>An event written in the same transaction as the change it announces, published afterwards.</summary>
+public sealed class OutboxMessage
+{
+    public long Id { get; set; }
+
+    public string MessageType { get; set; } = string.Empty;
+
+    public string Payload { get; set; } = string.Empty;
+
+    public DateTimeOffset CreatedAt { get; set; }
+
+    public DateTimeOffset? DispatchedAt { get; set; }
+}

@@ -35,3 +35,11 @@ public sealed class ApiKeys : Migration
 {
     protected override void Up(MigrationBuilder migrationBuilder) => migrationBuilder.Sql(SqlScript.Read("0002_api_keys.sql"));
 }
+
+/// <summary>Databases, their roles, operations and the transactional outbox.</summary>
+[DbContext(typeof(ControlPlaneDbContext))]
+[Migration("20261122000003_Databases")]
+public sealed class Databases : Migration
+{
+    protected override void Up(MigrationBuilder migrationBuilder) => migrationBuilder.Sql(SqlScript.Read("0003_databases.sql"));
+}

@@ -1,0 +1,139 @@
+using System.Text.Json;
+using Kdb.ControlPlane.Data;
+using Kdb.Contracts.V1;
+using MassTransit;
+using Microsoft.EntityFrameworkCore;
+
+namespace Kdb.ControlPlane.Databases;
+
+/// <summary>
+/// The transactional outbox: an event is a row written in the same EF transaction as the change it
+/// announces, so the two never diverge (MassTransit's EF outbox package is not obtainable here).
+/// </summary>
+public static class Outbox
+{
+    public static void Add(ControlPlaneDbContext db, IKdbEvent message, DateTimeOffset now) =>
+        db.Outbox.Add(new OutboxMessage { MessageType = message.GetType().FullName!, Payload = JsonSerializer.Serialize(message, message.GetType()), CreatedAt = now });
+
+    /// <summary>Resolves an outbox row back into its event; unknown types are a clear error, never a guess.</summary>
+    public static object Deserialize(string messageType, string payload)
+    {
+        var type = typeof(IKdbEvent).Assembly.GetType(messageType, throwOnError: false)
+            ?? throw new InvalidOperationException($"outbox holds an unknown message type '{messageType}'");
+        return JsonSerializer.Deserialize(payload, type) ?? throw new InvalidOperationException($"outbox payload of {messageType} is null");
+    }
+}
+
+/// <summary>Publishes outbox rows in order, several instances sharing the work through <c>FOR UPDATE SKIP LOCKED</c>.</summary>
+internal sealed partial class OutboxDispatcher(IServiceScopeFactory scopes, IBus bus, StartupState state, TimeProvider time, ILogger<OutboxDispatcher> logger) : BackgroundService
+{
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        while (!stoppingToken.IsCancellationRequested)
+        {
+            var published = 0;
+            if (state.IsReady)
+            {
+                try
+                {
+                    published = await DispatchBatchAsync(stoppingToken);
+                }
+                catch (Exception ex) when (ex is not OperationCanceledException)
+                {
+                    LogDispatchFailed(logger, ex);
+                }
+            }
+
+            if (published == 0)
+            {
+                await Task.Delay(TimeSpan.FromMilliseconds(200), time, stoppingToken);
+            }
+        }
+    }
+
+    internal async Task<int> DispatchBatchAsync(CancellationToken ct)
+    {
+        await using var scope = scopes.CreateAsyncScope();
+        var db = scope.ServiceProvider.GetRequiredService<ControlPlaneDbContext>();
+        await using var tx = await db.Database.BeginTransactionAsync(ct);
+        var batch = await db.Outbox
+            .FromSqlRaw("SELECT * FROM outbox WHERE \"DispatchedAt\" IS NULL ORDER BY \"Id\" LIMIT 100 FOR UPDATE SKIP LOCKED")
+            .ToListAsync(ct);
+        foreach (var row in batch)
+        {
+            var message = Outbox.Deserialize(row.MessageType, row.Payload);
+            await bus.Publish(message, message.GetType(), ct);
+            row.DispatchedAt = time.GetUtcNow();
+        }
+
+        await db.SaveChangesAsync(ct);
+        await tx.CommitAsync(ct);
+        return batch.Count;
+    }
+
+    [LoggerMessage(LogLevel.Warning, "Outbox dispatch failed; retrying")]
+    private static partial void LogDispatchFailed(ILogger logger, Exception ex);
+}
+
+/// <summary>
+/// Nothing stays stuck (DESIGN): an operation still running 30 s after its request was last published is
+/// published again (consumers are idempotent), and one running longer than the timeout fails with a reason.
+/// </summary>
+internal sealed partial class OperationReconciler(IServiceScopeFactory scopes, StartupState state, IConfiguration configuration, TimeProvider time, ILogger<OperationReconciler> logger) : BackgroundService
+{
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        var interval = configuration.GetValue("Operations:ReconcileInterval", TimeSpan.FromSeconds(5));
+        while (!stoppingToken.IsCancellationRequested)
+        {
+            await Task.Delay(interval, time, stoppingToken);
+            if (!state.IsReady)
+            {
+                continue;
+            }
+
+            try
+            {
+                await ReconcileAsync(stoppingToken);
+            }
+            catch (Exception ex) when (ex is not OperationCanceledException)
+            {
+                LogReconcileFailed(logger, ex);
+            }
+        }
+    }
+
+    internal async Task ReconcileAsync(CancellationToken ct)
+    {
+        var republishAfter = configuration.GetValue("Operations:RepublishAfter", TimeSpan.FromSeconds(30));
+        var timeout = configuration.GetValue("Operations:Timeout", TimeSpan.FromMinutes(10));
+        var now = time.GetUtcNow();
+        await using var scope = scopes.CreateAsyncScope();
+        var db = scope.ServiceProvider.GetRequiredService<ControlPlaneDbContext>();
+        var stale = await db.Operations.Where(o => o.Status == "running" && o.LastPublishedAt < now - republishAfter).ToListAsync(ct);
+        foreach (var operation in stale)
+        {
+            if (operation.CreatedAt < now - timeout)
+            {
+                var reason = $"timed out after {timeout.TotalSeconds:0} s without an answer from provisioning";
+                OperationOutcomes.Finish(operation, false, reason, now);
+                var database = await db.Databases.FirstOrDefaultAsync(d => d.Id == operation.ResourceId, ct);
+                if (database is not null && database.Status is "provisioning" or "deleting")
+                {
+                    database.Status = "failed";
+                    database.StatusReason = reason;
+                }
+
+                continue;
+            }
+
+            db.Outbox.Add(new OutboxMessage { MessageType = operation.RequestType, Payload = operation.RequestPayload, CreatedAt = now });
+            operation.LastPublishedAt = now;
+        }
+
+        await db.SaveChangesAsync(ct);
+    }
+
+    [LoggerMessage(LogLevel.Warning, "Operation reconciliation failed; retrying")]
+    private static partial void LogReconcileFailed(ILogger logger, Exception ex);
+}
