@@ -1,0 +1,208 @@
+namespace Kdb.Storage;
+
+/// <summary>How the write-ahead log reaches the disk in standalone mode.</summary>
+public enum DurabilityMode : byte
+{
+    /// <summary>Every <see cref="IKvEngine.Apply"/> returns only after its WAL record is fsynced;
+    /// concurrent writers share one fsync (group commit).</summary>
+    SyncPerBatch = 0,
+
+    /// <summary>The WAL is written and fsynced every <see cref="EngineOptions.SyncIntervalMs"/>;
+    /// a crash loses at most that window.</summary>
+    Periodic = 1,
+
+    /// <summary>No fsync; the WAL is written when its buffer fills and on flush or dispose.</summary>
+    None = 2,
+}
+
+/// <summary>Options of one engine instance.</summary>
+public sealed record EngineOptions
+{
+    /// <summary>Raft mode: no WAL of its own; the version of every batch is the Raft index and the
+    /// last applied index is recorded in the manifest with each flush.</summary>
+    public bool RaftMode { get; init; }
+
+    /// <summary>WAL durability in standalone mode (ignored in Raft mode).</summary>
+    public DurabilityMode Durability { get; init; } = DurabilityMode.SyncPerBatch;
+
+    /// <summary>Sync period for <see cref="DurabilityMode.Periodic"/>.</summary>
+    public int SyncIntervalMs { get; init; } = 10;
+
+    /// <summary>Approximate memory of the in-memory delta before it is frozen and flushed.</summary>
+    public long MemtableBytes { get; init; } = 64L << 20;
+
+    /// <summary>Size of one WAL file before a new one is started (also rotated at every freeze).</summary>
+    public long WalFileBytes { get; init; } = 64L << 20;
+
+    /// <summary>Run size-tiered compaction in the background.</summary>
+    public bool BackgroundCompaction { get; init; } = true;
+
+    /// <summary>Number of similar-sized adjacent segments that triggers a merge.</summary>
+    public int CompactionWidth { get; init; } = 4;
+
+    /// <summary>Verify the keys, entry table and index checksums of every segment when it is opened
+    /// (values are verified on every read by a per-entry checksum).</summary>
+    public bool VerifyChecksumsOnOpen { get; init; } = true;
+}
+
+/// <summary>Result of a point read.</summary>
+public readonly struct GetResult
+{
+    internal GetResult(byte[] value, ulong version)
+    {
+        Value = value;
+        Version = version;
+    }
+
+    /// <summary>True when the key has a live value; false when it was never written, deleted, or
+    /// covered by a range delete.</summary>
+    public bool Found => Value is not null;
+
+    /// <summary>The value, or null when <see cref="Found"/> is false.</summary>
+    public byte[]? Value { get; }
+
+    /// <summary>The version of the batch that wrote the value; 0 when not found (use
+    /// <see cref="IKvReader.NewestVersion"/> to learn the version of a tombstone).</summary>
+    public ulong Version { get; }
+}
+
+/// <summary>One live key-value pair returned by a scan.</summary>
+/// <param name="Key">The key.</param>
+/// <param name="Value">The value.</param>
+/// <param name="Version">The version of the batch that wrote it.</param>
+public readonly record struct KvEntry(byte[] Key, byte[] Value, ulong Version);
+
+/// <summary>Counters and index statistics of an engine.</summary>
+public sealed record EngineStats
+{
+    /// <summary>Highest version applied (the Raft index in Raft mode).</summary>
+    public ulong LastVersion { get; init; }
+    /// <summary>Highest version stored in segments (durable in Raft mode).</summary>
+    public ulong PersistedVersion { get; init; }
+    /// <summary>Number of live segment files.</summary>
+    public int SegmentCount { get; init; }
+    /// <summary>Entries (values and tombstones) in live segments.</summary>
+    public long SegmentEntries { get; init; }
+    /// <summary>Bytes of live segment files.</summary>
+    public long SegmentBytes { get; init; }
+    /// <summary>Frozen deltas waiting to be flushed.</summary>
+    public int FrozenDeltas { get; init; }
+    /// <summary>Approximate bytes in the active delta.</summary>
+    public long DeltaBytes { get; init; }
+    /// <summary>Flushes and compactions done since open.</summary>
+    public long Flushes { get; init; }
+    /// <summary>Compactions done since open.</summary>
+    public long Compactions { get; init; }
+    /// <summary>Bytes written by flushes and compactions since open (write amplification numerator).</summary>
+    public long BytesWrittenBySegments { get; init; }
+    /// <summary>Learned-index model bytes over all segments.</summary>
+    public long ModelBytes { get; init; }
+    /// <summary>Key-weighted average of log2(2·err+1), the search window of the learned index.</summary>
+    public double AvgLog2Error { get; init; }
+    /// <summary>Largest leaf error (positions) over all segments.</summary>
+    public long MaxError { get; init; }
+    /// <summary>Index lookups since open.</summary>
+    public long IndexLookups { get; init; }
+    /// <summary>Average number of positions in the searched window per lookup.</summary>
+    public double AvgProbeWindow { get; init; }
+    /// <summary>Current GC threshold.</summary>
+    public ulong GcThreshold { get; init; }
+}
+
+/// <summary>Read methods shared by the engine (latest state) and snapshots (a fixed version).</summary>
+public interface IKvReader
+{
+    /// <summary>Reads one key. See <see cref="GetResult"/>.</summary>
+    GetResult Get(ReadOnlySpan<byte> key);
+
+    /// <summary>Enumerates live pairs with <paramref name="start"/> ≤ key &lt; <paramref name="end"/>
+    /// (null end: unbounded), in ascending key order or descending when <paramref name="reverse"/>,
+    /// at most <paramref name="limit"/> of them (0: no limit).</summary>
+    IEnumerable<KvEntry> Scan(byte[] start, byte[]? end, int limit = 0, bool reverse = false);
+
+    /// <summary>The newest version that touched the key — a value, a tombstone or a range
+    /// tombstone covering it — or 0 when the key was never written (or its tombstones were
+    /// garbage-collected at or below the GC threshold).</summary>
+    ulong NewestVersion(ReadOnlySpan<byte> key);
+
+    /// <summary>The newest version of any value, tombstone or range tombstone intersecting
+    /// [<paramref name="start"/>, <paramref name="end"/>) (null end: unbounded); 0 when none.</summary>
+    ulong NewestVersionInRange(byte[] start, byte[]? end);
+}
+
+/// <summary>A consistent point-in-time read view; writes continue meanwhile. Dispose it to release
+/// the files it pins.</summary>
+public interface IKvSnapshot : IKvReader, IDisposable
+{
+    /// <summary>Reads see every batch with a version ≤ this and nothing newer.</summary>
+    ulong Version { get; }
+}
+
+/// <summary>The storage engine: a durable ordered key-value store with versions.</summary>
+public interface IKvEngine : IKvReader, IDisposable
+{
+    /// <summary>Applies a batch atomically and returns its version: <paramref name="version"/> when
+    /// given (required in Raft mode: the Raft index; must exceed every earlier version), else the
+    /// next engine sequence. In standalone mode the batch is durable on return per
+    /// <see cref="EngineOptions.Durability"/>.</summary>
+    ulong Apply(WriteBatch batch, ulong? version = null);
+
+    /// <summary>Highest version applied. In Raft mode, after reopen it is the last applied index
+    /// recorded by the last <see cref="Flush"/>.</summary>
+    ulong LastAppliedIndex { get; }
+
+    /// <summary>Opens a snapshot at <see cref="LastAppliedIndex"/>.</summary>
+    IKvSnapshot OpenSnapshot();
+
+    /// <summary>Writes the delta to a segment and the manifest; afterwards everything applied is
+    /// durable (also in Raft mode and with relaxed durability).</summary>
+    void Flush();
+
+    /// <summary>Merges all segments into one (dropping what the GC threshold allows) and waits.</summary>
+    void Compact();
+
+    /// <summary>Writes a consistent copy of the live files into an empty or missing directory;
+    /// opening it yields the state at the returned version.</summary>
+    ulong Checkpoint(string directory);
+
+    /// <summary>Compaction may drop tombstones and range tombstones whose version is ≤ this.</summary>
+    void SetGcThreshold(ulong threshold);
+
+    /// <summary>Current statistics.</summary>
+    EngineStats Stats { get; }
+}
+
+/// <summary>Opens engines.</summary>
+public static class KvEngine
+{
+    /// <summary>Largest key accepted.</summary>
+    public const int MaxKeyBytes = 4096;
+
+    /// <summary>Largest value accepted.</summary>
+    public const int MaxValueBytes = 4 << 20;
+
+    /// <summary>Opens (or creates) the engine in <paramref name="directory"/>: manifest, segments,
+    /// then WAL replay. Throws <see cref="StorageCorruptionException"/> when a file is corrupt (a torn
+    /// final WAL record is truncated instead).</summary>
+    public static IKvEngine Open(string directory, EngineOptions? options = null) =>
+        Engine.StorageEngine.Open(directory, options ?? new EngineOptions());
+}
+
+/// <summary>A file failed its checksum or structure check. <see cref="FilePath"/> and
+/// <see cref="Offset"/> locate the damage; nothing was silently dropped.</summary>
+public sealed class StorageCorruptionException : IOException
+{
+    /// <summary>Creates the exception.</summary>
+    public StorageCorruptionException(string filePath, long offset, string reason)
+        : base($"corrupt storage file '{filePath}' at offset {offset}: {reason}")
+    {
+        FilePath = filePath;
+        Offset = offset;
+    }
+
+    /// <summary>The damaged file.</summary>
+    public string FilePath { get; }
+
+    /// <summary>Byte offset of the damaged record or region.</summary>
+    public long Offset { get; }
+}

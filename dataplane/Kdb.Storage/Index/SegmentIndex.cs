@@ -1,0 +1,311 @@
+using System.Buffers.Binary;
+using System.Runtime.CompilerServices;
+
+namespace Kdb.Storage.Index;
+
+/// <summary>Random access to the i-th key of a sorted key set.</summary>
+internal interface IKeySource
+{
+    long Count { get; }
+    ReadOnlySpan<byte> KeyAt(long index);
+}
+
+/// <summary>
+/// The per-segment learned index over byte-string keys. Keys usually start with the 16-byte
+/// tenant+table+index prefix (DESIGN.md), so the index first routes on the distinct 16-byte
+/// prefixes when there are few of them, then, inside a group, skips the bytes every key of the group
+/// shares (string keys often share long prefixes) and models the next 8 bytes as a big-endian u64
+/// with a <see cref="LearnedIndex"/>. Correctness never depends on the model: the final search
+/// compares full keys, and projections that collide only widen the recorded error.
+/// </summary>
+internal sealed class SegmentIndex
+{
+    private const int PrefixBytes = 16;
+    private const int FormatTag = 0x5849_4753; // "SGIX"
+
+    private readonly int _prefixLen;       // 0 or 16
+    private readonly byte[] _prefixes;     // groups × prefixLen
+    private readonly Group[] _groups;
+    private readonly ulong[] _pfxHi;       // the prefixes as big-endian words: numeric order = byte order
+    private readonly ulong[] _pfxLo;
+    private long _lookups;
+    private long _windowSum;
+
+    private sealed record Group(byte[] Lcp, int Skip, long Start, long End, LearnedIndex Model);
+
+    private SegmentIndex(int prefixLen, byte[] prefixes, Group[] groups)
+    {
+        _prefixLen = prefixLen;
+        _prefixes = prefixes;
+        _groups = groups;
+        var g = prefixLen == 0 ? 0 : groups.Length;
+        _pfxHi = new ulong[g];
+        _pfxLo = new ulong[g];
+        for (var i = 0; i < g; i++)
+        {
+            _pfxHi[i] = BinaryPrimitives.ReadUInt64BigEndian(prefixes.AsSpan(i * PrefixBytes));
+            _pfxLo[i] = BinaryPrimitives.ReadUInt64BigEndian(prefixes.AsSpan((i * PrefixBytes) + 8));
+        }
+    }
+
+    public long Lookups => _lookups;
+    public long WindowSum => _windowSum;
+
+    public long ModelBytes
+    {
+        get
+        {
+            long b = _prefixes.Length;
+            foreach (var g in _groups)
+            {
+                b += g.Model.ModelBytes + g.Lcp.Length + 24;
+            }
+            return b;
+        }
+    }
+
+    public long MaxError
+    {
+        get
+        {
+            long m = 0;
+            foreach (var g in _groups)
+            {
+                m = Math.Max(m, g.Model.MaxError);
+            }
+            return m;
+        }
+    }
+
+    public double WeightedLog2Error
+    {
+        get
+        {
+            double s = 0;
+            foreach (var g in _groups)
+            {
+                s += g.Model.WeightedLog2Error;
+            }
+            return s;
+        }
+    }
+
+    public static SegmentIndex Build<TSource>(TSource keys, int epsilon = 8)
+        where TSource : IKeySource
+    {
+        var n = keys.Count;
+        if (n == 0)
+        {
+            return new SegmentIndex(0, [], []);
+        }
+        // Route on 16-byte prefixes only when they are few (≤ 1 per 64 keys); otherwise one group.
+        var prefixLen = PrefixBytes;
+        long distinct = 1;
+        for (long i = 0; i < n && prefixLen != 0; i++)
+        {
+            var k = keys.KeyAt(i);
+            if (k.Length < PrefixBytes)
+            {
+                prefixLen = 0;
+            }
+            else if (i > 0 && !k[..PrefixBytes].SequenceEqual(keys.KeyAt(i - 1)[..PrefixBytes]))
+            {
+                distinct++;
+            }
+        }
+        if (distinct > Math.Max(1, n / 64))
+        {
+            prefixLen = 0;
+        }
+        var groups = new List<Group>();
+        using var prefixes = new ByteWriter();
+        long gs = 0;
+        while (gs < n)
+        {
+            var ge = gs + 1;
+            if (prefixLen == 0)
+            {
+                ge = n;
+            }
+            else
+            {
+                var p = keys.KeyAt(gs)[..prefixLen].ToArray();
+                while (ge < n && keys.KeyAt(ge)[..prefixLen].SequenceEqual(p))
+                {
+                    ge++;
+                }
+                prefixes.Bytes(p);
+            }
+            var first = keys.KeyAt(gs);
+            var last = keys.KeyAt(ge - 1);
+            var skip = Math.Max(prefixLen, first.CommonPrefixLength(last));
+            var xs = new ulong[ge - gs];
+            for (var i = gs; i < ge; i++)
+            {
+                xs[i - gs] = Project(keys.KeyAt(i), skip);
+            }
+            groups.Add(new Group(first[prefixLen..skip].ToArray(), skip, gs, ge, LearnedIndex.Build(xs, gs, epsilon)));
+            gs = ge;
+        }
+        return new SegmentIndex(prefixLen, prefixes.WrittenSpan.ToArray(), groups.ToArray());
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal static ulong Project(ReadOnlySpan<byte> key, int skip)
+    {
+        if (key.Length >= skip + 8)
+        {
+            return BinaryPrimitives.ReadUInt64BigEndian(key.Slice(skip, 8));
+        }
+        Span<byte> tmp = stackalloc byte[8];
+        tmp.Clear();
+        if (key.Length > skip)
+        {
+            key[skip..].CopyTo(tmp);
+        }
+        return BinaryPrimitives.ReadUInt64BigEndian(tmp);
+    }
+
+    /// <summary>First position whose key ≥ <paramref name="key"/> (Count when none).</summary>
+    public long LowerBound<TSource>(ReadOnlySpan<byte> key, TSource keys)
+        where TSource : IKeySource
+    {
+        if (_groups.Length == 0)
+        {
+            return 0;
+        }
+        Group g;
+        if (_prefixLen == 0)
+        {
+            g = _groups[0];
+        }
+        else if (key.Length >= PrefixBytes)
+        {
+            // Two word compares per step instead of a 16-byte span compare.
+            var pa = BinaryPrimitives.ReadUInt64BigEndian(key);
+            var pb = BinaryPrimitives.ReadUInt64BigEndian(key[8..]);
+            int lo = 0, hi = _groups.Length;
+            while (lo < hi)
+            {
+                var mid = (lo + hi) >>> 1;
+                var h = _pfxHi[mid];
+                if (h < pa || (h == pa && _pfxLo[mid] < pb))
+                {
+                    lo = mid + 1;
+                }
+                else
+                {
+                    hi = mid;
+                }
+            }
+            if (lo == _groups.Length)
+            {
+                return keys.Count;
+            }
+            if (_pfxHi[lo] != pa || _pfxLo[lo] != pb)
+            {
+                return _groups[lo].Start;
+            }
+            g = _groups[lo];
+        }
+        else
+        {
+            var kp = key.Length >= _prefixLen ? key[.._prefixLen] : key;
+            int lo = 0, hi = _groups.Length;
+            while (lo < hi)
+            {
+                var mid = (lo + hi) >>> 1;
+                if (_prefixes.AsSpan(mid * _prefixLen, _prefixLen).SequenceCompareTo(kp) < 0)
+                {
+                    lo = mid + 1;
+                }
+                else
+                {
+                    hi = mid;
+                }
+            }
+            if (lo == _groups.Length)
+            {
+                return keys.Count;
+            }
+            if (key.Length < _prefixLen || !_prefixes.AsSpan(lo * _prefixLen, _prefixLen).SequenceEqual(kp))
+            {
+                return _groups[lo].Start;
+            }
+            g = _groups[lo];
+        }
+        var mine = key.Length >= g.Skip ? key[_prefixLen..g.Skip] : key[Math.Min(_prefixLen, key.Length)..];
+        var c = mine.SequenceCompareTo(g.Lcp);
+        if (c < 0)
+        {
+            return g.Start;
+        }
+        if (c > 0)
+        {
+            return g.End;
+        }
+        var (wlo, whi) = g.Model.Window(Project(key, g.Skip));
+        _lookups++;
+        _windowSum += whi - wlo + 1;
+        // Branch-light binary search on full keys: the window is small and contiguous.
+        var b = wlo;
+        var n = whi - wlo;
+        while (n > 0)
+        {
+            var half = n >> 1;
+            if (keys.KeyAt(b + half).SequenceCompareTo(key) < 0)
+            {
+                b += half + 1;
+                n -= half + 1;
+            }
+            else
+            {
+                n = half;
+            }
+        }
+        return b;
+    }
+
+    public void Write(ByteWriter w)
+    {
+        w.I32(FormatTag);
+        w.I32(_prefixLen);
+        w.I32(_groups.Length);
+        w.Bytes(_prefixes);
+        foreach (var g in _groups)
+        {
+            w.I32(g.Skip);
+            w.I32(g.Lcp.Length);
+            w.Bytes(g.Lcp);
+            w.I64(g.Start);
+            w.I64(g.End);
+            g.Model.Write(w);
+        }
+    }
+
+    public static SegmentIndex Read(ReadOnlySpan<byte> data)
+    {
+        var r = new ByteReader(data);
+        if (r.I32() != FormatTag)
+        {
+            throw new FormatException("bad segment-index tag");
+        }
+        var prefixLen = r.I32();
+        var count = r.I32();
+        if (prefixLen is not (0 or PrefixBytes) || count < 0)
+        {
+            throw new FormatException("bad segment-index header");
+        }
+        var prefixes = r.Take(checked(prefixLen * count)).ToArray();
+        var groups = new Group[count];
+        for (var i = 0; i < count; i++)
+        {
+            var skip = r.I32();
+            var lcp = r.Take(r.I32()).ToArray();
+            var start = r.I64();
+            var end = r.I64();
+            groups[i] = new Group(lcp, skip, start, end, LearnedIndex.Read(ref r));
+        }
+        return new SegmentIndex(prefixLen, prefixes, groups);
+    }
+}
