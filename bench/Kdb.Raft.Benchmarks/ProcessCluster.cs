@@ -1,0 +1,148 @@
+using System.Collections.Concurrent;
+using System.Diagnostics;
+using System.Globalization;
+using System.Net;
+using System.Net.Sockets;
+
+namespace Kdb.Raft.Benchmarks;
+
+/// <summary>Three NodeHost processes on loopback, driven over their stdin/stdout.</summary>
+internal sealed class ProcessCluster : IDisposable
+{
+    private readonly ConcurrentDictionary<string, TaskCompletionSource<string>> _pending = new();
+    private readonly Process?[] _procs = new Process?[3];
+    private readonly string[] _startArgs = new string[3];
+    private readonly int[] _roles = new int[3];
+    private long _nextReq;
+
+    public ProcessCluster(string dir, string hostDll)
+    {
+        Dir = dir;
+        var ports = new int[3];
+        for (var i = 0; i < 3; i++)
+        {
+            using var l = new TcpListener(IPAddress.Loopback, 0);
+            l.Start();
+            ports[i] = ((IPEndPoint)l.LocalEndpoint).Port;
+        }
+        var peers = string.Join(',', Enumerable.Range(0, 3).Select(i => $"{i + 1}=http://127.0.0.1:{ports[i]}"));
+        for (var i = 0; i < 3; i++)
+        {
+            _startArgs[i] = $"\"{hostDll}\" node --id {i + 1} --dir \"{Path.Combine(dir, "n" + (i + 1))}\" --port {ports[i]} --peers {peers}";
+            Start(i);
+        }
+    }
+
+    public string Dir { get; }
+
+    private void Start(int i)
+    {
+        var psi = new ProcessStartInfo("dotnet", _startArgs[i])
+        {
+            RedirectStandardInput = true,
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            UseShellExecute = false,
+        };
+        var p = Process.Start(psi)!;
+        p.OutputDataReceived += (_, e) => OnLine(i, e.Data);
+        p.ErrorDataReceived += (_, _) => { };
+        p.BeginOutputReadLine();
+        p.BeginErrorReadLine();
+        _procs[i] = p;
+    }
+
+    private void OnLine(int node, string? line)
+    {
+        if (line is null)
+        {
+            return;
+        }
+        var parts = line.Split(' ');
+        switch (parts[0])
+        {
+            case "role":
+                Volatile.Write(ref _roles[node], parts[1] == "Leader" ? int.Parse(parts[2], CultureInfo.InvariantCulture) : 0);
+                break;
+            case "ok" or "val" or "fail":
+                if (_pending.TryRemove(parts[1], out var tcs))
+                {
+                    tcs.TrySetResult(line);
+                }
+                break;
+        }
+    }
+
+    /// <summary>The live node that last reported leadership in the highest term, or -1.</summary>
+    public int Leader
+    {
+        get
+        {
+            var best = -1;
+            var bestTerm = 0;
+            for (var i = 0; i < 3; i++)
+            {
+                var t = Volatile.Read(ref _roles[i]);
+                if (_procs[i] is { HasExited: false } && t > bestTerm)
+                {
+                    best = i;
+                    bestTerm = t;
+                }
+            }
+            return best;
+        }
+    }
+
+    public async Task<string> RequestAsync(int node, string verb, string args, TimeSpan timeout)
+    {
+        var id = Interlocked.Increment(ref _nextReq).ToString(CultureInfo.InvariantCulture);
+        var tcs = new TaskCompletionSource<string>(TaskCreationOptions.RunContinuationsAsynchronously);
+        _pending[id] = tcs;
+        var p = _procs[node];
+        if (p is null || p.HasExited)
+        {
+            return "fail";
+        }
+        lock (p)
+        {
+            p.StandardInput.WriteLine($"{verb} {id} {args}");
+            p.StandardInput.Flush();
+        }
+        try
+        {
+            return await tcs.Task.WaitAsync(timeout);
+        }
+        catch (TimeoutException)
+        {
+            _pending.TryRemove(id, out _);
+            return "timeout";
+        }
+    }
+
+    /// <summary>SIGKILL: no chance to flush anything.</summary>
+    public void Kill(int node)
+    {
+        _procs[node]?.Kill(entireProcessTree: true);
+        _procs[node]?.WaitForExit();
+        Volatile.Write(ref _roles[node], 0);
+    }
+
+    public void Dispose()
+    {
+        foreach (var p in _procs)
+        {
+            try
+            {
+                if (p is { HasExited: false })
+                {
+                    p.Kill(entireProcessTree: true);
+                    p.WaitForExit();
+                }
+            }
+            catch (InvalidOperationException)
+            {
+            }
+            p?.Dispose();
+        }
+    }
+}

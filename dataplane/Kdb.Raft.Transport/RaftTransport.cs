@@ -1,0 +1,48 @@
+using System.Net;
+
+namespace Kdb.Raft.Transport;
+
+/// <summary>Carries Raft messages between nodes: one long-lived HTTP/2 stream per peer pair, gRPC framing, protobuf messages.</summary>
+public interface IRaftTransport : IAsyncDisposable
+{
+    /// <summary>The port the server listens on (useful when 0 was asked for).</summary>
+    int Port { get; }
+
+    /// <summary>Queues a message for its recipient's node. Never blocks: when the peer's queue is full the message is dropped
+    /// (counted in <see cref="MessagesDropped"/>), which Raft tolerates, and that is the flow control.</summary>
+    void Send(Message message);
+
+    /// <summary>Sets or changes the address of a peer node.</summary>
+    void SetPeer(ulong nodeId, Uri address);
+
+    long MessagesReceived { get; }
+    long MessagesDropped { get; }
+    /// <summary>Frames rejected as malformed or truncated (each closes its stream; the node keeps running).</summary>
+    long MalformedFrames { get; }
+}
+
+/// <summary>Transport options.</summary>
+public sealed record RaftTransportOptions
+{
+    public IPAddress ListenAddress { get; init; } = IPAddress.Loopback;
+    /// <summary>0 picks a free port.</summary>
+    public int ListenPort { get; init; }
+    public IReadOnlyDictionary<ulong, Uri> Peers { get; init; } = new Dictionary<ulong, Uri>();
+    /// <summary>Called on a server thread for each received message; the host must hand it to its Raft loop.</summary>
+    public required Action<Message> OnMessage { get; init; }
+    public int SendQueueCapacity { get; init; } = 8192;
+}
+
+/// <summary>Starts transports.</summary>
+public static class RaftTransport
+{
+    /// <summary>The gRPC method path of the peer stream.</summary>
+    public const string StreamPath = "/kdb.raft.v1.Raft/Stream";
+
+    public static async Task<IRaftTransport> StartAsync(RaftTransportOptions options, CancellationToken ct = default)
+    {
+        var t = new Http2RaftTransport(options);
+        await t.StartAsync(ct);
+        return t;
+    }
+}

@@ -1,0 +1,55 @@
+namespace Kdb.Raft;
+
+/// <summary>One member of one Raft group: a deterministic state machine with no threads, clocks or I/O.
+/// Not thread-safe: the host serializes calls.</summary>
+public interface IRaftNode
+{
+    ulong Id { get; }
+    ulong Term { get; }
+    ulong Leader { get; }
+    RaftRole Role { get; }
+    ulong CommitIndex { get; }
+    ulong AppliedIndex { get; }
+    ulong LastIndex { get; }
+    ConfState Conf { get; }
+
+    /// <summary>Advances logical time by one tick. <paramref name="nowMs"/> is the host's monotonic clock, used only by lease reads.</summary>
+    void Tick(long nowMs = 0);
+
+    /// <summary>Feeds a message received from a peer. Messages for another node or group are ignored.</summary>
+    void Step(Message message);
+
+    /// <summary>Appends a command if this node is the leader.</summary>
+    ProposeResult Propose(ReadOnlyMemory<byte> command);
+
+    /// <summary>Proposes a membership change; at most one is pending at a time.</summary>
+    ProposeResult ProposeConfChange(ConfChange change);
+
+    /// <summary>Asks for a linearizable read point (also on followers, through the leader).</summary>
+    ReadIndexStatus ReadIndex(ulong context, long nowMs = 0);
+
+    /// <summary>Asks the leader to hand leadership to <paramref name="target"/>. Returns false if not leader or target is not a voter.</summary>
+    bool TransferLeadership(ulong target);
+
+    /// <summary>Forces an election now (tests and operator tools).</summary>
+    void Campaign();
+
+    bool HasReady { get; }
+    Ready GetReady();
+    void Advance(Ready ready);
+
+    /// <summary>Records a snapshot of the state machine at <see cref="AppliedIndex"/> and drops in-memory log entries up to
+    /// <c>AppliedIndex - retainEntries</c>. Returns the snapshot's metadata for the host to persist.</summary>
+    SnapshotMetadata Compact(ReadOnlyMemory<byte> stateMachineSnapshot, ulong retainEntries);
+
+    /// <summary>The leader's view of a peer, or null if not leader or not a member.</summary>
+    PeerProgress? GetProgress(ulong peer);
+}
+
+/// <summary>Creates Raft nodes.</summary>
+public static class RaftNodeFactory
+{
+    /// <summary>Starts (or restarts, from <paramref name="persisted"/>) a group member.</summary>
+    public static IRaftNode Create(RaftConfig config, PersistedState? persisted = null) =>
+        new RaftNode(config, persisted ?? PersistedState.Empty);
+}

@@ -1,0 +1,29 @@
+namespace Kdb.Raft.Storage;
+
+/// <summary>The few file operations the durable log needs, so tests can substitute a disk that loses unsynced writes.</summary>
+public interface IRaftFileSystem
+{
+    void CreateDirectory(string path);
+    /// <summary>Names (not paths) of the files directly in <paramref name="directory"/>.</summary>
+    IReadOnlyList<string> ListFiles(string directory);
+    bool FileExists(string path);
+    byte[] ReadAllBytes(string path);
+    /// <summary>Creates a new empty file and makes its directory entry durable.</summary>
+    IAppendFile CreateNew(string path);
+    /// <summary>Opens an existing file for appending at its end.</summary>
+    IAppendFile OpenAppend(string path);
+    /// <summary>Replaces <paramref name="path"/> atomically: temp file, fsync, rename, directory fsync.</summary>
+    void WriteAtomic(string path, ReadOnlySpan<byte> data);
+    void Delete(string path);
+    /// <summary>Cuts a file to <paramref name="length"/> bytes and fsyncs it.</summary>
+    void Truncate(string path, long length);
+}
+
+/// <summary>An append-only file handle.</summary>
+public interface IAppendFile : IDisposable
+{
+    long Length { get; }
+    void Write(ReadOnlySpan<byte> data);
+    /// <summary>Makes every byte written so far durable (fsync).</summary>
+    void Sync();
+}

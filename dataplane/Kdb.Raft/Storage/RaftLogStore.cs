@@ -1,0 +1,333 @@
+using System.Buffers;
+using System.Globalization;
+
+namespace Kdb.Raft.Storage;
+
+/// <summary>The durable log of one group: hard state, entries and the latest snapshot.</summary>
+public interface IRaftLogStore : IDisposable
+{
+    /// <summary>What was recovered when the store was opened.</summary>
+    PersistedState Recovered { get; }
+
+    /// <summary>Bytes cut from a torn tail when the store was opened (0 if the log ended cleanly).</summary>
+    long TornBytesDiscarded { get; }
+
+    /// <summary>Appends entries (superseding any at the same or later indexes) and the hard state; fsyncs when <paramref name="sync"/>.
+    /// Nothing that depends on these may be acknowledged before this returns with sync.</summary>
+    void Append(IReadOnlyList<Entry> entries, HardState? hardState, bool sync);
+
+    /// <summary>Stores a snapshot atomically. <paramref name="replacesLog"/>: it came from the leader and voids the whole log.</summary>
+    void SaveSnapshot(SnapshotMetadata meta, ReadOnlyMemory<byte> data, bool replacesLog);
+
+    /// <summary>Deletes whole segments that hold only entries at or below <paramref name="index"/> (which must be covered by a saved snapshot).</summary>
+    void Compact(ulong index);
+
+    /// <summary>Number of segment files currently on disk.</summary>
+    int SegmentCount { get; }
+}
+
+/// <summary>Options of the segmented log.</summary>
+public sealed record RaftLogStoreOptions
+{
+    /// <summary>A segment is closed and a new one started past this size.</summary>
+    public long SegmentBytes { get; init; } = 64L << 20;
+}
+
+/// <summary>Opens segmented logs.</summary>
+public static class RaftLogStore
+{
+    /// <summary>Opens (creating if needed) the log in <paramref name="directory"/>, recovering from a torn tail.
+    /// Throws <see cref="InvalidDataException"/> on corruption that a crash cannot explain.</summary>
+    public static IRaftLogStore Open(IRaftFileSystem fs, string directory, RaftLogStoreOptions? options = null) =>
+        SegmentedLogStore.Open(fs, directory, options ?? new RaftLogStoreOptions());
+}
+
+internal sealed class SegmentedLogStore : IRaftLogStore
+{
+    private const string SnapshotFile = "snapshot";
+    private readonly IRaftFileSystem _fs;
+    private readonly string _dir;
+    private readonly RaftLogStoreOptions _options;
+    // Sequence -> highest entry index written in that segment, for compaction.
+    private readonly SortedDictionary<ulong, ulong> _segments = [];
+    private IAppendFile _current;
+    private ulong _currentSeq;
+    private HardState _hardState;
+    private ulong _snapshotIndex;
+
+    private SegmentedLogStore(IRaftFileSystem fs, string dir, RaftLogStoreOptions options, IAppendFile current, ulong seq)
+    {
+        _fs = fs;
+        _dir = dir;
+        _options = options;
+        _current = current;
+        _currentSeq = seq;
+        Recovered = PersistedState.Empty;
+    }
+
+    public PersistedState Recovered { get; private set; }
+    public long TornBytesDiscarded { get; private set; }
+    public int SegmentCount => _segments.Count;
+
+    private static string SegmentName(ulong seq) => $"seg-{seq.ToString("D16", CultureInfo.InvariantCulture)}.log";
+
+    public static SegmentedLogStore Open(IRaftFileSystem fs, string dir, RaftLogStoreOptions options)
+    {
+        fs.CreateDirectory(dir);
+        SnapshotMetadata? snap = null;
+        byte[] snapData = [];
+        if (fs.FileExists(Path.Combine(dir, SnapshotFile)))
+        {
+            (snap, snapData) = LogFormat.DecodeSnapshot(fs.ReadAllBytes(Path.Combine(dir, SnapshotFile)));
+        }
+        var seqs = new List<ulong>();
+        foreach (var name in fs.ListFiles(dir))
+        {
+            if (name.StartsWith("seg-", StringComparison.Ordinal) && name.EndsWith(".log", StringComparison.Ordinal)
+                && ulong.TryParse(name.AsSpan(4, name.Length - 8), NumberStyles.None, CultureInfo.InvariantCulture, out var seq))
+            {
+                seqs.Add(seq);
+            }
+        }
+        seqs.Sort();
+
+        var entries = new List<Entry>();
+        var hardState = default(HardState);
+        var segMax = new SortedDictionary<ulong, ulong>();
+        long torn = 0;
+        for (var s = 0; s < seqs.Count; s++)
+        {
+            var path = Path.Combine(dir, SegmentName(seqs[s]));
+            var bytes = fs.ReadAllBytes(path);
+            var last = s == seqs.Count - 1;
+            if (!LogFormat.TryReadSegmentHeader(bytes, out var headerSeq) || headerSeq != seqs[s])
+            {
+                if (!last)
+                {
+                    throw new InvalidDataException($"raft log segment {path} has a bad header and is not the last segment");
+                }
+                // The newest segment's header write was torn: the file held nothing acknowledged.
+                torn += bytes.Length;
+                fs.Delete(path);
+                seqs.RemoveAt(s);
+                break;
+            }
+            ulong max = 0;
+            var offset = LogFormat.SegmentHeaderBytes;
+            while (offset < bytes.Length)
+            {
+                if (!LogFormat.TryReadRecord(bytes, offset, out var type, out var payload, out var next))
+                {
+                    if (!last)
+                    {
+                        throw new InvalidDataException($"raft log segment {path} is corrupt at offset {offset} and is not the last segment");
+                    }
+                    torn += bytes.Length - offset;
+                    fs.Truncate(path, offset);
+                    break;
+                }
+                switch (type)
+                {
+                    case LogRecordType.Entry:
+                        var e = LogFormat.ReadEntry(payload);
+                        AddReplayed(entries, e, path);
+                        max = Math.Max(max, e.Index);
+                        break;
+                    case LogRecordType.HardState:
+                        hardState = LogFormat.ReadHardState(payload);
+                        break;
+                    case LogRecordType.SnapshotInstalled:
+                        entries.Clear();
+                        break;
+                    default:
+                        throw new InvalidDataException($"raft log segment {path}: unknown record type {(byte)type} at offset {offset}");
+                }
+                offset = next;
+            }
+            segMax[seqs[s]] = max;
+        }
+
+        var live = Reconcile(entries, snap);
+        IAppendFile current;
+        ulong currentSeq;
+        if (seqs.Count == 0)
+        {
+            currentSeq = 1;
+            current = fs.CreateNew(Path.Combine(dir, SegmentName(currentSeq)));
+            Span<byte> header = stackalloc byte[LogFormat.SegmentHeaderBytes];
+            LogFormat.WriteSegmentHeader(header, currentSeq);
+            current.Write(header);
+            current.Sync();
+            segMax[currentSeq] = 0;
+        }
+        else
+        {
+            currentSeq = seqs[^1];
+            current = fs.OpenAppend(Path.Combine(dir, SegmentName(currentSeq)));
+        }
+        var store = new SegmentedLogStore(fs, dir, options, current, currentSeq)
+        {
+            _hardState = hardState,
+            _snapshotIndex = snap?.Index ?? 0,
+            TornBytesDiscarded = torn,
+        };
+        foreach (var (k, v) in segMax)
+        {
+            store._segments[k] = v;
+        }
+        store.Recovered = new PersistedState(hardState, snap, snapData, live);
+        return store;
+    }
+
+    private static void AddReplayed(List<Entry> entries, Entry e, string path)
+    {
+        if (entries.Count > 0)
+        {
+            var first = entries[0].Index;
+            var lastIndex = entries[^1].Index;
+            if (e.Index <= lastIndex)
+            {
+                // A later write superseded a conflicting suffix.
+                var keep = e.Index > first ? (int)(e.Index - first) : 0;
+                entries.RemoveRange(keep, entries.Count - keep);
+            }
+            else if (e.Index != lastIndex + 1)
+            {
+                throw new InvalidDataException($"raft log segment {path}: entry {e.Index} leaves a gap after {lastIndex}");
+            }
+        }
+        entries.Add(e);
+    }
+
+    /// <summary>Keeps only the entries that continue the snapshot (a crash may fall between saving a snapshot and its marker).</summary>
+    private static List<Entry> Reconcile(List<Entry> entries, SnapshotMetadata? snap)
+    {
+        if (snap is null)
+        {
+            if (entries.Count > 0 && entries[0].Index != 1)
+            {
+                throw new InvalidDataException($"raft log starts at {entries[0].Index} but there is no snapshot");
+            }
+            return entries;
+        }
+        var result = new List<Entry>();
+        if (entries.Count == 0 || entries[^1].Index <= snap.Index)
+        {
+            return result;
+        }
+        var first = entries[0].Index;
+        if (first > snap.Index + 1)
+        {
+            throw new InvalidDataException($"raft log starts at {first}, after the snapshot at {snap.Index}");
+        }
+        if (first <= snap.Index && entries[(int)(snap.Index - first)].Term != snap.Term)
+        {
+            // The entries do not continue the snapshot: they belong to a log the snapshot replaced.
+            return result;
+        }
+        for (var i = 0; i < entries.Count; i++)
+        {
+            if (entries[i].Index > snap.Index)
+            {
+                result.Add(entries[i]);
+            }
+        }
+        return result;
+    }
+
+    public void Append(IReadOnlyList<Entry> entries, HardState? hardState, bool sync)
+    {
+        var len = hardState is null ? 0 : LogFormat.HardStateRecordLength;
+        ulong max = 0;
+        for (var i = 0; i < entries.Count; i++)
+        {
+            len += LogFormat.EntryRecordLength(entries[i]);
+            max = Math.Max(max, entries[i].Index);
+        }
+        if (len > 0)
+        {
+            if (_current.Length > _options.SegmentBytes)
+            {
+                Rotate();
+            }
+            var buf = ArrayPool<byte>.Shared.Rent(len);
+            try
+            {
+                var p = 0;
+                for (var i = 0; i < entries.Count; i++)
+                {
+                    p += LogFormat.WriteEntry(buf.AsSpan(p), entries[i]);
+                }
+                if (hardState is { } hs)
+                {
+                    p += LogFormat.WriteHardState(buf.AsSpan(p), hs);
+                    _hardState = hs;
+                }
+                // One write per batch, so a crash tears at most this batch.
+                _current.Write(buf.AsSpan(0, p));
+            }
+            finally
+            {
+                ArrayPool<byte>.Shared.Return(buf);
+            }
+            _segments[_currentSeq] = Math.Max(_segments[_currentSeq], max);
+        }
+        if (sync)
+        {
+            _current.Sync();
+        }
+    }
+
+    private void Rotate()
+    {
+        _current.Sync();
+        _current.Dispose();
+        _currentSeq++;
+        _current = _fs.CreateNew(Path.Combine(_dir, SegmentName(_currentSeq)));
+        Span<byte> buf = stackalloc byte[LogFormat.SegmentHeaderBytes + LogFormat.HardStateRecordLength];
+        LogFormat.WriteSegmentHeader(buf, _currentSeq);
+        // Every segment starts with the hard state, so compaction may delete any older segment.
+        LogFormat.WriteHardState(buf[LogFormat.SegmentHeaderBytes..], _hardState);
+        _current.Write(buf);
+        _current.Sync();
+        _segments[_currentSeq] = 0;
+    }
+
+    public void SaveSnapshot(SnapshotMetadata meta, ReadOnlyMemory<byte> data, bool replacesLog)
+    {
+        _fs.WriteAtomic(Path.Combine(_dir, SnapshotFile), LogFormat.EncodeSnapshot(meta, data.Span));
+        _snapshotIndex = Math.Max(_snapshotIndex, meta.Index);
+        if (replacesLog)
+        {
+            Span<byte> buf = stackalloc byte[LogFormat.MarkerRecordLength];
+            LogFormat.WriteMarker(buf, meta.Index, meta.Term);
+            _current.Write(buf);
+            _current.Sync();
+        }
+    }
+
+    public void Compact(ulong index)
+    {
+        index = Math.Min(index, _snapshotIndex);
+        List<ulong>? drop = null;
+        foreach (var (seq, max) in _segments)
+        {
+            if (seq == _currentSeq || max > index)
+            {
+                break;
+            }
+            (drop ??= []).Add(seq);
+        }
+        if (drop is null)
+        {
+            return;
+        }
+        foreach (var seq in drop)
+        {
+            _fs.Delete(Path.Combine(_dir, SegmentName(seq)));
+            _segments.Remove(seq);
+        }
+    }
+
+    public void Dispose() => _current.Dispose();
+}

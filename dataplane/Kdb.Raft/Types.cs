@@ -1,0 +1,210 @@
+namespace Kdb.Raft;
+
+/// <summary>Wire type of a Raft message. Persisted/wire values: append only, never renumber.</summary>
+public enum MessageType : byte
+{
+    Append = 1,
+    AppendResponse = 2,
+    Heartbeat = 3,
+    HeartbeatResponse = 4,
+    Vote = 5,
+    VoteResponse = 6,
+    PreVote = 7,
+    PreVoteResponse = 8,
+    Snapshot = 9,
+    SnapshotResponse = 10,
+    TimeoutNow = 11,
+    ReadIndex = 12,
+    ReadIndexResponse = 13,
+}
+
+/// <summary>Kind of a log entry. Persisted: append only.</summary>
+public enum EntryType : byte
+{
+    Normal = 1,
+    ConfChange = 2,
+}
+
+/// <summary>Membership change carried by a <see cref="EntryType.ConfChange"/> entry. Persisted: append only.</summary>
+public enum ConfChangeType : byte
+{
+    AddVoter = 1,
+    AddLearner = 2,
+    RemoveNode = 3,
+}
+
+/// <summary>Role of a node in its group.</summary>
+public enum RaftRole : byte
+{
+    Follower = 1,
+    PreCandidate = 2,
+    Candidate = 3,
+    Leader = 4,
+}
+
+/// <summary>How linearizable reads are confirmed.</summary>
+public enum ReadMode : byte
+{
+    /// <summary>Default: a heartbeat round acknowledged by a quorum confirms leadership for each read batch.</summary>
+    ReadIndex = 1,
+    /// <summary>Opt-in: the leader answers from its lease while it is valid (needs a bound on clock drift).</summary>
+    Lease = 2,
+}
+
+/// <summary>One log entry. <paramref name="Data"/> is opaque to Raft.</summary>
+public sealed record Entry(ulong Term, ulong Index, EntryType Type, ReadOnlyMemory<byte> Data);
+
+/// <summary>State that must be durable before any message that depends on it is sent.</summary>
+public readonly record struct HardState(ulong Term, ulong Vote, ulong Commit);
+
+/// <summary>Membership of a group: voters count for quorums, learners only receive the log.</summary>
+public sealed record ConfState(ulong[] Voters, ulong[] Learners)
+{
+    public static readonly ConfState Empty = new([], []);
+}
+
+/// <summary>Identifies a snapshot: the last index and term it covers and the membership at that index.</summary>
+public sealed record SnapshotMetadata(ulong Index, ulong Term, ConfState Conf);
+
+/// <summary>A membership change proposal.</summary>
+public readonly record struct ConfChange(ConfChangeType Type, ulong NodeId)
+{
+    public const int EncodedLength = 9;
+
+    public byte[] Encode()
+    {
+        var b = new byte[EncodedLength];
+        b[0] = (byte)Type;
+        System.Buffers.Binary.BinaryPrimitives.WriteUInt64LittleEndian(b.AsSpan(1), NodeId);
+        return b;
+    }
+
+    public static ConfChange Decode(ReadOnlySpan<byte> data)
+    {
+        if (data.Length != EncodedLength)
+        {
+            throw new InvalidDataException($"conf change entry must be {EncodedLength} bytes, got {data.Length}");
+        }
+        return new ConfChange((ConfChangeType)data[0], System.Buffers.Binary.BinaryPrimitives.ReadUInt64LittleEndian(data[1..]));
+    }
+}
+
+/// <summary>A message between the members of one group. Immutable once built, so a network may duplicate it.</summary>
+public sealed class Message
+{
+    public MessageType Type { get; init; }
+    public ulong GroupId { get; init; }
+    public ulong From { get; init; }
+    public ulong To { get; init; }
+    public ulong Term { get; init; }
+    /// <summary>Append: term of the entry at <see cref="Index"/>. Votes: term of the candidate's last entry.</summary>
+    public ulong LogTerm { get; init; }
+    /// <summary>Append: index preceding <see cref="Entries"/>. Responses: the index acknowledged or rejected. Votes: candidate's last index.</summary>
+    public ulong Index { get; init; }
+    public ulong Commit { get; init; }
+    public bool Reject { get; init; }
+    public ulong RejectHint { get; init; }
+    /// <summary>Heartbeats: round number. Reads: the caller's read id. Votes: 1 when forced by a leadership transfer. Snapshot responses: bytes received.</summary>
+    public ulong Context { get; init; }
+    public Entry[] Entries { get; init; } = [];
+    public SnapshotMetadata? Snapshot { get; init; }
+    public long SnapshotOffset { get; init; }
+    public ReadOnlyMemory<byte> SnapshotChunk { get; init; }
+    public bool SnapshotDone { get; init; }
+
+    public override string ToString() =>
+        $"{Type} {From}->{To} t{Term} i{Index} lt{LogTerm} c{Commit} n{Entries.Length} rej{Reject} ctx{Context}";
+}
+
+/// <summary>A confirmed read: once the local state machine has applied <see cref="Index"/>, the read identified by <see cref="Context"/> may be served.</summary>
+public readonly record struct ReadState(ulong Context, ulong Index);
+
+/// <summary>Volatile state, reported when it changes.</summary>
+public readonly record struct SoftState(ulong Leader, RaftRole Role);
+
+/// <summary>Outcome of <see cref="IRaftNode.Propose"/>.</summary>
+public enum ProposeStatus : byte
+{
+    /// <summary>Appended at <see cref="ProposeResult.Index"/> in <see cref="ProposeResult.Term"/>; it is applied only if that index commits with that term.</summary>
+    Accepted = 1,
+    /// <summary>This node is not the leader; <see cref="ProposeResult.Leader"/> is the known leader (0 if none).</summary>
+    NotLeader = 2,
+    /// <summary>The command exceeds <see cref="RaftConfig.MaxEntryBytes"/>; stage large transactions in chunks.</summary>
+    TooLarge = 3,
+    /// <summary>A leadership transfer is in progress; retry on the new leader.</summary>
+    TransferInProgress = 4,
+    /// <summary>A membership change is still being applied; only one change at a time.</summary>
+    ConfChangePending = 5,
+    /// <summary>The membership change is not valid for the current configuration.</summary>
+    InvalidConfChange = 6,
+}
+
+/// <summary>Result of a proposal.</summary>
+public readonly record struct ProposeResult(ProposeStatus Status, ulong Index, ulong Term, ulong Leader, string? Error = null)
+{
+    public bool IsAccepted => Status == ProposeStatus.Accepted;
+}
+
+/// <summary>Outcome of <see cref="IRaftNode.ReadIndex"/>.</summary>
+public enum ReadIndexStatus : byte
+{
+    /// <summary>A <see cref="ReadState"/> for the context will appear in a later (or the next) <see cref="Ready"/>.</summary>
+    Pending = 1,
+    /// <summary>No leader is known; retry later.</summary>
+    NoLeader = 2,
+    /// <summary>The leader has not committed an entry of its term yet; retry shortly.</summary>
+    NotReady = 3,
+}
+
+/// <summary>Configuration of one group member.</summary>
+public sealed record RaftConfig
+{
+    public ulong Id { get; init; }
+    public ulong GroupId { get; init; }
+    /// <summary>The membership the group was created with (also used by nodes that join later, until they learn newer membership).</summary>
+    public ulong[] BootstrapVoters { get; init; } = [];
+    public int ElectionTicks { get; init; } = 10;
+    public int HeartbeatTicks { get; init; } = 1;
+    /// <summary>Milliseconds per tick, used only for the lease.</summary>
+    public int TickMs { get; init; } = 100;
+    public bool PreVote { get; init; } = true;
+    public bool CheckQuorum { get; init; } = true;
+    public ReadMode ReadMode { get; init; } = ReadMode.ReadIndex;
+    /// <summary>Upper bound on clock drift over one election timeout, subtracted from the lease.</summary>
+    public int MaxClockDriftMs { get; init; } = 200;
+    /// <summary>Batching: bytes of entries per append message.</summary>
+    public int MaxBytesPerMessage { get; init; } = 1 << 20;
+    /// <summary>Flow control: append messages in flight per follower.</summary>
+    public int MaxInflightMessages { get; init; } = 256;
+    /// <summary>No log entry is larger (8 MiB).</summary>
+    public int MaxEntryBytes { get; init; } = 8 << 20;
+    public int SnapshotChunkBytes { get; init; } = 256 << 10;
+    /// <summary>Flow control for snapshots: chunks in flight per follower.</summary>
+    public int SnapshotWindowChunks { get; init; } = 4;
+    /// <summary>Seeds the randomized election timeout so a run is reproducible.</summary>
+    public ulong RandomSeed { get; init; } = 1;
+}
+
+/// <summary>What the host must do, in order: persist <see cref="Snapshot"/>, <see cref="Entries"/> and <see cref="HardState"/> (fsync if <see cref="MustSync"/>),
+/// then send <see cref="Messages"/>, then apply <see cref="Snapshot"/> and <see cref="CommittedEntries"/>, then call <see cref="IRaftNode.Advance"/>.</summary>
+public sealed class Ready
+{
+    public SoftState? SoftState { get; init; }
+    public HardState? HardState { get; init; }
+    public IReadOnlyList<Entry> Entries { get; init; } = [];
+    public IReadOnlyList<Entry> CommittedEntries { get; init; } = [];
+    public IReadOnlyList<Message> Messages { get; init; } = [];
+    public IReadOnlyList<ReadState> ReadStates { get; init; } = [];
+    public SnapshotMetadata? Snapshot { get; init; }
+    public ReadOnlyMemory<byte> SnapshotData { get; init; }
+    public bool MustSync { get; init; }
+}
+
+/// <summary>What a node recovered from its durable log.</summary>
+public sealed record PersistedState(HardState HardState, SnapshotMetadata? Snapshot, ReadOnlyMemory<byte> SnapshotData, IReadOnlyList<Entry> Entries)
+{
+    public static readonly PersistedState Empty = new(default, null, ReadOnlyMemory<byte>.Empty, []);
+}
+
+/// <summary>Leader's view of a member's replication, for hosts deciding when a learner has caught up.</summary>
+public readonly record struct PeerProgress(ulong Match, ulong Next, bool IsLearner, bool RecentActive);

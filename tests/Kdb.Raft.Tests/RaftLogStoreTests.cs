@@ -1,0 +1,223 @@
+using Kdb.Raft.Storage;
+using Kdb.Raft.Tests.Simulation;
+
+namespace Kdb.Raft.Tests;
+
+public sealed class RaftLogStoreTests : IDisposable
+{
+    private readonly string _dir = Path.Combine(Path.GetTempPath(), "kdb-raft-log-" + Guid.NewGuid().ToString("N"));
+
+    public void Dispose()
+    {
+        if (Directory.Exists(_dir))
+        {
+            Directory.Delete(_dir, recursive: true);
+        }
+    }
+
+    private static Entry E(ulong term, ulong index, int size = 10) =>
+        new(term, index, EntryType.Normal, Enumerable.Range(0, size).Select(i => (byte)(i + (int)index)).ToArray());
+
+    private static void AssertEntries(IReadOnlyList<Entry> actual, params (ulong Term, ulong Index)[] expected)
+    {
+        Assert.Equal(expected.Length, actual.Count);
+        for (var i = 0; i < expected.Length; i++)
+        {
+            Assert.Equal(expected[i].Term, actual[i].Term);
+            Assert.Equal(expected[i].Index, actual[i].Index);
+        }
+    }
+
+    [Fact]
+    public void Open_AfterAppendAndSync_RecoversEntriesAndHardStateFromRealDisk()
+    {
+        using (var store = RaftLogStore.Open(PhysicalRaftFileSystem.Instance, _dir))
+        {
+            store.Append([E(1, 1), E(1, 2), E(2, 3)], new HardState(2, 7, 2), sync: true);
+        }
+        using var reopened = RaftLogStore.Open(PhysicalRaftFileSystem.Instance, _dir);
+        AssertEntries(reopened.Recovered.Entries, (1, 1), (1, 2), (2, 3));
+        Assert.Equal(new HardState(2, 7, 2), reopened.Recovered.HardState);
+        Assert.Equal(E(2, 3).Data.ToArray(), reopened.Recovered.Entries[2].Data.ToArray());
+        Assert.Equal(0, reopened.TornBytesDiscarded);
+    }
+
+    [Fact]
+    public void Open_ConflictingSuffixRewritten_LaterEntriesWin()
+    {
+        using (var store = RaftLogStore.Open(PhysicalRaftFileSystem.Instance, _dir))
+        {
+            store.Append([E(1, 1), E(1, 2), E(1, 3), E(1, 4)], new HardState(1, 1, 1), sync: true);
+            store.Append([E(3, 3)], new HardState(3, 2, 1), sync: true);
+        }
+        using var reopened = RaftLogStore.Open(PhysicalRaftFileSystem.Instance, _dir);
+        AssertEntries(reopened.Recovered.Entries, (1, 1), (1, 2), (3, 3));
+        Assert.Equal(3UL, reopened.Recovered.HardState.Term);
+    }
+
+    [Fact]
+    public void Open_TornTail_DiscardsOnlyTheUnsyncedWrite()
+    {
+        var disk = new SimFileSystem();
+        using (var store = RaftLogStore.Open(disk, "/r"))
+        {
+            store.Append([E(1, 1), E(1, 2)], new HardState(1, 1, 2), sync: true);
+            store.Append([E(1, 3, 5000)], null, sync: false);
+        }
+        // Keep no pending write in full, tear the one after: always a torn tail.
+        disk.Crash(new Random(3), tear: true);
+        using (var reopened = RaftLogStore.Open(disk, "/r"))
+        {
+            AssertEntries(reopened.Recovered.Entries, (1, 1), (1, 2));
+            Assert.Equal(new HardState(1, 1, 2), reopened.Recovered.HardState);
+            // Appending after recovery continues a clean log.
+            reopened.Append([E(2, 3)], new HardState(2, 1, 2), sync: true);
+        }
+        using var again = RaftLogStore.Open(disk, "/r");
+        AssertEntries(again.Recovered.Entries, (1, 1), (1, 2), (2, 3));
+        Assert.Equal(0, again.TornBytesDiscarded);
+    }
+
+    [Fact]
+    public void Open_TornTailOnRealDisk_TruncatedAndCounted()
+    {
+        using (var store = RaftLogStore.Open(PhysicalRaftFileSystem.Instance, _dir))
+        {
+            store.Append([E(1, 1), E(1, 2)], new HardState(1, 1, 2), sync: true);
+        }
+        var seg = Directory.GetFiles(_dir, "seg-*.log").Single();
+        var good = new FileInfo(seg).Length;
+        using (var fs = new FileStream(seg, FileMode.Append))
+        {
+            // Half a record header and garbage, as a crash mid-write leaves.
+            fs.Write([0x20, 0, 0, 0, 0xde, 0xad, 0xbe]);
+        }
+        using var reopened = RaftLogStore.Open(PhysicalRaftFileSystem.Instance, _dir);
+        AssertEntries(reopened.Recovered.Entries, (1, 1), (1, 2));
+        Assert.Equal(7, reopened.TornBytesDiscarded);
+        Assert.Equal(good, new FileInfo(seg).Length);
+    }
+
+    [Fact]
+    public void Open_CorruptionInOlderSegment_ThrowsClearError()
+    {
+        var disk = new SimFileSystem();
+        using (var store = RaftLogStore.Open(disk, "/r", new RaftLogStoreOptions { SegmentBytes = 200 }))
+        {
+            for (ulong i = 1; i <= 20; i++)
+            {
+                store.Append([E(1, i, 50)], new HardState(1, 1, i), sync: true);
+            }
+            Assert.True(store.SegmentCount > 2);
+        }
+        disk.FlipByte("/r/seg-0000000000000001.log", 40);
+        var ex = Assert.Throws<InvalidDataException>(() => RaftLogStore.Open(disk, "/r"));
+        Assert.Contains("not the last segment", ex.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Open_RandomGarbageSegment_ThrowsOrRecoversNeverLosesSyncedEntries()
+    {
+        var rng = new Random(11);
+        for (var round = 0; round < 50; round++)
+        {
+            var disk = new SimFileSystem();
+            using (var store = RaftLogStore.Open(disk, "/r"))
+            {
+                store.Append([E(1, 1), E(1, 2)], new HardState(1, 1, 2), sync: true);
+                var junk = new byte[rng.Next(1, 200)];
+                rng.NextBytes(junk);
+                // Unsynced garbage after synced data, then a crash that keeps some of it.
+                using var h = disk.OpenAppend("/r/seg-0000000000000001.log");
+                h.Write(junk);
+            }
+            disk.Crash(rng, tear: true);
+            using var reopened = RaftLogStore.Open(disk, "/r");
+            AssertEntries(reopened.Recovered.Entries, (1, 1), (1, 2));
+        }
+    }
+
+    [Fact]
+    public void Compact_AfterSnapshot_DeletesOldSegmentsAndReopensFromSnapshot()
+    {
+        var disk = new SimFileSystem();
+        using (var store = RaftLogStore.Open(disk, "/r", new RaftLogStoreOptions { SegmentBytes = 300 }))
+        {
+            for (ulong i = 1; i <= 40; i++)
+            {
+                store.Append([E(1, i, 40)], new HardState(1, 1, i), sync: true);
+            }
+            var before = store.SegmentCount;
+            store.SaveSnapshot(new SnapshotMetadata(30, 1, new ConfState([1, 2, 3], [4])), new byte[] { 1, 2, 3 }, replacesLog: false);
+            store.Compact(30);
+            Assert.True(store.SegmentCount < before);
+        }
+        using var reopened = RaftLogStore.Open(disk, "/r");
+        var rec = reopened.Recovered;
+        Assert.Equal(30UL, rec.Snapshot!.Index);
+        Assert.Equal(new ulong[] { 1, 2, 3 }, rec.Snapshot.Conf.Voters);
+        Assert.Equal(new ulong[] { 4 }, rec.Snapshot.Conf.Learners);
+        Assert.Equal(new byte[] { 1, 2, 3 }, rec.SnapshotData.ToArray());
+        Assert.Equal(31UL, rec.Entries[0].Index);
+        Assert.Equal(40UL, rec.Entries[^1].Index);
+        Assert.Equal(new HardState(1, 1, 40), rec.HardState);
+    }
+
+    [Fact]
+    public void SaveSnapshot_FromLeader_VoidsConflictingLog()
+    {
+        var disk = new SimFileSystem();
+        using (var store = RaftLogStore.Open(disk, "/r"))
+        {
+            store.Append([E(1, 1), E(1, 2), E(1, 3), E(1, 4), E(1, 5)], new HardState(1, 0, 1), sync: true);
+            store.SaveSnapshot(new SnapshotMetadata(3, 2, new ConfState([1], [])), new byte[] { 9 }, replacesLog: true);
+            store.Append([E(2, 4)], new HardState(2, 0, 3), sync: true);
+        }
+        using var reopened = RaftLogStore.Open(disk, "/r");
+        AssertEntries(reopened.Recovered.Entries, (2, 4));
+        Assert.Equal(3UL, reopened.Recovered.Snapshot!.Index);
+    }
+
+    [Fact]
+    public void Open_CrashBetweenSnapshotFileAndMarker_DropsEntriesThatDoNotContinueIt()
+    {
+        var disk = new SimFileSystem();
+        using (var store = RaftLogStore.Open(disk, "/r"))
+        {
+            store.Append([E(1, 1), E(1, 2), E(1, 3), E(1, 4)], new HardState(1, 0, 1), sync: true);
+        }
+        // The snapshot file is durable but the marker record never made it.
+        disk.WriteAtomic("/r/snapshot", LogFormat.EncodeSnapshot(new SnapshotMetadata(3, 2, new ConfState([1], [])), [7]));
+        using var reopened = RaftLogStore.Open(disk, "/r");
+        Assert.Empty(reopened.Recovered.Entries);
+        Assert.Equal(3UL, reopened.Recovered.Snapshot!.Index);
+    }
+
+    [Fact]
+    public void Open_CorruptSnapshotFile_ThrowsClearError()
+    {
+        var disk = new SimFileSystem();
+        using (var store = RaftLogStore.Open(disk, "/r"))
+        {
+            store.SaveSnapshot(new SnapshotMetadata(3, 2, new ConfState([1], [])), new byte[] { 1, 2, 3, 4 }, replacesLog: true);
+        }
+        disk.FlipByte("/r/snapshot", 30);
+        var ex = Assert.Throws<InvalidDataException>(() => RaftLogStore.Open(disk, "/r"));
+        Assert.Contains("snapshot", ex.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void PersistedEnums_Values_AreFrozen()
+    {
+        Assert.Equal(1, (byte)LogRecordType.Entry);
+        Assert.Equal(2, (byte)LogRecordType.HardState);
+        Assert.Equal(3, (byte)LogRecordType.SnapshotInstalled);
+        Assert.Equal(1, (byte)EntryType.Normal);
+        Assert.Equal(2, (byte)EntryType.ConfChange);
+        Assert.Equal(1, (byte)ConfChangeType.AddVoter);
+        Assert.Equal(2, (byte)ConfChangeType.AddLearner);
+        Assert.Equal(3, (byte)ConfChangeType.RemoveNode);
+        Assert.Equal(1, (byte)MessageType.Append);
+        Assert.Equal(13, (byte)MessageType.ReadIndexResponse);
+    }
+}

@@ -1,0 +1,318 @@
+namespace Kdb.Raft.Tests;
+
+public sealed class RaftNodeTests
+{
+    /// <summary>A lossless synchronous cluster for unit tests: Ready output is "persisted" in memory and messages delivered in order.</summary>
+    private sealed class Cluster
+    {
+        public Dictionary<ulong, IRaftNode> Nodes { get; } = [];
+        public Dictionary<ulong, List<Entry>> Applied { get; } = [];
+        public Dictionary<ulong, List<ReadState>> Reads { get; } = [];
+        public List<Message> Sent { get; } = [];
+        public HashSet<ulong> Down { get; } = [];
+        public HashSet<(ulong From, ulong To)> Blocked { get; } = [];
+
+        public Cluster(int n, Func<RaftConfig, RaftConfig>? tweak = null)
+        {
+            var voters = Enumerable.Range(1, n).Select(i => (ulong)i).ToArray();
+            foreach (var id in voters)
+            {
+                var cfg = new RaftConfig { Id = id, GroupId = 9, BootstrapVoters = voters, RandomSeed = 5 };
+                Nodes[id] = RaftNodeFactory.Create(tweak?.Invoke(cfg) ?? cfg);
+                Applied[id] = [];
+                Reads[id] = [];
+            }
+        }
+
+        public void Add(ulong id, ulong[] bootstrap)
+        {
+            Nodes[id] = RaftNodeFactory.Create(new RaftConfig { Id = id, GroupId = 9, BootstrapVoters = bootstrap, RandomSeed = 5 });
+            Applied[id] = [];
+            Reads[id] = [];
+        }
+
+        public void Settle()
+        {
+            for (var round = 0; round < 1000; round++)
+            {
+                var any = false;
+                var inbox = new List<Message>();
+                foreach (var (id, node) in Nodes)
+                {
+                    if (Down.Contains(id))
+                    {
+                        continue;
+                    }
+                    while (node.HasReady)
+                    {
+                        any = true;
+                        var rd = node.GetReady();
+                        inbox.AddRange(rd.Messages);
+                        Sent.AddRange(rd.Messages);
+                        Applied[id].AddRange(rd.CommittedEntries);
+                        Reads[id].AddRange(rd.ReadStates);
+                        node.Advance(rd);
+                    }
+                }
+                foreach (var m in inbox)
+                {
+                    if (!Down.Contains(m.To) && !Blocked.Contains((m.From, m.To)) && Nodes.TryGetValue(m.To, out var target))
+                    {
+                        target.Step(m);
+                    }
+                }
+                if (!any && inbox.Count == 0)
+                {
+                    return;
+                }
+            }
+        }
+
+        public void TickAll(int ticks)
+        {
+            for (var t = 0; t < ticks; t++)
+            {
+                foreach (var (id, n) in Nodes)
+                {
+                    if (!Down.Contains(id))
+                    {
+                        n.Tick();
+                    }
+                }
+                Settle();
+            }
+        }
+
+        public IRaftNode Leader() => Nodes.Values.Single(n => n.Role == RaftRole.Leader && !Down.Contains(n.Id));
+    }
+
+    [Fact]
+    public void Tick_ThreeNodes_ElectsOneLeaderAndCommitsProposals()
+    {
+        var c = new Cluster(3);
+        c.TickAll(30);
+        var leader = c.Leader();
+        var r = leader.Propose(new byte[] { 42 });
+        Assert.True(r.IsAccepted);
+        c.Settle();
+        c.TickAll(2);
+        foreach (var (_, applied) in c.Applied)
+        {
+            Assert.Contains(applied, e => e.Index == r.Index && e.Data.Span.SequenceEqual(new byte[] { 42 }));
+        }
+        Assert.All(c.Nodes.Values, n => Assert.Equal(leader.Id, n.Leader));
+    }
+
+    [Fact]
+    public void Propose_LargerThanEightMiB_RefusedWithClearError()
+    {
+        var c = new Cluster(1);
+        c.TickAll(30);
+        var leader = c.Leader();
+        var r = leader.Propose(new byte[(8 << 20) + 1]);
+        Assert.Equal(ProposeStatus.TooLarge, r.Status);
+        Assert.Contains("chunks", r.Error, StringComparison.Ordinal);
+        Assert.True(leader.Propose(new byte[8 << 20]).IsAccepted);
+    }
+
+    [Fact]
+    public void Propose_OnFollower_AnswersWithLeaderId()
+    {
+        var c = new Cluster(3);
+        c.TickAll(30);
+        var leader = c.Leader();
+        var follower = c.Nodes.Values.First(n => n.Id != leader.Id);
+        var r = follower.Propose(new byte[] { 1 });
+        Assert.Equal(ProposeStatus.NotLeader, r.Status);
+        Assert.Equal(leader.Id, r.Leader);
+    }
+
+    [Fact]
+    public void ReadIndex_OnFollower_ConfirmedThroughLeader()
+    {
+        var c = new Cluster(3);
+        c.TickAll(30);
+        var leader = c.Leader();
+        leader.Propose(new byte[] { 7 });
+        c.Settle();
+        var follower = c.Nodes.Values.First(n => n.Id != leader.Id);
+        Assert.Equal(ReadIndexStatus.Pending, follower.ReadIndex(77));
+        c.Settle();
+        var rs = Assert.Single(c.Reads[follower.Id]);
+        Assert.Equal(77UL, rs.Context);
+        Assert.Equal(leader.CommitIndex, rs.Index);
+    }
+
+    [Fact]
+    public void ReadIndex_LeaderCutOffFromQuorum_NeverConfirms()
+    {
+        var c = new Cluster(3);
+        c.TickAll(30);
+        var leader = c.Leader();
+        foreach (var id in c.Nodes.Keys.Where(id => id != leader.Id))
+        {
+            c.Down.Add(id);
+        }
+        leader.ReadIndex(5);
+        c.TickAll(5);
+        Assert.Empty(c.Reads[leader.Id]);
+    }
+
+    [Fact]
+    public void ProposeConfChange_SecondWhileFirstPending_Refused()
+    {
+        var c = new Cluster(3);
+        c.TickAll(30);
+        var leader = c.Leader();
+        Assert.True(leader.ProposeConfChange(new ConfChange(ConfChangeType.AddLearner, 4)).IsAccepted);
+        Assert.Equal(ProposeStatus.ConfChangePending, leader.ProposeConfChange(new ConfChange(ConfChangeType.AddLearner, 5)).Status);
+    }
+
+    [Fact]
+    public void ProposeConfChange_RemoveLastVoter_Invalid()
+    {
+        var c = new Cluster(1);
+        c.TickAll(30);
+        var r = c.Leader().ProposeConfChange(new ConfChange(ConfChangeType.RemoveNode, 1));
+        Assert.Equal(ProposeStatus.InvalidConfChange, r.Status);
+        Assert.Contains("last voter", r.Error, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void ProposeConfChange_LearnerCatchesUpThenPromoted_CountsForQuorum()
+    {
+        var c = new Cluster(3);
+        c.TickAll(30);
+        var leader = c.Leader();
+        for (var i = 0; i < 5; i++)
+        {
+            leader.Propose(new byte[] { (byte)i });
+        }
+        c.Settle();
+        c.Add(4, [1, 2, 3]);
+        Assert.True(leader.ProposeConfChange(new ConfChange(ConfChangeType.AddLearner, 4)).IsAccepted);
+        c.TickAll(3);
+        Assert.Contains(4UL, leader.Conf.Learners);
+        Assert.Equal(leader.LastIndex, leader.GetProgress(4)!.Value.Match);
+        Assert.Equal(ProposeStatus.InvalidConfChange, leader.ProposeConfChange(new ConfChange(ConfChangeType.AddLearner, 4)).Status);
+        Assert.True(leader.ProposeConfChange(new ConfChange(ConfChangeType.AddVoter, 4)).IsAccepted);
+        c.TickAll(3);
+        Assert.Contains(4UL, leader.Conf.Voters);
+        Assert.Contains(4UL, c.Nodes[4].Conf.Voters);
+        // With 4 voters a quorum is 3: two nodes down stall commits.
+        var others = c.Nodes.Keys.Where(id => id != leader.Id).Take(2).ToList();
+        others.ForEach(id => c.Down.Add(id));
+        var r = leader.Propose(new byte[] { 99 });
+        c.Settle();
+        Assert.True(leader.CommitIndex < r.Index);
+    }
+
+    [Fact]
+    public void TransferLeadership_ToFollower_TargetBecomesLeader()
+    {
+        var c = new Cluster(3);
+        c.TickAll(30);
+        var leader = c.Leader();
+        var target = c.Nodes.Keys.First(id => id != leader.Id);
+        Assert.True(leader.TransferLeadership(target));
+        Assert.Equal(ProposeStatus.TransferInProgress, leader.Propose(new byte[] { 1 }).Status);
+        c.Settle();
+        Assert.Equal(RaftRole.Leader, c.Nodes[target].Role);
+        Assert.True(c.Nodes[target].Term > 1);
+    }
+
+    [Fact]
+    public void Compact_FollowerFarBehind_ReceivesSnapshotInChunks()
+    {
+        var c = new Cluster(3, cfg => cfg with { SnapshotChunkBytes = 100, SnapshotWindowChunks = 2 });
+        c.TickAll(30);
+        var leader = c.Leader();
+        var lagging = c.Nodes.Keys.First(id => id != leader.Id);
+        c.Down.Add(lagging);
+        for (var i = 0; i < 20; i++)
+        {
+            leader.Propose(new byte[] { (byte)i });
+            c.Settle();
+        }
+        var snapshot = new byte[1000];
+        new Random(1).NextBytes(snapshot);
+        var meta = leader.Compact(snapshot, retainEntries: 0);
+        Assert.Equal(leader.AppliedIndex, meta.Index);
+        c.Down.Remove(lagging);
+        var installed = false;
+        // Watch the lagging node's Ready stream for the snapshot.
+        for (var t = 0; t < 20 && !installed; t++)
+        {
+            foreach (var n in c.Nodes.Values)
+            {
+                n.Tick();
+            }
+            for (var k = 0; k < 50; k++)
+            {
+                var msgs = new List<Message>();
+                foreach (var (id, n) in c.Nodes)
+                {
+                    while (n.HasReady)
+                    {
+                        var rd = n.GetReady();
+                        if (id == lagging && rd.Snapshot is not null)
+                        {
+                            Assert.Equal(snapshot, rd.SnapshotData.ToArray());
+                            Assert.Equal(meta.Index, rd.Snapshot.Index);
+                            installed = true;
+                        }
+                        msgs.AddRange(rd.Messages);
+                        c.Sent.AddRange(rd.Messages);
+                        n.Advance(rd);
+                    }
+                }
+                msgs.ForEach(m => c.Nodes[m.To].Step(m));
+            }
+        }
+        Assert.True(installed);
+        Assert.True(c.Sent.Count(m => m.Type == MessageType.Snapshot && m.To == lagging) >= 10);
+        Assert.Equal(leader.CommitIndex, c.Nodes[lagging].CommitIndex);
+    }
+
+    [Fact]
+    public void Step_MessageForAnotherGroupOrNode_Ignored()
+    {
+        var c = new Cluster(3);
+        var n = c.Nodes[1];
+        n.Step(new Message { Type = MessageType.Vote, GroupId = 8, From = 2, To = 1, Term = 5 });
+        n.Step(new Message { Type = MessageType.Vote, GroupId = 9, From = 2, To = 3, Term = 5 });
+        Assert.Equal(0UL, n.Term);
+    }
+
+    [Fact]
+    public void Step_PreVoteFromPartitionedNode_DoesNotDisturbLeader()
+    {
+        var c = new Cluster(3);
+        c.TickAll(30);
+        var leader = c.Leader();
+        var term = leader.Term;
+        var follower = c.Nodes.Keys.First(id => id != leader.Id);
+        // One-way partition: the follower cannot hear the leader, times out and pre-votes repeatedly; the others are in lease and refuse.
+        c.Blocked.Add((leader.Id, follower));
+        c.TickAll(200);
+        Assert.Equal(RaftRole.Leader, leader.Role);
+        Assert.Equal(term, leader.Term);
+        Assert.Equal(term, c.Nodes[follower].Term);
+        Assert.Contains(c.Sent, m => m.Type == MessageType.PreVote && m.From == follower);
+    }
+
+    [Fact]
+    public void Restart_FromPersistedState_KeepsTermVoteAndLog()
+    {
+        var cfg = new RaftConfig { Id = 1, GroupId = 1, BootstrapVoters = [1] };
+        var hs = new HardState(4, 1, 2);
+        var entries = new[] { new Entry(1, 1, EntryType.Normal, new byte[] { 1 }), new Entry(4, 2, EntryType.Normal, new byte[] { 2 }) };
+        var node = RaftNodeFactory.Create(cfg, new PersistedState(hs, null, default, entries));
+        Assert.Equal(4UL, node.Term);
+        Assert.Equal(2UL, node.LastIndex);
+        Assert.Equal(2UL, node.CommitIndex);
+        var rd = node.GetReady();
+        Assert.Equal(2, rd.CommittedEntries.Count);
+        Assert.Empty(rd.Entries);
+    }
+}

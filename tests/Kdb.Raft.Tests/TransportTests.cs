@@ -1,0 +1,336 @@
+using System.Buffers.Binary;
+using System.Collections.Concurrent;
+using System.Diagnostics;
+using System.Net;
+using Google.Protobuf;
+using Kdb.Raft.Storage;
+using Kdb.Raft.Transport;
+using Kdb.Raft.Transport.Wire;
+
+namespace Kdb.Raft.Tests;
+
+public sealed class TransportTests(Xunit.Abstractions.ITestOutputHelper output)
+{
+    private static async Task<T> WaitForAsync<T>(Func<T?> probe, TimeSpan timeout)
+        where T : class
+    {
+        var sw = Stopwatch.StartNew();
+        while (sw.Elapsed < timeout)
+        {
+            if (probe() is { } v)
+            {
+                return v;
+            }
+            await Task.Delay(10);
+        }
+        throw new TimeoutException("condition not reached within " + timeout);
+    }
+
+    [Fact]
+    public async Task Send_BetweenTwoNodes_AllFieldsArrive()
+    {
+        var received = new ConcurrentQueue<Message>();
+        await using var b = await RaftTransport.StartAsync(new RaftTransportOptions { OnMessage = received.Enqueue });
+        await using var a = await RaftTransport.StartAsync(new RaftTransportOptions
+        {
+            OnMessage = _ => { },
+            Peers = new Dictionary<ulong, Uri> { [2] = new($"http://127.0.0.1:{b.Port}") },
+        });
+        var sent = new Message
+        {
+            Type = MessageType.Snapshot,
+            GroupId = 77,
+            From = 1,
+            To = 2,
+            Term = 5,
+            LogTerm = 4,
+            Index = 99,
+            Commit = 98,
+            Reject = true,
+            RejectHint = 12,
+            Context = 1234,
+            Entries = [new Entry(4, 100, EntryType.Normal, new byte[] { 1, 2, 3 }), new Entry(5, 101, EntryType.ConfChange, new ConfChange(ConfChangeType.AddLearner, 9).Encode())],
+            Snapshot = new SnapshotMetadata(90, 3, new ConfState([1, 2, 3], [9])),
+            SnapshotOffset = 4096,
+            SnapshotChunk = new byte[] { 9, 8, 7 },
+            SnapshotDone = true,
+        };
+        a.Send(sent);
+        var got = await WaitForAsync(() => received.TryPeek(out var m) ? m : null, TimeSpan.FromSeconds(30));
+        Assert.Equal(sent.ToString(), got.ToString());
+        Assert.Equal(sent.Entries[1].Data.ToArray(), got.Entries[1].Data.ToArray());
+        Assert.Equal(EntryType.ConfChange, got.Entries[1].Type);
+        Assert.Equal(sent.Snapshot, got.Snapshot! with { Conf = sent.Snapshot.Conf });
+        Assert.Equal(new ulong[] { 1, 2, 3 }, got.Snapshot!.Conf.Voters);
+        Assert.Equal(new ulong[] { 9 }, got.Snapshot.Conf.Learners);
+        Assert.Equal(4096, got.SnapshotOffset);
+        Assert.Equal(new byte[] { 9, 8, 7 }, got.SnapshotChunk.ToArray());
+        Assert.True(got.SnapshotDone);
+    }
+
+    private static byte[] Frame(byte[] payload, byte flag = 0)
+    {
+        var b = new byte[5 + payload.Length];
+        b[0] = flag;
+        BinaryPrimitives.WriteUInt32BigEndian(b.AsSpan(1), (uint)payload.Length);
+        payload.CopyTo(b, 5);
+        return b;
+    }
+
+    private static byte[] ValidBatch(ulong to) =>
+        new RaftBatch { Messages = { new RaftMessage { Type = (uint)MessageType.Heartbeat, From = 1, To = to, Term = 1, GroupId = 1 } } }.ToByteArray();
+
+    public static TheoryData<string, byte[]> BadStreams() => new()
+    {
+        { "compressed flag", Frame(ValidBatch(2), flag: 1) },
+        { "truncated header", [0, 0, 0] },
+        { "truncated payload", Frame(ValidBatch(2))[..^2] },
+        { "oversized length", [0, 0xff, 0xff, 0xff, 0xff, 1, 2, 3] },
+        { "not protobuf", Frame([0xff, 0xff, 0xff, 0xff, 0x0f]) },
+        { "unknown message type", Frame(new RaftBatch { Messages = { new RaftMessage { Type = 200, From = 1, To = 2 } } }.ToByteArray()) },
+        { "no sender", Frame(new RaftBatch { Messages = { new RaftMessage { Type = 3, To = 2 } } }.ToByteArray()) },
+        { "snapshot without metadata", Frame(new RaftBatch { Messages = { new RaftMessage { Type = 9, From = 1, To = 2 } } }.ToByteArray()) },
+    };
+
+    [Theory]
+    [MemberData(nameof(BadStreams))]
+    public async Task Stream_MalformedOrTruncatedFrame_RejectedCountedAndNodeKeepsServing(string name, byte[] body)
+    {
+        var received = new ConcurrentQueue<Message>();
+        await using var server = await RaftTransport.StartAsync(new RaftTransportOptions { OnMessage = received.Enqueue });
+        using var http = new HttpClient();
+        var uri = new Uri($"http://127.0.0.1:{server.Port}{RaftTransport.StreamPath}");
+        // A valid frame first, then the bad one: the valid one is delivered, the bad one rejected.
+        var content = Frame(ValidBatch(2)).Concat(body).ToArray();
+        using (var req = new HttpRequestMessage(HttpMethod.Post, uri) { Version = HttpVersion.Version20, VersionPolicy = HttpVersionPolicy.RequestVersionExact, Content = new ByteArrayContent(content) })
+        {
+            using var resp = await http.SendAsync(req);
+            await resp.Content.ReadAsByteArrayAsync();
+            Assert.Equal("3", resp.TrailingHeaders.GetValues("grpc-status").Single());
+        }
+        Assert.Equal(1, server.MalformedFrames);
+        Assert.Single(received);
+        // The node still serves a good stream afterwards.
+        using (var req = new HttpRequestMessage(HttpMethod.Post, uri) { Version = HttpVersion.Version20, VersionPolicy = HttpVersionPolicy.RequestVersionExact, Content = new ByteArrayContent(Frame(ValidBatch(2))) })
+        {
+            using var resp = await http.SendAsync(req);
+            await resp.Content.ReadAsByteArrayAsync();
+            Assert.Equal("0", resp.TrailingHeaders.GetValues("grpc-status").Single());
+        }
+        Assert.Equal(2, received.Count);
+        Assert.Equal(1, server.MalformedFrames);
+        Assert.False(string.IsNullOrEmpty(name));
+    }
+
+    [Fact]
+    public async Task Stream_RandomGarbage_NeverCrashesAndIsCounted()
+    {
+        var received = new ConcurrentQueue<Message>();
+        await using var server = await RaftTransport.StartAsync(new RaftTransportOptions { OnMessage = received.Enqueue });
+        using var http = new HttpClient();
+        var uri = new Uri($"http://127.0.0.1:{server.Port}{RaftTransport.StreamPath}");
+        var rng = new Random(4);
+        for (var i = 0; i < 20; i++)
+        {
+            var junk = new byte[rng.Next(1, 300)];
+            rng.NextBytes(junk);
+            junk[0] = 0;
+            using var req = new HttpRequestMessage(HttpMethod.Post, uri) { Version = HttpVersion.Version20, VersionPolicy = HttpVersionPolicy.RequestVersionExact, Content = new ByteArrayContent(junk) };
+            using var resp = await http.SendAsync(req);
+            await resp.Content.ReadAsByteArrayAsync();
+        }
+        Assert.True(server.MalformedFrames >= 15, $"only {server.MalformedFrames} of 20 garbage streams counted");
+    }
+
+    /// <summary>Three replicas with real segmented logs on disk talking over the real HTTP/2 transport on loopback.</summary>
+    [Fact]
+    public async Task Cluster_ThreeNodesOverHttp2_CommitsEverywhereAndSurvivesLeaderStop()
+    {
+        var root = Path.Combine(Path.GetTempPath(), "kdb-raft-transport-" + Guid.NewGuid().ToString("N"));
+        var nodes = new TransportNode[3];
+        try
+        {
+            for (var i = 0; i < 3; i++)
+            {
+                nodes[i] = await TransportNode.StartAsync((ulong)i + 1, Path.Combine(root, "n" + (i + 1)));
+            }
+            foreach (var n in nodes)
+            {
+                foreach (var p in nodes)
+                {
+                    if (p != n)
+                    {
+                        n.Transport.SetPeer(p.Id, new Uri($"http://127.0.0.1:{p.Transport.Port}"));
+                    }
+                }
+                n.Run();
+            }
+            var clock = Stopwatch.StartNew();
+            var acked = new List<int>();
+            for (var i = 0; i < 50; i++)
+            {
+                var leader = await WaitForAsync(() => nodes.FirstOrDefault(n => n.Running && n.IsLeader), TimeSpan.FromSeconds(60));
+                if (await leader.ProposeAsync(BitConverter.GetBytes(i)))
+                {
+                    acked.Add(i);
+                }
+            }
+            Assert.NotEmpty(acked);
+            output.WriteLine($"{acked.Count} writes acknowledged after {clock.ElapsedMilliseconds} ms");
+            var old = nodes.First(n => n.IsLeader);
+            await old.StopAsync();
+            var survivors = nodes.Where(n => n != old).ToArray();
+            var stoppedAt = clock.ElapsedMilliseconds;
+            var next = await WaitForAsync(() => survivors.FirstOrDefault(n => n.IsLeader), TimeSpan.FromSeconds(60));
+            output.WriteLine($"new leader {next.Id} after {clock.ElapsedMilliseconds - stoppedAt} ms");
+            for (var i = 100; i < 110; i++)
+            {
+                if (await next.ProposeAsync(BitConverter.GetBytes(i)))
+                {
+                    acked.Add(i);
+                }
+            }
+            output.WriteLine($"{acked.Count} writes acknowledged after {clock.ElapsedMilliseconds} ms");
+            await WaitForAsync(() => survivors.All(n => acked.All(a => n.AppliedValues.Contains(a))) ? survivors : null, TimeSpan.FromSeconds(60));
+            output.WriteLine($"all acknowledged writes applied on survivors after {clock.ElapsedMilliseconds} ms");
+        }
+        finally
+        {
+            foreach (var n in nodes)
+            {
+                if (n is not null)
+                {
+                    await n.StopAsync();
+                }
+            }
+            if (Directory.Exists(root))
+            {
+                Directory.Delete(root, recursive: true);
+            }
+        }
+    }
+
+    private sealed class TransportNode
+    {
+        private readonly BlockingCollection<object> _inbox = new();
+        private readonly Dictionary<ulong, (ulong Term, TaskCompletionSource<bool> Done)> _pending = [];
+        private IRaftNode _core = null!;
+        private IRaftLogStore _store = null!;
+        private Thread? _thread;
+        private volatile bool _stop;
+
+        public ulong Id { get; private init; }
+        public IRaftTransport Transport { get; private set; } = null!;
+        public volatile bool IsLeader;
+        public bool Running => _thread is not null && !_stop;
+        public ConcurrentBag<int> AppliedValues { get; } = [];
+
+        public static async Task<TransportNode> StartAsync(ulong id, string dir)
+        {
+            var n = new TransportNode { Id = id };
+            n._store = RaftLogStore.Open(PhysicalRaftFileSystem.Instance, dir);
+            n._core = RaftNodeFactory.Create(new RaftConfig { Id = id, GroupId = 1, BootstrapVoters = [1, 2, 3], RandomSeed = id, TickMs = 20 }, n._store.Recovered);
+            n.Transport = await RaftTransport.StartAsync(new RaftTransportOptions { OnMessage = m => n._inbox.Add(m) });
+            return n;
+        }
+
+        public void Run()
+        {
+            _thread = new Thread(Loop) { IsBackground = true };
+            _thread.Start();
+        }
+
+        public Task<bool> ProposeAsync(byte[] data)
+        {
+            var done = new TaskCompletionSource<bool>(TaskCreationOptions.RunContinuationsAsynchronously);
+            _inbox.Add((data, done));
+            return done.Task.WaitAsync(TimeSpan.FromSeconds(30)).ContinueWith(t => t.IsCompletedSuccessfully && t.Result, TaskScheduler.Default);
+        }
+
+        public async Task StopAsync()
+        {
+            if (_stop)
+            {
+                return;
+            }
+            _stop = true;
+            IsLeader = false;
+            _thread?.Join();
+            await Transport.DisposeAsync();
+            _store.Dispose();
+        }
+
+        private void Loop()
+        {
+            var sw = Stopwatch.StartNew();
+            long nextTick = 20;
+            while (!_stop)
+            {
+                if (_inbox.TryTake(out var item, 5))
+                {
+                    Handle(item);
+                    while (_inbox.TryTake(out item))
+                    {
+                        Handle(item);
+                    }
+                }
+                if (sw.ElapsedMilliseconds >= nextTick)
+                {
+                    _core.Tick(sw.ElapsedMilliseconds);
+                    nextTick = sw.ElapsedMilliseconds + 20;
+                }
+                while (_core.HasReady)
+                {
+                    var rd = _core.GetReady();
+                    if (rd.Snapshot is { } s)
+                    {
+                        _store.SaveSnapshot(s, rd.SnapshotData, replacesLog: true);
+                    }
+                    _store.Append(rd.Entries, rd.HardState, rd.MustSync);
+                    foreach (var m in rd.Messages)
+                    {
+                        Transport.Send(m);
+                    }
+                    foreach (var e in rd.CommittedEntries)
+                    {
+                        if (e.Data.Length == 4)
+                        {
+                            AppliedValues.Add(BitConverter.ToInt32(e.Data.Span));
+                        }
+                        if (_pending.Remove(e.Index, out var p))
+                        {
+                            p.Done.TrySetResult(p.Term == e.Term);
+                        }
+                    }
+                    _core.Advance(rd);
+                    IsLeader = _core.Role == RaftRole.Leader;
+                }
+            }
+            foreach (var (_, p) in _pending)
+            {
+                p.Done.TrySetResult(false);
+            }
+        }
+
+        private void Handle(object item)
+        {
+            switch (item)
+            {
+                case Message m:
+                    _core.Step(m);
+                    break;
+                case (byte[] data, TaskCompletionSource<bool> done):
+                    var r = _core.Propose(data);
+                    if (r.IsAccepted)
+                    {
+                        _pending[r.Index] = (r.Term, done);
+                    }
+                    else
+                    {
+                        done.TrySetResult(false);
+                    }
+                    break;
+            }
+        }
+    }
+}
