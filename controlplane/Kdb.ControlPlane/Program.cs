@@ -3,6 +3,7 @@ using Kdb.ControlPlane.Api;
 using Kdb.ControlPlane.Data;
 using Kdb.ControlPlane.Databases;
 using Kdb.ControlPlane.Identity;
+using Kdb.ControlPlane.Internal;
 using Kdb.Messaging;
 using Kdb.Provisioning;
 using Kdb.ServiceDefaults;
@@ -74,6 +75,9 @@ builder.Services.AddSingleton<IConfigureOptions<JwtBearerOptions>>(sp => new Con
         sp.GetRequiredService<IOptions<TokenOptions>>().Value, sp.GetRequiredService<SigningKeyService>(), KdbAudiences.Api);
 }));
 builder.Services.AddAuthorization();
+builder.Services.AddInternalAuth();
+builder.Services.AddSingleton<RouteSignal>();
+builder.Services.AddSingleton<RouteTableEndpoints.ProxyTracker>();
 builder.Services.AddProblemDetails();
 
 // In the embedded deployment the provisioning consumers share the control plane's in-memory bus:
@@ -101,6 +105,8 @@ app.MapAccountEndpoints();
 app.MapOrgEndpoints();
 app.MapApiKeyEndpoints();
 app.MapDatabaseEndpoints();
+app.MapRouteTableEndpoints();
+app.MapNodeEndpoints();
 app.Run();
 
 /// <summary>Entry point, visible to WebApplicationFactory in tests.</summary>

@@ -15,6 +15,8 @@ public sealed class PostgresCollection : ICollectionFixture<PostgresFixture>;
 public sealed class ControlPlaneApp : IAsyncDisposable
 {
     public const string ProxySecret = "proxy-secret-0123456789abcdefghijklmnopqrstuvwxyz";
+    public const string NodeSecret = "node-secret-0123456789abcdefghijklmnopqrstuvwxyz";
+    public const string ProvisioningSecret = "prov-secret-0123456789abcdefghijklmnopqrstuvwxyz";
     public const string Issuer = "http://controlplane.test";
 
     private ControlPlaneApp(WebApplicationFactory<Program> factory, TestDatabase database)
@@ -38,6 +40,8 @@ public sealed class ControlPlaneApp : IAsyncDisposable
             web.UseSetting("Postgres:ConnectionString", database.ConnectionString);
             web.UseSetting("Tokens:Issuer", Issuer);
             web.UseSetting("ServiceClients:Proxy:Secret", ProxySecret);
+            web.UseSetting("ServiceClients:Node:Secret", NodeSecret);
+            web.UseSetting("ServiceClients:Provisioning:Secret", ProvisioningSecret);
             web.UseSetting("Logging:LogLevel:Default", "Warning");
             foreach (var (key, value) in settings ?? new Dictionary<string, string>())
             {
@@ -73,6 +77,19 @@ public sealed class ControlPlaneApp : IAsyncDisposable
             ["grant_type"] = "password",
             ["username"] = email,
             ["password"] = password,
+        }));
+        token.EnsureSuccessStatusCode();
+        return (await token.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("access_token").GetString()!;
+    }
+
+    /// <summary>A service token by client_credentials.</summary>
+    public async Task<string> ServiceTokenAsync(string clientId, string secret)
+    {
+        using var token = await Client.PostAsync(new Uri("/connect/token", UriKind.Relative), new FormUrlEncodedContent(new Dictionary<string, string>
+        {
+            ["grant_type"] = "client_credentials",
+            ["client_id"] = clientId,
+            ["client_secret"] = secret,
         }));
         token.EnsureSuccessStatusCode();
         return (await token.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("access_token").GetString()!;

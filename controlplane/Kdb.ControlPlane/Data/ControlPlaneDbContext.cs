@@ -28,6 +28,8 @@ public sealed class ControlPlaneDbContext(DbContextOptions<ControlPlaneDbContext
 
     public DbSet<OutboxMessage> Outbox => Set<OutboxMessage>();
 
+    public DbSet<NodeRecord> Nodes => Set<NodeRecord>();
+
     protected override void OnModelCreating(ModelBuilder builder)
     {
         base.OnModelCreating(builder);
@@ -93,6 +95,15 @@ public sealed class ControlPlaneDbContext(DbContextOptions<ControlPlaneDbContext
             // Names are unique per org among databases that still exist; a deleted name can be reused.
             e.HasIndex(d => new { d.OrgId, d.Name }).IsUnique().HasFilter("\"Status\" <> 'deleted'");
             e.HasIndex(d => d.TenantId).IsUnique();
+            e.Property(d => d.RouteVersion).HasDefaultValueSql("nextval('route_version_seq')");
+            e.HasIndex(d => d.RouteVersion);
+        });
+        builder.HasSequence<long>("route_version_seq");
+        builder.Entity<NodeRecord>(e =>
+        {
+            e.ToTable("nodes");
+            e.HasKey(n => n.NodeId);
+            e.Property(n => n.NodeId).HasMaxLength(64);
         });
         builder.Entity<DatabaseRoleRecord>(e =>
         {

@@ -155,6 +155,9 @@ public sealed class DatabaseRecord
     public long SizeBytes { get; set; }
 
     public DateTimeOffset CreatedAt { get; set; }
+
+    /// <summary>Route-table version of the last change that proxies must see (from <c>route_version_seq</c>).</summary>
+    public long RouteVersion { get; set; }
 }
 
 /// <summary>A role of a tenant database, kept only as its SCRAM-SHA-256 verifier.</summary>
@@ -212,4 +215,24 @@ public sealed class OutboxMessage
     public DateTimeOffset CreatedAt { get; set; }
 
     public DateTimeOffset? DispatchedAt { get; set; }
+}
+
+/// <summary>A data-plane node as its heartbeats describe it.</summary>
+public sealed class NodeRecord
+{
+    public string NodeId { get; set; } = string.Empty;
+
+    public string PgEndpoint { get; set; } = string.Empty;
+
+    public string InternalEndpoint { get; set; } = string.Empty;
+
+    public string HttpEndpoint { get; set; } = string.Empty;
+
+    /// <summary>How many more databases the node says it can host.</summary>
+    public int Capacity { get; set; }
+
+    /// <summary>JSON of the groups, replica roles and leaders the node reported last.</summary>
+    public string GroupsJson { get; set; } = "[]";
+
+    public DateTimeOffset LastHeartbeatAt { get; set; }
 }

@@ -150,7 +150,7 @@ public static partial class DatabaseEndpoints
         return database is null ? DatabaseNotFound() : Results.Ok(View(database));
     }
 
-    private static async Task<IResult> DeleteAsync(HttpContext http, string databaseId, ControlPlaneDbContext db, TimeProvider time, CancellationToken ct)
+    private static async Task<IResult> DeleteAsync(HttpContext http, string databaseId, ControlPlaneDbContext db, Internal.RouteSignal signal, TimeProvider time, CancellationToken ct)
     {
         var (database, caller) = await FindAsync(http, databaseId, db, ct, tracked: true);
         if (database is null)
@@ -185,7 +185,15 @@ public static partial class DatabaseEndpoints
         database.Status = "deleting";
         db.Operations.Add(operation);
         Outbox.Add(db, requested, now);
-        await db.SaveChangesAsync(ct);
+        await using (var tx = await db.Database.BeginTransactionAsync(ct))
+        {
+            await db.SaveChangesAsync(ct);
+            // Proxies drop the route (and drain its sessions) as soon as deletion starts.
+            await Internal.RouteVersions.BumpAsync(db, database.Id, null, ct);
+            await tx.CommitAsync(ct);
+        }
+
+        signal.Pulse();
         return Results.Json(new { database = View(database), operation = View(operation) }, statusCode: StatusCodes.Status202Accepted);
     }
 

@@ -1,4 +1,5 @@
 using Kdb.ControlPlane.Data;
+using Kdb.ControlPlane.Internal;
 using Kdb.Contracts.V1;
 using MassTransit;
 using Microsoft.EntityFrameworkCore;
@@ -18,7 +19,7 @@ internal static class OperationOutcomes
     /// Applies an outcome once: an operation no longer running (a duplicate delivery, or one that already
     /// timed out) is left as it is.
     /// </summary>
-    public static async Task ApplyAsync(ControlPlaneDbContext db, string operationId, string databaseId, Action<DatabaseRecord> change, bool succeeded, string? error, DateTimeOffset now, CancellationToken ct)
+    public static async Task ApplyAsync(ControlPlaneDbContext db, RouteSignal signal, string operationId, string databaseId, Action<DatabaseRecord> change, bool succeeded, string? error, DateTimeOffset now, CancellationToken ct)
     {
         var operation = await db.Operations.FirstOrDefaultAsync(o => o.Id == operationId && o.ResourceId == databaseId, ct);
         if (operation is null || operation.Status != "running")
@@ -34,15 +35,16 @@ internal static class OperationOutcomes
 
         Finish(operation, succeeded, error, now);
         await db.SaveChangesAsync(ct);
+        await RouteVersions.BumpAsync(db, databaseId, signal, ct);
     }
 }
 
-internal sealed class DatabaseProvisionedConsumer(ControlPlaneDbContext db, TimeProvider time) : IConsumer<DatabaseProvisioned>
+internal sealed class DatabaseProvisionedConsumer(ControlPlaneDbContext db, RouteSignal signal, TimeProvider time) : IConsumer<DatabaseProvisioned>
 {
     public Task Consume(ConsumeContext<DatabaseProvisioned> context)
     {
         var m = context.Message;
-        return OperationOutcomes.ApplyAsync(db, m.OperationId, m.DatabaseId, d =>
+        return OperationOutcomes.ApplyAsync(db, signal, m.OperationId, m.DatabaseId, d =>
         {
             d.Status = "ready";
             d.GroupId = unchecked((long)m.GroupId);
@@ -51,12 +53,12 @@ internal sealed class DatabaseProvisionedConsumer(ControlPlaneDbContext db, Time
     }
 }
 
-internal sealed class DatabaseProvisioningFailedConsumer(ControlPlaneDbContext db, TimeProvider time) : IConsumer<DatabaseProvisioningFailed>
+internal sealed class DatabaseProvisioningFailedConsumer(ControlPlaneDbContext db, RouteSignal signal, TimeProvider time) : IConsumer<DatabaseProvisioningFailed>
 {
     public Task Consume(ConsumeContext<DatabaseProvisioningFailed> context)
     {
         var m = context.Message;
-        return OperationOutcomes.ApplyAsync(db, m.OperationId, m.DatabaseId, d =>
+        return OperationOutcomes.ApplyAsync(db, signal, m.OperationId, m.DatabaseId, d =>
         {
             d.Status = "failed";
             d.StatusReason = m.Reason;
@@ -64,11 +66,11 @@ internal sealed class DatabaseProvisioningFailedConsumer(ControlPlaneDbContext d
     }
 }
 
-internal sealed class DatabaseDeletedConsumer(ControlPlaneDbContext db, TimeProvider time) : IConsumer<DatabaseDeleted>
+internal sealed class DatabaseDeletedConsumer(ControlPlaneDbContext db, RouteSignal signal, TimeProvider time) : IConsumer<DatabaseDeleted>
 {
     public Task Consume(ConsumeContext<DatabaseDeleted> context)
     {
         var m = context.Message;
-        return OperationOutcomes.ApplyAsync(db, m.OperationId, m.DatabaseId, d => d.Status = "deleted", true, null, time.GetUtcNow(), context.CancellationToken);
+        return OperationOutcomes.ApplyAsync(db, signal, m.OperationId, m.DatabaseId, d => d.Status = "deleted", true, null, time.GetUtcNow(), context.CancellationToken);
     }
 }

@@ -122,6 +122,7 @@ internal sealed partial class OperationReconciler(IServiceScopeFactory scopes, S
                 {
                     database.Status = "failed";
                     database.StatusReason = reason;
+                    database.RouteVersion = await db.Database.SqlQuery<long>($"SELECT nextval('route_version_seq') AS \"Value\"").SingleAsync(ct);
                 }
 
                 continue;

@@ -43,3 +43,11 @@ public sealed class Databases : Migration
 {
     protected override void Up(MigrationBuilder migrationBuilder) => migrationBuilder.Sql(SqlScript.Read("0003_databases.sql"));
 }
+
+/// <summary>Route-table versions and data-plane nodes.</summary>
+[DbContext(typeof(ControlPlaneDbContext))]
+[Migration("20261122000004_RoutesNodes")]
+public sealed class RoutesNodes : Migration
+{
+    protected override void Up(MigrationBuilder migrationBuilder) => migrationBuilder.Sql(SqlScript.Read("0004_routes_nodes.sql"));
+}

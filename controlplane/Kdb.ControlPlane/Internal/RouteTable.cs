@@ -1,0 +1,156 @@
+using System.Collections.Concurrent;
+using System.Globalization;
+using Kdb.ControlPlane.Api;
+using Kdb.ControlPlane.Data;
+using Kdb.ControlPlane.Databases;
+using Microsoft.EntityFrameworkCore;
+
+namespace Kdb.ControlPlane.Internal;
+
+/// <summary>Wakes long-polling proxies when this instance changes a route; other instances are seen by polling.</summary>
+public sealed class RouteSignal
+{
+    private TaskCompletionSource _changed = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    public Task Changed => Volatile.Read(ref _changed).Task;
+
+    public void Pulse() => Interlocked.Exchange(ref _changed, new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously)).TrySetResult();
+}
+
+/// <summary>
+/// Route-table versions: every change a proxy must see gives the database the next value of
+/// <c>route_version_seq</c>, so "changes since v" is one indexed range query.
+/// </summary>
+public static class RouteVersions
+{
+    public static async Task BumpAsync(ControlPlaneDbContext db, string databaseId, RouteSignal? signal, CancellationToken ct)
+    {
+        await db.Database.ExecuteSqlAsync($"UPDATE databases SET \"RouteVersion\" = nextval('route_version_seq') WHERE \"Id\" = {databaseId}", ct);
+        signal?.Pulse();
+    }
+}
+
+/// <summary><c>/internal/v1/routes</c>: the long-poll route table proxies follow (DESIGN: the route table).</summary>
+public static class RouteTableEndpoints
+{
+    /// <summary>Statuses a proxy routes to; any other status is a removal.</summary>
+    private static readonly string[] Routable = ["ready", "restoring", "moving"];
+
+    public sealed record Replica(string NodeId, string PgEndpoint, string HttpEndpoint);
+
+    public sealed record RouteRole(string Name, string Kind, string ScramVerifier);
+
+    public sealed record RouteLimits(int MaxConnections, int StatementsPerSecond);
+
+    public sealed record RouteEntry(
+        string DatabaseId,
+        string TenantId,
+        string OrgId,
+        string? GroupId,
+        IReadOnlyList<Replica> Replicas,
+        string? LeaderNodeId,
+        IReadOnlyList<RouteRole> Roles,
+        string QuotaState,
+        RouteLimits Limits,
+        DateTimeOffset? LockoutResetAt,
+        long Version);
+
+    public sealed record RoutesResponse(long Version, bool Full, IReadOnlyList<RouteEntry> Upserts, IReadOnlyList<string> Removals);
+
+    /// <summary>The version each proxy asked from last, and when: which version every live proxy holds.</summary>
+    public sealed class ProxyTracker
+    {
+        private readonly ConcurrentDictionary<string, (long Since, DateTimeOffset SeenAt)> _proxies = new(StringComparer.Ordinal);
+
+        public void Saw(string proxyId, long since, DateTimeOffset now) => _proxies[proxyId] = (since, now);
+
+        public IReadOnlyDictionary<string, (long Since, DateTimeOffset SeenAt)> Snapshot() => new Dictionary<string, (long, DateTimeOffset)>(_proxies);
+    }
+
+    public static IEndpointRouteBuilder MapRouteTableEndpoints(this IEndpointRouteBuilder app)
+    {
+        app.MapGet("/internal/v1/routes", PollAsync).RequireAuthorization(InternalAuth.Proxy);
+        app.MapGet("/internal/v1/routes/{databaseId}", GetOneAsync).RequireAuthorization(InternalAuth.Proxy);
+        return app;
+    }
+
+    private static async Task<IResult> PollAsync(HttpContext http, long? since, string? proxy, ControlPlaneDbContext db, RouteSignal signal, ProxyTracker tracker, IConfiguration configuration, TimeProvider time)
+    {
+        var ct = http.RequestAborted;
+        if (!string.IsNullOrEmpty(proxy))
+        {
+            tracker.Saw(proxy, since ?? 0, time.GetUtcNow());
+        }
+
+        if (since is null or < 0)
+        {
+            var all = await db.Databases.AsNoTracking().Where(d => Routable.Contains(d.Status)).ToListAsync(ct);
+            var version = await CurrentVersionAsync(db, ct);
+            return Results.Ok(new RoutesResponse(version, true, await EntriesAsync(db, all, ct), []));
+        }
+
+        var deadline = time.GetUtcNow() + configuration.GetValue("Routes:LongPollTimeout", TimeSpan.FromSeconds(30));
+        while (true)
+        {
+            var wake = signal.Changed;
+            var changed = await db.Databases.AsNoTracking().Where(d => d.RouteVersion > since).OrderBy(d => d.RouteVersion).Take(1000).ToListAsync(ct);
+            if (changed.Count > 0)
+            {
+                var upserts = changed.Where(d => Routable.Contains(d.Status)).ToList();
+                var removals = changed.Where(d => !Routable.Contains(d.Status) && d.Status != "provisioning").Select(d => d.Id).ToList();
+                return Results.Ok(new RoutesResponse(changed[^1].RouteVersion, false, await EntriesAsync(db, upserts, ct), removals));
+            }
+
+            var remaining = deadline - time.GetUtcNow();
+            if (remaining <= TimeSpan.Zero)
+            {
+                return Results.Ok(new RoutesResponse(since.Value, false, [], []));
+            }
+
+            // Woken at once by a change on this instance; another instance's change is seen within a second.
+            var nap = remaining < TimeSpan.FromSeconds(1) ? remaining : TimeSpan.FromSeconds(1);
+            await Task.WhenAny(wake, Task.Delay(nap, time, ct));
+            ct.ThrowIfCancellationRequested();
+        }
+    }
+
+    private static async Task<IResult> GetOneAsync(string databaseId, ControlPlaneDbContext db, CancellationToken ct)
+    {
+        var database = await db.Databases.AsNoTracking().FirstOrDefaultAsync(d => d.Id == databaseId && Routable.Contains(d.Status), ct);
+        return database is null ? Problems.NotFound("No route for that database.") : Results.Ok((await EntriesAsync(db, [database], ct))[0]);
+    }
+
+    private static async Task<long> CurrentVersionAsync(ControlPlaneDbContext db, CancellationToken ct) =>
+        await db.Databases.AsNoTracking().MaxAsync(d => (long?)d.RouteVersion, ct) ?? 0;
+
+    private static async Task<IReadOnlyList<RouteEntry>> EntriesAsync(ControlPlaneDbContext db, List<DatabaseRecord> databases, CancellationToken ct)
+    {
+        if (databases.Count == 0)
+        {
+            return [];
+        }
+
+        var ids = databases.Select(d => d.Id).ToList();
+        var orgIds = databases.Select(d => d.OrgId).Distinct().ToList();
+        var roles = (await db.DatabaseRoles.AsNoTracking().Where(r => ids.Contains(r.DatabaseId)).ToListAsync(ct)).ToLookup(r => r.DatabaseId);
+        var plans = await db.Orgs.AsNoTracking().Where(o => orgIds.Contains(o.Id)).ToDictionaryAsync(o => o.Id, o => o.Plan, ct);
+        return databases.Select(d =>
+        {
+            var plan = PlanLimits.For(plans.GetValueOrDefault(d.OrgId, "free"));
+            // Replicas and the leader come from placements, which provisioning records; until then the
+            // entry names the group only and a proxy resolves it when placements exist.
+            return new RouteEntry(
+                d.Id,
+                unchecked((ulong)d.TenantId).ToString(CultureInfo.InvariantCulture),
+                d.OrgId,
+                d.GroupId is { } g ? unchecked((ulong)g).ToString(CultureInfo.InvariantCulture) : null,
+                [],
+                null,
+                roles[d.Id].OrderBy(r => r.Name, StringComparer.Ordinal).Select(r => new RouteRole(r.Name, r.Kind, r.ScramVerifier)).ToList(),
+                d.QuotaState,
+                new RouteLimits(plan.MaxConnections, plan.StatementsPerSecond),
+                null,
+                d.RouteVersion);
+        }).ToList();
+    }
+}
