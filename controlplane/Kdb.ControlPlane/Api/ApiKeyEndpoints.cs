@@ -31,15 +31,10 @@ public static class ApiKeyEndpoints
 
     private static async Task<IResult> ListAsync(HttpContext http, string orgId, ControlPlaneDbContext db, CancellationToken ct)
     {
-        var caller = await OrgAccess.MembershipAsync(db, orgId, http.User.UserId(), ct);
-        if (caller is null)
+        var (caller, denied) = await OrgAccess.RequireAsync(db, orgId, http.User.UserId(), OrgRoles.Admin, ct);
+        if (denied is not null)
         {
-            return OrgAccess.OrgNotFound();
-        }
-
-        if (!OrgRoles.AtLeast(caller.Role, OrgRoles.Admin))
-        {
-            return OrgAccess.Forbidden(OrgRoles.Admin);
+            return denied;
         }
 
         var items = await db.ApiKeys.AsNoTracking().Where(k => k.OrgId == orgId).OrderBy(k => k.Id).ToListAsync(ct);
@@ -48,15 +43,10 @@ public static class ApiKeyEndpoints
 
     private static async Task<IResult> CreateAsync(HttpContext http, string orgId, CreateApiKeyRequest? request, ControlPlaneDbContext db, TimeProvider time, CancellationToken ct)
     {
-        var caller = await OrgAccess.MembershipAsync(db, orgId, http.User.UserId(), ct);
-        if (caller is null)
+        var (caller, denied) = await OrgAccess.RequireAsync(db, orgId, http.User.UserId(), OrgRoles.Admin, ct);
+        if (denied is not null)
         {
-            return OrgAccess.OrgNotFound();
-        }
-
-        if (!OrgRoles.AtLeast(caller.Role, OrgRoles.Admin))
-        {
-            return OrgAccess.Forbidden(OrgRoles.Admin);
+            return denied;
         }
 
         var now = time.GetUtcNow();
@@ -83,7 +73,7 @@ public static class ApiKeyEndpoints
             return Problems.Validation(errors);
         }
 
-        if (!OrgRoles.AtLeast(caller.Role, role))
+        if (!OrgRoles.AtLeast(caller!.Role, role))
         {
             return OrgAccess.Forbidden(role);
         }
@@ -96,7 +86,7 @@ public static class ApiKeyEndpoints
             Name = name,
             Role = role,
             SecretHash = ServiceClientRegistry.Hash(secret),
-            CreatedBy = caller.UserId,
+            CreatedBy = caller!.UserId,
             CreatedAt = now,
             ExpiresAt = request?.ExpiresAt,
         };
@@ -107,15 +97,10 @@ public static class ApiKeyEndpoints
 
     private static async Task<IResult> DeleteAsync(HttpContext http, string orgId, string keyId, ControlPlaneDbContext db, CancellationToken ct)
     {
-        var caller = await OrgAccess.MembershipAsync(db, orgId, http.User.UserId(), ct);
-        if (caller is null)
+        var (caller, denied) = await OrgAccess.RequireAsync(db, orgId, http.User.UserId(), OrgRoles.Admin, ct);
+        if (denied is not null)
         {
-            return OrgAccess.OrgNotFound();
-        }
-
-        if (!OrgRoles.AtLeast(caller.Role, OrgRoles.Admin))
-        {
-            return OrgAccess.Forbidden(OrgRoles.Admin);
+            return denied;
         }
 
         var deleted = await db.ApiKeys.Where(k => k.OrgId == orgId && k.Id == keyId).ExecuteDeleteAsync(ct);

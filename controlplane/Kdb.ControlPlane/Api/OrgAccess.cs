@@ -40,6 +40,21 @@ public static class OrgAccess
         return await db.Memberships.AsNoTracking().FirstOrDefaultAsync(m => m.OrgId == orgId && m.UserId == userId, ct);
     }
 
+    /// <summary>
+    /// The caller's membership when it holds at least <paramref name="required"/>; otherwise the answer to
+    /// give: 404 for a non-member (the org does not exist for it), 403 for a member whose role is too weak.
+    /// </summary>
+    public static async Task<(Membership? Caller, IResult? Denied)> RequireAsync(ControlPlaneDbContext db, string orgId, string? userId, string required, CancellationToken ct)
+    {
+        var caller = await MembershipAsync(db, orgId, userId, ct);
+        if (caller is null)
+        {
+            return (null, OrgNotFound());
+        }
+
+        return OrgRoles.AtLeast(caller.Role, required) ? (caller, null) : (null, Forbidden(required));
+    }
+
     /// <summary>True when the token's subject is an API key rather than a user.</summary>
     public static bool IsApiKey(string subject) => subject.StartsWith("key_", StringComparison.Ordinal);
 

@@ -48,15 +48,10 @@ public static partial class DatabaseEndpoints
 
     private static async Task<IResult> CreateAsync(HttpContext http, string orgId, CreateDatabaseRequest? request, ControlPlaneDbContext db, IConfiguration configuration, TimeProvider time, CancellationToken ct)
     {
-        var caller = await OrgAccess.MembershipAsync(db, orgId, http.User.UserId(), ct);
-        if (caller is null)
+        var (_, denied) = await OrgAccess.RequireAsync(db, orgId, http.User.UserId(), OrgRoles.Developer, ct);
+        if (denied is not null)
         {
-            return OrgAccess.OrgNotFound();
-        }
-
-        if (!OrgRoles.AtLeast(caller.Role, OrgRoles.Developer))
-        {
-            return OrgAccess.Forbidden(OrgRoles.Developer);
+            return denied;
         }
 
         var name = request?.Name ?? string.Empty;
