@@ -1,4 +1,5 @@
 using Kdb.Node;
+using Kdb.Node.ControlPlane;
 using Kdb.ServiceDefaults;
 
 var builder = WebApplication.CreateBuilder(args);
@@ -15,6 +16,31 @@ builder.Services.AddSingleton(identity);
 builder.Services.AddHealthChecks()
     .Add(new Microsoft.Extensions.Diagnostics.HealthChecks.HealthCheckRegistration(
         "data-directory", _ => new WritableDirectoryHealthCheck(dataDirectory), Microsoft.Extensions.Diagnostics.HealthChecks.HealthStatus.Unhealthy, [ServiceDefaultsExtensions.ReadyTag]));
+
+// In the cloud a node reports itself to the control plane; a node without one configured runs alone.
+var controlPlaneUrl = builder.Configuration["ControlPlane:Url"];
+if (!string.IsNullOrEmpty(controlPlaneUrl))
+{
+    var serviceClient = builder.Configuration.GetSection("ServiceClient").Get<ServiceClientOptions>() ?? new ServiceClientOptions();
+    var host = builder.Configuration["BindAddress"] ?? "127.0.0.1";
+    var pgPort = builder.Configuration.GetPort("Node:PgPort", 7000 + index);
+    var internalPort = builder.Configuration.GetPort("Node:InternalPort", 7100 + index);
+    var httpPort = builder.Configuration.GetPort("Node:HttpPort", 7200 + index);
+    var interval = builder.Configuration.GetValue("Node:HeartbeatInterval", TimeSpan.FromSeconds(5));
+    builder.Services.AddSingleton<HeartbeatStatus>();
+    builder.Services.AddHttpClient("controlplane", c => { c.BaseAddress = new Uri(controlPlaneUrl); c.Timeout = TimeSpan.FromSeconds(5); });
+    builder.Services.AddSingleton(TimeProvider.System);
+    builder.Services.AddSingleton(sp => new ServiceTokenClient(sp.GetRequiredService<IHttpClientFactory>().CreateClient("controlplane"), serviceClient, sp.GetRequiredService<TimeProvider>()));
+    builder.Services.AddHostedService(sp => new HeartbeatService(
+        sp.GetRequiredService<IHttpClientFactory>().CreateClient("controlplane"),
+        sp.GetRequiredService<ServiceTokenClient>(),
+        identity,
+        () => new HeartbeatBody($"{host}:{pgPort}", $"{host}:{internalPort}", $"http://{host}:{httpPort}", 100, []),
+        sp.GetRequiredService<HeartbeatStatus>(),
+        sp.GetRequiredService<TimeProvider>(),
+        sp.GetRequiredService<ILogger<HeartbeatService>>(),
+        interval));
+}
 
 var app = builder.Build();
 app.Logger.LogInformation("Node {NodeId} (index {Index}) serving from {DataDirectory}", identity.NodeId, index, dataDirectory);

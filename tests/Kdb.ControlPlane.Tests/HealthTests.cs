@@ -11,7 +11,7 @@ public sealed class HealthTests
     {
         var closedPort = ClosedPort();
         await using var factory = new WebApplicationFactory<Program>().WithWebHostBuilder(web =>
-            web.UseSetting("Postgres:ConnectionString", $"Host=127.0.0.1;Port={closedPort};Username=postgres;Password=x;Database=kdb"));
+            web.UseSetting("Postgres:ConnectionString", $"Host=127.0.0.1;Port={closedPort};Username=postgres;Password=x;Database=kdb").UseSetting("Logging:LogLevel:Default", "None"));
         using var client = factory.CreateClient();
 
         using var live = await client.GetAsync(new Uri("/health/live", UriKind.Relative));
@@ -26,7 +26,7 @@ public sealed class HealthTests
     public async Task BuildInfoAndMetrics_AreServed()
     {
         await using var factory = new WebApplicationFactory<Program>().WithWebHostBuilder(web =>
-            web.UseSetting("Postgres:ConnectionString", $"Host=127.0.0.1;Port={ClosedPort()};Username=postgres;Password=x;Database=kdb"));
+            web.UseSetting("Postgres:ConnectionString", $"Host=127.0.0.1;Port={ClosedPort()};Username=postgres;Password=x;Database=kdb").UseSetting("Logging:LogLevel:Default", "None"));
         using var client = factory.CreateClient();
 
         var info = await client.GetStringAsync(new Uri("/build_info", UriKind.Relative));

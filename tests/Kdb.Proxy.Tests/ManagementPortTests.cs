@@ -16,6 +16,7 @@ public sealed class ManagementPortTests
         {
             web.UseSetting("Proxy:ManagementPort", "6490");
             web.UseSetting("ControlPlane:Url", "http://127.0.0.1:9");
+            web.UseSetting("Logging:LogLevel:Default", "Warning");
         });
         using var tenant = factory.CreateClient(new WebApplicationFactoryClientOptions { BaseAddress = new Uri("http://localhost:6480") });
         using var management = factory.CreateClient(new WebApplicationFactoryClientOptions { BaseAddress = new Uri("http://localhost:6490") });
@@ -34,6 +35,7 @@ public sealed class ManagementPortTests
         {
             web.UseSetting("Proxy:ManagementPort", "6490");
             web.UseSetting("ControlPlane:Url", "http://127.0.0.1:9");
+            web.UseSetting("Logging:LogLevel:Default", "Warning");
         });
         using var management = factory.CreateClient(new WebApplicationFactoryClientOptions { BaseAddress = new Uri("http://localhost:6490") });
 
