@@ -4,6 +4,7 @@ using Kdb.ControlPlane.Data;
 using Kdb.ControlPlane.Databases;
 using Kdb.ControlPlane.Identity;
 using Kdb.ControlPlane.Internal;
+using Kdb.ControlPlane.Usage;
 using Kdb.Messaging;
 using Kdb.Provisioning;
 using Kdb.ServiceDefaults;
@@ -107,6 +108,7 @@ app.MapApiKeyEndpoints();
 app.MapDatabaseEndpoints();
 app.MapRouteTableEndpoints();
 app.MapNodeEndpoints();
+app.MapUsageEndpoints();
 app.Run();
 
 /// <summary>Entry point, visible to WebApplicationFactory in tests.</summary>

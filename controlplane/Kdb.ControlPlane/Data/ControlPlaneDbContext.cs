@@ -30,6 +30,10 @@ public sealed class ControlPlaneDbContext(DbContextOptions<ControlPlaneDbContext
 
     public DbSet<NodeRecord> Nodes => Set<NodeRecord>();
 
+    public DbSet<UsageReceipt> UsageReceipts => Set<UsageReceipt>();
+
+    public DbSet<UsageHour> UsageHours => Set<UsageHour>();
+
     protected override void OnModelCreating(ModelBuilder builder)
     {
         base.OnModelCreating(builder);
@@ -125,6 +129,18 @@ public sealed class ControlPlaneDbContext(DbContextOptions<ControlPlaneDbContext
             e.ToTable("outbox");
             e.HasKey(m => m.Id);
             e.HasIndex(m => m.DispatchedAt);
+        });
+        builder.Entity<UsageReceipt>(e =>
+        {
+            e.ToTable("usage_receipts");
+            e.HasKey(r => new { r.Source, r.Sequence });
+            e.Property(r => r.Source).HasMaxLength(64);
+        });
+        builder.Entity<UsageHour>(e =>
+        {
+            e.ToTable("usage_hourly");
+            e.HasKey(u => new { u.DatabaseId, u.HourStart });
+            e.Property(u => u.DatabaseId).HasMaxLength(30);
         });
         builder.Entity<ServiceClientRecord>(e =>
         {

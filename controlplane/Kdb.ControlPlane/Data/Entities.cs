@@ -236,3 +236,37 @@ public sealed class NodeRecord
 
     public DateTimeOffset LastHeartbeatAt { get; set; }
 }
+
+/// <summary>A (source, sequence) already ingested: usage batches are idempotent.</summary>
+public sealed class UsageReceipt
+{
+    public string Source { get; set; } = string.Empty;
+
+    public long Sequence { get; set; }
+}
+
+/// <summary>Usage of one database in one hour, summed over every reporting node and proxy.</summary>
+public sealed class UsageHour
+{
+    public string DatabaseId { get; set; } = string.Empty;
+
+    public DateTimeOffset HourStart { get; set; }
+
+    public long RowsRead { get; set; }
+
+    public long RowsWritten { get; set; }
+
+    public long BytesRead { get; set; }
+
+    public long BytesWritten { get; set; }
+
+    /// <summary>The largest storage size reported in the hour (a gauge, not a sum).</summary>
+    public long StorageBytes { get; set; }
+
+    public long CpuMs { get; set; }
+
+    public long EgressBytes { get; set; }
+
+    /// <summary>The most concurrent connections reported in the hour.</summary>
+    public long Connections { get; set; }
+}

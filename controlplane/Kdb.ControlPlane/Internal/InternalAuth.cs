@@ -17,6 +17,9 @@ public static class InternalAuth
     public const string Provisioning = "kdb.provisioning";
     public const string Operator = "kdb.operator";
 
+    /// <summary>Policy for usage reports, which nodes and proxies both send.</summary>
+    public const string UsageReporter = "usage-reporter";
+
     public static IServiceCollection AddInternalAuth(this IServiceCollection services)
     {
         services.AddAuthentication().AddJwtBearer(Scheme);
@@ -29,15 +32,16 @@ public static class InternalAuth
         services.AddAuthorizationBuilder()
             .AddPolicy(Proxy, p => Require(p, Proxy))
             .AddPolicy(Node, p => Require(p, Node))
-            .AddPolicy(Provisioning, p => Require(p, Provisioning));
+            .AddPolicy(Provisioning, p => Require(p, Provisioning))
+            .AddPolicy(UsageReporter, p => Require(p, Node, Proxy));
         return services;
     }
 
     // The operator scope may do what any service may, for fleet tooling.
-    private static void Require(AuthorizationPolicyBuilder policy, string scope) =>
+    private static void Require(AuthorizationPolicyBuilder policy, params string[] accepted) =>
         policy.AddAuthenticationSchemes(Scheme).RequireAuthenticatedUser().RequireAssertion(ctx =>
         {
             var scopes = ctx.User.FindFirst("scope")?.Value.Split(' ', StringSplitOptions.RemoveEmptyEntries) ?? [];
-            return scopes.Contains(scope, StringComparer.Ordinal) || scopes.Contains(Operator, StringComparer.Ordinal);
+            return scopes.Any(s => s == Operator || accepted.Contains(s, StringComparer.Ordinal));
         });
 }

@@ -51,3 +51,11 @@ public sealed class RoutesNodes : Migration
 {
     protected override void Up(MigrationBuilder migrationBuilder) => migrationBuilder.Sql(SqlScript.Read("0004_routes_nodes.sql"));
 }
+
+/// <summary>Usage metering: idempotency receipts and hourly sums.</summary>
+[DbContext(typeof(ControlPlaneDbContext))]
+[Migration("20261122000005_Usage")]
+public sealed class Usage : Migration
+{
+    protected override void Up(MigrationBuilder migrationBuilder) => migrationBuilder.Sql(SqlScript.Read("0005_usage.sql"));
+}

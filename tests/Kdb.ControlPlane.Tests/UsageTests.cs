@@ -1,0 +1,104 @@
+using System.Net;
+using Kdb.Testing;
+using Kdb.Testing.Postgres;
+
+namespace Kdb.ControlPlane.Tests;
+
+[Collection(TestCollections.Postgres)]
+public sealed class UsageTests(PostgresFixture postgres) : IAsyncLifetime
+{
+    private static readonly DateTimeOffset Hour = new(2026, 11, 21, 10, 0, 0, TimeSpan.Zero);
+    private ControlPlaneApp _app = null!;
+
+    public async Task InitializeAsync() => _app = await ControlPlaneApp.StartAsync(postgres);
+
+    public async Task DisposeAsync() => await _app.DisposeAsync();
+
+    [Fact]
+    public async Task Ingest_IsIdempotentPerSourceAndSequence_AndReportsHourAndDaySums()
+    {
+        var (user, orgId, databaseId) = await DatabaseAsync("usage@example.com");
+        var node = await _app.ServiceTokenAsync("kdb-node", ControlPlaneApp.NodeSecret);
+        var proxy = await _app.ServiceTokenAsync("kdb-proxy", ControlPlaneApp.ProxySecret);
+        object[] batch =
+        [
+            Record("node_a", 1, databaseId, Hour.AddMinutes(5), rowsRead: 1000, storage: 500),
+            Record("node_a", 2, databaseId, Hour.AddMinutes(30), rowsRead: 200, rowsWritten: 50, storage: 700),
+            Record("node_a", 2, databaseId, Hour.AddMinutes(30), rowsRead: 200, rowsWritten: 50, storage: 700), // duplicate inside the batch
+            Record("node_b", 1, databaseId, Hour.AddHours(1), rowsWritten: 10, cpuMs: 300, storage: 600),
+        ];
+
+        Assert.Equal(HttpStatusCode.Accepted, (await _app.SendAsync(HttpMethod.Post, "/internal/v1/usage", node, batch)).Status);
+        Assert.Equal(HttpStatusCode.Accepted, (await _app.SendAsync(HttpMethod.Post, "/internal/v1/usage", node, batch)).Status); // a retried batch
+        Assert.Equal(HttpStatusCode.Accepted, (await _app.SendAsync(HttpMethod.Post, "/internal/v1/usage", proxy, new[] { Record("proxy_1", 1, databaseId, Hour, egress: 4096) })).Status);
+
+        var hourly = await _app.SendAsync(HttpMethod.Get, $"/v1/orgs/{orgId}/usage?from={Uri.EscapeDataString(Hour.AddHours(-1).ToString("O"))}&to={Uri.EscapeDataString(Hour.AddHours(3).ToString("O"))}&granularity=hour", user);
+        var items = hourly.Body.GetProperty("items").EnumerateArray().ToList();
+        Assert.Equal(2, items.Count);
+        Assert.Equal(1200, items[0].GetProperty("rowsRead").GetInt64());
+        Assert.Equal(50, items[0].GetProperty("rowsWritten").GetInt64());
+        Assert.Equal(700, items[0].GetProperty("storageBytes").GetInt64());
+        Assert.Equal(4096, items[0].GetProperty("egressBytes").GetInt64());
+        Assert.Equal(17, items[0].GetProperty("requestUnits").GetDouble()); // 1200/100 + 50/10
+        Assert.Equal(300, items[1].GetProperty("cpuMs").GetInt64());
+
+        var daily = await _app.SendAsync(HttpMethod.Get, $"/v1/orgs/{orgId}/usage?from={Uri.EscapeDataString(Hour.AddDays(-1).ToString("O"))}&to={Uri.EscapeDataString(Hour.AddDays(1).ToString("O"))}&granularity=day", user);
+        var day = Assert.Single(daily.Body.GetProperty("items").EnumerateArray());
+        Assert.Equal(60, day.GetProperty("rowsWritten").GetInt64());
+    }
+
+    [Fact]
+    public async Task Ingest_OnlyNodesAndProxies_AndBadBatchesAre400()
+    {
+        var (user, _, databaseId) = await DatabaseAsync("badusage@example.com");
+        var node = await _app.ServiceTokenAsync("kdb-node", ControlPlaneApp.NodeSecret);
+        var provisioning = await _app.ServiceTokenAsync("kdb-provisioning", ControlPlaneApp.ProvisioningSecret);
+        var good = new[] { Record("node_a", 1, databaseId, Hour, rowsRead: 1) };
+
+        Assert.Equal(HttpStatusCode.Unauthorized, (await _app.SendAsync(HttpMethod.Post, "/internal/v1/usage", user, good)).Status);
+        Assert.Equal(HttpStatusCode.Forbidden, (await _app.SendAsync(HttpMethod.Post, "/internal/v1/usage", provisioning, good)).Status);
+        Assert.Equal(HttpStatusCode.BadRequest, (await _app.SendAsync(HttpMethod.Post, "/internal/v1/usage", node, Array.Empty<object>())).Status);
+        Assert.Equal(HttpStatusCode.BadRequest, (await _app.SendAsync(HttpMethod.Post, "/internal/v1/usage", node, new[] { Record("node_a", 2, databaseId, Hour, rowsRead: -5) })).Status);
+        Assert.Equal(HttpStatusCode.BadRequest, (await _app.SendAsync(HttpMethod.Post, "/internal/v1/usage", node, new[] { Record("", 3, databaseId, Hour) })).Status);
+        Assert.Equal(HttpStatusCode.BadRequest, (await _app.SendAsync(HttpMethod.Post, "/internal/v1/usage", node, "[{\"source\":\"n\",")).Status);
+    }
+
+    [Fact]
+    public async Task Report_ShowsOnlyTheOrgsOwnDatabases()
+    {
+        var (alice, aliceOrg, aliceDb) = await DatabaseAsync("ua@example.com");
+        var (bob, bobOrg, _) = await DatabaseAsync("ub@example.com");
+        var node = await _app.ServiceTokenAsync("kdb-node", ControlPlaneApp.NodeSecret);
+        await _app.SendAsync(HttpMethod.Post, "/internal/v1/usage", node, new[] { Record("node_a", 1, aliceDb, Hour, rowsRead: 100) });
+        var range = $"from={Uri.EscapeDataString(Hour.AddHours(-1).ToString("O"))}&to={Uri.EscapeDataString(Hour.AddHours(1).ToString("O"))}";
+
+        Assert.Single((await _app.SendAsync(HttpMethod.Get, $"/v1/orgs/{aliceOrg}/usage?{range}", alice)).Body.GetProperty("items").EnumerateArray());
+        Assert.Empty((await _app.SendAsync(HttpMethod.Get, $"/v1/orgs/{bobOrg}/usage?{range}", bob)).Body.GetProperty("items").EnumerateArray());
+        Assert.Equal(HttpStatusCode.NotFound, (await _app.SendAsync(HttpMethod.Get, $"/v1/orgs/{aliceOrg}/usage?{range}", bob)).Status);
+        Assert.Equal(HttpStatusCode.BadRequest, (await _app.SendAsync(HttpMethod.Get, $"/v1/orgs/{aliceOrg}/usage?granularity=minute", alice)).Status);
+    }
+
+    private async Task<(string Token, string OrgId, string DatabaseId)> DatabaseAsync(string email)
+    {
+        var token = await _app.SignupAndLoginAsync(email);
+        var orgId = (await _app.SendAsync(HttpMethod.Get, "/v1/me", token)).Body.GetProperty("orgs")[0].GetProperty("id").GetString()!;
+        var created = await _app.SendAsync(HttpMethod.Post, $"/v1/orgs/{orgId}/databases", token, new { name = "metered" });
+        return (token, orgId, created.Body.GetProperty("database").GetProperty("id").GetString()!);
+    }
+
+    private static object Record(string source, long sequence, string databaseId, DateTimeOffset at, long rowsRead = 0, long rowsWritten = 0, long storage = 0, long cpuMs = 0, long egress = 0) => new
+    {
+        source,
+        sequence,
+        databaseId,
+        hourStart = at,
+        rowsRead,
+        rowsWritten,
+        bytesRead = 0L,
+        bytesWritten = 0L,
+        storageBytes = storage,
+        cpuMs,
+        egressBytes = egress,
+        connections = 1L,
+    };
+}
