@@ -106,6 +106,7 @@ app.MapAccountEndpoints();
 app.MapOrgEndpoints();
 app.MapApiKeyEndpoints();
 app.MapDatabaseEndpoints();
+app.MapRoleEndpoints();
 app.MapRouteTableEndpoints();
 app.MapNodeEndpoints();
 app.MapUsageEndpoints();

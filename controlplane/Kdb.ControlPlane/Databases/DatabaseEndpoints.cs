@@ -247,7 +247,7 @@ public static partial class DatabaseEndpoints
     private static (string Host, int Port) Endpoint(IConfiguration configuration) =>
         (configuration["Connection:Host"] ?? "127.0.0.1", configuration.GetValue("Connection:Port", 6432));
 
-    private static ConnectionUris Uris(IConfiguration configuration, string databaseId, string user, string? password)
+    internal static ConnectionUris Uris(IConfiguration configuration, string databaseId, string user, string? password)
     {
         var (host, port) = Endpoint(configuration);
         var ca = configuration["Tls:CaCertificate"];
