@@ -80,6 +80,7 @@ builder.Services.AddInternalAuth();
 builder.Services.AddSingleton<RouteSignal>();
 builder.Services.AddSingleton<RouteTableEndpoints.ProxyTracker>();
 builder.Services.AddProblemDetails();
+builder.Services.AddOpenApi("v1");
 
 // In the embedded deployment the provisioning consumers share the control plane's in-memory bus:
 // one process cannot hear another's in-memory bus. With RabbitMQ they run in their own worker.
@@ -101,6 +102,7 @@ app.UseStatusCodePages();
 app.UseAuthentication();
 app.UseAuthorization();
 app.MapKdbManagementEndpoints();
+app.MapOpenApi("/openapi/{documentName}.json").AllowAnonymous();
 app.MapTokenEndpoints();
 app.MapAccountEndpoints();
 app.MapOrgEndpoints();
