@@ -112,6 +112,7 @@ app.MapRoleEndpoints();
 app.MapRouteTableEndpoints();
 app.MapNodeEndpoints();
 app.MapUsageEndpoints();
+app.MapQuotaEndpoints();
 app.Run();
 
 /// <summary>Entry point, visible to WebApplicationFactory in tests.</summary>

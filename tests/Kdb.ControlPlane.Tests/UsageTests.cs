@@ -78,6 +78,25 @@ public sealed class UsageTests(PostgresFixture postgres) : IAsyncLifetime
         Assert.Equal(HttpStatusCode.BadRequest, (await _app.SendAsync(HttpMethod.Get, $"/v1/orgs/{aliceOrg}/usage?granularity=minute", alice)).Status);
     }
 
+    [Fact]
+    public async Task Quota_ShowsPlanLimitsBesideThisMonthsUsage_ToMembersOnly()
+    {
+        var (user, orgId, databaseId) = await DatabaseAsync("quota-view@example.com");
+        var node = await _app.ServiceTokenAsync("kdb-node", ControlPlaneApp.NodeSecret);
+        var now = DateTimeOffset.UtcNow;
+        await _app.SendAsync(HttpMethod.Post, "/internal/v1/usage", node, new[] { Record("node_q", 1, databaseId, now, rowsRead: 10_000, storage: 12345) });
+        var stranger = await _app.SignupAndLoginAsync("quota-stranger@example.com");
+
+        var quota = await _app.SendAsync(HttpMethod.Get, $"/v1/orgs/{orgId}/quota", user);
+
+        Assert.Equal("free", quota.Body.GetProperty("plan").GetString());
+        Assert.Equal(3, quota.Body.GetProperty("limits").GetProperty("databasesPerOrg").GetInt32());
+        Assert.Equal(1, quota.Body.GetProperty("databases").GetInt32());
+        Assert.Equal(100, quota.Body.GetProperty("monthlyRequestUnits").GetDouble());
+        Assert.Equal(12345, quota.Body.GetProperty("perDatabase")[0].GetProperty("storageBytes").GetInt64());
+        Assert.Equal(HttpStatusCode.NotFound, (await _app.SendAsync(HttpMethod.Get, $"/v1/orgs/{orgId}/quota", stranger)).Status);
+    }
+
     private async Task<(string Token, string OrgId, string DatabaseId)> DatabaseAsync(string email)
     {
         var token = await _app.SignupAndLoginAsync(email);
