@@ -5,6 +5,8 @@ using System.Text.Json;
 using Kdb.Testing;
 using Kdb.Testing.Postgres;
 using Microsoft.AspNetCore.Mvc.Testing;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
 
 namespace Kdb.ControlPlane.Tests;
 
@@ -32,7 +34,7 @@ public sealed class ControlPlaneApp : IAsyncDisposable
 
     public HttpClient Client { get; }
 
-    public static async Task<ControlPlaneApp> StartAsync(PostgresFixture postgres, IReadOnlyDictionary<string, string>? settings = null)
+    public static async Task<ControlPlaneApp> StartAsync(PostgresFixture postgres, IReadOnlyDictionary<string, string>? settings = null, ILoggerProvider? logSink = null)
     {
         var database = await postgres.CreateDatabaseAsync("cp");
         var factory = new WebApplicationFactory<Program>().WithWebHostBuilder(web =>
@@ -43,6 +45,11 @@ public sealed class ControlPlaneApp : IAsyncDisposable
             web.UseSetting("ServiceClients:Node:Secret", NodeSecret);
             web.UseSetting("ServiceClients:Provisioning:Secret", ProvisioningSecret);
             web.UseSetting("Logging:LogLevel:Default", "Warning");
+            if (logSink is not null)
+            {
+                web.ConfigureServices(services => services.AddSingleton(logSink));
+            }
+
             foreach (var (key, value) in settings ?? new Dictionary<string, string>())
             {
                 web.UseSetting(key, value);

@@ -1,0 +1,63 @@
+using System.Collections.Concurrent;
+using Kdb.Testing;
+using Kdb.Testing.Postgres;
+using Microsoft.Extensions.Logging;
+
+namespace Kdb.ControlPlane.Tests;
+
+[Collection(TestCollections.Postgres)]
+public sealed class SecretsInLogsTests(PostgresFixture postgres)
+{
+    [Fact]
+    public async Task Secrets_NeverReachTheLogs()
+    {
+        var sink = new CapturingLoggerProvider();
+        await using var app = await ControlPlaneApp.StartAsync(postgres, new Dictionary<string, string> { ["Logging:LogLevel:Default"] = "Debug" }, sink);
+        const string Password = "a very secret user password";
+        var token = await app.SignupAndLoginAsync("logs@example.com", Password);
+        var orgId = (await app.SendAsync(HttpMethod.Get, "/v1/me", token)).Body.GetProperty("orgs")[0].GetProperty("id").GetString()!;
+        var database = await app.SendAsync(HttpMethod.Post, $"/v1/orgs/{orgId}/databases", token, new { name = "logged" });
+        var key = await app.SendAsync(HttpMethod.Post, $"/v1/orgs/{orgId}/api-keys", token, new { name = "k" });
+        var wrong = await app.SendAsync(HttpMethod.Post, "/v1/signup", token, new { email = "logs@example.com", password = "another secret password", name = "x" });
+        var secrets = new[]
+        {
+            Password,
+            "another secret password",
+            token,
+            database.Body.GetProperty("credentials").GetProperty("password").GetString()!,
+            key.Body.GetProperty("secret").GetString()!,
+            ControlPlaneApp.ProxySecret,
+            ControlPlaneApp.NodeSecret,
+        };
+
+        var logs = sink.Messages.ToArray();
+        Assert.NotEmpty(logs);
+        foreach (var secret in secrets)
+        {
+            var leak = logs.FirstOrDefault(line => line.Contains(secret, StringComparison.Ordinal));
+            Assert.True(leak is null, $"a secret reached the logs: {leak}");
+        }
+    }
+
+    private sealed class CapturingLoggerProvider : ILoggerProvider
+    {
+        public ConcurrentQueue<string> Messages { get; } = new();
+
+        public ILogger CreateLogger(string categoryName) => new Capturing(this, categoryName);
+
+        public void Dispose()
+        {
+        }
+
+        private sealed class Capturing(CapturingLoggerProvider owner, string category) : ILogger
+        {
+            public IDisposable? BeginScope<TState>(TState state)
+                where TState : notnull => null;
+
+            public bool IsEnabled(LogLevel logLevel) => true;
+
+            public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter) =>
+                owner.Messages.Enqueue($"{category}: {formatter(state, exception)} {exception} {state}");
+        }
+    }
+}
