@@ -101,6 +101,7 @@ app.UseExceptionHandler();
 app.UseStatusCodePages();
 app.UseAuthentication();
 app.UseAuthorization();
+app.UseAuditLog();
 app.MapKdbManagementEndpoints();
 app.MapOpenApi("/openapi/{documentName}.json").AllowAnonymous();
 app.MapTokenEndpoints();
@@ -113,6 +114,7 @@ app.MapRouteTableEndpoints();
 app.MapNodeEndpoints();
 app.MapUsageEndpoints();
 app.MapQuotaEndpoints();
+app.MapAuditLogEndpoints();
 app.Run();
 
 /// <summary>Entry point, visible to WebApplicationFactory in tests.</summary>

@@ -34,6 +34,8 @@ public sealed class ControlPlaneDbContext(DbContextOptions<ControlPlaneDbContext
 
     public DbSet<UsageHour> UsageHours => Set<UsageHour>();
 
+    public DbSet<AuditEntry> AuditLog => Set<AuditEntry>();
+
     protected override void OnModelCreating(ModelBuilder builder)
     {
         base.OnModelCreating(builder);
@@ -141,6 +143,17 @@ public sealed class ControlPlaneDbContext(DbContextOptions<ControlPlaneDbContext
             e.ToTable("usage_hourly");
             e.HasKey(u => new { u.DatabaseId, u.HourStart });
             e.Property(u => u.DatabaseId).HasMaxLength(30);
+        });
+        builder.Entity<AuditEntry>(e =>
+        {
+            e.ToTable("audit_log");
+            e.HasKey(a => a.Id);
+            e.Property(a => a.OrgId).HasMaxLength(30);
+            e.Property(a => a.Actor).HasMaxLength(64);
+            e.Property(a => a.Action).HasMaxLength(200);
+            e.Property(a => a.ResourceId).HasMaxLength(64);
+            e.Property(a => a.SourceIp).HasMaxLength(64);
+            e.HasIndex(a => new { a.OrgId, a.Id });
         });
         builder.Entity<ServiceClientRecord>(e =>
         {

@@ -270,3 +270,26 @@ public sealed class UsageHour
     /// <summary>The most concurrent connections reported in the hour.</summary>
     public long Connections { get; set; }
 }
+
+/// <summary>One mutating action: who, what, when, from where, and the outcome. Append-only.</summary>
+public sealed class AuditEntry
+{
+    public long Id { get; set; }
+
+    public string? OrgId { get; set; }
+
+    /// <summary>The user, API key or service that acted (token subject), or "anonymous".</summary>
+    public string Actor { get; set; } = string.Empty;
+
+    /// <summary>HTTP method and route pattern, e.g. <c>POST /v1/orgs/{orgId}/databases</c>.</summary>
+    public string Action { get; set; } = string.Empty;
+
+    /// <summary>The id the action named (database, org, key …), when there is one.</summary>
+    public string? ResourceId { get; set; }
+
+    public string? SourceIp { get; set; }
+
+    public int Status { get; set; }
+
+    public DateTimeOffset At { get; set; }
+}

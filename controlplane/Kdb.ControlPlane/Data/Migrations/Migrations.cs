@@ -59,3 +59,11 @@ public sealed class Usage : Migration
 {
     protected override void Up(MigrationBuilder migrationBuilder) => migrationBuilder.Sql(SqlScript.Read("0005_usage.sql"));
 }
+
+/// <summary>The append-only audit log.</summary>
+[DbContext(typeof(ControlPlaneDbContext))]
+[Migration("20261122000006_AuditLog")]
+public sealed class AuditLog : Migration
+{
+    protected override void Up(MigrationBuilder migrationBuilder) => migrationBuilder.Sql(SqlScript.Read("0006_audit_log.sql"));
+}
