@@ -80,6 +80,7 @@ builder.Services.AddInternalAuth();
 builder.Services.AddSingleton<RouteSignal>();
 builder.Services.AddSingleton<RouteTableEndpoints.ProxyTracker>();
 builder.Services.AddProblemDetails();
+builder.Services.AddKdbRateLimits(builder.Configuration);
 builder.Services.AddOpenApi("v1");
 
 // In the embedded deployment the provisioning consumers share the control plane's in-memory bus:
@@ -101,20 +102,23 @@ app.UseExceptionHandler();
 app.UseStatusCodePages();
 app.UseAuthentication();
 app.UseAuthorization();
+app.UseRateLimiter();
 app.UseAuditLog();
 app.MapKdbManagementEndpoints();
 app.MapOpenApi("/openapi/{documentName}.json").AllowAnonymous();
 app.MapTokenEndpoints();
-app.MapAccountEndpoints();
-app.MapOrgEndpoints();
-app.MapApiKeyEndpoints();
-app.MapDatabaseEndpoints();
-app.MapRoleEndpoints();
+// Every management-API route is rate limited per user or API key (per IP when anonymous).
+var api = app.MapGroup(string.Empty).RequireRateLimiting(RateLimits.ApiPolicy);
+api.MapAccountEndpoints();
+api.MapOrgEndpoints();
+api.MapApiKeyEndpoints();
+api.MapDatabaseEndpoints();
+api.MapRoleEndpoints();
 app.MapRouteTableEndpoints();
 app.MapNodeEndpoints();
 app.MapUsageEndpoints();
-app.MapQuotaEndpoints();
-app.MapAuditLogEndpoints();
+api.MapQuotaEndpoints();
+api.MapAuditLogEndpoints();
 app.Run();
 
 /// <summary>Entry point, visible to WebApplicationFactory in tests.</summary>

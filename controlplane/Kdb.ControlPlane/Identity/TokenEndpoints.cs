@@ -17,8 +17,8 @@ public static class TokenEndpoints
 
     public static IEndpointRouteBuilder MapTokenEndpoints(this IEndpointRouteBuilder app)
     {
-        app.MapPost("/connect/token", TokenAsync).DisableAntiforgery().AllowAnonymous();
-        app.MapPost("/connect/revoke", RevokeAsync).DisableAntiforgery().AllowAnonymous();
+        app.MapPost("/connect/token", TokenAsync).DisableAntiforgery().AllowAnonymous().RequireRateLimiting(Api.RateLimits.TokenPolicy);
+        app.MapPost("/connect/revoke", RevokeAsync).DisableAntiforgery().AllowAnonymous().RequireRateLimiting(Api.RateLimits.TokenPolicy);
         app.MapGet("/.well-known/openid-configuration", (IOptions<TokenOptions> o) =>
         {
             var issuer = o.Value.Issuer.TrimEnd('/');
