@@ -104,6 +104,7 @@ app.UseAuthentication();
 app.UseAuthorization();
 app.UseRateLimiter();
 app.UseAuditLog();
+app.UseIdempotencyKeys();
 app.MapKdbManagementEndpoints();
 app.MapOpenApi("/openapi/{documentName}.json").AllowAnonymous();
 app.MapTokenEndpoints();

@@ -36,6 +36,8 @@ public sealed class ControlPlaneDbContext(DbContextOptions<ControlPlaneDbContext
 
     public DbSet<AuditEntry> AuditLog => Set<AuditEntry>();
 
+    public DbSet<IdempotencyRecord> IdempotencyKeys => Set<IdempotencyRecord>();
+
     protected override void OnModelCreating(ModelBuilder builder)
     {
         base.OnModelCreating(builder);
@@ -154,6 +156,15 @@ public sealed class ControlPlaneDbContext(DbContextOptions<ControlPlaneDbContext
             e.Property(a => a.ResourceId).HasMaxLength(64);
             e.Property(a => a.SourceIp).HasMaxLength(64);
             e.HasIndex(a => new { a.OrgId, a.Id });
+        });
+        builder.Entity<IdempotencyRecord>(e =>
+        {
+            e.ToTable("idempotency_keys");
+            e.HasKey(i => new { i.Caller, i.Key });
+            e.Property(i => i.Caller).HasMaxLength(64);
+            e.Property(i => i.Key).HasMaxLength(100);
+            e.Property(i => i.RequestHash).HasMaxLength(64);
+            e.HasIndex(i => i.CreatedAt);
         });
         builder.Entity<ServiceClientRecord>(e =>
         {

@@ -293,3 +293,26 @@ public sealed class AuditEntry
 
     public DateTimeOffset At { get; set; }
 }
+
+/// <summary>
+/// A creating POST's response kept for replay under its Idempotency-Key, encrypted (it may carry one-time
+/// credentials) and kept 24 hours.
+/// </summary>
+public sealed class IdempotencyRecord
+{
+    public string Caller { get; set; } = string.Empty;
+
+    public string Key { get; set; } = string.Empty;
+
+    /// <summary>SHA-256 of method, path and body: the same key with another request is refused.</summary>
+    public string RequestHash { get; set; } = string.Empty;
+
+    /// <summary>0 while the first request is still running.</summary>
+    public int Status { get; set; }
+
+    public string? ProtectedResponse { get; set; }
+
+    public string? ContentType { get; set; }
+
+    public DateTimeOffset CreatedAt { get; set; }
+}

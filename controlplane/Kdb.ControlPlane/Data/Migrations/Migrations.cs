@@ -67,3 +67,11 @@ public sealed class AuditLog : Migration
 {
     protected override void Up(MigrationBuilder migrationBuilder) => migrationBuilder.Sql(SqlScript.Read("0006_audit_log.sql"));
 }
+
+/// <summary>Stored responses for Idempotency-Key replays.</summary>
+[DbContext(typeof(ControlPlaneDbContext))]
+[Migration("20261122000007_Idempotency")]
+public sealed class Idempotency : Migration
+{
+    protected override void Up(MigrationBuilder migrationBuilder) => migrationBuilder.Sql(SqlScript.Read("0007_idempotency.sql"));
+}
