@@ -62,6 +62,9 @@ internal sealed class LaunchedProcess : ILaunchedProcess
         // Not Process.WaitForExitAsync: that also waits for EOF on stdout/stderr, which never comes while a child
         // that inherited them lives on. The launched process itself is what this waits for.
         await _exited.Task.WaitAsync(cancellationToken);
+        // The exit can be seen before the last lines are read: wait for EOF on both streams, but only briefly,
+        // since a grandchild that inherited them may keep them open.
+        await Task.WhenAny(Task.WhenAll(_log.OutputClosed.Task, _log.ErrorClosed.Task), Task.Delay(TimeSpan.FromSeconds(2), cancellationToken));
         return _process.ExitCode;
     }
 
@@ -127,12 +130,20 @@ internal sealed class LaunchedProcess : ILaunchedProcess
             {
                 log.Append(isError: false, e.Data);
             }
+            else
+            {
+                log.OutputClosed.TrySetResult();
+            }
         };
         process.ErrorDataReceived += (_, e) =>
         {
             if (e.Data is not null)
             {
                 log.Append(isError: true, e.Data);
+            }
+            else
+            {
+                log.ErrorClosed.TrySetResult();
             }
         };
 

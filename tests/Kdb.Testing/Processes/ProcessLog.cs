@@ -6,6 +6,12 @@ namespace Kdb.Testing.Processes;
 /// <summary>Thread-safe capture of a process's output lines, bounded so a chatty process cannot exhaust memory.</summary>
 internal sealed class ProcessLog(string name, ITestOutputHelper? live)
 {
+    /// <summary>Completes when the process's stdout reaches end of file.</summary>
+    internal TaskCompletionSource OutputClosed { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    /// <summary>Completes when the process's stderr reaches end of file.</summary>
+    internal TaskCompletionSource ErrorClosed { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
     // Enough for any start-up failure or a long test; older lines are dropped (and counted) past it.
     private const int MaxLines = 50_000;
 
