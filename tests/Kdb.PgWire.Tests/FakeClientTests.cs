@@ -320,11 +320,13 @@ public sealed class FakeClientTests : IAsyncLifetime
     [Fact]
     public async Task IdleSessionTimeout_InsideTransaction_DoesNotExpire()
     {
-        await using var server = new TestServer(new PgServerOptions { AllowTokenPasswordsWithoutTlsOnLoopback = true, IdleSessionTimeout = TimeSpan.FromMilliseconds(100) });
+        // The timeout must outlast the gap between login and BEGIN even on a loaded machine (outside a
+        // transaction it would rightly fire); the wait inside the transaction is several timeouts long.
+        await using var server = new TestServer(new PgServerOptions { AllowTokenPasswordsWithoutTlsOnLoopback = true, IdleSessionTimeout = TimeSpan.FromMilliseconds(1500) });
         await using RawClient c = await RawClient.LoginAsync(server);
         await c.QueryAsync("BEGIN");
         Assert.Equal('T', (char)(await c.ReadUntilReadyAsync())[^1].Body[0]);
-        await Task.Delay(600);
+        await Task.Delay(4500);
         await c.QueryAsync("COMMIT");
         List<(char Type, byte[] Body)> m = await c.ReadUntilReadyAsync();
         Assert.Equal("CZ", RawClient.Types(m));
