@@ -1,8 +1,10 @@
 namespace Kdb.Sql.Syntax;
 
 // The abstract syntax tree the parser produces and the binder consumes. Nodes are immutable records.
-// Every node carries the 1-based character position of its first token so that binder errors can
-// point at the offending text, as PostgreSQL's do. Identifiers are already case-folded (unquoted
+// Every node carries a 1-based character position so that binder errors can point at the offending
+// text, as PostgreSQL's do: the first token for most nodes, but the operator for infix and postfix
+// forms (BinaryExpr, IS/ISNULL, BETWEEN, IN, ANY/ALL, COLLATE, x::type, x[i]), as PostgreSQL's
+// "operator does not exist" and "cannot cast" errors point at the operator. Identifiers are already case-folded (unquoted
 // names lowercased; quoted names kept verbatim).
 
 /// <summary>Base of every expression node.</summary>
@@ -150,7 +152,8 @@ public sealed record CaseExpr(int Position, Expr? Operand, IReadOnlyList<CaseWhe
 /// <summary>
 /// A type name as written: <see cref="Name"/> is canonical lowercase with multi-word names joined by one
 /// space ("double precision", "character varying", "timestamp with time zone", "timestamp without time
-/// zone", "time with time zone"...), possibly schema-qualified ("pg_catalog.int4" → "int4", the schema dropped
+/// zone", "time with time zone"...; unquoted <c>char</c> becomes "character", so "char" means only the quoted
+/// one-byte type), possibly schema-qualified ("pg_catalog.int4" → "int4", the schema dropped
 /// when it is pg_catalog). <see cref="Modifiers"/> holds the numbers in parentheses (varchar(20) → [20],
 /// numeric(10,2) → [10, 2]); <see cref="ArrayDimensions"/> counts trailing <c>[]</c>.
 /// </summary>
@@ -170,7 +173,10 @@ public sealed record CollateExpr(int Position, Expr Operand, string Collation) :
 /// <c>POSITION(a IN b)</c> → position(a, b); <c>OVERLAY</c> is not supported;
 /// <c>CURRENT_TIMESTAMP</c>, <c>CURRENT_DATE</c>, <c>CURRENT_TIME</c>, <c>LOCALTIMESTAMP</c>, <c>CURRENT_USER</c>,
 /// <c>SESSION_USER</c>, <c>USER</c>, <c>CURRENT_SCHEMA</c>, <c>CURRENT_CATALOG</c> (no parentheses) → a call with
-/// that lowercase name and no arguments, <see cref="NoParentheses"/> true.
+/// that lowercase name and no arguments, <see cref="NoParentheses"/> true;
+/// <c>x AT TIME ZONE z</c> → timezone(z, x). <c>count(*)</c> has <see cref="Star"/> true and no arguments.
+/// <see cref="OrderWithin"/> holds an aggregate's ORDER BY: inside the parentheses (<c>string_agg(x, ',' ORDER BY y)</c>)
+/// when <see cref="WithinGroup"/> is false, or <c>WITHIN GROUP (ORDER BY ...)</c> of an ordered-set aggregate when true.
 /// </summary>
 public sealed record FunctionCallExpr(
     int Position,
@@ -181,7 +187,8 @@ public sealed record FunctionCallExpr(
     IReadOnlyList<OrderItem>? OrderWithin = null,
     Expr? Filter = null,
     WindowSpec? Over = null,
-    bool NoParentheses = false) : Expr(Position)
+    bool NoParentheses = false,
+    bool WithinGroup = false) : Expr(Position)
 {
     /// <summary>The unqualified function name.</summary>
     public string SimpleName => Name[^1];
@@ -211,6 +218,9 @@ public sealed record WindowSpec(string? Name, IReadOnlyList<Expr> PartitionBy, I
 
 /// <summary><c>ARRAY[a, b]</c> or <c>'{...}'</c>-less array constructor.</summary>
 public sealed record ArrayExpr(int Position, IReadOnlyList<Expr> Elements) : Expr(Position);
+
+/// <summary><c>ARRAY(SELECT ...)</c>: an array of the subquery's single column.</summary>
+public sealed record ArraySubqueryExpr(int Position, SelectStatement Query) : Expr(Position);
 
 /// <summary><c>(a, b, ...)</c> with two or more elements, or <c>ROW(...)</c>.</summary>
 public sealed record RowExpr(int Position, IReadOnlyList<Expr> Elements) : Expr(Position);

@@ -389,5 +389,8 @@ public sealed record LockStatement(int Position, IReadOnlyList<QualifiedName> Ta
 /// <summary><c>COMMENT ON {TABLE|COLUMN|...} name IS 'text'</c>: accepted, stored nowhere (noted in docs).</summary>
 public sealed record CommentStatement(int Position) : Statement(Position);
 
+/// <summary><c>DO [LANGUAGE l] 'body'</c> (an anonymous code block); <see cref="Body"/> is the decoded body text.</summary>
+public sealed record DoStatement(int Position, string Body, string? Language = null) : Statement(Position);
+
 /// <summary>A statement that is only whitespace and comments (an empty query).</summary>
 public sealed record EmptyStatement(int Position) : Statement(Position);

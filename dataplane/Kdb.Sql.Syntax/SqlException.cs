@@ -43,6 +43,7 @@ public static class SqlState
     public const string UndefinedFunction = "42883";
     public const string UndefinedObject = "42704";
     public const string DuplicateTable = "42P07";
+    public const string DuplicateSchema = "42P06";
     public const string DuplicateColumn = "42701";
     public const string DuplicateObject = "42710";
     public const string DuplicateAlias = "42712";
@@ -58,6 +59,7 @@ public static class SqlState
     public const string FeatureNotSupported = "0A000";
     public const string NotNullViolation = "23502";
     public const string ForeignKeyViolation = "23503";
+    public const string InvalidForeignKey = "42830";
     public const string UniqueViolation = "23505";
     public const string CheckViolation = "23514";
     public const string DivisionByZero = "22012";

@@ -1,0 +1,93 @@
+using Kdb.Sql.Catalog;
+using Kdb.Sql.Codec;
+using Kdb.Sql.Transactions;
+using Kdb.Sql.Types;
+
+namespace Kdb.Sql.Execution;
+
+/// <summary>Sequence values, outside any transaction (PostgreSQL's sequences are not transactional either).</summary>
+internal interface ISequenceAccess
+{
+    long NextValue(uint sequenceId);
+
+    long CurrentValue(uint sequenceId);
+
+    void SetValue(uint sequenceId, long value, bool called);
+}
+
+/// <summary>Everything a running statement needs: its transaction, parameters, outer rows of correlated subqueries and limits.</summary>
+internal sealed class ExecContext
+{
+    private readonly List<Value[]> _outerRows = [];
+    private long _memoryUsed;
+    private int _checkCounter;
+
+    public required SqlTransaction Transaction { get; init; }
+
+    public required Sessions.SessionState Session { get; init; }
+
+    public required CatalogData Catalog { get; set; }
+
+    public required ISequenceAccess Sequences { get; init; }
+
+    public Value[] Parameters { get; set; } = [];
+
+    public CancellationToken CancellationToken { get; init; }
+
+    /// <summary>now(): the transaction's start, fixed for the transaction as in PostgreSQL.</summary>
+    public long TransactionTimestamp { get; init; }
+
+    /// <summary>statement_timestamp().</summary>
+    public long StatementTimestamp { get; init; }
+
+    /// <summary>Bytes a statement may hold in sorts, hashes and materializations (work_mem analogue): over it is 53200.</summary>
+    public long MemoryLimit { get; init; } = 256L << 20;
+
+    public ByteWriter KeyWriter { get; } = new();
+
+    public ByteWriter RowWriter { get; } = new(1024);
+
+    public Value[] OuterRow(int depth) => _outerRows[^depth];
+
+    public void PushOuter(Value[] row) => _outerRows.Add(row);
+
+    public void PopOuter() => _outerRows.RemoveAt(_outerRows.Count - 1);
+
+    /// <summary>Charges buffered memory; throws 53200 when the statement exceeds its limit.</summary>
+    public void ChargeMemory(long bytes)
+    {
+        _memoryUsed += bytes;
+        if (_memoryUsed > MemoryLimit)
+        {
+            throw new SqlException(SqlState.OutOfMemory, "out of memory", detail: $"The statement needed more than {MemoryLimit >> 20} MB of working memory (sorts, hashes, materialized results).");
+        }
+    }
+
+    /// <summary>Cheap periodic cancellation check for row loops.</summary>
+    public void CheckCancellation()
+    {
+        if ((++_checkCounter & 1023) == 0)
+        {
+            CancellationToken.ThrowIfCancellationRequested();
+        }
+    }
+
+    /// <summary>Approximate memory of a buffered row.</summary>
+    public static long RowBytes(Value[] row)
+    {
+        long bytes = 32 + (row.Length * 24);
+        foreach (var v in row)
+        {
+            bytes += v.Kind switch
+            {
+                ValueKind.Text => 24 + (v.AsText.Length * 2),
+                ValueKind.Bytes => 24 + v.AsBytes.Length,
+                ValueKind.Numeric or ValueKind.Uuid or ValueKind.Interval => 24,
+                ValueKind.Array => 32 + (v.AsArray.Length * 24),
+                _ => 0,
+            };
+        }
+
+        return bytes;
+    }
+}

@@ -1,0 +1,373 @@
+using Kdb.Sql.Execution;
+using Kdb.Sql.Syntax;
+
+namespace Kdb.Sql.Planning;
+
+internal sealed partial class Binder
+{
+    private BoundQuery BindCore(SelectCore core, IReadOnlyList<OrderItem> orderBy, Scope? outer, bool hasLimit)
+    {
+        var hasAgg = core.GroupBy.Count > 0 || core.Having is not null
+            || core.Items.Any(i => ContainsAggregate(i.Expression))
+            || orderBy.Any(o => ContainsAggregate(o.Expression));
+        var hasWindow = core.Items.Any(i => ContainsWindow(i.Expression)) || orderBy.Any(o => ContainsWindow(o.Expression));
+
+        // A request for the primary-key order of a lone table lets the scan deliver it (no sort).
+        var preferred = !hasAgg && !hasWindow && !core.Distinct && orderBy.Count > 0 ? orderBy : null;
+        var (input, inputScope, orderSatisfied) = BindFrom(core.From, core.Where, outer, preferred);
+
+        var windowBinding = hasWindow ? new WindowBinding() : null;
+        AggBinding? agg = null;
+        ExprScope selectScope;
+        if (hasAgg)
+        {
+            agg = new AggBinding(inputScope);
+            var keyScope = new ExprScope(inputScope, "GROUP BY");
+            foreach (var groupExpr in core.GroupBy)
+            {
+                var target = ResolveGroupTarget(groupExpr, core, inputScope);
+                var bound = BindExpr(target, keyScope);
+                agg.GroupKeys.Add((SqlFormatter.Format(target), bound));
+            }
+
+            var post = new List<ScopeColumn>();
+            for (var i = 0; i < agg.GroupKeys.Count; i++)
+            {
+                if (agg.GroupKeys[i].Bound is ColumnExpr column)
+                {
+                    var source = inputScope.Columns.First(c => c.Index == column.Index);
+                    post.Add(source with { Index = i });
+                }
+            }
+
+            agg.PostScope = new Scope(post, outer);
+            selectScope = new ExprScope(agg.PostScope, "SELECT", agg, windowBinding);
+        }
+        else
+        {
+            selectScope = new ExprScope(inputScope, "SELECT", null, windowBinding);
+        }
+
+        if (windowBinding is not null)
+        {
+            foreach (var window in core.Windows)
+            {
+                windowBinding.Named[window.Name] = window.Spec;
+            }
+        }
+
+        // The select list, with * expanded.
+        var exprs = new List<BoundExpr>();
+        var columns = new List<ResultColumn>();
+        var itemTexts = new List<string>();
+        foreach (var item in core.Items)
+        {
+            if (item.Expression is StarExpr star)
+            {
+                if (hasAgg)
+                {
+                    ExpandStar(star, inputScope, agg, exprs, columns, itemTexts);
+                }
+                else
+                {
+                    ExpandStar(star, inputScope, null, exprs, columns, itemTexts);
+                }
+
+                continue;
+            }
+
+            var bound = BindExpr(item.Expression, selectScope);
+            exprs.Add(bound);
+            columns.Add(new ResultColumn(item.Alias ?? ColumnName(item.Expression), bound.Type, SourceOid(item.Expression, bound, inputScope, hasAgg).Oid, SourceOid(item.Expression, bound, inputScope, hasAgg).AttNum));
+            itemTexts.Add(SqlFormatter.Format(item.Expression));
+        }
+
+        BoundExpr? having = null;
+        if (core.Having is not null)
+        {
+            having = CoerceBool(BindExpr(core.Having, selectScope with { Clause = "HAVING", Window = null }), core.Having.Position, "HAVING");
+        }
+
+        // ORDER BY: output ordinals and aliases first, then any expression (as a hidden column).
+        var visible = exprs.Count;
+        var sortKeys = new List<(BoundExpr, bool, bool)>();
+        foreach (var item in orderBy)
+        {
+            var index = ResolveOutputReference(item.Expression, columns, itemTexts, inputScope);
+            if (index < 0)
+            {
+                if (core.Distinct && core.DistinctOn is null)
+                {
+                    throw new SqlException(SqlState.InvalidColumnReference, "for SELECT DISTINCT, ORDER BY expressions must appear in select list", item.Expression.Position);
+                }
+
+                exprs.Add(BindExpr(item.Expression, selectScope with { Clause = "ORDER BY" }));
+                index = exprs.Count - 1;
+            }
+
+            sortKeys.Add((new ColumnExpr(index, exprs[index].Type, "col" + index), item.Descending, item.NullsFirst ?? item.Descending));
+        }
+
+        var distinctOn = new List<BoundExpr>();
+        if (core.DistinctOn is not null)
+        {
+            foreach (var on in core.DistinctOn)
+            {
+                var index = ResolveOutputReference(on, columns, itemTexts, inputScope);
+                if (index < 0)
+                {
+                    exprs.Add(BindExpr(on, selectScope with { Clause = "DISTINCT ON" }));
+                    index = exprs.Count - 1;
+                }
+
+                distinctOn.Add(new ColumnExpr(index, exprs[index].Type, "col" + index));
+            }
+        }
+
+        // Assemble: input → aggregate → HAVING → window → project → DISTINCT → sort → trim.
+        var plan = input;
+        if (agg is not null)
+        {
+            plan = new AggregateOp(plan, agg.GroupKeys.Select(k => k.Bound).ToArray(), agg.Aggregates.ToArray());
+            if (having is not null)
+            {
+                plan = new FilterOp(plan, having);
+            }
+        }
+
+        if (windowBinding is not null)
+        {
+            windowBinding.BaseWidth = plan.Width;
+            plan = new WindowOp(plan, windowBinding.Functions.ToArray());
+        }
+
+        plan = new ProjectOp(plan, exprs.ToArray());
+        if (distinctOn.Count > 0)
+        {
+            var keys = distinctOn.Select(d => (d, false, false)).ToList();
+            for (var i = 0; i < sortKeys.Count; i++)
+            {
+                if (i < keys.Count)
+                {
+                    keys[i] = (keys[i].d, sortKeys[i].Item2, sortKeys[i].Item3);
+                }
+                else
+                {
+                    keys.Add(((ColumnExpr)sortKeys[i].Item1, sortKeys[i].Item2, sortKeys[i].Item3));
+                }
+            }
+
+            plan = new DistinctOnOp(new SortOp(plan, keys.Select(k => ((BoundExpr)k.d, k.Item2, k.Item3)).ToArray()), distinctOn.ToArray());
+        }
+        else
+        {
+            if (core.Distinct)
+            {
+                plan = new DistinctOp(plan, visible);
+            }
+
+            if (sortKeys.Count > 0 && !orderSatisfied)
+            {
+                plan = new SortOp(plan, sortKeys.ToArray());
+            }
+        }
+
+        if (exprs.Count > visible)
+        {
+            var trim = new BoundExpr[visible];
+            for (var i = 0; i < visible; i++)
+            {
+                trim[i] = new ColumnExpr(i, exprs[i].Type, columns[i].Name);
+            }
+
+            plan = new ProjectOp(plan, trim);
+        }
+
+        _ = hasLimit;
+        return new BoundQuery(plan, columns);
+    }
+
+    private (uint Oid, short AttNum) SourceOid(Expr expr, BoundExpr bound, Scope inputScope, bool hasAgg)
+    {
+        if (expr is ColumnRefExpr column && !hasAgg && bound is ColumnExpr)
+        {
+            var found = ResolveColumn(column, inputScope, out var depth);
+            if (found is not null && depth == 0)
+            {
+                return (found.TableOid, found.AttNum);
+            }
+        }
+
+        return (0, 0);
+    }
+
+    private static Expr ResolveGroupTarget(Expr groupExpr, SelectCore core, Scope inputScope)
+    {
+        if (groupExpr is LiteralExpr { Kind: LiteralKind.Integer } ordinal)
+        {
+            var n = int.Parse(ordinal.Text, System.Globalization.CultureInfo.InvariantCulture);
+            if (n < 1 || n > core.Items.Count || core.Items[n - 1].Expression is StarExpr)
+            {
+                throw new SqlException(SqlState.InvalidColumnReference, $"GROUP BY position {n} is not in select list", ordinal.Position);
+            }
+
+            return core.Items[n - 1].Expression;
+        }
+
+        // A bare name that is an output alias and not an input column groups by that select item.
+        if (groupExpr is ColumnRefExpr { Parts.Count: 1 } name && inputScope.Find(null, name.Column, name.Position) is null)
+        {
+            foreach (var item in core.Items)
+            {
+                if (item.Alias == name.Column)
+                {
+                    return item.Expression;
+                }
+            }
+        }
+
+        return groupExpr;
+    }
+
+    private int ResolveOutputReference(Expr expr, List<ResultColumn> columns, List<string> itemTexts, Scope inputScope)
+    {
+        if (expr is LiteralExpr { Kind: LiteralKind.Integer } ordinal)
+        {
+            var n = int.Parse(ordinal.Text, System.Globalization.CultureInfo.InvariantCulture);
+            if (n < 1 || n > columns.Count)
+            {
+                throw new SqlException(SqlState.InvalidColumnReference, $"ORDER BY position {n} is not in select list", ordinal.Position);
+            }
+
+            return n - 1;
+        }
+
+        if (expr is ColumnRefExpr { Parts.Count: 1 } name)
+        {
+            var matches = columns.FindAll(c => c.Name == name.Column);
+            if (matches.Count > 1 && itemTexts.Count(t => t == SqlFormatter.Format(expr)) != matches.Count)
+            {
+                throw new SqlException(SqlState.AmbiguousColumn, $"ORDER BY \"{name.Column}\" is ambiguous", name.Position);
+            }
+
+            var index = columns.FindIndex(c => c.Name == name.Column);
+            if (index >= 0 && index < itemTexts.Count)
+            {
+                return index;
+            }
+        }
+
+        var text = SqlFormatter.Format(expr);
+        return itemTexts.IndexOf(text);
+    }
+
+    private void ExpandStar(StarExpr star, Scope scope, AggBinding? agg, List<BoundExpr> exprs, List<ResultColumn> columns, List<string> texts)
+    {
+        var any = false;
+        foreach (var column in scope.Columns)
+        {
+            if (column.System || (star.Qualifier is null && column.HiddenFromStar) || (star.Qualifier is not null && column.Qualifier != star.Qualifier))
+            {
+                continue;
+            }
+
+            any = true;
+            BoundExpr bound = new ColumnExpr(column.Index, column.Type, column.Name);
+            if (agg is not null)
+            {
+                var key = agg.GroupKeys.FindIndex(k => k.Bound is ColumnExpr c && c.Index == column.Index);
+                if (key < 0)
+                {
+                    throw new SqlException(SqlState.GroupingError, $"column \"{column.Qualifier}.{column.Name}\" must appear in the GROUP BY clause or be used in an aggregate function", star.Position);
+                }
+
+                bound = new ColumnExpr(key, column.Type, column.Name);
+            }
+
+            exprs.Add(bound);
+            columns.Add(new ResultColumn(column.Name, column.Type, column.TableOid, column.AttNum));
+            texts.Add(column.Qualifier is null ? SqlFormatter.QuoteIdentifier(column.Name) : SqlFormatter.QuoteIdentifier(column.Qualifier) + "." + SqlFormatter.QuoteIdentifier(column.Name));
+        }
+
+        if (!any && star.Qualifier is not null)
+        {
+            throw new SqlException(SqlState.UndefinedTable, $"missing FROM-clause entry for table \"{star.Qualifier}\"", star.Position);
+        }
+
+        if (!any && star.Qualifier is null && scope.Columns.Count == 0)
+        {
+            throw new SqlException(SqlState.SyntaxError, "SELECT * with no tables specified is not valid", star.Position);
+        }
+    }
+
+    /// <summary>The column name PostgreSQL gives an unaliased select item.</summary>
+    public static string ColumnName(Expr expr) => expr switch
+    {
+        ColumnRefExpr column => column.Column,
+        FunctionCallExpr call => call.SimpleName switch
+        {
+            "btrim" or "ltrim" or "rtrim" => call.NoParentheses ? call.SimpleName : "btrim",
+            "extract" => "extract",
+            _ => call.SimpleName,
+        },
+        Syntax.CastExpr { Operand: var inner } cast when inner is not LiteralExpr => ColumnName(inner) is "?column?" ? CastName(cast.Type) : ColumnName(inner),
+        Syntax.CastExpr cast => CastName(cast.Type),
+        Syntax.CaseExpr => "case",
+        Syntax.ExistsExpr => "exists",
+        ArrayExpr => "array",
+        Syntax.ScalarSubqueryExpr sub when sub.Query.Body is SelectCore { Items.Count: 1 } inner => inner.Items[0].Alias ?? ColumnName(inner.Items[0].Expression),
+        CollateExpr collate => ColumnName(collate.Operand),
+        _ => "?column?",
+    };
+
+    private static string CastName(TypeName type)
+    {
+        try
+        {
+            return TypeResolver.FromTypeName(type).InternalName;
+        }
+        catch (SqlException)
+        {
+            return type.Name;
+        }
+    }
+
+    private static bool ContainsAggregate(Expr expr) => Walk(expr, e => e is FunctionCallExpr { Over: null } call && Functions.IsAggregate(call.SimpleName));
+
+    private static bool ContainsWindow(Expr expr) => Walk(expr, e => e is FunctionCallExpr { Over: not null });
+
+    /// <summary>True when <paramref name="predicate"/> holds for any node, not descending into subqueries.</summary>
+    public static bool Walk(Expr? expr, Func<Expr, bool> predicate)
+    {
+        if (expr is null)
+        {
+            return false;
+        }
+
+        if (predicate(expr))
+        {
+            return true;
+        }
+
+        return expr switch
+        {
+            UnaryExpr u => Walk(u.Operand, predicate),
+            BinaryExpr b => Walk(b.Left, predicate) || Walk(b.Right, predicate) || Walk(b.Escape, predicate),
+            Syntax.IsNullExpr n => Walk(n.Operand, predicate),
+            Syntax.IsBoolExpr ib => Walk(ib.Operand, predicate),
+            IsDistinctFromExpr d => Walk(d.Left, predicate) || Walk(d.Right, predicate),
+            BetweenExpr bt => Walk(bt.Operand, predicate) || Walk(bt.Low, predicate) || Walk(bt.High, predicate),
+            Syntax.InListExpr il => Walk(il.Operand, predicate) || il.Items.Any(i => Walk(i, predicate)),
+            Syntax.InSubqueryExpr isq => Walk(isq.Operand, predicate),
+            QuantifiedExpr q => Walk(q.Operand, predicate) || Walk(q.Array, predicate),
+            Syntax.CaseExpr c => Walk(c.Operand, predicate) || c.Whens.Any(w => Walk(w.Condition, predicate) || Walk(w.Result, predicate)) || Walk(c.Else, predicate),
+            Syntax.CastExpr cast => Walk(cast.Operand, predicate),
+            CollateExpr col => Walk(col.Operand, predicate),
+            FunctionCallExpr f => (f.Over is null && Functions.IsAggregate(f.SimpleName) ? false : f.Arguments.Any(a => Walk(a, predicate))) || Walk(f.Filter, predicate),
+            ArrayExpr a => a.Elements.Any(e => Walk(e, predicate)),
+            RowExpr r => r.Elements.Any(e => Walk(e, predicate)),
+            SubscriptExpr s => Walk(s.Operand, predicate) || Walk(s.Index, predicate),
+            _ => false,
+        };
+    }
+}

@@ -1,0 +1,28 @@
+using Kdb.Sql.Catalog;
+using Kdb.Sql.Execution;
+using Kdb.Sql.Types;
+
+namespace Kdb.Sql.Planning;
+
+/// <summary>Functions that read the catalog (psql's \d queries and drivers use them).</summary>
+internal static class SystemFunctions
+{
+    public static BoundExpr Bind(string name, BoundExpr[] args, int position)
+    {
+        switch (name)
+        {
+            case "pg_get_expr":
+                return new FuncExpr(name, args, SqlType.Text, (a, _) => a[0], strict: true, volatileFunction: false);
+            case "pg_get_indexdef":
+                return new FuncExpr(name, args, SqlType.Text, (a, ctx) => Value.FromText(SystemCatalog.IndexDefinition(ctx.Catalog, (uint)a[0].AsInt)), strict: true, volatileFunction: false);
+            case "pg_get_constraintdef":
+                return new FuncExpr(name, args, SqlType.Text, (a, ctx) => Value.FromText(SystemCatalog.ConstraintDefinition(ctx.Catalog, (uint)a[0].AsInt)), strict: true, volatileFunction: false);
+            case "pg_get_viewdef":
+                return new FuncExpr(name, args, SqlType.Text, (a, ctx) => Value.FromText(SystemCatalog.ViewDefinition(ctx.Catalog, a[0])), strict: true, volatileFunction: false);
+            case "pg_relation_size" or "pg_total_relation_size" or "pg_table_size" or "pg_indexes_size" or "pg_database_size":
+                return new FuncExpr(name, args, SqlType.Int8, (_, _) => Value.FromInt(0), strict: false, volatileFunction: false);
+            default:
+                throw Functions.NoSuchFunction(name, args, position);
+        }
+    }
+}

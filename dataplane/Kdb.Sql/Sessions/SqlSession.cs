@@ -1,0 +1,397 @@
+using Kdb.Sql.Catalog;
+using Kdb.Sql.Execution;
+using Kdb.Sql.Planning;
+using Kdb.Sql.Syntax;
+using Kdb.Sql.Transactions;
+using Kdb.Sql.Types;
+
+namespace Kdb.Sql.Sessions;
+
+/// <summary>Transaction status as ReadyForQuery reports it.</summary>
+public enum SqlTransactionStatus : byte
+{
+    Idle = (byte)'I',
+    InTransaction = (byte)'T',
+    Failed = (byte)'E',
+}
+
+/// <summary>A parsed statement, bound against the catalog it last ran with (rebound when the catalog changes).</summary>
+public sealed class SqlStatement
+{
+    internal SqlStatement(SqlSession session, Statement ast, string text, SqlType[] declaredTypes)
+    {
+        Session = session;
+        Ast = ast;
+        Text = text;
+        DeclaredTypes = declaredTypes;
+        ParameterTypes = declaredTypes;
+    }
+
+    internal SqlSession Session { get; }
+
+    internal Statement Ast { get; }
+
+    internal SqlType[] DeclaredTypes { get; }
+
+    internal BoundQuery? Bound { get; set; }
+
+    internal CatalogData? BoundCatalog { get; set; }
+
+    internal bool InUse { get; set; }
+
+    /// <summary>The statement text.</summary>
+    public string Text { get; }
+
+    /// <summary>Resolved parameter types ($1 first).</summary>
+    public IReadOnlyList<SqlType> ParameterTypes { get; internal set; }
+
+    /// <summary>Result columns, or null when the statement returns no rows.</summary>
+    public IReadOnlyList<ResultColumn>? Columns { get; internal set; }
+
+    /// <summary>Runs the statement with <paramref name="parameters"/> (already of <see cref="ParameterTypes"/>).</summary>
+    public ValueTask<SqlCursor> ExecuteAsync(IReadOnlyList<Value> parameters, CancellationToken cancellationToken = default) =>
+        Session.ExecuteAsync(this, parameters, cancellationToken);
+}
+
+/// <summary>
+/// One client's SQL session: prepares and runs statements in transactions that are SERIALIZABLE (a request
+/// for a weaker level runs at SERIALIZABLE, as documented). Statements outside BEGIN form an implicit
+/// transaction that <see cref="SyncAsync"/> commits (the wire protocol's Sync, or the end of a simple query).
+/// Not thread-safe: one caller at a time, as one connection is.
+/// </summary>
+public sealed partial class SqlSession : IDisposable
+{
+    private readonly Dictionary<string, SqlStatement> _sqlPrepared = new(StringComparer.Ordinal);
+    private readonly List<(string Name, int UndoMark, CatalogData? Catalog)> _savepoints = [];
+    private SqlTransaction? _txn;
+    private CatalogData? _pendingCatalog;
+    private bool _explicit;
+    private bool _failed;
+    private bool _readOnlyTxn;
+    private long _txnTimestamp;
+
+    internal SqlSession(SqlDatabase database, SessionState state)
+    {
+        Database = database;
+        State = state;
+        Sequences = new SequenceManager(this);
+    }
+
+    public SqlDatabase Database { get; }
+
+    internal SessionState State { get; }
+
+    internal SequenceManager Sequences { get; }
+
+    /// <summary>The status for ReadyForQuery.</summary>
+    public SqlTransactionStatus Status => _failed ? SqlTransactionStatus.Failed : _explicit ? SqlTransactionStatus.InTransaction : SqlTransactionStatus.Idle;
+
+    /// <summary>The session's user.</summary>
+    public string User => State.User;
+
+    /// <summary>The session's role kind.</summary>
+    public SqlRoleKind Role => State.Role;
+
+    /// <summary>A session setting (SHOW), or null.</summary>
+    public string? GetSetting(string name) => State.Get(name);
+
+    /// <summary>Applies a startup parameter (application_name, client_encoding, DateStyle, TimeZone, or -c options).</summary>
+    public void ApplyStartupParameter(string name, string value) => State.Set(name, value);
+
+    /// <summary>statement_timeout in milliseconds (0: none).</summary>
+    public int StatementTimeoutMs => State.StatementTimeoutMs;
+
+    /// <summary>Splits a simple-query string into statement texts (syntax errors surface at prepare).</summary>
+    public IReadOnlyList<string> SplitStatements(string sql) => SqlParser.SplitStatements(sql);
+
+    /// <summary>Parses and binds one statement. <paramref name="parameterTypes"/> may leave types unspecified (0).</summary>
+    public SqlStatement Prepare(string sql, IReadOnlyList<SqlTypeId>? parameterTypes = null)
+    {
+        var ast = SqlParser.Parse(sql);
+        var declared = parameterTypes is null ? [] : parameterTypes.Select(t => t == 0 ? SqlType.Unknown : new SqlType(t)).ToArray();
+        var statement = new SqlStatement(this, ast, sql, declared);
+        Describe(statement);
+        return statement;
+    }
+
+    /// <summary>Binds (or rebinds) a statement to learn its parameter and result types.</summary>
+    private void Describe(SqlStatement statement)
+    {
+        switch (statement.Ast)
+        {
+            case SelectStatement or InsertStatement or UpdateStatement or DeleteStatement:
+                Bind(statement, CurrentCatalog());
+                break;
+            case ExplainStatement:
+                statement.Columns = [new ResultColumn("QUERY PLAN", SqlType.Text)];
+                break;
+            case ShowStatement show:
+                statement.Columns = show.Name == "all"
+                    ? [new ResultColumn("name", SqlType.Text), new ResultColumn("setting", SqlType.Text), new ResultColumn("description", SqlType.Text)]
+                    : [new ResultColumn(show.Name, SqlType.Text)];
+                break;
+            case ExecuteStatement execute:
+                if (_sqlPrepared.TryGetValue(execute.Name, out var target))
+                {
+                    statement.Columns = target.Columns;
+                }
+
+                break;
+        }
+    }
+
+    private void Bind(SqlStatement statement, CatalogData catalog)
+    {
+        var context = new BindContext(catalog, Database.Tenant, State, statement.DeclaredTypes);
+        var binder = new Binder(context);
+        var bound = statement.Ast switch
+        {
+            SelectStatement select => binder.BindQuery(select, null),
+            InsertStatement insert => binder.BindInsert(insert),
+            UpdateStatement update => binder.BindUpdate(update),
+            DeleteStatement delete => binder.BindDelete(delete),
+            _ => throw new SqlException(SqlState.InternalError, "statement cannot be bound"),
+        };
+        statement.Bound = bound;
+        statement.BoundCatalog = catalog;
+        statement.ParameterTypes = context.ParameterTypes();
+        statement.Columns = statement.Ast is SelectStatement || bound.Columns.Count > 0 ? bound.Columns : null;
+    }
+
+    /// <summary>The catalog this session sees now: its own uncommitted DDL, else its transaction's snapshot, else the latest.</summary>
+    internal CatalogData CurrentCatalog()
+    {
+        if (_pendingCatalog is not null)
+        {
+            return _pendingCatalog;
+        }
+
+        if (_txn is not null)
+        {
+            return Database.CatalogStore.Load(_txn, null);
+        }
+
+        using var snapshot = Wait(Database.Store.OpenSnapshotAsync(CancellationToken.None));
+        using var temporary = new SqlTransaction(Database.Tenant, new BorrowedSnapshot(snapshot));
+        return Database.CatalogStore.Load(temporary, null);
+    }
+
+    private static T Wait<T>(ValueTask<T> task) => task.IsCompletedSuccessfully ? task.Result : task.AsTask().GetAwaiter().GetResult();
+
+    private async ValueTask EnsureTransactionAsync(CancellationToken cancellationToken)
+    {
+        if (_txn is not null)
+        {
+            return;
+        }
+
+        var snapshot = await Database.Store.OpenSnapshotAsync(cancellationToken);
+        _txn = new SqlTransaction(Database.Tenant, snapshot);
+        _txnTimestamp = DateTimeText.FromDateTime(DateTime.UtcNow);
+        _readOnlyTxn = State.Get("default_transaction_read_only") == "on";
+    }
+
+    internal async ValueTask<SqlCursor> ExecuteAsync(SqlStatement statement, IReadOnlyList<Value> parameters, CancellationToken cancellationToken)
+    {
+        if (_failed && statement.Ast is not TransactionStatement { Kind: TransactionKind.Rollback or TransactionKind.Commit or TransactionKind.RollbackToSavepoint })
+        {
+            throw new SqlException(SqlState.InFailedTransaction, "current transaction is aborted, commands ignored until end of transaction block");
+        }
+
+        switch (statement.Ast)
+        {
+            case SelectStatement or InsertStatement or UpdateStatement or DeleteStatement:
+                await EnsureTransactionAsync(cancellationToken);
+                return RunQuery(statement, parameters, cancellationToken);
+            case TransactionStatement transaction:
+                return await TransactionControlAsync(transaction, cancellationToken);
+            default:
+                return await RunUtilityAsync(statement, parameters, cancellationToken);
+        }
+    }
+
+    private SqlCursor RunQuery(SqlStatement statement, IReadOnlyList<Value> parameters, CancellationToken cancellationToken)
+    {
+        var catalog = CurrentCatalog();
+        if (statement.Bound is null || !ReferenceEquals(statement.BoundCatalog, catalog) || statement.InUse)
+        {
+            Bind(statement, catalog);
+        }
+
+        if (statement.Ast is not SelectStatement && _readOnlyTxn)
+        {
+            throw new SqlException(SqlState.ReadOnlyTransaction, $"cannot execute {StatementVerb(statement.Ast)} in a read-only transaction");
+        }
+
+        if (parameters.Count != statement.ParameterTypes.Count)
+        {
+            throw new SqlException(SqlState.ProtocolViolation, $"bind message supplies {parameters.Count} parameters, but prepared statement requires {statement.ParameterTypes.Count}");
+        }
+
+        var (ctx, timeout) = NewContext(catalog, parameters, cancellationToken);
+        var plan = statement.Bound!.Plan;
+        statement.InUse = true;
+        try
+        {
+            plan.Open(ctx);
+        }
+        catch (OperationCanceledException) when (timeout is not null && ctx.CancellationToken.IsCancellationRequested)
+        {
+            statement.InUse = false;
+            throw Canceled(timeout, this);
+        }
+        catch
+        {
+            statement.InUse = false;
+            timeout?.Dispose();
+            throw;
+        }
+
+        var verb = StatementVerb(statement.Ast);
+        return new SqlCursor(
+            statement.Columns,
+            plan,
+            ctx,
+            count => verb == "INSERT" ? $"INSERT 0 {count}" : $"{verb} {count}",
+            this,
+            timeout,
+            () => statement.InUse = false);
+    }
+
+    private static string StatementVerb(Statement statement) => statement switch
+    {
+        InsertStatement => "INSERT",
+        UpdateStatement => "UPDATE",
+        DeleteStatement => "DELETE",
+        _ => "SELECT",
+    };
+
+    private (ExecContext Context, CancellationTokenSource? Timeout) NewContext(CatalogData catalog, IReadOnlyList<Value> parameters, CancellationToken cancellationToken)
+    {
+        CancellationTokenSource? timeout = null;
+        var token = cancellationToken;
+        var timeoutMs = State.StatementTimeoutMs;
+        if (timeoutMs > 0)
+        {
+            timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+            timeout.CancelAfter(timeoutMs);
+            token = timeout.Token;
+        }
+
+        var values = new Value[parameters.Count];
+        for (var i = 0; i < values.Length; i++)
+        {
+            values[i] = parameters[i];
+        }
+
+        var ctx = new ExecContext
+        {
+            Transaction = _txn!,
+            Session = State,
+            Catalog = catalog,
+            Sequences = Sequences,
+            Parameters = values,
+            CancellationToken = token,
+            TransactionTimestamp = _txnTimestamp,
+            StatementTimestamp = DateTimeText.FromDateTime(DateTime.UtcNow),
+            MemoryLimit = Database.Options.StatementMemoryBytes,
+        };
+        return (ctx, timeout);
+    }
+
+    internal static SqlException Canceled(CancellationTokenSource? timeout, SqlSession? session) =>
+        timeout is not null && timeout.IsCancellationRequested
+            ? new SqlException(SqlState.QueryCanceled, "canceling statement due to statement timeout")
+            : new SqlException(SqlState.QueryCanceled, "canceling statement due to user request");
+
+    /// <summary>
+    /// Called at Sync and at the end of a simple query: an implicit transaction commits (throws 40001 when it
+    /// conflicts). Returns the status for ReadyForQuery.
+    /// </summary>
+    public async ValueTask<SqlTransactionStatus> SyncAsync(CancellationToken cancellationToken = default)
+    {
+        if (!_explicit && _txn is not null)
+        {
+            if (_failed)
+            {
+                Rollback();
+            }
+            else
+            {
+                await CommitAsync(cancellationToken);
+            }
+        }
+
+        return Status;
+    }
+
+    /// <summary>After an error: an explicit transaction becomes failed; an implicit one is rolled back. Never throws.</summary>
+    public void Fail()
+    {
+        if (_explicit)
+        {
+            _failed = true;
+        }
+        else
+        {
+            Rollback();
+        }
+    }
+
+    private async ValueTask CommitAsync(CancellationToken cancellationToken)
+    {
+        var txn = _txn;
+        try
+        {
+            if (txn is not null && txn.HasWrites)
+            {
+                // Every writer point-reads the catalog record: DDL conflicts with concurrent writers, so a
+                // transaction never commits rows encoded under a table definition that changed meanwhile.
+                txn.RecordPointRead(Database.CatalogStore.CatalogKey);
+                var record = txn.BuildCommitRecord();
+                var outcome = await Database.Store.CommitAsync(record, cancellationToken);
+                if (!outcome.Validation.IsValid)
+                {
+                    throw new SqlException(outcome.Validation.SqlState, outcome.Validation.Message, hint: "The transaction might succeed if retried.");
+                }
+            }
+        }
+        finally
+        {
+            EndTransaction();
+        }
+    }
+
+    private void Rollback() => EndTransaction();
+
+    private void EndTransaction()
+    {
+        _txn?.Dispose();
+        _txn = null;
+        _pendingCatalog = null;
+        _explicit = false;
+        _failed = false;
+        _readOnlyTxn = false;
+        _savepoints.Clear();
+    }
+
+    public void Dispose() => EndTransaction();
+
+    /// <summary>A snapshot owned by someone else: disposing the transaction must not release it twice.</summary>
+    private sealed class BorrowedSnapshot(Kdb.Storage.IKvSnapshot inner) : Kdb.Storage.IKvSnapshot
+    {
+        public ulong Version => inner.Version;
+
+        public Kdb.Storage.GetResult Get(ReadOnlySpan<byte> key) => inner.Get(key);
+
+        public IEnumerable<Kdb.Storage.KvEntry> Scan(byte[] start, byte[]? end, int limit = 0, bool reverse = false) => inner.Scan(start, end, limit, reverse);
+
+        public ulong NewestVersion(ReadOnlySpan<byte> key) => inner.NewestVersion(key);
+
+        public ulong NewestVersionInRange(byte[] start, byte[]? end) => inner.NewestVersionInRange(start, end);
+
+        public void Dispose()
+        {
+        }
+    }
+}
