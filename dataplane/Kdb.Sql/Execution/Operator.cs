@@ -125,7 +125,7 @@ internal sealed class ValuesOp(BoundExpr[][] rows, int width) : Operator(width)
     public BoundExpr[][] RowsForInsert() => rows;
 }
 
-internal sealed class FilterOp(Operator input, BoundExpr predicate) : Operator(0)
+internal sealed class FilterOp(Operator input, BoundExpr predicate) : Operator(input.Width)
 {
     public override void Open(ExecContext ctx)
     {
@@ -187,7 +187,7 @@ internal sealed class ProjectOp(Operator input, BoundExpr[] exprs) : Operator(ex
     public override IEnumerable<Operator> Inputs => [input];
 }
 
-internal sealed class LimitOp(Operator input, BoundExpr? limit, BoundExpr? offset) : Operator(0)
+internal sealed class LimitOp(Operator input, BoundExpr? limit, BoundExpr? offset) : Operator(input.Width)
 {
     private long _remaining;
 

@@ -146,7 +146,7 @@ internal sealed class TableScanOp(TableInfo table, string alias, KeyBounds bound
 
     public override string Label => bounds.IsEmpty
         ? $"Seq Scan on {table.Table.Name}{AliasText}"
-        : $"Index Scan{(reverse ? " Backward" : string.Empty)} using {table.Table.Name}_pkey on {table.Table.Name}{AliasText}";
+        : $"Index Scan{(reverse ? " Backward" : string.Empty)} using {table.Table.PrimaryIndex.Name} on {table.Table.Name}{AliasText}";
 
     private string AliasText => alias == table.Table.Name ? string.Empty : " " + alias;
 
@@ -207,7 +207,7 @@ internal sealed class PointGetOp(TableInfo table, string alias, BoundExpr[] keyV
         return true;
     }
 
-    public override string Label => $"Index Scan using {table.Table.Name}_pkey on {table.Table.Name}{(alias == table.Table.Name ? string.Empty : " " + alias)}";
+    public override string Label => $"Index Scan using {table.Table.PrimaryIndex.Name} on {table.Table.Name}{(alias == table.Table.Name ? string.Empty : " " + alias)}";
 
     public override IEnumerable<string> Details =>
     [

@@ -78,6 +78,21 @@ internal sealed class ScalarSubqueryExpr(Operator plan, bool correlated, SqlType
     }
 }
 
+/// <summary>ARRAY(SELECT ...): the subquery's single column as an array (empty when no rows).</summary>
+internal sealed class ArraySubqueryExpr(Operator plan, bool correlated, SqlType type) : SubqueryExprBase(plan, correlated, type)
+{
+    protected override Value Run(Value[] row, ExecContext ctx)
+    {
+        var items = new List<Value>();
+        while (Plan.Next(ctx))
+        {
+            items.Add(Plan.Row[0]);
+        }
+
+        return Value.FromArray([.. items]);
+    }
+}
+
 internal sealed class ExistsExpr(Operator plan, bool correlated, bool negated) : SubqueryExprBase(plan, correlated, SqlType.Bool)
 {
     protected override Value Run(Value[] row, ExecContext ctx) => Value.FromBool(Plan.Next(ctx) != negated);

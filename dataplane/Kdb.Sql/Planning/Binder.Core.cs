@@ -1,5 +1,6 @@
 using Kdb.Sql.Execution;
 using Kdb.Sql.Syntax;
+using Kdb.Sql.Types;
 
 namespace Kdb.Sql.Planning;
 
@@ -77,6 +78,12 @@ internal sealed partial class Binder
             }
 
             var bound = BindExpr(item.Expression, selectScope);
+            if (bound.Type.Id == SqlTypeId.Unknown)
+            {
+                // PostgreSQL 10+ resolves an unknown-typed output column (a bare string literal) as text.
+                bound = TypeResolver.Coerce(bound, SqlType.Text, false, item.Expression.Position);
+            }
+
             exprs.Add(bound);
             columns.Add(new ResultColumn(item.Alias ?? ColumnName(item.Expression), bound.Type, SourceOid(item.Expression, bound, inputScope, hasAgg).Oid, SourceOid(item.Expression, bound, inputScope, hasAgg).AttNum));
             itemTexts.Add(SqlFormatter.Format(item.Expression));

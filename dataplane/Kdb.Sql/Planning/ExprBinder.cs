@@ -98,6 +98,19 @@ internal sealed partial class Binder
                     return new Execution.ScalarSubqueryExpr(plan, correlated, columns[0].Type);
                 }
 
+            case Syntax.ArraySubqueryExpr arraySubquery:
+                {
+                    var (plan, columns, correlated) = BindSubquery(arraySubquery.Query, es.Scope);
+                    if (columns.Count != 1)
+                    {
+                        throw new SqlException(SqlState.SyntaxError, "subquery must return only one column", arraySubquery.Position);
+                    }
+
+                    var element = columns[0].Type.Id == SqlTypeId.Unknown ? SqlType.Text : columns[0].Type;
+                    var arrayType = element.ArrayType ?? throw new SqlException(SqlState.FeatureNotSupported, $"arrays of {element.DisplayName} are not supported", arraySubquery.Position);
+                    return new Execution.ArraySubqueryExpr(plan, correlated, arrayType);
+                }
+
             case Syntax.CaseExpr caseExpr:
                 return BindCase(caseExpr, es);
             case Syntax.CastExpr cast:
@@ -202,7 +215,7 @@ internal sealed partial class Binder
             case LiteralKind.Boolean:
                 return new ConstExpr(Value.FromBool(literal.Text == "true"), SqlType.Bool);
             case LiteralKind.Integer:
-                if (long.TryParse(literal.Text, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var n))
+                if (long.TryParse(literal.Text, System.Globalization.NumberStyles.AllowLeadingSign, System.Globalization.CultureInfo.InvariantCulture, out var n))
                 {
                     return n is >= int.MinValue and <= int.MaxValue
                         ? new ConstExpr(Value.FromInt(n), SqlType.Int4)

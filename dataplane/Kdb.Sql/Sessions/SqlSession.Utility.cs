@@ -323,8 +323,13 @@ public sealed partial class SqlSession
             ? [new KeyValuePair<string, string>(reported, value)]
             : [];
 
-    private SqlCursor RowsCursor(IReadOnlyList<ResultColumn> columns, Value[][] rows, string tag) =>
-        new(columns, new GeneratorOp(tag, columns.Count, _ => rows), NewContext(CurrentCatalogOrEmpty(), [], CancellationToken.None).Context, _ => tag, this, null);
+    private SqlCursor RowsCursor(IReadOnlyList<ResultColumn> columns, Value[][] rows, string tag)
+    {
+        var plan = new GeneratorOp(tag, columns.Count, _ => rows);
+        var ctx = NewContext(CurrentCatalogOrEmpty(), [], CancellationToken.None).Context;
+        plan.Open(ctx);
+        return new SqlCursor(columns, plan, ctx, count => tag == "SHOW" ? "SHOW" : tag, this, null);
+    }
 
     private CatalogData CurrentCatalogOrEmpty() => _pendingCatalog ?? new CatalogData();
 

@@ -108,6 +108,11 @@ internal sealed class SqlTransaction : IDisposable
 
     public void Put(byte[] key, byte[] value)
     {
+        if (key.Length > CommitLimits.MaxKeyBytes)
+        {
+            throw new SqlException(SqlState.ProgramLimitExceeded, $"index row size {key.Length} exceeds maximum {CommitLimits.MaxKeyBytes} for a key", hint: "Values larger than the maximum key size cannot be indexed or be part of a primary key.");
+        }
+
         if (value.Length > CommitLimits.MaxValueBytes)
         {
             throw new SqlException(SqlState.ProgramLimitExceeded, $"row is too big: size {value.Length}, maximum size {CommitLimits.MaxValueBytes}");
@@ -118,8 +123,16 @@ internal sealed class SqlTransaction : IDisposable
 
     public void Delete(byte[] key) => SetWrite(key, null);
 
+    /// <summary>Largest write set of one transaction (rows, index entries and keys together): beyond it 54000.</summary>
+    public const long MaxTransactionBytes = 2L << 30;
+
     private void SetWrite(byte[] key, byte[]? value)
     {
+        if (_writeBytes > MaxTransactionBytes)
+        {
+            throw new SqlException(SqlState.ProgramLimitExceeded, "transaction is too large", detail: $"Its writes exceed {MaxTransactionBytes >> 20} MB.", hint: "Split the work into several transactions.");
+        }
+
         var existed = _writes.TryGetValue(key, out var previous);
         _undo.Add(new UndoEntry(key, existed, previous, null));
         _writes[key] = value;

@@ -77,9 +77,20 @@ public static class Casts
         switch (to.Id)
         {
             case SqlTypeId.Text or SqlTypeId.Name or SqlTypeId.Char or SqlTypeId.Unknown:
-                return Value.FromText(value.Kind == ValueKind.Text ? value.AsText : ValueText.Format(value, from));
+                // bool's cast to text spells the word out (booltext), unlike its output function ('t').
+                return Value.FromText(value.Kind switch
+                {
+                    ValueKind.Text => from.Id == SqlTypeId.Bpchar ? value.AsText.TrimEnd(' ') : value.AsText,
+                    ValueKind.Bool => value.AsBool ? "true" : "false",
+                    _ => ValueText.Format(value, from),
+                });
             case SqlTypeId.Varchar or SqlTypeId.Bpchar:
-                var text = value.Kind == ValueKind.Text ? value.AsText : ValueText.Format(value, from);
+                var text = value.Kind switch
+                {
+                    ValueKind.Text => value.AsText,
+                    ValueKind.Bool => value.AsBool ? "true" : "false",
+                    _ => ValueText.Format(value, from),
+                };
                 if (from.Id == SqlTypeId.Bpchar)
                 {
                     text = text.TrimEnd(' ');

@@ -1,0 +1,102 @@
+using Kdb.Sql.Execution;
+using Kdb.Sql.Planning;
+using Kdb.Sql.Syntax;
+using Kdb.Sql.Types;
+
+namespace Kdb.Sql.Sessions;
+
+/// <summary>
+/// COPY ... FROM STDIN: rows arrive as text fields (the wire layer parses the text or CSV format) and are
+/// inserted with every constraint checked, inside the session's transaction (committed at Sync as usual).
+/// </summary>
+public sealed class SqlCopyIn
+{
+    private readonly TableWriter _writer;
+    private readonly int[] _slots;
+    private readonly SqlType[] _types;
+    private readonly ExecContext _ctx;
+
+    internal SqlCopyIn(TableWriter writer, int[] slots, ExecContext ctx, IReadOnlyList<ResultColumn> columns)
+    {
+        _writer = writer;
+        _slots = slots;
+        _ctx = ctx;
+        Columns = columns;
+        _types = columns.Select(c => c.Type).ToArray();
+    }
+
+    /// <summary>The target columns, in the order fields arrive.</summary>
+    public IReadOnlyList<ResultColumn> Columns { get; }
+
+    /// <summary>Rows inserted so far.</summary>
+    public long Rows { get; private set; }
+
+    /// <summary>Inserts one row; <paramref name="fields"/> holds one text value per column (null for NULL).</summary>
+    public void AddRow(IReadOnlyList<string?> fields)
+    {
+        if (fields.Count != _slots.Length)
+        {
+            throw new SqlException("22P04", fields.Count < _slots.Length ? $"missing data for column \"{Columns[fields.Count].Name}\"" : "extra data after last expected column", detail: $"COPY row {Rows + 1}");
+        }
+
+        var table = _writer.Table;
+        var row = new Value[table.RowWidth];
+        var provided = new bool[table.SlotCount];
+        for (var i = 0; i < _slots.Length; i++)
+        {
+            try
+            {
+                row[_slots[i]] = fields[i] is null ? Value.Null : ValueText.Parse(fields[i]!, _types[i]);
+            }
+            catch (SqlException e)
+            {
+                throw new SqlException(e.SqlState, e.Message, detail: $"COPY {table.Table.Name}, line {Rows + 1}, column {Columns[i].Name}: \"{fields[i]}\"");
+            }
+
+            provided[_slots[i]] = true;
+        }
+
+        _ctx.CheckCancellation();
+        _writer.FillDefaults(row, provided, _ctx);
+        _writer.Insert(row, _ctx, false, out _);
+        Rows++;
+    }
+
+    /// <summary>Ends the copy and returns the command tag's row count (COPY n).</summary>
+    public long Complete() => Rows;
+}
+
+public sealed partial class SqlSession
+{
+    /// <summary>Starts COPY <paramref name="table"/> [(<paramref name="columns"/>)] FROM STDIN in the current (or an implicit) transaction.</summary>
+    public async ValueTask<SqlCopyIn> BeginCopyInAsync(string table, IReadOnlyList<string>? columns, CancellationToken cancellationToken = default)
+    {
+        if (_failed)
+        {
+            throw new SqlException(SqlState.InFailedTransaction, "current transaction is aborted, commands ignored until end of transaction block");
+        }
+
+        if (State.Role == SqlRoleKind.ReadOnly)
+        {
+            throw new SqlException(SqlState.InsufficientPrivilege, "permission denied: COPY FROM needs a role of kind readwrite or owner");
+        }
+
+        if (_readOnlyTxn)
+        {
+            throw new SqlException(SqlState.ReadOnlyTransaction, "cannot execute COPY FROM in a read-only transaction");
+        }
+
+        await EnsureTransactionAsync(cancellationToken);
+        var catalog = CurrentCatalog();
+        var context = new BindContext(catalog, Database.Tenant, State, null);
+        var name = SqlParser.Parse("SELECT 1 FROM " + table) is SelectStatement { Body: SelectCore { From: [NamedTableRef named] } } ? named.Name : new QualifiedName(0, null, table);
+        var definition = context.RequireTable(name);
+        var writer = new Binder(context).BuildWriter(definition);
+        var slots = columns is null || columns.Count == 0
+            ? definition.Columns.Where(c => !c.Dropped).Select(c => c.Slot).ToArray()
+            : columns.Select(c => (definition.FindColumn(c) ?? throw new SqlException(SqlState.UndefinedColumn, $"column \"{c}\" of relation \"{definition.Name}\" does not exist")).Slot).ToArray();
+        var resultColumns = slots.Select(s => new ResultColumn(definition.Columns[s].Name, definition.Columns[s].Type, definition.Id, (short)(s + 1))).ToList();
+        var (ctx, _) = NewContext(catalog, [], cancellationToken);
+        return new SqlCopyIn(writer, slots, ctx, resultColumns);
+    }
+}
