@@ -207,14 +207,47 @@ internal sealed class ArithExpr(BinaryOp op, ArithKind kind, BoundExpr left, Bou
     public static decimal NumericDivide(decimal a, decimal b)
     {
         var quotient = a / b;
-        var weight = quotient == 0 ? 0 : (int)Math.Floor(Math.Log10((double)Math.Abs(quotient)));
-        var groupWeight = weight >= 0 ? weight / 4 : ((weight + 1) / 4) - 1;
-        var rscale = 16 - (groupWeight * 4);
+        var (weight1, first1) = Base10000Head(a);
+        var (weight2, first2) = Base10000Head(b);
+        var qweight = weight1 - weight2;
+        if (first1 <= first2)
+        {
+            qweight--;
+        }
+
+        var rscale = 16 - (qweight * 4);
         rscale = Math.Max(rscale, Math.Max(a.Scale, b.Scale));
+
         // decimal holds 28 digits: keep what fits beside the integer part.
-        rscale = Math.Clamp(rscale, 0, Math.Max(0, 27 - Math.Max(weight, 0)));
+        var integerDigits = quotient == 0 ? 1 : Math.Max(1, (int)Math.Floor(Math.Log10((double)Math.Abs(quotient))) + 1);
+        rscale = Math.Clamp(rscale, 0, Math.Max(0, 28 - integerDigits));
         var rounded = Math.Round(quotient, rscale, MidpointRounding.AwayFromZero);
         return decimal.Round(rounded + new decimal(0, 0, 0, false, (byte)rscale), rscale);
+    }
+
+    /// <summary>The weight and first digit of a numeric in PostgreSQL's base-10000 representation.</summary>
+    private static (int Weight, int FirstDigit) Base10000Head(decimal value)
+    {
+        value = Math.Abs(value);
+        if (value == 0)
+        {
+            return (0, 0);
+        }
+
+        var weight = 0;
+        while (value >= 10000)
+        {
+            value /= 10000;
+            weight++;
+        }
+
+        while (value < 1)
+        {
+            value *= 10000;
+            weight--;
+        }
+
+        return (weight, (int)Math.Truncate(value));
     }
 
     public static SqlException DivisionByZero() => new(SqlState.DivisionByZero, "division by zero");

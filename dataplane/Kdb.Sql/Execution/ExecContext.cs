@@ -43,9 +43,11 @@ internal sealed class ExecContext
     /// <summary>Bytes a statement may hold in sorts, hashes and materializations (work_mem analogue): over it is 53200.</summary>
     public long MemoryLimit { get; init; } = 256L << 20;
 
-    public ByteWriter KeyWriter { get; } = new();
+    /// <summary>Scratch buffer for keys; the session lends the same one to each statement.</summary>
+    public ByteWriter KeyWriter { get; init; } = new();
 
-    public ByteWriter RowWriter { get; } = new(1024);
+    /// <summary>Scratch buffer for encoded rows.</summary>
+    public ByteWriter RowWriter { get; init; } = new(1024);
 
     public Value[] OuterRow(int depth) => _outerRows[^depth];
 

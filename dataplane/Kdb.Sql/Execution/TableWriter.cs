@@ -56,7 +56,6 @@ internal sealed class TableWriter
     {
         conflict = null;
         CheckRow(row, ctx);
-        CheckOutbound(row, null, ctx);
         var txn = ctx.Transaction;
         var rowId = Def.HasPrimaryKey ? 0 : ctx.Sequences.NextValue(Def.RowIdSequence!.Value);
         var key = Table.PrimaryKey(ctx.KeyWriter, row, rowId);
@@ -89,6 +88,9 @@ internal sealed class TableWriter
             entries.Add(entry);
         }
 
+        // Foreign keys are checked after unique keys, as PostgreSQL's constraint triggers run after insertion
+        // (so ON CONFLICT DO NOTHING skips a duplicate without looking at its references).
+        CheckOutbound(row, null, ctx);
         txn.Put(key, Encode(row, ctx));
         foreach (var entry in entries)
         {

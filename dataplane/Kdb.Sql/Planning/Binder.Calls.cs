@@ -145,6 +145,11 @@ internal sealed partial class Binder
                 {
                     Expect(1);
                     var arg = args[0].Type.Id == SqlTypeId.Unknown ? TypeResolver.Coerce(args[0], SqlType.Text, false, call.Position) : args[0];
+                    if (arg.Type.Id is SqlTypeId.Bool or SqlTypeId.Jsonb or SqlTypeId.Json || arg.Type.ElementType is not null && arg.Type.Id != SqlTypeId.TextArray)
+                    {
+                        throw Functions.NoSuchFunction(name, args, call.Position);
+                    }
+
                     return new AggregateSpec { Kind = name == "min" ? AggKind.Min : AggKind.Max, Arguments = [arg], ResultType = arg.Type, Distinct = call.Distinct, Filter = filter, Key = key };
                 }
 

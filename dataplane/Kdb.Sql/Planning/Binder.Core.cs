@@ -308,7 +308,29 @@ internal sealed partial class Binder
     }
 
     /// <summary>The column name PostgreSQL gives an unaliased select item.</summary>
-    public static string ColumnName(Expr expr) => expr switch
+    public static string ColumnName(Expr expr) => NameWithStrength(expr).Name;
+
+    /// <summary>PostgreSQL's FigureColname: a cast keeps its operand's name only when that name is strong (a column or function).</summary>
+    private static (string Name, int Strength) NameWithStrength(Expr expr)
+    {
+        switch (expr)
+        {
+            case Syntax.CastExpr cast:
+                var inner = NameWithStrength(cast.Operand);
+                return inner.Strength > 1 ? inner : (CastName(cast.Type), 1);
+            case ColumnRefExpr or FunctionCallExpr:
+                return (ColumnNameCore(expr), 2);
+            case Syntax.CaseExpr or Syntax.ExistsExpr or ArrayExpr or Syntax.ArraySubqueryExpr:
+                return (ColumnNameCore(expr), 2);
+            case Syntax.ScalarSubqueryExpr or CollateExpr:
+                var name = ColumnNameCore(expr);
+                return (name, name == "?column?" ? 0 : 2);
+            default:
+                return ("?column?", 0);
+        }
+    }
+
+    private static string ColumnNameCore(Expr expr) => expr switch
     {
         ColumnRefExpr column => column.Column,
         FunctionCallExpr call => call.SimpleName switch
@@ -317,11 +339,9 @@ internal sealed partial class Binder
             "extract" => "extract",
             _ => call.SimpleName,
         },
-        Syntax.CastExpr { Operand: var inner } cast when inner is not LiteralExpr => ColumnName(inner) is "?column?" ? CastName(cast.Type) : ColumnName(inner),
-        Syntax.CastExpr cast => CastName(cast.Type),
         Syntax.CaseExpr => "case",
         Syntax.ExistsExpr => "exists",
-        ArrayExpr => "array",
+        ArrayExpr or Syntax.ArraySubqueryExpr => "array",
         Syntax.ScalarSubqueryExpr sub when sub.Query.Body is SelectCore { Items.Count: 1 } inner => inner.Items[0].Alias ?? ColumnName(inner.Items[0].Expression),
         CollateExpr collate => ColumnName(collate.Operand),
         _ => "?column?",

@@ -201,8 +201,8 @@ internal static class Functions
                 {
                     Func<string, string> f = name switch
                     {
-                        "lower" => s => s.ToLowerInvariant(),
-                        "upper" => s => s.ToUpperInvariant(),
+                        "lower" => AsciiLower,
+                        "upper" => AsciiUpper,
                         "initcap" => InitCap,
                         "reverse" => s => new string(s.Reverse().ToArray()),
                         "md5" => s => Convert.ToHexStringLower(MD5.HashData(Encoding.UTF8.GetBytes(s))),
@@ -585,6 +585,24 @@ internal static class Functions
         return to <= from ? string.Empty : s.Substring((int)from, (int)(to - from));
     }
 
+    // The database's collation is C (ctype C.UTF-8 as PostgreSQL's libc provider applies it): case mapping
+    // changes ASCII letters only, as the differential test against PostgreSQL showed.
+    private static string AsciiLower(string s) => string.Create(s.Length, s, (span, source) =>
+    {
+        for (var i = 0; i < source.Length; i++)
+        {
+            span[i] = source[i] is >= 'A' and <= 'Z' ? (char)(source[i] + 32) : source[i];
+        }
+    });
+
+    private static string AsciiUpper(string s) => string.Create(s.Length, s, (span, source) =>
+    {
+        for (var i = 0; i < source.Length; i++)
+        {
+            span[i] = source[i] is >= 'a' and <= 'z' ? (char)(source[i] - 32) : source[i];
+        }
+    });
+
     private static string InitCap(string s)
     {
         var chars = s.ToCharArray();
@@ -593,7 +611,7 @@ internal static class Functions
         {
             if (char.IsLetterOrDigit(chars[i]))
             {
-                chars[i] = startOfWord ? char.ToUpperInvariant(chars[i]) : char.ToLowerInvariant(chars[i]);
+                chars[i] = startOfWord ? AsciiUpper(chars[i].ToString())[0] : AsciiLower(chars[i].ToString())[0];
                 startOfWord = false;
             }
             else

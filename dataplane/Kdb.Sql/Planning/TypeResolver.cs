@@ -84,7 +84,7 @@ internal static class TypeResolver
     {
         if (a.Id == b.Id)
         {
-            return a.Id is SqlTypeId.Varchar or SqlTypeId.Bpchar && a.Modifier != b.Modifier ? new SqlType(a.Id) : a;
+            return a.Modifier != b.Modifier ? new SqlType(a.Id) : a;
         }
 
         if (a.Id == SqlTypeId.Unknown)

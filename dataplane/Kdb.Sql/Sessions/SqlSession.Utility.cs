@@ -348,7 +348,22 @@ public sealed partial class SqlSession
 
         await EnsureTransactionAsync(cancellationToken);
         var catalog = CatalogStore.Clone(CurrentCatalog());
-        var (ctx, timeout) = NewContext(catalog, [], cancellationToken);
+        var (statementCtx, timeout) = NewContext(catalog, [], cancellationToken);
+
+        // DDL that rewrites a table (ADD PRIMARY KEY, ALTER TYPE) holds its rows: allow it more than a query.
+        var ctx = new ExecContext
+        {
+            Transaction = statementCtx.Transaction,
+            Session = statementCtx.Session,
+            Catalog = catalog,
+            Sequences = statementCtx.Sequences,
+            CancellationToken = statementCtx.CancellationToken,
+            TransactionTimestamp = statementCtx.TransactionTimestamp,
+            StatementTimestamp = statementCtx.StatementTimestamp,
+            MemoryLimit = Math.Max(Database.Options.StatementMemoryBytes, 4L << 30),
+            KeyWriter = statementCtx.KeyWriter,
+            RowWriter = statementCtx.RowWriter,
+        };
         using (timeout)
         {
             var ddl = new DdlExecutor(catalog, ctx, this);

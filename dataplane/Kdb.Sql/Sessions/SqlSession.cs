@@ -63,6 +63,8 @@ public sealed partial class SqlSession : IDisposable
 {
     private readonly Dictionary<string, SqlStatement> _sqlPrepared = new(StringComparer.Ordinal);
     private readonly List<(string Name, int UndoMark, CatalogData? Catalog)> _savepoints = [];
+    private readonly Codec.ByteWriter _keyWriter = new();
+    private readonly Codec.ByteWriter _rowWriter = new(1024);
     private SqlTransaction? _txn;
     private CatalogData? _pendingCatalog;
     private bool _explicit;
@@ -295,6 +297,8 @@ public sealed partial class SqlSession : IDisposable
             TransactionTimestamp = _txnTimestamp,
             StatementTimestamp = DateTimeText.FromDateTime(DateTime.UtcNow),
             MemoryLimit = Database.Options.StatementMemoryBytes,
+            KeyWriter = _keyWriter,
+            RowWriter = _rowWriter,
         };
         return (ctx, timeout);
     }

@@ -27,13 +27,23 @@ internal sealed class ByteArrayComparer : IComparer<byte[]>, IEqualityComparer<b
 /// </summary>
 internal sealed class SqlTransaction : IDisposable
 {
-    private readonly SortedDictionary<byte[], byte[]?> _writes = new(ByteArrayComparer.Instance);
-    private readonly List<(byte[] Start, byte[] End)> _rangeDeletes = [];
-    private readonly List<UndoEntry> _undo = [];
-    private readonly HashSet<byte[]> _pointReadSet = new(ByteArrayComparer.Instance);
-    private readonly List<ReadOnlyMemory<byte>> _pointReads = [];
-    private readonly List<KeyRange> _rangeReads = [];
+    // Created on first use: most transactions are a single read.
+    private SortedDictionary<byte[], byte[]?>? _writesStore;
+    private List<(byte[] Start, byte[] End)>? _rangeDeletesStore;
+    private List<UndoEntry>? _undoStore;
+    private HashSet<byte[]>? _pointReadSet;
+    private List<ReadOnlyMemory<byte>>? _pointReads;
+    private List<KeyRange>? _rangeReads;
     private long _writeBytes;
+
+    private static readonly SortedDictionary<byte[], byte[]?> NoWrites = new(ByteArrayComparer.Instance);
+    private static readonly List<(byte[] Start, byte[] End)> NoRangeDeletes = [];
+
+    private SortedDictionary<byte[], byte[]?> Writes => _writesStore ?? NoWrites;
+
+    private List<(byte[] Start, byte[] End)> RangeDeletes => _rangeDeletesStore ?? NoRangeDeletes;
+
+    private List<UndoEntry> Undo => _undoStore ??= [];
 
     public SqlTransaction(ulong tenant, IKvSnapshot snapshot)
     {
@@ -47,17 +57,17 @@ internal sealed class SqlTransaction : IDisposable
 
     public ulong ReadVersion => Snapshot.Version;
 
-    public bool HasWrites => _writes.Count > 0 || _rangeDeletes.Count > 0;
+    public bool HasWrites => _writesStore is { Count: > 0 } || _rangeDeletesStore is { Count: > 0 };
 
     /// <summary>Approximate bytes of buffered writes (for the statement memory limit and staging).</summary>
     public long WriteBytes => _writeBytes;
 
-    public int UndoMark => _undo.Count;
+    public int UndoMark => _undoStore?.Count ?? 0;
 
     /// <summary>Reads a key (own writes first), recording it in the read set.</summary>
     public byte[]? Get(byte[] key)
     {
-        if (_writes.TryGetValue(key, out var own))
+        if (Writes.TryGetValue(key, out var own))
         {
             return own;
         }
@@ -75,7 +85,7 @@ internal sealed class SqlTransaction : IDisposable
     /// <summary>Reads a key without recording it (catalog and sequence reads that validate elsewhere).</summary>
     public byte[]? GetUntracked(byte[] key)
     {
-        if (_writes.TryGetValue(key, out var own))
+        if (Writes.TryGetValue(key, out var own))
         {
             return own;
         }
@@ -85,17 +95,18 @@ internal sealed class SqlTransaction : IDisposable
 
     public void RecordPointRead(byte[] key)
     {
+        _pointReadSet ??= new HashSet<byte[]>(ByteArrayComparer.Instance);
         if (_pointReadSet.Add(key))
         {
-            _pointReads.Add(key);
+            (_pointReads ??= []).Add(key);
         }
     }
 
-    public void RecordRangeRead(byte[] start, byte[] end) => _rangeReads.Add(new KeyRange(start, end));
+    public void RecordRangeRead(byte[] start, byte[] end) => (_rangeReads ??= []).Add(new KeyRange(start, end));
 
     private bool IsRangeDeleted(ReadOnlySpan<byte> key)
     {
-        foreach (var (start, end) in _rangeDeletes)
+        foreach (var (start, end) in RangeDeletes)
         {
             if (key.SequenceCompareTo(start) >= 0 && key.SequenceCompareTo(end) < 0)
             {
@@ -133,9 +144,10 @@ internal sealed class SqlTransaction : IDisposable
             throw new SqlException(SqlState.ProgramLimitExceeded, "transaction is too large", detail: $"Its writes exceed {MaxTransactionBytes >> 20} MB.", hint: "Split the work into several transactions.");
         }
 
-        var existed = _writes.TryGetValue(key, out var previous);
-        _undo.Add(new UndoEntry(key, existed, previous, null));
-        _writes[key] = value;
+        _writesStore ??= new SortedDictionary<byte[], byte[]?>(ByteArrayComparer.Instance);
+        var existed = _writesStore.TryGetValue(key, out var previous);
+        Undo.Add(new UndoEntry(key, existed, previous, null));
+        _writesStore[key] = value;
         _writeBytes += key.Length + (value?.Length ?? 0) + 16;
     }
 
@@ -143,7 +155,7 @@ internal sealed class SqlTransaction : IDisposable
     public void DeleteRange(byte[] start, byte[] end)
     {
         var removed = new List<KeyValuePair<byte[], byte[]?>>();
-        foreach (var pair in _writes)
+        foreach (var pair in Writes)
         {
             if (ByteArrayComparer.Instance.Compare(pair.Key, start) >= 0 && ByteArrayComparer.Instance.Compare(pair.Key, end) < 0)
             {
@@ -153,39 +165,40 @@ internal sealed class SqlTransaction : IDisposable
 
         foreach (var pair in removed)
         {
-            _writes.Remove(pair.Key);
+            _writesStore!.Remove(pair.Key);
         }
 
-        _rangeDeletes.Add((start, end));
-        _undo.Add(new UndoEntry(start, false, null, removed));
+        (_rangeDeletesStore ??= []).Add((start, end));
+        Undo.Add(new UndoEntry(start, false, null, removed));
         _writeBytes += start.Length + end.Length + 16;
     }
 
     /// <summary>Undoes every write made after <paramref name="mark"/> (ROLLBACK TO SAVEPOINT, failed statement).</summary>
     public void RollbackTo(int mark)
     {
-        for (var i = _undo.Count - 1; i >= mark; i--)
+        for (var i = Undo.Count - 1; i >= mark; i--)
         {
-            var entry = _undo[i];
+            var entry = Undo[i];
+            var writes = _writesStore ??= new SortedDictionary<byte[], byte[]?>(ByteArrayComparer.Instance);
             if (entry.RangeRemoved is not null)
             {
-                _rangeDeletes.RemoveAt(_rangeDeletes.Count - 1);
+                _rangeDeletesStore!.RemoveAt(_rangeDeletesStore.Count - 1);
                 foreach (var pair in entry.RangeRemoved)
                 {
-                    _writes[pair.Key] = pair.Value;
+                    writes[pair.Key] = pair.Value;
                 }
             }
             else if (entry.Existed)
             {
-                _writes[entry.Key] = entry.Previous;
+                writes[entry.Key] = entry.Previous;
             }
             else
             {
-                _writes.Remove(entry.Key);
+                writes.Remove(entry.Key);
             }
         }
 
-        _undo.RemoveRange(mark, _undo.Count - mark);
+        Undo.RemoveRange(mark, Undo.Count - mark);
     }
 
     /// <summary>
@@ -270,7 +283,7 @@ internal sealed class SqlTransaction : IDisposable
     {
         while (enumerator.MoveNext())
         {
-            if (_writes.ContainsKey(enumerator.Current.Key) || !IsRangeDeleted(enumerator.Current.Key))
+            if (Writes.ContainsKey(enumerator.Current.Key) || !IsRangeDeleted(enumerator.Current.Key))
             {
                 return true;
             }
@@ -281,14 +294,14 @@ internal sealed class SqlTransaction : IDisposable
 
     private IEnumerable<KeyValuePair<byte[], byte[]?>> OwnWrites(byte[] start, byte[] end, bool reverse)
     {
-        if (_writes.Count == 0)
+        if (Writes.Count == 0)
         {
             yield break;
         }
 
         // SortedDictionary has no range view; the write buffer is small for the transactions that scan it.
         var list = new List<KeyValuePair<byte[], byte[]?>>();
-        foreach (var pair in _writes)
+        foreach (var pair in Writes)
         {
             if (ByteArrayComparer.Instance.Compare(pair.Key, start) >= 0 && ByteArrayComparer.Instance.Compare(pair.Key, end) < 0)
             {
@@ -317,18 +330,18 @@ internal sealed class SqlTransaction : IDisposable
     /// <summary>The commit record of this transaction (range deletes first: later puts in the range must survive).</summary>
     public CommitRecord BuildCommitRecord()
     {
-        var writes = new List<TxWrite>(_writes.Count + _rangeDeletes.Count);
-        foreach (var (start, end) in _rangeDeletes)
+        var writes = new List<TxWrite>(Writes.Count + RangeDeletes.Count);
+        foreach (var (start, end) in RangeDeletes)
         {
             writes.Add(TxWrite.DeleteRange(start, end));
         }
 
-        foreach (var pair in _writes)
+        foreach (var pair in Writes)
         {
             writes.Add(pair.Value is null ? TxWrite.Delete(pair.Key) : TxWrite.Put(pair.Key, pair.Value));
         }
 
-        return new CommitRecord(Tenant, ReadVersion, _pointReads, _rangeReads, writes);
+        return new CommitRecord(Tenant, ReadVersion, (IReadOnlyList<ReadOnlyMemory<byte>>?)_pointReads ?? [], (IReadOnlyList<KeyRange>?)_rangeReads ?? [], writes);
     }
 
     public void Dispose() => Snapshot.Dispose();

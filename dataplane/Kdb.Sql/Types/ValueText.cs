@@ -40,15 +40,10 @@ public static class ValueText
         }
     }
 
-    /// <summary>numeric prints every digit of its scale (1.50 stays 1.50).</summary>
+    /// <summary>numeric prints the digits of its own display scale (1.50 stays 1.50), as PostgreSQL does.</summary>
     public static string FormatNumeric(decimal value, int scale)
     {
-        if (scale >= 0)
-        {
-            value = Math.Round(value, Math.Min(scale, 28), MidpointRounding.AwayFromZero);
-            return value.ToString("F" + scale.ToString(CultureInfo.InvariantCulture), CultureInfo.InvariantCulture);
-        }
-
+        _ = scale;
         return value.ToString(CultureInfo.InvariantCulture);
     }
 
