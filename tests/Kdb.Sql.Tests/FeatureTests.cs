@@ -145,4 +145,49 @@ public sealed class FeatureTests : IDisposable
         await s.FailsAsync("SELECT (SELECT id FROM items)", "21000");
         Assert.Equal("1", await s.ScalarAsync("SELECT 1"));
     }
+
+    [Fact]
+    public async Task Limits_GiveSqlStatesNotCrashes()
+    {
+        var s = _db.Session();
+        await s.RunAsync("CREATE TABLE big (id int PRIMARY KEY, body text)");
+        await s.FailsAsync("INSERT INTO big VALUES (1, repeat('x', 5000000))", "54000");
+        await s.FailsAsync("CREATE TABLE k (id text PRIMARY KEY); INSERT INTO k VALUES (repeat('k', 5000))", "54000");
+        await s.RunAsync("SET statement_timeout = 50");
+        await s.FailsAsync("SELECT count(*) FROM generate_series(1, 100000000) a", "57014");
+        await s.RunAsync("SET statement_timeout = 0");
+        var small = new SqlTestDatabase();
+        var limited = new Sessions.SqlDatabase(small.Store, 7, "limited", new Sessions.SqlOptions { StatementMemoryBytes = 1 << 20 }).OpenSession("owner");
+        await limited.FailsAsync("SELECT g FROM generate_series(1, 200000) g ORDER BY g DESC", "53200");
+        Assert.Equal("1", await limited.ScalarAsync("SELECT 1"));
+        small.Dispose();
+        Assert.Equal("0", await s.ScalarAsync("SELECT count(*) FROM big"));
+    }
+
+    [Fact]
+    public async Task TenantsAreIsolatedInOneEngine()
+    {
+        var other = new Sessions.SqlDatabase(_db.Store, 43, "other").OpenSession("owner");
+        var s = _db.Session();
+        await s.RunAsync("CREATE TABLE secrets (id int PRIMARY KEY, v text)");
+        await s.RunAsync("INSERT INTO secrets VALUES (1, 'tenant 42')");
+        await other.FailsAsync("SELECT * FROM secrets", "42P01");
+        Assert.Equal("0", await other.ScalarAsync("SELECT count(*) FROM pg_class WHERE relname = 'secrets'"));
+        Assert.Equal("other", await other.ScalarAsync("SELECT string_agg(datname, ',') FROM pg_database"));
+        await other.RunAsync("CREATE TABLE secrets (id int PRIMARY KEY, v text)");
+        Assert.Equal("0", await other.ScalarAsync("SELECT count(*) FROM secrets"));
+        Assert.Equal("1", await s.ScalarAsync("SELECT count(*) FROM secrets"));
+    }
+
+    [Fact]
+    public async Task PrepareExecuteAndExplainAnalyze()
+    {
+        var s = await SeededAsync();
+        await s.RunAsync("PREPARE byid (int) AS SELECT name FROM items WHERE id = $1");
+        Assert.Equal("cherry", await s.ScalarAsync("EXECUTE byid (3)"));
+        await s.RunAsync("DEALLOCATE byid");
+        await s.FailsAsync("EXECUTE byid (3)", "26000");
+        var plan = await s.QueryAsync("EXPLAIN ANALYZE SELECT count(*) FROM items");
+        Assert.Contains(plan, r => r[0].Contains("Execution Time", StringComparison.Ordinal));
+    }
 }
