@@ -202,7 +202,9 @@ public enum ConstraintKind : byte
 /// A column or table constraint. For column constraints <see cref="Columns"/> is empty (the column itself);
 /// for table constraints it lists the columns. <see cref="Expression"/> holds a CHECK condition or a DEFAULT
 /// value. Foreign keys use <see cref="ReferencedTable"/>, <see cref="ReferencedColumns"/> (null: the
-/// referenced table's primary key), <see cref="OnDelete"/>, <see cref="OnUpdate"/>.
+/// referenced table's primary key), <see cref="OnDelete"/>, <see cref="OnUpdate"/>. An identity may carry
+/// <c>(START WITH n INCREMENT BY m)</c> in <see cref="IdentityStart"/> and <see cref="IdentityIncrement"/>
+/// (its other sequence options are accepted and not kept).
 /// </summary>
 public sealed record Constraint(
     int Position,
@@ -215,7 +217,9 @@ public sealed record Constraint(
     ReferentialAction OnDelete = ReferentialAction.NoAction,
     ReferentialAction OnUpdate = ReferentialAction.NoAction,
     bool IdentityAlways = false,
-    bool Deferrable = false);
+    bool Deferrable = false,
+    long? IdentityStart = null,
+    long? IdentityIncrement = null);
 
 /// <summary>A column of CREATE TABLE or ALTER TABLE ADD COLUMN.</summary>
 public sealed record ColumnDefinition(int Position, string Name, TypeName Type, IReadOnlyList<Constraint> Constraints);

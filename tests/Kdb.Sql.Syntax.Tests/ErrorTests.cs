@@ -40,6 +40,9 @@ public class ErrorTests
     [InlineData("SELECT a SIMILAR TO 'x'", "0A000")]
     [InlineData("SELECT a FROM t TABLESAMPLE bernoulli (1)", "0A000")]
     [InlineData("CREATE SEQUENCE s START 99999999999999999999", "22003")]
+    [InlineData("SELECT B'101'", "0A000")]
+    [InlineData("SELECT x'1F'", "0A000")]
+    [InlineData("SELECT U&'d\\0061t'", "0A000")]
     public void Parse_UnsupportedSyntax_SpecificSqlState(string sql, string state)
     {
         Assert.Equal(state, Fails(sql).SqlState);

@@ -382,4 +382,41 @@ public class StatementParserTests
         Assert.Equal(sql.IndexOf("SELECT 'a", StringComparison.Ordinal) + 1, list[2].Statement.Position);
         Assert.Empty(SqlParser.ParseMany("  ;; -- x\n"));
     }
+
+    [Theory]
+    [InlineData("SELECT 1 and", "and")]
+    [InlineData("SELECT 1 is, 2", "is")]
+    [InlineData("SELECT x left FROM t", "left")]
+    [InlineData("SELECT count(*) check FROM t", "check")]
+    [InlineData("SELECT now() current_time", "current_time")]
+    [InlineData("SELECT 1 \"Mixed\"", "Mixed")]
+    public void Parse_BareColumnLabel_KeywordsAsPostgres15Allows(string sql, string alias)
+    {
+        Assert.Equal(alias, Core(sql).Items[0].Alias);
+    }
+
+    [Theory]
+    [InlineData("SELECT 1 from")]
+    [InlineData("SELECT 1 year")]
+    [InlineData("SELECT 1 over")]
+    public void Parse_AsLabelKeywordWithoutAs_SyntaxError(string sql)
+    {
+        Assert.Equal(SqlState.SyntaxError, Assert.Throws<SqlException>(() => SqlParser.Parse(sql)).SqlState);
+    }
+
+    [Fact]
+    public void Parse_TruncatedWhere_ErrorAtEndOfInput()
+    {
+        var e = Assert.Throws<SqlException>(() => SqlParser.Parse("SELECT 1 FROM t WHERE 1 AND"));
+        Assert.Equal("syntax error at end of input", e.Message);
+    }
+
+    [Fact]
+    public void Parse_IdentityWithOptions_KeepsStartAndIncrement()
+    {
+        var c = Assert.Single(P<CreateTableStatement>("CREATE TABLE t (id bigint GENERATED ALWAYS AS IDENTITY (START WITH 10 INCREMENT BY 5 CACHE 2))").Columns[0].Constraints);
+        Assert.True(c.IdentityAlways);
+        Assert.Equal(10, c.IdentityStart);
+        Assert.Equal(5, c.IdentityIncrement);
+    }
 }

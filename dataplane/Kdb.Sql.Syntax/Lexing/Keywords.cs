@@ -35,6 +35,18 @@ internal static class Keywords
         "extract", "float", "greatest", "grouping", "inout", "int", "integer", "interval", "least", "national",
         "nchar", "none", "normalize", "nullif", "numeric", "out", "overlay", "position", "precision", "real",
         "row", "setof", "smallint", "substring", "time", "timestamp", "treat", "trim", "values", "varchar",
+        "xmlattributes", "xmlconcat", "xmlelement", "xmlexists", "xmlforest", "xmlnamespaces", "xmlparse", "xmlpi",
+        "xmlroot", "xmlserialize", "xmltable",
+    ];
+
+    // PostgreSQL 15's AS_LABEL keywords (pg_get_keywords() where not barelabel): every other word,
+    // reserved ones included, may follow a select-list expression as an alias without AS.
+    private static readonly string[] NotBareLabelWords =
+    [
+        "array", "as", "char", "character", "create", "day", "except", "fetch", "filter", "for", "from", "grant",
+        "group", "having", "hour", "intersect", "into", "isnull", "limit", "minute", "month", "notnull", "offset",
+        "on", "order", "over", "overlaps", "precision", "returning", "second", "to", "union", "varying", "where",
+        "window", "with", "within", "without", "year",
     ];
 
     // Unreserved words this parser gives meaning to; interned so the lexer does not allocate them.
@@ -60,6 +72,8 @@ internal static class Keywords
     private static readonly FrozenSet<string> TypeFunction = FrozenSet.Create(StringComparer.Ordinal, TypeFunctionWords);
     private static readonly FrozenSet<string> ColumnName = FrozenSet.Create(StringComparer.Ordinal, ColumnNameWords);
 
+    private static readonly FrozenSet<string> NotBareLabel = FrozenSet.Create(StringComparer.Ordinal, NotBareLabelWords);
+
     private static readonly Dictionary<string, string> Interned = BuildInterned();
 
     /// <summary>Looks a lowercase span up among the known words without allocating.</summary>
@@ -75,13 +89,16 @@ internal static class Keywords
     /// <summary>Column-name keyword (special syntax as a function or type).</summary>
     public static bool IsColumnNameKeyword(string word) => ColumnName.Contains(word);
 
+    /// <summary>False for the keywords that need AS before them as a column alias.</summary>
+    public static bool IsBareLabel(string word) => !NotBareLabel.Contains(word);
+
     /// <summary>Words <c>quote_ident</c> must quote: every keyword that is not unreserved.</summary>
     public static bool NeedsQuoting(string word) => Reserved.Contains(word) || TypeFunction.Contains(word) || ColumnName.Contains(word);
 
     private static Dictionary<string, string> BuildInterned()
     {
         var d = new Dictionary<string, string>(StringComparer.Ordinal);
-        foreach (var list in new[] { ReservedWords, TypeFunctionWords, ColumnNameWords, OtherWords })
+        foreach (var list in new[] { ReservedWords, TypeFunctionWords, ColumnNameWords, OtherWords, NotBareLabelWords })
         {
             foreach (var w in list)
             {

@@ -159,6 +159,18 @@ internal static class Lexer
             return LexString(sql, i + 1, i, escapes: false, ref t);
         }
 
+        // B'101' and X'1F' are bit-string constants, U&'..' / U&".." Unicode escapes: not supported, and
+        // never to be misread as a typed literal of a type named b or x.
+        if ((c is 'b' or 'B' or 'x' or 'X') && i + 1 < sql.Length && sql[i + 1] == '\'')
+        {
+            throw new SqlException(SqlState.FeatureNotSupported, "bit-string constants are not supported", i + 1);
+        }
+
+        if ((c is 'u' or 'U') && i + 2 < sql.Length && sql[i + 1] == '&' && sql[i + 2] is '\'' or '"')
+        {
+            throw new SqlException(SqlState.FeatureNotSupported, "Unicode escape strings (U&) are not supported", i + 1);
+        }
+
         if (IsIdentStart(c))
         {
             return LexIdentifier(sql, i, ref t);

@@ -205,7 +205,7 @@ internal sealed partial class Parser
                 name = name + "." + ParseColLabel();
             }
 
-            storage[name] = AcceptOperator("=") ? ParseCopyOptionValue() : "true";
+            storage[name] = AcceptOperator("=") ? ParseSetValue() : "true";
         }
         while (Accept(TokenKind.Comma));
         Expect(TokenKind.RightParen);
@@ -310,13 +310,16 @@ internal sealed partial class Parser
             }
 
             Expect("identity");
-            if (Current.Kind == TokenKind.LeftParen)
+            long? identityStart = null, identityIncrement = null;
+            if (Accept(TokenKind.LeftParen))
             {
-                // Sequence options of the identity: accepted, the engine's identity starts at 1 by 1.
-                SkipParenthesized();
+                var o = ParseSequenceOptions(allowEmpty: false);
+                Expect(TokenKind.RightParen);
+                identityStart = o.Start;
+                identityIncrement = o.Increment;
             }
 
-            c = new Constraint(pos, name, ConstraintKind.Identity, [], IdentityAlways: always);
+            c = new Constraint(pos, name, ConstraintKind.Identity, [], IdentityAlways: always, IdentityStart: identityStart, IdentityIncrement: identityIncrement);
         }
         else if (name is not null)
         {
@@ -328,30 +331,6 @@ internal sealed partial class Parser
         }
 
         return ParseDeferrable(c);
-    }
-
-    private void SkipParenthesized()
-    {
-        var depth = 0;
-        do
-        {
-            if (Current.Kind == TokenKind.End)
-            {
-                throw SyntaxError();
-            }
-
-            if (Current.Kind == TokenKind.LeftParen)
-            {
-                depth++;
-            }
-            else if (Current.Kind == TokenKind.RightParen)
-            {
-                depth--;
-            }
-
-            _pos++;
-        }
-        while (depth > 0);
     }
 
     private Constraint ParseDeferrable(Constraint c)
@@ -679,9 +658,19 @@ internal sealed partial class Parser
         Expect("sequence");
         var ifNotExists = ParseIfNotExists();
         var name = ParseQualifiedName();
+        var o = ParseSequenceOptions(allowEmpty: true);
+        return new CreateSequenceStatement(pos, name, ifNotExists, o.DataType, o.Increment, o.MinValue, o.MaxValue, o.Start, o.Cache, o.Cycle);
+    }
+
+    private readonly record struct SequenceOptions(string? DataType, long? Increment, long? MinValue, long? MaxValue, long? Start, long? Cache, bool? Cycle);
+
+    /// <summary>CREATE SEQUENCE's options, also the parenthesized ones of GENERATED ... AS IDENTITY (...).</summary>
+    private SequenceOptions ParseSequenceOptions(bool allowEmpty)
+    {
         string? dataType = null;
         long? increment = null, min = null, max = null, start = null, cache = null;
         bool? cycle = null;
+        var any = false;
         while (true)
         {
             if (Accept("as"))
@@ -740,11 +729,16 @@ internal sealed partial class Parser
             }
             else
             {
-                break;
-            }
-        }
+                if (!any && !allowEmpty)
+                {
+                    throw SyntaxError();
+                }
 
-        return new CreateSequenceStatement(pos, name, ifNotExists, dataType, increment, min, max, start, cache, cycle);
+                return new SequenceOptions(dataType, increment, min, max, start, cache, cycle);
+            }
+
+            any = true;
+        }
     }
 
     private DropStatement ParseDrop()

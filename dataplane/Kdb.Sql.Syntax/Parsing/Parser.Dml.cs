@@ -30,7 +30,7 @@ internal sealed partial class Parser
         return ParseSelectStatement();
     }
 
-    private InsertStatement ParseInsert(int pos, List<CommonTableExpr> with)
+    private InsertStatement ParseInsert(int pos, IReadOnlyList<CommonTableExpr> with)
     {
         Expect("insert");
         Expect("into");
@@ -158,7 +158,7 @@ internal sealed partial class Parser
 
     private List<SelectItem>? ParseReturning() => Accept("returning") ? ParseSelectItems() : null;
 
-    private UpdateStatement ParseUpdate(int pos, List<CommonTableExpr> with)
+    private UpdateStatement ParseUpdate(int pos, IReadOnlyList<CommonTableExpr> with)
     {
         Expect("update");
         Accept("only");
@@ -167,7 +167,7 @@ internal sealed partial class Parser
         var alias = ParseOptionalAlias(notBare: "set");
         Expect("set");
         var set = ParseSetClauses();
-        List<TableRef> from = [];
+        IReadOnlyList<TableRef> from = [];
         if (Accept("from"))
         {
             from = ParseFromList();
@@ -187,7 +187,7 @@ internal sealed partial class Parser
         return new UpdateStatement(pos, with, table, alias, set, from, where, ParseReturning());
     }
 
-    private DeleteStatement ParseDelete(int pos, List<CommonTableExpr> with)
+    private DeleteStatement ParseDelete(int pos, IReadOnlyList<CommonTableExpr> with)
     {
         Expect("delete");
         Expect("from");
@@ -195,7 +195,7 @@ internal sealed partial class Parser
         var table = ParseQualifiedName();
         AcceptOperator("*");
         var alias = ParseOptionalAlias();
-        List<TableRef> usingList = [];
+        IReadOnlyList<TableRef> usingList = [];
         if (Accept("using"))
         {
             usingList = ParseFromList();

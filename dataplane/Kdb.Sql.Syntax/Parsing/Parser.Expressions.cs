@@ -10,11 +10,16 @@ internal sealed partial class Parser
     // without AND/OR/NOT, IS [NOT] NULL/TRUE, LIKE/IN/BETWEEN, COLLATE or AT TIME ZONE at its top level.
     private bool _bExpr;
 
+    // True while parsing a select-list (or RETURNING) item: there "x AND," ends the item with the alias "and".
+    private bool _labelContext;
+
     /// <summary>A full expression (a_expr); brackets of every kind come back here, leaving b_expr mode.</summary>
     public Expr ParseExpression()
     {
         var saved = _bExpr;
+        var savedLabel = _labelContext;
         _bExpr = false;
+        _labelContext = false;
         try
         {
             return ParseExpr(Precedence.Lowest);
@@ -22,6 +27,25 @@ internal sealed partial class Parser
         finally
         {
             _bExpr = saved;
+            _labelContext = savedLabel;
+        }
+    }
+
+    /// <summary>A select-list item's expression, which a bare-label keyword may end.</summary>
+    private Expr ParseSelectItemExpression()
+    {
+        var saved = _bExpr;
+        var savedLabel = _labelContext;
+        _bExpr = false;
+        _labelContext = true;
+        try
+        {
+            return ParseExpr(Precedence.Lowest);
+        }
+        finally
+        {
+            _bExpr = saved;
+            _labelContext = savedLabel;
         }
     }
 
@@ -131,6 +155,14 @@ internal sealed partial class Parser
                 : new UnaryExpr(pos, UnaryOp.Not, operand);
         }
 
+        if (t.Kind == TokenKind.Operator && t.Text is not ("~" or "-" or "+" or "*"))
+        {
+            // A prefix operator kdb does not have (@, |/, !!...): refused after its operand parses.
+            var op = Advance();
+            ParseExpr(Precedence.AdditiveLevel);
+            throw new SqlException(SqlState.UndefinedFunction, $"operator does not exist: {op.Text}", op.Position);
+        }
+
         if (t.Kind == TokenKind.Operator && t.Text is "~")
         {
             var pos = Advance().Position;
@@ -229,6 +261,8 @@ internal sealed partial class Parser
                     var opToken = Advance();
                     if (op is null)
                     {
+                        // Syntax first, as PostgreSQL does: the operator is refused only once its operand parses.
+                        ParseExpr(prec + 1);
                         throw new SqlException(SqlState.UndefinedFunction, $"operator does not exist: {opToken.Text}", opToken.Position);
                     }
 
@@ -254,6 +288,13 @@ internal sealed partial class Parser
     {
         ref readonly var t = ref Current;
         var pos = t.Position;
+        // Keywords PostgreSQL also takes as bare column labels: "SELECT x AND, y" names a column "and".
+        if (_labelContext && t.Text is "and" or "or" or "is" or "not" or "in" or "like" or "ilike" or "between" or "similar" or "at" or "collate" or "operator" &&
+            FollowsColumnLabel(PeekToken(1)))
+        {
+            return null;
+        }
+
         if (_bExpr && (t.Text is "and" or "or" or "isnull" or "notnull" or "not" or "between" or "in" or "like" or "ilike" or "similar" or "at" or "collate" ||
                        (t.Text == "is" && !IsKeywordAt(1, "distinct") && !(IsKeywordAt(1, "not") && IsKeywordAt(2, "distinct")))))
         {
@@ -310,9 +351,15 @@ internal sealed partial class Parser
         }
     }
 
+    /// <summary>Tokens that can follow a select-list item but never continue an expression.</summary>
+    private static bool FollowsColumnLabel(in Token t) =>
+        t.Kind is TokenKind.Comma or TokenKind.RightParen or TokenKind.Semicolon or TokenKind.End ||
+        (t.Kind == TokenKind.Identifier && t.Text is "from" or "into" or "where" or "group" or "having" or "window" or "order"
+            or "limit" or "offset" or "fetch" or "for" or "union" or "intersect" or "except" or "returning" or "on");
+
     private string ParseCollationName()
     {
-        var first = ParseColLabel();
+        var first = ParseColId();
         if (Current.Kind != TokenKind.Dot)
         {
             return first;

@@ -178,6 +178,13 @@ internal sealed partial class Parser
 
         if (Current.Kind == TokenKind.LeftParen)
         {
+            // Column-name keywords are functions only through their own syntax (int(1) is an error).
+            if (parts.Count == 1 && first.Kind == TokenKind.Identifier && Keywords.IsColumnNameKeyword(first.Text) &&
+                first.Text is not ("coalesce" or "greatest" or "least" or "nullif" or "exists" or "row" or "grouping" or "extract" or "substring" or "position" or "trim"))
+            {
+                throw SyntaxErrorAt(firstIndex);
+            }
+
             return ParseFunctionCall(pos, parts);
         }
 
@@ -288,7 +295,7 @@ internal sealed partial class Parser
         var pos = Current.Position;
         _pos += 2;
         ref readonly var field = ref Current;
-        if ((field.Kind is TokenKind.Identifier or TokenKind.String) && IsKeywordAt(1, "from"))
+        if ((field.Kind == TokenKind.String || (field.Kind == TokenKind.Identifier && !Keywords.NeedsQuoting(field.Text))) && IsKeywordAt(1, "from"))
         {
             var fieldPos = field.Position;
             var name = field.Kind == TokenKind.Identifier ? field.Text : field.Text.ToLowerInvariant();
@@ -538,7 +545,7 @@ internal sealed partial class Parser
             name = Advance().Text;
         }
 
-        List<Expr> partition = [];
+        IReadOnlyList<Expr> partition = [];
         if (IsKeyword("partition"))
         {
             _pos++;
@@ -546,7 +553,7 @@ internal sealed partial class Parser
             partition = ParseExpressionList();
         }
 
-        List<OrderItem> order = [];
+        IReadOnlyList<OrderItem> order = [];
         if (IsKeyword("order"))
         {
             _pos++;

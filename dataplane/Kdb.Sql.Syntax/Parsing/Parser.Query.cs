@@ -11,7 +11,7 @@ internal sealed partial class Parser
         try
         {
             var pos = Current.Position;
-            List<CommonTableExpr> with = [];
+            IReadOnlyList<CommonTableExpr> with = [];
             var recursive = false;
             if (IsKeyword("with"))
             {
@@ -27,9 +27,9 @@ internal sealed partial class Parser
         }
     }
 
-    private SelectStatement ParseQueryTail(int pos, List<CommonTableExpr> with, bool recursive, QueryBody body)
+    private SelectStatement ParseQueryTail(int pos, IReadOnlyList<CommonTableExpr> with, bool recursive, QueryBody body)
     {
-        List<OrderItem> orderBy = [];
+        IReadOnlyList<OrderItem> orderBy = [];
         if (IsKeyword("order") && IsKeywordAt(1, "by"))
         {
             _pos += 2;
@@ -316,7 +316,7 @@ internal sealed partial class Parser
             throw NotSupported("SELECT INTO");
         }
 
-        List<TableRef> from = [];
+        IReadOnlyList<TableRef> from = [];
         if (Accept("from"))
         {
             from = ParseFromList();
@@ -328,7 +328,7 @@ internal sealed partial class Parser
             where = ParseExpression();
         }
 
-        List<Expr> groupBy = [];
+        IReadOnlyList<Expr> groupBy = [];
         if (IsKeyword("group") && IsKeywordAt(1, "by"))
         {
             _pos += 2;
@@ -351,9 +351,10 @@ internal sealed partial class Parser
             having = ParseExpression();
         }
 
-        List<NamedWindow> windows = [];
+        List<NamedWindow>? windows = null;
         if (Accept("window"))
         {
+            windows = [];
             do
             {
                 var name = ParseColId();
@@ -363,7 +364,7 @@ internal sealed partial class Parser
             while (Accept(TokenKind.Comma));
         }
 
-        return new SelectCore(pos, distinct, distinctOn, items, from, where, groupBy, having, windows);
+        return new SelectCore(pos, distinct, distinctOn, items, from, where, groupBy, having, windows ?? (IReadOnlyList<NamedWindow>)[]);
     }
 
     private bool EndsSelectList()
@@ -387,7 +388,7 @@ internal sealed partial class Parser
                 continue;
             }
 
-            var e = ParseExpression();
+            var e = ParseSelectItemExpression();
             string? alias = null;
             if (Accept("as"))
             {
@@ -404,10 +405,9 @@ internal sealed partial class Parser
         return items;
     }
 
-    // A bare column label: anything ColId allows except words that continue an expression or a clause.
+    // A bare column label (PostgreSQL 15's BareColLabel): any identifier or keyword not marked AS_LABEL.
     private static bool IsBareLabel(in Token t) =>
-        t.Kind == TokenKind.QuotedIdentifier ||
-        (IsColId(t) && t.Text is not ("over" or "filter" or "within" or "escape" or "at" or "between" or "isnull" or "notnull"));
+        t.Kind == TokenKind.QuotedIdentifier || (t.Kind == TokenKind.Identifier && Keywords.IsBareLabel(t.Text));
 
     private List<TableRef> ParseFromList()
     {

@@ -68,7 +68,11 @@ internal sealed partial class Parser
             case "deallocate":
                 {
                     _pos++;
-                    Accept("prepare");
+                    if (IsKeyword("prepare") && !IsStatementEndAt(1))
+                    {
+                        _pos++;
+                    }
+
                     return new DeallocateStatement(pos, Accept("all") ? null : ParseColId());
                 }
 
@@ -283,7 +287,11 @@ internal sealed partial class Parser
             case "savepoint":
                 return new TransactionStatement(pos, TransactionKind.Savepoint, ParseColId());
             case "release":
-                Accept("savepoint");
+                if (IsKeyword("savepoint") && !IsStatementEndAt(1))
+                {
+                    _pos++;
+                }
+
                 return new TransactionStatement(pos, TransactionKind.Release, ParseColId());
             default:
                 if (IsKeyword("prepared"))
@@ -298,7 +306,11 @@ internal sealed partial class Parser
 
                 if (t.Text == "rollback" && Accept("to"))
                 {
-                    Accept("savepoint");
+                    if (IsKeyword("savepoint") && !IsStatementEndAt(1))
+                    {
+                        _pos++;
+                    }
+
                     return new TransactionStatement(pos, TransactionKind.RollbackToSavepoint, ParseColId());
                 }
 
@@ -332,11 +344,7 @@ internal sealed partial class Parser
         var first = true;
         while (true)
         {
-            if (!first && !AtStatementEnd)
-            {
-                Accept(TokenKind.Comma);
-            }
-
+            var afterComma = !first && Accept(TokenKind.Comma);
             first = false;
             if (Accept("isolation"))
             {
@@ -385,6 +393,11 @@ internal sealed partial class Parser
             }
             else
             {
+                if (afterComma)
+                {
+                    throw SyntaxError();
+                }
+
                 return new TransactionStatement(pos, kind, null, isolation, readOnly);
             }
         }
@@ -393,12 +406,14 @@ internal sealed partial class Parser
     private Statement ParseSet()
     {
         var pos = Expect("set").Position;
+        // "SET local = 1" sets a variable named local; SET LOCAL x = 1 sets x for the transaction.
         var isLocal = false;
-        if (Accept("local"))
+        var nameFollows = IsKeywordAt(1, "to") || PeekToken(1).IsOperator("=");
+        if (!nameFollows && Accept("local"))
         {
             isLocal = true;
         }
-        else
+        else if (!nameFollows)
         {
             Accept("session");
         }
@@ -431,18 +446,24 @@ internal sealed partial class Parser
                 throw NotSupported("SET TIME ZONE INTERVAL");
             }
 
+            // A zone is a string, a number or a plain identifier (no keyword).
+            if (Current.Kind == TokenKind.Identifier && Keywords.NeedsQuoting(Current.Text))
+            {
+                throw SyntaxError();
+            }
+
             return new SetStatement(pos, "timezone", [ParseSetValue()], isLocal);
         }
 
         var plainAssignment = IsKeywordAt(1, "to") || PeekToken(1).IsOperator("=");
         if (!plainAssignment && Accept("names"))
         {
-            return new SetStatement(pos, "client_encoding", AtStatementEnd || Accept("default") ? [] : [ParseSetValue()], isLocal);
+            return new SetStatement(pos, "client_encoding", AtStatementEnd || Accept("default") ? [] : [Expect(TokenKind.String).Text], isLocal);
         }
 
         if (!plainAssignment && Accept("schema"))
         {
-            return new SetStatement(pos, "search_path", [ParseSetValue()], isLocal);
+            return new SetStatement(pos, "search_path", [Expect(TokenKind.String).Text], isLocal);
         }
 
         if (!plainAssignment && Accept("role"))
@@ -491,7 +512,10 @@ internal sealed partial class Parser
             case TokenKind.Integer:
             case TokenKind.Decimal:
             case TokenKind.QuotedIdentifier:
-            case TokenKind.Identifier:
+                return Advance().Text;
+
+            // gram.y's opt_boolean_or_string: a non-reserved word, TRUE, FALSE or ON.
+            case TokenKind.Identifier when !Keywords.IsReserved(t.Text) || t.Text is "true" or "false" or "on":
                 return Advance().Text;
             case TokenKind.Operator when t.Text is "-" or "+":
                 {
@@ -570,28 +594,18 @@ internal sealed partial class Parser
         var verbose = false;
         if (Current.Kind == TokenKind.LeftParen)
         {
-            _pos++;
-            do
+            foreach (var (option, value) in ParseUtilityOptions())
             {
-                var option = ParseColLabel();
-                var value = true;
-                if (!(Current.Kind is TokenKind.Comma or TokenKind.RightParen))
-                {
-                    var v = ParseCopyOptionValue();
-                    value = v is not ("false" or "off" or "0");
-                }
-
+                var on = value is not ("false" or "off" or "0");
                 if (option is "analyze" or "analyse")
                 {
-                    analyze = value;
+                    analyze = on;
                 }
                 else if (option == "verbose")
                 {
-                    verbose = value;
+                    verbose = on;
                 }
             }
-            while (Accept(TokenKind.Comma));
-            Expect(TokenKind.RightParen);
         }
         else
         {
@@ -606,6 +620,38 @@ internal sealed partial class Parser
         }
 
         return new ExplainStatement(pos, target, analyze, verbose);
+    }
+
+    private bool IsStatementEndAt(int ahead) => PeekToken(ahead).Kind is TokenKind.End or TokenKind.Semicolon;
+
+    /// <summary>EXPLAIN's and VACUUM's <c>(name [value], ...)</c>: names are non-reserved words (or ANALYZE), values booleans, words, strings or numbers.</summary>
+    private List<(string Name, string Value)> ParseUtilityOptions()
+    {
+        Expect(TokenKind.LeftParen);
+        var list = new List<(string, string)>();
+        do
+        {
+            ref readonly var t = ref Current;
+            if (!(t.Kind == TokenKind.Identifier && (!Keywords.IsReserved(t.Text) || t.Text is "analyze" or "analyse")))
+            {
+                throw SyntaxError();
+            }
+
+            var name = Advance().Text;
+            var value = "true";
+            ref readonly var v = ref Current;
+            if (v.Kind is TokenKind.String or TokenKind.Integer or TokenKind.Decimal ||
+                (v.Kind == TokenKind.Identifier && (!Keywords.IsReserved(v.Text) || v.Text is "true" or "false" or "on")) ||
+                (v.Kind == TokenKind.Operator && v.Text is "-" or "+"))
+            {
+                value = ParseSetValue();
+            }
+
+            list.Add((name, value));
+        }
+        while (Accept(TokenKind.Comma));
+        Expect(TokenKind.RightParen);
+        return list;
     }
 
     private PrepareStatement ParsePrepare()
@@ -659,7 +705,7 @@ internal sealed partial class Parser
         var command = t.Text == "vacuum" ? "vacuum" : "analyze";
         if (Current.Kind == TokenKind.LeftParen)
         {
-            SkipParenthesized();
+            ParseUtilityOptions();
         }
         else
         {
@@ -729,12 +775,20 @@ internal sealed partial class Parser
     {
         var pos = Expect("comment").Position;
         Expect("on");
-        if (!(Current.Kind == TokenKind.Identifier))
+        if (!(Current.Kind == TokenKind.Identifier && Current.Text is "table" or "column" or "index" or "view" or "sequence"
+                or "schema" or "database" or "constraint" or "function" or "type" or "extension" or "role" or "trigger"
+                or "materialized" or "domain" or "procedure" or "policy" or "rule" or "aggregate" or "collation"))
         {
             throw SyntaxError();
         }
 
         // COMMENT ON <object kind> <name...> IS 'text' | NULL: kept nowhere, but the shape is checked.
+        _pos++;
+        if (IsKeyword("is"))
+        {
+            throw SyntaxError();
+        }
+
         var guard = 0;
         while (!IsKeyword("is"))
         {

@@ -254,12 +254,12 @@ internal sealed partial class Parser
         return list;
     }
 
-    /// <summary>An optional alias: <c>AS label</c> or a bare ColId (never one of <paramref name="notBare"/>).</summary>
+    /// <summary>An optional table alias: <c>[AS] ColId</c> (a bare one is never <paramref name="notBare"/>).</summary>
     private string? ParseOptionalAlias(string? notBare = null)
     {
         if (Accept("as"))
         {
-            return ParseColLabel();
+            return ParseColId();
         }
 
         if (IsColId(Current) && !(notBare is not null && Current.Is(notBare)))

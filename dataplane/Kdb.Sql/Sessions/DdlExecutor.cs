@@ -150,7 +150,16 @@ internal sealed partial class DdlExecutor
                     }
 
                     column.Identity = constraint.IdentityAlways ? IdentityKind.Always : IdentityKind.ByDefault;
-                    column.SequenceId = CreateOwnedSequence(table, column, type).Id;
+                    var identity = CreateOwnedSequence(table, column, type);
+                    identity.Increment = constraint.IdentityIncrement is null or 0 ? 1 : constraint.IdentityIncrement.Value;
+                    identity.Start = constraint.IdentityStart ?? (identity.Increment > 0 ? 1 : -1);
+                    if (identity.Increment < 0)
+                    {
+                        identity.MinValue = -identity.MaxValue;
+                        identity.MaxValue = -1;
+                    }
+
+                    column.SequenceId = identity.Id;
                     column.NotNull = true;
                     break;
                 default:
