@@ -191,13 +191,23 @@ internal sealed class LimitOp(Operator input, BoundExpr? limit, BoundExpr? offse
 {
     private long _remaining;
 
+    private bool _opened;
+
     public override void Open(ExecContext ctx)
     {
-        input.Open(ctx);
-        Row = input.Row;
         var skip = Evaluate(offset, ctx, "OFFSET") ?? 0;
         _remaining = Evaluate(limit, ctx, "LIMIT") ?? long.MaxValue;
-        while (skip-- > 0 && _remaining > 0 && input.Next(ctx))
+
+        // LIMIT 0 never runs its input, as in PostgreSQL (errors its input would raise stay unraised).
+        _opened = _remaining > 0;
+        if (!_opened)
+        {
+            return;
+        }
+
+        input.Open(ctx);
+        Row = input.Row;
+        while (skip-- > 0 && input.Next(ctx))
         {
         }
     }
@@ -221,7 +231,7 @@ internal sealed class LimitOp(Operator input, BoundExpr? limit, BoundExpr? offse
 
     public override bool Next(ExecContext ctx)
     {
-        if (_remaining <= 0 || !input.Next(ctx))
+        if (!_opened || _remaining <= 0 || !input.Next(ctx))
         {
             return false;
         }
@@ -231,7 +241,13 @@ internal sealed class LimitOp(Operator input, BoundExpr? limit, BoundExpr? offse
         return true;
     }
 
-    public override void Close(ExecContext ctx) => input.Close(ctx);
+    public override void Close(ExecContext ctx)
+    {
+        if (_opened)
+        {
+            input.Close(ctx);
+        }
+    }
 
     public override string Label => "Limit";
 
