@@ -4,6 +4,7 @@ using Kdb.ControlPlane.Data;
 using Kdb.ControlPlane.Databases;
 using Kdb.ControlPlane.Identity;
 using Kdb.ControlPlane.Internal;
+using Kdb.ControlPlane.Mail;
 using Kdb.ControlPlane.Usage;
 using Kdb.Messaging;
 using Kdb.Provisioning;
@@ -24,6 +25,8 @@ if (args is ["schema-script"])
 var builder = WebApplication.CreateBuilder(args);
 builder.AddKdbServiceDefaults("controlplane");
 builder.ListenOn(builder.Configuration.GetPort("ControlPlane:Port", 5100));
+// The largest body any endpoint takes; RequestSizeLimits narrows it to 1 MiB everywhere but usage ingestion.
+builder.WebHost.ConfigureKestrel(o => o.Limits.MaxRequestBodySize = RequestSizeLimits.UsageLimit);
 
 var postgres = builder.Configuration["Postgres:ConnectionString"];
 if (string.IsNullOrWhiteSpace(postgres))
@@ -53,6 +56,13 @@ builder.Services.AddHostedService<DatabaseMigrator>();
 builder.Services.AddHostedService<SigningKeyRotation>();
 builder.Services.AddHostedService<OutboxDispatcher>();
 builder.Services.AddHostedService<OperationReconciler>();
+builder.Services.AddKdbMail(builder.Configuration);
+builder.Services.AddSingleton<PasswordResetQueue>();
+builder.Services.AddHostedService<PasswordResetMailer>();
+builder.Services.AddHostedService<QuotaSweep>();
+builder.Services.AddHostedService<BackupRetention>();
+builder.Services.AddHostedService<BackupScheduler>();
+builder.Services.AddHostedService<RestoreDrillScheduler>();
 
 builder.Services.AddIdentityCore<User>(o =>
     {
@@ -91,6 +101,12 @@ builder.Services.AddKdbBus(builder.Configuration, bus =>
     bus.AddConsumer<DatabaseProvisionedConsumer>();
     bus.AddConsumer<DatabaseProvisioningFailedConsumer>();
     bus.AddConsumer<DatabaseDeletedConsumer>();
+    bus.AddConsumer<BackupCompletedConsumer>();
+    bus.AddConsumer<BackupFailedConsumer>();
+    bus.AddConsumer<RestoreCompletedConsumer>();
+    bus.AddConsumer<RestoreFailedConsumer>();
+    bus.AddConsumer<BackupVerifiedConsumer>();
+    bus.AddConsumer<RestoreDrillFailedConsumer>();
     if (!busOptions.IsRabbitMq)
     {
         bus.AddProvisioningConsumers();
@@ -99,6 +115,7 @@ builder.Services.AddKdbBus(builder.Configuration, bus =>
 
 var app = builder.Build();
 app.UseExceptionHandler();
+app.UseRequestSizeLimits();
 app.UseStatusCodePages();
 app.UseAuthentication();
 app.UseAuthorization();
@@ -112,13 +129,22 @@ app.MapTokenEndpoints();
 var api = app.MapGroup(string.Empty).RequireRateLimiting(RateLimits.ApiPolicy);
 api.MapAccountEndpoints();
 api.MapOrgEndpoints();
+api.MapMemberEndpoints();
+app.MapPasswordResetEndpoints();
 api.MapApiKeyEndpoints();
 api.MapDatabaseEndpoints();
 api.MapRoleEndpoints();
+api.MapBackupEndpoints();
+api.MapBackupScheduleEndpoints();
+api.MapRestoreEndpoints();
 app.MapRouteTableEndpoints();
 app.MapNodeEndpoints();
 app.MapUsageEndpoints();
+app.MapConnectionLogIngestion();
+app.MapBackupKeyEndpoints();
+api.MapConnectionSecurityEndpoints();
 api.MapQuotaEndpoints();
+api.MapInvoiceEndpoints();
 api.MapAuditLogEndpoints();
 app.Run();
 

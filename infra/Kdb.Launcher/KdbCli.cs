@@ -41,12 +41,17 @@ internal static class KdbCli
         var bench = new Command("bench", "Run a benchmark suite from bench/ and print its BENCH lines") { suite, quick };
         bench.SetAction((result, ct) => new BenchCommand(paths, console).RunAsync(result.GetValue(suite)!, result.GetValue(quick), ct));
 
+        var mailLimit = new Option<int>("--limit", "-n") { Description = "Only the newest N messages (0 = all)", DefaultValueFactory = _ => 0 };
+        var mail = new Command("mail", "List the mail the local control plane sent (.kdb/mail): newest first, with its link") { mailLimit };
+        mail.SetAction((result, ct) => new MailCommand(paths, console).RunAsync(result.GetValue(mailLimit), ct));
+
         root.Subcommands.Add(up);
         root.Subcommands.Add(down);
         root.Subcommands.Add(status);
         root.Subcommands.Add(logs);
         root.Subcommands.Add(test);
         root.Subcommands.Add(bench);
+        root.Subcommands.Add(mail);
         return root;
     }
 

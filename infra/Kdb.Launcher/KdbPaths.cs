@@ -21,6 +21,9 @@ internal sealed record KdbPaths(string Root, string State)
 
     public string TestResults => Path.Combine(State, "test-results");
 
+    /// <summary>Where the control plane's default mail sender writes <c>.eml</c> files (<c>./kdb mail</c>).</summary>
+    public string Mail => Path.Combine(State, "mail");
+
     public string Solution => Path.Combine(Root, "Kdb.Cloud.sln");
 
     public string LogFile(string service) => Path.Combine(Logs, service + ".log");

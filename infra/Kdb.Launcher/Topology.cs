@@ -73,6 +73,8 @@ internal sealed class Topology
             ["KDB_ServiceClients__Provisioning__Secret"] = secrets["KDB_CLIENT_PROVISIONING_SECRET"],
             ["KDB_ServiceClients__Operator__Secret"] = secrets["KDB_CLIENT_OPERATOR_SECRET"],
             ["KDB_DataProtection__Secret"] = secrets["KDB_DATAPROTECTION_SECRET"],
+            ["KDB_Mail__Directory"] = paths.Mail,
+            ["KDB_Mail__LinkBaseUrl"] = $"http://127.0.0.1:{CloudOptions.PortalPort}",
         })));
 
         if (options.RabbitMq)

@@ -134,7 +134,7 @@ public sealed class OrgTests(PostgresFixture postgres) : IAsyncLifetime
 
     private async Task AddMemberAsync(string orgId, string email, string role)
     {
-        // Invitations are not built yet: memberships are placed directly for the role matrix.
+        // Placed directly to keep the role matrix quick; MemberTests covers the invitation path.
         await using var scope = _app.Factory.Services.CreateAsyncScope();
         var db = scope.ServiceProvider.GetRequiredService<ControlPlaneDbContext>();
         var user = db.Users.Single(u => u.Email == email);

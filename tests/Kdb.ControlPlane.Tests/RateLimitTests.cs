@@ -14,6 +14,7 @@ public sealed class RateLimitTests(PostgresFixture postgres)
         {
             ["RateLimits:TokenRequestsPerMinute"] = "3",
             ["RateLimits:ApiRequestsPerMinute"] = "4",
+            ["RateLimits:PasswordResetRequestsPerMinute"] = "2",
         });
         var token = await app.SignupAndLoginAsync("limited@example.com"); // signup: API 1; password grant: token 1
 
@@ -44,5 +45,15 @@ public sealed class RateLimitTests(PostgresFixture postgres)
 
         // The user's own partition: 4 per minute.
         Assert.Equal([HttpStatusCode.OK, HttpStatusCode.OK, HttpStatusCode.OK, HttpStatusCode.OK, HttpStatusCode.TooManyRequests], api);
+
+        // Password reset has its own, stricter per-IP limit (it sends mail).
+        var resets = new List<HttpStatusCode>();
+        for (var i = 0; i < 3; i++)
+        {
+            using var response = await app.Client.PostAsync(new Uri("/v1/password-reset", UriKind.Relative), System.Net.Http.Json.JsonContent.Create(new { email = "limited@example.com" }));
+            resets.Add(response.StatusCode);
+        }
+
+        Assert.Equal([HttpStatusCode.Accepted, HttpStatusCode.Accepted, HttpStatusCode.TooManyRequests], resets);
     }
 }

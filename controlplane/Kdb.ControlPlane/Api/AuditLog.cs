@@ -10,7 +10,8 @@ namespace Kdb.ControlPlane.Api;
 /// </summary>
 public static partial class AuditLog
 {
-    private static readonly string[] ResourceKeys = ["databaseId", "keyId", "role", "userId", "backupId", "orgId"];
+    private static readonly string[] ResourceKeys = ["databaseId", "keyId", "role", "userId", "backupId", "invitationId", "orgId"];
+    private static readonly object OrgItem = new();
 
     public sealed record AuditView(long Id, string Actor, string Action, string? ResourceId, string? SourceIp, int Status, DateTimeOffset At);
 
@@ -31,7 +32,7 @@ public static partial class AuditLog
         {
             await using var scope = services.GetRequiredService<IServiceScopeFactory>().CreateAsyncScope();
             var db = scope.ServiceProvider.GetRequiredService<ControlPlaneDbContext>();
-            var orgId = values["orgId"] as string;
+            var orgId = values["orgId"] as string ?? context.Items[OrgItem] as string;
             if (orgId is null && values["databaseId"] is string databaseId)
             {
                 orgId = await db.Databases.AsNoTracking().Where(d => d.Id == databaseId).Select(d => d.OrgId).FirstOrDefaultAsync(context.RequestAborted);
@@ -54,6 +55,25 @@ public static partial class AuditLog
             LogAuditFailed(services.GetRequiredService<ILoggerFactory>().CreateLogger("Kdb.ControlPlane.Audit"), context.Request.Path, ex);
         }
     });
+
+    /// <summary>Names the org of a request whose route carries no org or database id (accepting an invitation).</summary>
+    public static void SetAuditOrg(this HttpContext context, string orgId) => context.Items[OrgItem] = orgId;
+
+    /// <summary>
+    /// Adds an entry for an action that is not a /v1 request of its own (a lockout, a quota transition),
+    /// saved with the caller's next SaveChanges.
+    /// </summary>
+    public static void Record(ControlPlaneDbContext db, string? orgId, string actor, string action, string? resourceId, string? sourceIp, int status, DateTimeOffset at) =>
+        db.AuditLog.Add(new AuditEntry
+        {
+            OrgId = orgId,
+            Actor = Truncate(actor, 64),
+            Action = Truncate(action, 200),
+            ResourceId = resourceId is null ? null : Truncate(resourceId, 64),
+            SourceIp = sourceIp,
+            Status = status,
+            At = at,
+        });
 
     public static IEndpointRouteBuilder MapAuditLogEndpoints(this IEndpointRouteBuilder app)
     {

@@ -93,7 +93,7 @@ public static class OrgEndpoints
         return Results.Ok(new OrgDetail(org.Id, org.Name, org.Plan, membership!.Role, org.CreatedAt));
     }
 
-    private static async Task<IResult> UpdateAsync(HttpContext http, string orgId, UpdateOrgRequest? request, ControlPlaneDbContext db, CancellationToken ct)
+    private static async Task<IResult> UpdateAsync(HttpContext http, string orgId, UpdateOrgRequest? request, ControlPlaneDbContext db, Internal.RouteSignal signal, TimeProvider time, CancellationToken ct)
     {
         var membership = await OrgAccess.MembershipAsync(db, orgId, http.User.UserId(), ct);
         var org = membership is null ? null : await db.Orgs.FirstOrDefaultAsync(o => o.Id == orgId, ct);
@@ -139,9 +139,16 @@ public static class OrgEndpoints
             return Problems.Validation(errors);
         }
 
+        var planChanged = request.Plan is not null && request.Plan != org.Plan;
         org.Name = request.Name?.Trim() ?? org.Name;
         org.Plan = request.Plan ?? org.Plan;
         await db.SaveChangesAsync(ct);
+        if (planChanged && await Usage.QuotaEvaluator.EvaluateAsync(db, [orgId], time, ct) > 0)
+        {
+            // Other limits now apply: an upgrade can lift a throttle, a downgrade can impose one.
+            signal.Pulse();
+        }
+
         http.Response.Headers.ETag = ETag(org);
         return Results.Ok(new OrgDetail(org.Id, org.Name, org.Plan, membership.Role, org.CreatedAt));
     }
@@ -161,6 +168,7 @@ public static class OrgEndpoints
 
         await using var tx = await db.Database.BeginTransactionAsync(ct);
         await db.Memberships.Where(m => m.OrgId == orgId).ExecuteDeleteAsync(ct);
+        await db.Invitations.Where(i => i.OrgId == orgId).ExecuteDeleteAsync(ct);
         await db.Orgs.Where(o => o.Id == orgId).ExecuteDeleteAsync(ct);
         await tx.CommitAsync(ct);
         return Results.NoContent();

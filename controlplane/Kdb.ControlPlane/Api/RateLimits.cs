@@ -12,10 +12,12 @@ public static class RateLimits
 {
     public const string TokenPolicy = "token-endpoint";
     public const string ApiPolicy = "management-api";
+    public const string PasswordResetPolicy = "password-reset";
 
     public static IServiceCollection AddKdbRateLimits(this IServiceCollection services, IConfiguration configuration)
     {
         var tokenPerMinute = configuration.GetValue("RateLimits:TokenRequestsPerMinute", 60);
+        var resetPerMinute = configuration.GetValue("RateLimits:PasswordResetRequestsPerMinute", 5);
         var apiPerMinute = configuration.GetValue("RateLimits:ApiRequestsPerMinute", 1200);
         services.AddRateLimiter(o =>
         {
@@ -23,6 +25,9 @@ public static class RateLimits
             o.AddPolicy(TokenPolicy, http => RateLimitPartition.GetFixedWindowLimiter(
                 "ip:" + (http.Connection.RemoteIpAddress?.ToString() ?? "unknown"),
                 _ => new FixedWindowRateLimiterOptions { PermitLimit = tokenPerMinute, Window = TimeSpan.FromMinutes(1), QueueLimit = 0 }));
+            o.AddPolicy(PasswordResetPolicy, http => RateLimitPartition.GetFixedWindowLimiter(
+                "ip:" + (http.Connection.RemoteIpAddress?.ToString() ?? "unknown"),
+                _ => new FixedWindowRateLimiterOptions { PermitLimit = resetPerMinute, Window = TimeSpan.FromMinutes(1), QueueLimit = 0 }));
             o.AddPolicy(ApiPolicy, http => RateLimitPartition.GetFixedWindowLimiter(
                 http.User.UserId() is { } subject ? "sub:" + subject : "ip:" + (http.Connection.RemoteIpAddress?.ToString() ?? "unknown"),
                 _ => new FixedWindowRateLimiterOptions { PermitLimit = apiPerMinute, Window = TimeSpan.FromMinutes(1), QueueLimit = 0 }));

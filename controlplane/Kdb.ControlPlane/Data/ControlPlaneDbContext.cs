@@ -38,6 +38,20 @@ public sealed class ControlPlaneDbContext(DbContextOptions<ControlPlaneDbContext
 
     public DbSet<IdempotencyRecord> IdempotencyKeys => Set<IdempotencyRecord>();
 
+    public DbSet<Invitation> Invitations => Set<Invitation>();
+
+    public DbSet<PasswordResetRecord> PasswordResets => Set<PasswordResetRecord>();
+
+    public DbSet<ConnectionLogEntry> ConnectionLog => Set<ConnectionLogEntry>();
+
+    public DbSet<BackupRecord> Backups => Set<BackupRecord>();
+
+    public DbSet<BackupScheduleRecord> BackupSchedules => Set<BackupScheduleRecord>();
+
+    public DbSet<ScheduledJobRecord> ScheduledJobs => Set<ScheduledJobRecord>();
+
+    public DbSet<BackupKeyRecord> BackupKeys => Set<BackupKeyRecord>();
+
     protected override void OnModelCreating(ModelBuilder builder)
     {
         base.OnModelCreating(builder);
@@ -165,6 +179,77 @@ public sealed class ControlPlaneDbContext(DbContextOptions<ControlPlaneDbContext
             e.Property(i => i.Key).HasMaxLength(100);
             e.Property(i => i.RequestHash).HasMaxLength(64);
             e.HasIndex(i => i.CreatedAt);
+        });
+        builder.Entity<Invitation>(e =>
+        {
+            e.ToTable("invitations");
+            e.HasKey(i => i.Id);
+            e.Property(i => i.Id).HasMaxLength(30);
+            e.Property(i => i.OrgId).HasMaxLength(30);
+            e.Property(i => i.Email).HasMaxLength(254);
+            e.Property(i => i.NormalizedEmail).HasMaxLength(254);
+            e.Property(i => i.Role).HasMaxLength(20);
+            e.Property(i => i.TokenHash).HasMaxLength(64);
+            e.Property(i => i.InvitedBy).HasMaxLength(64);
+            e.Property(i => i.AcceptedBy).HasMaxLength(64);
+            e.HasIndex(i => i.OrgId);
+            e.HasIndex(i => i.NormalizedEmail);
+        });
+        builder.Entity<PasswordResetRecord>(e =>
+        {
+            e.ToTable("password_resets");
+            e.HasKey(r => r.TokenHash);
+            e.Property(r => r.TokenHash).HasMaxLength(64);
+            e.HasIndex(r => r.UserId);
+        });
+        builder.Entity<ConnectionLogEntry>(e =>
+        {
+            e.ToTable("connection_log");
+            e.HasKey(c => c.Id);
+            e.Property(c => c.DatabaseId).HasMaxLength(30);
+            e.Property(c => c.Kind).HasMaxLength(20);
+            e.Property(c => c.Reason).HasMaxLength(200);
+            e.Property(c => c.ClientIp).HasMaxLength(64);
+            e.Property(c => c.User).HasMaxLength(63);
+            e.Property(c => c.Source).HasMaxLength(64);
+            e.HasIndex(c => new { c.DatabaseId, c.Id });
+        });
+        builder.Entity<BackupRecord>(e =>
+        {
+            e.ToTable("backups");
+            e.HasKey(b => b.Id);
+            e.Property(b => b.Id).HasMaxLength(30);
+            e.Property(b => b.DatabaseId).HasMaxLength(30);
+            e.Property(b => b.OrgId).HasMaxLength(30);
+            e.Property(b => b.Status).HasMaxLength(20);
+            e.Property(b => b.Sha256).HasMaxLength(64);
+            e.Property(b => b.KeyId).HasMaxLength(64);
+            e.Property(b => b.OperationId).HasMaxLength(30);
+            e.HasIndex(b => new { b.DatabaseId, b.Id });
+            e.HasIndex(b => b.ExpiresAt);
+        });
+        builder.Entity<BackupScheduleRecord>(e =>
+        {
+            e.ToTable("backup_schedules");
+            e.HasKey(b => b.DatabaseId);
+            e.Property(b => b.DatabaseId).HasMaxLength(30);
+            e.Property(b => b.OrgId).HasMaxLength(30);
+            e.Property(b => b.Cron).HasMaxLength(100);
+            e.HasIndex(b => b.NextRunAt);
+        });
+        builder.Entity<ScheduledJobRecord>(e =>
+        {
+            e.ToTable("scheduled_jobs");
+            e.HasKey(j => j.Name);
+            e.Property(j => j.Name).HasMaxLength(64);
+        });
+        builder.Entity<BackupKeyRecord>(e =>
+        {
+            e.ToTable("backup_keys");
+            e.HasKey(k => k.KeyId);
+            e.Property(k => k.KeyId).HasMaxLength(30);
+            e.Property(k => k.OrgId).HasMaxLength(30);
+            e.HasIndex(k => k.OrgId);
         });
         builder.Entity<ServiceClientRecord>(e =>
         {

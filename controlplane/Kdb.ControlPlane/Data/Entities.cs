@@ -158,6 +158,9 @@ public sealed class DatabaseRecord
 
     /// <summary>Route-table version of the last change that proxies must see (from <c>route_version_seq</c>).</summary>
     public long RouteVersion { get; set; }
+
+    /// <summary>When an admin last lifted the proxies' failed-login lockouts: proxies forget failures before it.</summary>
+    public DateTimeOffset? LockoutResetAt { get; set; }
 }
 
 /// <summary>A role of a tenant database, kept only as its SCRAM-SHA-256 verifier.</summary>
@@ -313,6 +316,162 @@ public sealed class IdempotencyRecord
     public string? ProtectedResponse { get; set; }
 
     public string? ContentType { get; set; }
+
+    public DateTimeOffset CreatedAt { get; set; }
+}
+
+/// <summary>
+/// A pending membership: an org admin invited an email address with a role. The invitee accepts it,
+/// logged in with that email, with the token from the mail (sign-up does not verify email addresses,
+/// so the token is what proves the invitee reads that mailbox). Only the SHA-256 of the token is stored.
+/// </summary>
+public sealed class Invitation
+{
+    public string Id { get; set; } = string.Empty;
+
+    public string OrgId { get; set; } = string.Empty;
+
+    public string Email { get; set; } = string.Empty;
+
+    /// <summary>Upper-cased email, compared with Identity's normalized email.</summary>
+    public string NormalizedEmail { get; set; } = string.Empty;
+
+    public string Role { get; set; } = "viewer";
+
+    public string TokenHash { get; set; } = string.Empty;
+
+    public string InvitedBy { get; set; } = string.Empty;
+
+    public DateTimeOffset CreatedAt { get; set; }
+
+    public DateTimeOffset ExpiresAt { get; set; }
+
+    public DateTimeOffset? AcceptedAt { get; set; }
+
+    public string? AcceptedBy { get; set; }
+}
+
+/// <summary>A one-time password-reset token (its SHA-256), valid for an hour.</summary>
+public sealed class PasswordResetRecord
+{
+    public string TokenHash { get; set; } = string.Empty;
+
+    public string UserId { get; set; } = string.Empty;
+
+    public DateTimeOffset CreatedAt { get; set; }
+
+    public DateTimeOffset ExpiresAt { get; set; }
+
+    public DateTimeOffset? UsedAt { get; set; }
+}
+
+/// <summary>A connection event a proxy reported: a connect, a deny or a throttle, with its reason.</summary>
+public sealed class ConnectionLogEntry
+{
+    public long Id { get; set; }
+
+    public string DatabaseId { get; set; } = string.Empty;
+
+    /// <summary>When it happened, by the proxy's clock.</summary>
+    public DateTimeOffset At { get; set; }
+
+    /// <summary>connect, deny or throttle.</summary>
+    public string Kind { get; set; } = string.Empty;
+
+    public string? Reason { get; set; }
+
+    public string? ClientIp { get; set; }
+
+    /// <summary>The startup user (database role) the client asked for.</summary>
+    public string? User { get; set; }
+
+    /// <summary>The reporting proxy.</summary>
+    public string Source { get; set; } = string.Empty;
+
+    public DateTimeOffset ReceivedAt { get; set; }
+}
+
+/// <summary>A backup of one database (DESIGN: Backup), taken by provisioning on request.</summary>
+public sealed class BackupRecord
+{
+    public string Id { get; set; } = string.Empty;
+
+    public string DatabaseId { get; set; } = string.Empty;
+
+    public string OrgId { get; set; } = string.Empty;
+
+    /// <summary>pending, running, completed or failed.</summary>
+    public string Status { get; set; } = "pending";
+
+    /// <summary>A restore drill restored it and its checks passed.</summary>
+    public bool Verified { get; set; }
+
+    public long SizeBytes { get; set; }
+
+    public string? Sha256 { get; set; }
+
+    /// <summary>The u64 Raft index it is consistent at, bit-for-bit in a bigint.</summary>
+    public long RaftIndex { get; set; }
+
+    /// <summary>The org backup key that sealed it.</summary>
+    public string? KeyId { get; set; }
+
+    public string? Error { get; set; }
+
+    public string OperationId { get; set; } = string.Empty;
+
+    public DateTimeOffset CreatedAt { get; set; }
+
+    public DateTimeOffset? CompletedAt { get; set; }
+
+    /// <summary>When retention removes it (from the org's plan when it was taken).</summary>
+    public DateTimeOffset ExpiresAt { get; set; }
+
+    /// <summary>What the last restore drill reported (passed or failed).</summary>
+    public string? VerificationDetails { get; set; }
+
+    public DateTimeOffset? VerifiedAt { get; set; }
+}
+
+/// <summary>A database's backup schedule: a five-field cron expression (UTC) and how long its backups are kept.</summary>
+public sealed class BackupScheduleRecord
+{
+    public string DatabaseId { get; set; } = string.Empty;
+
+    public string OrgId { get; set; } = string.Empty;
+
+    public string Cron { get; set; } = string.Empty;
+
+    public int RetentionDays { get; set; }
+
+    public bool Enabled { get; set; }
+
+    /// <summary>When the scheduler takes the next backup; advanced in the same transaction that takes it.</summary>
+    public DateTimeOffset NextRunAt { get; set; }
+
+    public DateTimeOffset? LastRunAt { get; set; }
+
+    public DateTimeOffset UpdatedAt { get; set; }
+}
+
+/// <summary>A recurring job of the control plane itself (the restore drill), due at <see cref="NextRunAt"/>.</summary>
+public sealed class ScheduledJobRecord
+{
+    public string Name { get; set; } = string.Empty;
+
+    public DateTimeOffset NextRunAt { get; set; }
+
+    public DateTimeOffset? LastRunAt { get; set; }
+}
+
+/// <summary>An org's backup encryption key, stored only encrypted by Data Protection.</summary>
+public sealed class BackupKeyRecord
+{
+    public string KeyId { get; set; } = string.Empty;
+
+    public string OrgId { get; set; } = string.Empty;
+
+    public string ProtectedKey { get; set; } = string.Empty;
 
     public DateTimeOffset CreatedAt { get; set; }
 }

@@ -44,7 +44,7 @@ public static partial class DatabaseEndpoints
     }
 
     [GeneratedRegex("^[a-z][a-z0-9_-]{0,62}$")]
-    private static partial Regex NamePattern();
+    internal static partial Regex NamePattern();
 
     private static async Task<IResult> CreateAsync(HttpContext http, string orgId, CreateDatabaseRequest? request, ControlPlaneDbContext db, IConfiguration configuration, TimeProvider time, CancellationToken ct)
     {
@@ -231,7 +231,7 @@ public static partial class DatabaseEndpoints
 
     private static IResult DatabaseNotFound() => Problems.NotFound("No such database.");
 
-    private static long NewTenantId()
+    internal static long NewTenantId()
     {
         Span<byte> bytes = stackalloc byte[8];
         long id;
@@ -262,8 +262,8 @@ public static partial class DatabaseEndpoints
             $"{http}/v1/databases/{databaseId}/sql");
     }
 
-    private static DatabaseView View(DatabaseRecord d) =>
+    internal static DatabaseView View(DatabaseRecord d) =>
         new(d.Id, d.OrgId, d.Name, d.Status, d.QuotaState, d.CreatedAt, d.GroupId is { } g ? unchecked((ulong)g).ToString(System.Globalization.CultureInfo.InvariantCulture) : null, d.SizeBytes, d.StatusReason);
 
-    private static OperationView View(OperationRecord o) => new(o.Id, o.Kind, o.Status, o.ResourceId, o.Error, o.CreatedAt, o.FinishedAt);
+    internal static OperationView View(OperationRecord o) => new(o.Id, o.Kind, o.Status, o.ResourceId, o.Error, o.CreatedAt, o.FinishedAt);
 }

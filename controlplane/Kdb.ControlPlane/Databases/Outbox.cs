@@ -117,8 +117,21 @@ internal sealed partial class OperationReconciler(IServiceScopeFactory scopes, S
             {
                 var reason = $"timed out after {timeout.TotalSeconds:0} s without an answer from provisioning";
                 OperationOutcomes.Finish(operation, false, reason, now);
+                if (operation.Kind == BackupEndpoints.OperationKind)
+                {
+                    var backup = await db.Backups.FirstOrDefaultAsync(b => b.Id == operation.ResourceId, ct);
+                    if (backup is not null && backup.Status is "pending" or "running")
+                    {
+                        backup.Status = "failed";
+                        backup.Error = reason;
+                        backup.CompletedAt = now;
+                    }
+
+                    continue;
+                }
+
                 var database = await db.Databases.FirstOrDefaultAsync(d => d.Id == operation.ResourceId, ct);
-                if (database is not null && database.Status is "provisioning" or "deleting")
+                if (database is not null && database.Status is "provisioning" or "deleting" or "restoring")
                 {
                     database.Status = "failed";
                     database.StatusReason = reason;

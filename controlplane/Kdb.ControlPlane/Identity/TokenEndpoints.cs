@@ -52,7 +52,7 @@ public static class TokenEndpoints
         var form = await http.Request.ReadFormAsync(http.RequestAborted);
         return form["grant_type"].ToString() switch
         {
-            "password" => await PasswordGrantAsync(form, db, users, issuer, options.Value, time, http.RequestAborted),
+            "password" => await PasswordGrantAsync(http, form, db, users, issuer, options.Value, time, http.RequestAborted),
             "refresh_token" => await RefreshGrantAsync(form, db, users, issuer, options.Value, time, http.RequestAborted),
             "client_credentials" => await ClientCredentialsGrantAsync(http, form, db, issuer, time, http.RequestAborted),
             "" => OAuthError("invalid_request", "grant_type is required"),
@@ -60,7 +60,7 @@ public static class TokenEndpoints
         };
     }
 
-    private static async Task<IResult> PasswordGrantAsync(IFormCollection form, ControlPlaneDbContext db, UserManager<User> users, TokenIssuer issuer, TokenOptions options, TimeProvider time, CancellationToken ct)
+    private static async Task<IResult> PasswordGrantAsync(HttpContext http, IFormCollection form, ControlPlaneDbContext db, UserManager<User> users, TokenIssuer issuer, TokenOptions options, TimeProvider time, CancellationToken ct)
     {
         var username = form["username"].ToString();
         var password = form["password"].ToString();
@@ -85,7 +85,14 @@ public static class TokenEndpoints
 
         if (!await users.CheckPasswordAsync(user, password))
         {
+            // Identity counts consecutive failures and locks the account for 15 minutes at the fifth.
             await users.AccessFailedAsync(user);
+            if (await users.IsLockedOutAsync(user))
+            {
+                Api.AuditLog.Record(db, null, user.Id, "user.locked_out", user.Id, http.Connection.RemoteIpAddress?.ToString(), StatusCodes.Status400BadRequest, time.GetUtcNow());
+                await db.SaveChangesAsync(ct);
+            }
+
             return InvalidGrant();
         }
 
@@ -247,7 +254,7 @@ public static class TokenEndpoints
     private static IResult TokenResponse(string accessToken, TimeSpan lifetime, string? refreshToken) =>
         Results.Json(new TokenResponseBody(accessToken, refreshToken, (int)lifetime.TotalSeconds, "Bearer"), statusCode: StatusCodes.Status200OK);
 
-    private static IResult InvalidGrant() => OAuthError("invalid_grant", "the credentials are invalid, expired or locked");
+    private static IResult InvalidGrant() => OAuthError("invalid_grant", "the credentials are invalid or expired, or the account is locked after repeated failures (for 15 minutes, or until a password reset)");
 
     private static IResult OAuthError(string error, string description, int status = StatusCodes.Status400BadRequest) =>
         Results.Json(new { error, error_description = description }, statusCode: status);

@@ -149,7 +149,7 @@ public static class RouteTableEndpoints
                 roles[d.Id].OrderBy(r => r.Name, StringComparer.Ordinal).Select(r => new RouteRole(r.Name, r.Kind, r.ScramVerifier)).ToList(),
                 d.QuotaState,
                 new RouteLimits(plan.MaxConnections, plan.StatementsPerSecond),
-                null,
+                d.LockoutResetAt,
                 d.RouteVersion);
         }).ToList();
     }

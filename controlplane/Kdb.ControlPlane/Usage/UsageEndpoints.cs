@@ -48,7 +48,7 @@ public static class UsageEndpoints
         return app;
     }
 
-    private static async Task<IResult> IngestAsync(UsageRecord[]? records, ControlPlaneDbContext db, CancellationToken ct)
+    private static async Task<IResult> IngestAsync(UsageRecord[]? records, ControlPlaneDbContext db, RouteSignal signal, TimeProvider time, CancellationToken ct)
     {
         if (records is null || records.Length is 0 or > MaxBatch)
         {
@@ -91,6 +91,21 @@ public static class UsageEndpoints
             """;
         var json = JsonSerializer.Serialize(records, JsonSerializerOptions.Web);
         await db.Database.ExecuteSqlRawAsync(Sql, [new NpgsqlParameter("records", NpgsqlDbType.Jsonb) { Value = json }], ct);
+
+        // The batch may move a quota state: re-evaluate the orgs it touched (request units count per org).
+        var databaseIds = new HashSet<string>(StringComparer.Ordinal);
+        foreach (var r in records)
+        {
+            databaseIds.Add(r.DatabaseId!);
+        }
+
+        var ids = databaseIds.ToArray();
+        var orgIds = await db.Databases.AsNoTracking().Where(d => ids.Contains(d.Id)).Select(d => d.OrgId).Distinct().ToListAsync(ct);
+        if (await QuotaEvaluator.EvaluateAsync(db, orgIds, time, ct) > 0)
+        {
+            signal.Pulse();
+        }
+
         return Results.Accepted();
     }
 

@@ -75,3 +75,27 @@ public sealed class Idempotency : Migration
 {
     protected override void Up(MigrationBuilder migrationBuilder) => migrationBuilder.Sql(SqlScript.Read("0007_idempotency.sql"));
 }
+
+/// <summary>Invitations to orgs and one-time password-reset tokens.</summary>
+[DbContext(typeof(ControlPlaneDbContext))]
+[Migration("20261122000008_MembersMail")]
+public sealed class MembersMail : Migration
+{
+    protected override void Up(MigrationBuilder migrationBuilder) => migrationBuilder.Sql(SqlScript.Read("0008_members_mail.sql"));
+}
+
+/// <summary>The proxies' connection log and the lifting of their failed-login lockouts.</summary>
+[DbContext(typeof(ControlPlaneDbContext))]
+[Migration("20261122000009_ConnectionLog")]
+public sealed class ConnectionLog : Migration
+{
+    protected override void Up(MigrationBuilder migrationBuilder) => migrationBuilder.Sql(SqlScript.Read("0009_connection_log.sql"));
+}
+
+/// <summary>Backups, backup schedules and the control plane's own recurring jobs (the restore drill).</summary>
+[DbContext(typeof(ControlPlaneDbContext))]
+[Migration("20261122000010_Backups")]
+public sealed class Backups : Migration
+{
+    protected override void Up(MigrationBuilder migrationBuilder) => migrationBuilder.Sql(SqlScript.Read("0010_backups.sql"));
+}

@@ -1,0 +1,173 @@
+using Kdb.ControlPlane.Api;
+using Kdb.ControlPlane.Data;
+using Kdb.ControlPlane.Databases;
+using Kdb.ControlPlane.Ids;
+using Kdb.Contracts.V1;
+using Microsoft.EntityFrameworkCore;
+
+namespace Kdb.ControlPlane.Usage;
+
+/// <summary>
+/// Quota states from metering (DESIGN, Quotas): <c>suspended</c> when the org's monthly request units pass
+/// 125% of the plan; else <c>read_only</c> when the database's storage passes 100%; else <c>throttled</c> when
+/// request units pass 100%; else <c>warning</c> when any of request units, storage or connections is at 80%
+/// or more; else <c>ok</c>. Each transition updates the database, bumps its route version, publishes
+/// <see cref="QuotaStateChanged"/> through the outbox and writes an audit entry — in one transaction.
+/// </summary>
+public static class QuotaEvaluator
+{
+    /// <summary>The audit actor of transitions: metering, not a person.</summary>
+    public const string Actor = "system:metering";
+
+    public static readonly string[] States = ["ok", "warning", "throttled", "read_only", "suspended"];
+
+    /// <summary>The state for the given usage against the given limits.</summary>
+    public static string StateFor(double orgRequestUnits, double monthlyRequestUnits, long storageBytes, long maxStorageBytes, long connections, int maxConnections)
+    {
+        if (orgRequestUnits > monthlyRequestUnits * 1.25)
+        {
+            return "suspended";
+        }
+
+        if (storageBytes > maxStorageBytes)
+        {
+            return "read_only";
+        }
+
+        if (orgRequestUnits > monthlyRequestUnits)
+        {
+            return "throttled";
+        }
+
+        return orgRequestUnits >= monthlyRequestUnits * 0.8 || storageBytes >= maxStorageBytes * 0.8 || connections >= maxConnections * 0.8
+            ? "warning"
+            : "ok";
+    }
+
+    public static QuotaState ToWire(string state) => state switch
+    {
+        "warning" => QuotaState.Warning,
+        "throttled" => QuotaState.Throttled,
+        "read_only" => QuotaState.ReadOnly,
+        "suspended" => QuotaState.Suspended,
+        _ => QuotaState.Ok,
+    };
+
+    /// <summary>
+    /// Re-evaluates every live database of <paramref name="orgIds"/> (request units are counted per org, so
+    /// one database's usage can move its siblings) and records the transitions; returns how many there were.
+    /// </summary>
+    public static async Task<int> EvaluateAsync(ControlPlaneDbContext db, IReadOnlyCollection<string> orgIds, TimeProvider time, CancellationToken ct)
+    {
+        if (orgIds.Count == 0)
+        {
+            return 0;
+        }
+
+        var orgs = orgIds.ToArray();
+        await using var tx = await db.Database.BeginTransactionAsync(ct);
+
+        // Row locks in id order: two batches touching one org evaluate one after the other (and cannot
+        // deadlock), so a transition is published once.
+        var databases = await db.Databases
+            .FromSql($"SELECT * FROM databases WHERE \"OrgId\" = ANY({orgs}) AND \"Status\" <> 'deleted' ORDER BY \"Id\" FOR UPDATE")
+            .ToListAsync(ct);
+        if (databases.Count == 0)
+        {
+            return 0;
+        }
+
+        // Read the clock only once the locks are held: transitions of one database then carry increasing
+        // timestamps in the order they commit (and reach the outbox).
+        var now = time.GetUtcNow();
+        var monthStart = new DateTimeOffset(now.Year, now.Month, 1, 0, 0, 0, TimeSpan.Zero);
+
+        var ids = databases.Select(d => d.Id).ToArray();
+        var figures = await db.Database.SqlQuery<Figures>($"""
+            SELECT d.id AS "DatabaseId",
+                   COALESCE(m.rows_read, 0) AS "RowsRead", COALESCE(m.rows_written, 0) AS "RowsWritten",
+                   COALESCE(m.bytes_read, 0) AS "BytesRead", COALESCE(m.bytes_written, 0) AS "BytesWritten", COALESCE(m.cpu_ms, 0) AS "CpuMs",
+                   COALESCE(l."StorageBytes", 0) AS "StorageBytes", COALESCE(l."Connections", 0) AS "Connections"
+            FROM unnest({ids}) AS d(id)
+            LEFT JOIN LATERAL (
+                SELECT sum(u."RowsRead")::bigint AS rows_read, sum(u."RowsWritten")::bigint AS rows_written, sum(u."BytesRead")::bigint AS bytes_read,
+                       sum(u."BytesWritten")::bigint AS bytes_written, sum(u."CpuMs")::bigint AS cpu_ms
+                FROM usage_hourly u WHERE u."DatabaseId" = d.id AND u."HourStart" >= {monthStart}) m ON true
+            LEFT JOIN LATERAL (
+                SELECT u."StorageBytes", u."Connections" FROM usage_hourly u WHERE u."DatabaseId" = d.id ORDER BY u."HourStart" DESC LIMIT 1) l ON true
+            """).ToListAsync(ct);
+        var byId = figures.ToDictionary(f => f.DatabaseId, StringComparer.Ordinal);
+        var plans = await db.Orgs.AsNoTracking().Where(o => orgs.Contains(o.Id)).ToDictionaryAsync(o => o.Id, o => o.Plan, ct);
+        var orgUnits = new Dictionary<string, double>(StringComparer.Ordinal);
+        foreach (var d in databases)
+        {
+            var f = byId[d.Id];
+            orgUnits[d.OrgId] = orgUnits.GetValueOrDefault(d.OrgId) + UsageEndpoints.RequestUnits(f.RowsRead, f.RowsWritten, f.BytesRead, f.BytesWritten, f.CpuMs);
+        }
+
+        var transitions = 0;
+        foreach (var d in databases)
+        {
+            var plan = plans.GetValueOrDefault(d.OrgId, "free");
+            var limits = PlanLimits.For(plan);
+            var f = byId[d.Id];
+            var state = StateFor(orgUnits[d.OrgId], QuotaEndpoints.MonthlyRequestUnitsFor(plan), f.StorageBytes, limits.MaxStorageBytes, f.Connections, limits.MaxConnections);
+            if (state == d.QuotaState)
+            {
+                continue;
+            }
+
+            var previous = d.QuotaState;
+            d.QuotaState = state;
+            d.RouteVersion = await db.Database.SqlQuery<long>($"SELECT nextval('route_version_seq') AS \"Value\"").SingleAsync(ct);
+            Outbox.Add(db, new QuotaStateChanged(KdbIds.NewTimeOrdered("op_", time), now, d.Id, ToWire(state)), now);
+            AuditLog.Record(db, d.OrgId, Actor, $"quota.state_changed {previous} -> {state}", d.Id, null, StatusCodes.Status200OK, now);
+            transitions++;
+        }
+
+        await db.SaveChangesAsync(ct);
+        await tx.CommitAsync(ct);
+        return transitions;
+    }
+
+    /// <summary>One database's month-to-date counters and latest gauges.</summary>
+    public sealed record Figures(string DatabaseId, long RowsRead, long RowsWritten, long BytesRead, long BytesWritten, long CpuMs, long StorageBytes, long Connections);
+}
+
+/// <summary>
+/// Re-evaluates, every <c>Quotas:SweepInterval</c> (default 5 min), the orgs that have a database out of the
+/// <c>ok</c> state: a new month or a plan change lifts states that no usage batch would revisit.
+/// </summary>
+internal sealed partial class QuotaSweep(IServiceScopeFactory scopes, StartupState state, Internal.RouteSignal signal, IConfiguration configuration, TimeProvider time, ILogger<QuotaSweep> logger) : BackgroundService
+{
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        var interval = configuration.GetValue("Quotas:SweepInterval", TimeSpan.FromMinutes(5));
+        while (!stoppingToken.IsCancellationRequested)
+        {
+            await Task.Delay(interval, time, stoppingToken);
+            if (!state.IsReady)
+            {
+                continue;
+            }
+
+            try
+            {
+                await using var scope = scopes.CreateAsyncScope();
+                var db = scope.ServiceProvider.GetRequiredService<ControlPlaneDbContext>();
+                var orgs = await db.Databases.AsNoTracking().Where(d => d.QuotaState != "ok" && d.Status != "deleted").Select(d => d.OrgId).Distinct().ToListAsync(stoppingToken);
+                if (await QuotaEvaluator.EvaluateAsync(db, orgs, time, stoppingToken) > 0)
+                {
+                    signal.Pulse();
+                }
+            }
+            catch (Exception ex) when (ex is not OperationCanceledException)
+            {
+                LogSweepFailed(logger, ex);
+            }
+        }
+    }
+
+    [LoggerMessage(LogLevel.Warning, "Quota sweep failed; retrying at the next interval")]
+    private static partial void LogSweepFailed(ILogger logger, Exception ex);
+}
