@@ -794,10 +794,15 @@ internal sealed partial class Binder
             return new ConstExpr(Value.FromInt((long)type.Id), target);
         }
 
-        if (target.Id is SqlTypeId.Text or SqlTypeId.Varchar && operand.Type.Id is SqlTypeId.Regclass or SqlTypeId.Regtype)
+        if (target.Id is SqlTypeId.Text or SqlTypeId.Varchar or SqlTypeId.Name && operand.Type.Id is SqlTypeId.Regclass or SqlTypeId.Regtype or SqlTypeId.Regnamespace)
         {
-            var isClass = operand.Type.Id == SqlTypeId.Regclass;
-            return new FuncExpr("regname", [operand], target, (a, ctx) => Value.FromText(isClass ? SystemCatalog.RelationName(ctx.Catalog, (uint)a[0].AsInt) : new SqlType((SqlTypeId)(uint)a[0].AsInt).DisplayName), true, false);
+            var kind = operand.Type.Id;
+            return new FuncExpr("regname", [operand], target, (a, ctx) => Value.FromText(kind switch
+            {
+                SqlTypeId.Regclass => SystemCatalog.RelationName(ctx.Catalog, (uint)a[0].AsInt),
+                SqlTypeId.Regnamespace => a[0].AsInt switch { SystemCatalog.PgCatalogNamespace => "pg_catalog", SystemCatalog.InformationSchemaNamespace => "information_schema", _ => "public" },
+                _ => new SqlType((SqlTypeId)(uint)a[0].AsInt).DisplayName,
+            }), true, false);
         }
 
         return TypeResolver.Coerce(operand, target, explicitCast: true, cast.Position);

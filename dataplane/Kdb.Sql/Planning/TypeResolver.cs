@@ -44,6 +44,7 @@ internal static class TypeResolver
             "regclass" => new SqlType(SqlTypeId.Regclass),
             "regtype" => new SqlType(SqlTypeId.Regtype),
             "regproc" => new SqlType(SqlTypeId.Regproc),
+            "regnamespace" => new SqlType(SqlTypeId.Regnamespace),
             "unknown" => SqlType.Unknown,
             "int2vector" => new SqlType(SqlTypeId.Int2Vector),
             "oidvector" => new SqlType(SqlTypeId.OidVector),

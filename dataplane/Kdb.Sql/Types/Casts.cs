@@ -14,7 +14,7 @@ public static class Casts
         SqlTypeId.Numeric => 4,
         SqlTypeId.Float4 => 5,
         SqlTypeId.Float8 => 6,
-        SqlTypeId.Oid or SqlTypeId.Regclass or SqlTypeId.Regtype or SqlTypeId.Regproc => 3,
+        SqlTypeId.Oid or SqlTypeId.Regclass or SqlTypeId.Regtype or SqlTypeId.Regproc or SqlTypeId.Regnamespace => 3,
         _ => 0,
     };
 
@@ -114,7 +114,7 @@ public static class Casts
                     : Value.FromInt(ToInteger(value, from, int.MinValue, int.MaxValue, "integer"));
             case SqlTypeId.Int8:
                 return Value.FromInt(ToInteger(value, from, long.MinValue, long.MaxValue, "bigint"));
-            case SqlTypeId.Oid or SqlTypeId.Regclass or SqlTypeId.Regtype or SqlTypeId.Regproc:
+            case SqlTypeId.Oid or SqlTypeId.Regclass or SqlTypeId.Regtype or SqlTypeId.Regproc or SqlTypeId.Regnamespace:
                 return Value.FromInt(ToInteger(value, from, 0, uint.MaxValue, "oid"));
             case SqlTypeId.Float4:
                 return Value.FromFloat(CheckFloat((float)ToDouble(value, from), "real"));

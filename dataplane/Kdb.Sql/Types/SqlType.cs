@@ -37,6 +37,7 @@ public enum SqlTypeId : uint
     Numeric = 1700,
     Regclass = 2205,
     Regtype = 2206,
+    Regnamespace = 4089,
     Record = 2249,
     Void = 2278,
     Uuid = 2950,
@@ -108,7 +109,7 @@ public readonly record struct SqlType(SqlTypeId Id, int Modifier = -1)
     {
         SqlTypeId.Bool => 'B',
         SqlTypeId.Int2 or SqlTypeId.Int4 or SqlTypeId.Int8 or SqlTypeId.Float4 or SqlTypeId.Float8 or SqlTypeId.Numeric
-            or SqlTypeId.Oid or SqlTypeId.Regclass or SqlTypeId.Regtype or SqlTypeId.Regproc => 'N',
+            or SqlTypeId.Oid or SqlTypeId.Regclass or SqlTypeId.Regtype or SqlTypeId.Regproc or SqlTypeId.Regnamespace => 'N',
         SqlTypeId.Text or SqlTypeId.Varchar or SqlTypeId.Bpchar or SqlTypeId.Name or SqlTypeId.Char => 'S',
         SqlTypeId.Date or SqlTypeId.Timestamp or SqlTypeId.TimestampTz or SqlTypeId.Time => 'D',
         SqlTypeId.Interval => 'T',
@@ -171,7 +172,7 @@ public readonly record struct SqlType(SqlTypeId Id, int Modifier = -1)
     public static ValueKind KindOf(SqlTypeId id) => id switch
     {
         SqlTypeId.Bool => ValueKind.Bool,
-        SqlTypeId.Int2 or SqlTypeId.Int4 or SqlTypeId.Int8 or SqlTypeId.Oid or SqlTypeId.Regclass or SqlTypeId.Regtype or SqlTypeId.Regproc => ValueKind.Int,
+        SqlTypeId.Int2 or SqlTypeId.Int4 or SqlTypeId.Int8 or SqlTypeId.Oid or SqlTypeId.Regclass or SqlTypeId.Regtype or SqlTypeId.Regproc or SqlTypeId.Regnamespace => ValueKind.Int,
         SqlTypeId.Float4 or SqlTypeId.Float8 => ValueKind.Float,
         SqlTypeId.Numeric => ValueKind.Numeric,
         SqlTypeId.Bytea => ValueKind.Bytes,
@@ -212,6 +213,7 @@ public readonly record struct SqlType(SqlTypeId Id, int Modifier = -1)
         SqlTypeId.Regclass => "regclass",
         SqlTypeId.Regtype => "regtype",
         SqlTypeId.Regproc => "regproc",
+        SqlTypeId.Regnamespace => "regnamespace",
         SqlTypeId.Unknown => "unknown",
         SqlTypeId.TextArray => "text[]",
         SqlTypeId.Int2Array => "smallint[]",

@@ -192,7 +192,7 @@ public static class ValueText
                 return Value.FromInt(ParseInteger(text, int.MinValue, int.MaxValue, "integer"));
             case SqlTypeId.Int8:
                 return Value.FromInt(ParseInteger(text, long.MinValue, long.MaxValue, "bigint"));
-            case SqlTypeId.Oid or SqlTypeId.Regclass or SqlTypeId.Regtype or SqlTypeId.Regproc:
+            case SqlTypeId.Oid or SqlTypeId.Regclass or SqlTypeId.Regtype or SqlTypeId.Regproc or SqlTypeId.Regnamespace:
                 return Value.FromInt(ParseInteger(text, 0, uint.MaxValue, "oid"));
             case SqlTypeId.Float4 or SqlTypeId.Float8:
                 return Value.FromFloat(ParseFloat(text, type));
