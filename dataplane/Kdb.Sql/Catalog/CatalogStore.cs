@@ -17,6 +17,7 @@ internal sealed class CatalogStore
     private static readonly JsonSerializerOptions JsonOptions = new() { WriteIndented = false };
     private readonly Lock _cacheLock = new();
     private (ulong Version, CatalogData Data)? _cache;
+    private (ulong SnapshotVersion, CatalogData Data)? _lastSnapshot;
 
     public CatalogStore(ulong tenant)
     {
@@ -44,11 +45,23 @@ internal sealed class CatalogStore
             return pending;
         }
 
+        // A snapshot at the same version as the last one sees the same catalog: skip even the version lookup
+        // (read-mostly workloads open many snapshots of an unchanged store).
+        var snapshotVersion = transaction.ReadVersion;
+        lock (_cacheLock)
+        {
+            if (_lastSnapshot is { } last && last.SnapshotVersion == snapshotVersion)
+            {
+                return last.Data;
+            }
+        }
+
         var version = transaction.Snapshot.NewestVersion(CatalogKey);
         lock (_cacheLock)
         {
             if (_cache is { } cached && cached.Version == version)
             {
+                _lastSnapshot = (snapshotVersion, cached.Data);
                 return cached.Data;
             }
         }

@@ -123,7 +123,6 @@ internal sealed class TableWriter
         var oldKey = oldRow[Table.KeySlot].AsBytes;
         var newKey = Def.HasPrimaryKey ? Table.PrimaryKey(ctx.KeyWriter, newRow, 0) : oldKey;
         CheckOutbound(newRow, oldRow, ctx);
-        ApplyInbound(oldRow, newRow, ctx);
         var keyChanged = !oldKey.AsSpan().SequenceEqual(newKey);
         if (keyChanged)
         {
@@ -155,6 +154,9 @@ internal sealed class TableWriter
 
         txn.Put(newKey, Encode(newRow, ctx));
         newRow[Table.KeySlot] = Value.FromBytes(newKey);
+
+        // Referencing rows follow only once the new version exists (ON UPDATE CASCADE checks against it).
+        ApplyInbound(oldRow, newRow, ctx);
     }
 
     private byte[] Encode(Value[] row, ExecContext ctx)

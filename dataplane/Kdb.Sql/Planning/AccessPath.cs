@@ -37,6 +37,9 @@ internal sealed partial class Binder
         {
             plan = new PointGetOp(table, alias, primary.Equal);
             orderSatisfied = preferredOrder is not null;
+
+            // The point read already applied the key equalities: only the other conditions remain to filter.
+            bound.RemoveAll(b => b is CompareExpr { Op: BinaryOp.Equal } compare && Array.Exists(primary.Equal, e => ReferenceEquals(e, compare.Right) || ReferenceEquals(e, compare.Left)));
         }
         else
         {

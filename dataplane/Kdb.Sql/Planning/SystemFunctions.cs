@@ -19,6 +19,12 @@ internal static class SystemFunctions
                 return new FuncExpr(name, args, SqlType.Text, (a, ctx) => Value.FromText(SystemCatalog.ConstraintDefinition(ctx.Catalog, (uint)a[0].AsInt)), strict: true, volatileFunction: false);
             case "pg_get_viewdef":
                 return new FuncExpr(name, args, SqlType.Text, (a, ctx) => Value.FromText(SystemCatalog.ViewDefinition(ctx.Catalog, a[0])), strict: true, volatileFunction: false);
+            case "pg_get_statisticsobjdef_columns":
+                // kdb has no extended statistics objects, so no oid names one.
+                return new FuncExpr(name, args, SqlType.Text, (_, _) => Value.Null, strict: true, volatileFunction: false);
+            case "pg_relation_is_publishable":
+                // kdb has no logical replication publications.
+                return new FuncExpr(name, args, SqlType.Bool, (_, _) => Value.False, strict: true, volatileFunction: false);
             case "pg_relation_size" or "pg_total_relation_size" or "pg_table_size" or "pg_indexes_size" or "pg_database_size":
                 return new FuncExpr(name, args, SqlType.Int8, (_, _) => Value.FromInt(0), strict: false, volatileFunction: false);
             default:

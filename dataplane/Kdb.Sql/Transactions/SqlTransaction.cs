@@ -31,8 +31,7 @@ internal sealed class SqlTransaction : IDisposable
     private SortedDictionary<byte[], byte[]?>? _writesStore;
     private List<(byte[] Start, byte[] End)>? _rangeDeletesStore;
     private List<UndoEntry>? _undoStore;
-    private HashSet<byte[]>? _pointReadSet;
-    private List<ReadOnlyMemory<byte>>? _pointReads;
+    private List<byte[]>? _pointReads;
     private List<KeyRange>? _rangeReads;
     private long _writeBytes;
 
@@ -95,11 +94,8 @@ internal sealed class SqlTransaction : IDisposable
 
     public void RecordPointRead(byte[] key)
     {
-        _pointReadSet ??= new HashSet<byte[]>(ByteArrayComparer.Instance);
-        if (_pointReadSet.Add(key))
-        {
-            (_pointReads ??= []).Add(key);
-        }
+        // Duplicates are removed when the commit record is built: most transactions never commit a read set.
+        (_pointReads ??= []).Add(key);
     }
 
     public void RecordRangeRead(byte[] start, byte[] end) => (_rangeReads ??= []).Add(new KeyRange(start, end));
@@ -341,7 +337,20 @@ internal sealed class SqlTransaction : IDisposable
             writes.Add(pair.Value is null ? TxWrite.Delete(pair.Key) : TxWrite.Put(pair.Key, pair.Value));
         }
 
-        return new CommitRecord(Tenant, ReadVersion, (IReadOnlyList<ReadOnlyMemory<byte>>?)_pointReads ?? [], (IReadOnlyList<KeyRange>?)_rangeReads ?? [], writes);
+        var pointReads = new List<ReadOnlyMemory<byte>>(_pointReads?.Count ?? 0);
+        if (_pointReads is not null)
+        {
+            var seen = new HashSet<byte[]>(ByteArrayComparer.Instance);
+            foreach (var key in _pointReads)
+            {
+                if (seen.Add(key))
+                {
+                    pointReads.Add(key);
+                }
+            }
+        }
+
+        return new CommitRecord(Tenant, ReadVersion, pointReads, (IReadOnlyList<KeyRange>?)_rangeReads ?? [], writes);
     }
 
     public void Dispose() => Snapshot.Dispose();
