@@ -398,3 +398,6 @@ public sealed record DoStatement(int Position, string Body, string? Language = n
 
 /// <summary>A statement that is only whitespace and comments (an empty query).</summary>
 public sealed record EmptyStatement(int Position) : Statement(Position);
+
+/// <summary><c>CLOSE name|ALL</c>, <c>LISTEN ch</c>, <c>UNLISTEN ch|*</c>, <c>NOTIFY ch [, 'payload']</c>: <see cref="Command"/> is the lowercase verb.</summary>
+public sealed record UtilityStatement(int Position, string Command, string Target) : Statement(Position);

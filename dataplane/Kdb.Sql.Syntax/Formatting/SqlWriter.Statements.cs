@@ -148,6 +148,10 @@ internal sealed partial class SqlWriter
 
                 WriteString(d.Body);
                 break;
+            case UtilityStatement u:
+                _sb.Append(u.Command.ToUpperInvariant()).Append(' ');
+                _sb.Append(u.Target is "all" or "*" ? (u.Target == "all" ? "ALL" : "*") : SqlFormatter.QuoteIdentifier(u.Target));
+                break;
             case EmptyStatement:
                 break;
             default:

@@ -103,6 +103,29 @@ internal sealed partial class Parser
                 return ParseComment();
             case "do":
                 return ParseDo();
+            case "close":
+                {
+                    // CLOSE {name | ALL}: drivers' pool resets send CLOSE ALL.
+                    _pos++;
+                    var target = Accept("all") ? "all" : ParseColId();
+                    return new UtilityStatement(pos, "close", target);
+                }
+
+            case "unlisten":
+            case "listen":
+            case "notify":
+                {
+                    var command = t.Text;
+                    _pos++;
+                    var target = AcceptOperator("*") ? "*" : ParseColId();
+                    if (command == "notify" && Accept(TokenKind.Comma))
+                    {
+                        Expect(TokenKind.String);
+                    }
+
+                    return new UtilityStatement(pos, command, target);
+                }
+
             default:
                 throw SyntaxError();
         }
@@ -428,7 +451,15 @@ internal sealed partial class Parser
             return ParseTransactionModes(pos, TransactionKind.SetTransaction);
         }
 
-        if (IsKeyword("characteristics") || IsKeyword("authorization") || (IsKeyword("session") && IsKeywordAt(1, "authorization")))
+        if (IsKeyword("authorization") || (IsKeyword("session") && IsKeywordAt(1, "authorization")))
+        {
+            // SET SESSION AUTHORIZATION {DEFAULT | user}: drivers' pool resets send the DEFAULT form.
+            Accept("session");
+            Expect("authorization");
+            return new SetStatement(pos, "session_authorization", Accept("default") ? [] : [ParseSetValue()], isLocal);
+        }
+
+        if (IsKeyword("characteristics"))
         {
             throw NotSupported("SET " + Current.Text.ToUpperInvariant());
         }

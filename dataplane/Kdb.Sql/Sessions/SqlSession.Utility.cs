@@ -180,6 +180,21 @@ public sealed partial class SqlSession
         {
             case CreateTableStatement or CreateIndexStatement or CreateViewStatement or CreateSequenceStatement or DropStatement or AlterTableStatement or TruncateStatement or CreateSchemaStatement:
                 return await RunDdlAsync(statement.Ast, cancellationToken);
+            case SetStatement { Name: "session_authorization" } authorization:
+                if (authorization.Values.Count > 0 && authorization.Values[0] != State.User)
+                {
+                    throw new SqlException(SqlState.InsufficientPrivilege, $"permission denied to set session authorization \"{authorization.Values[0]}\"");
+                }
+
+                return SqlCursor.Completed("SET");
+            case UtilityStatement utility:
+                return utility.Command switch
+                {
+                    "close" when utility.Target == "all" => SqlCursor.Completed("CLOSE CURSOR ALL"),
+                    "close" => throw new SqlException("34000", $"cursor \"{utility.Target}\" does not exist"),
+                    "unlisten" => SqlCursor.Completed("UNLISTEN"),
+                    _ => throw new SqlException(SqlState.FeatureNotSupported, $"{utility.Command.ToUpperInvariant()} is not supported: kdb has no asynchronous notifications"),
+                };
             case SetStatement set:
                 {
                     var name = set.Name.ToLowerInvariant();

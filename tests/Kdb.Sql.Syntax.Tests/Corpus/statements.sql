@@ -295,6 +295,14 @@ vacuum analyze pgbench_branches
 -- @@@@
 ANALYZE t, u
 -- @@@@
+SET SESSION AUTHORIZATION DEFAULT
+-- @@@@
+CLOSE ALL
+-- @@@@
+UNLISTEN *
+-- @@@@
+LISTEN jobs
+-- @@@@
 DISCARD ALL
 -- @@@@
 DISCARD TEMPORARY
