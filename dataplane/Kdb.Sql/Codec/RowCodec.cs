@@ -105,7 +105,11 @@ internal static class RowCodec
     }
 
     /// <summary>Decodes into <paramref name="destination"/> (one slot per physical column); columns the row predates are left for the caller (returns how many were present).</summary>
-    public static int Decode(ReadOnlySpan<byte> encoded, ReadOnlySpan<ValueKind> kinds, Span<Value> destination)
+    public static int Decode(ReadOnlySpan<byte> encoded, ReadOnlySpan<ValueKind> kinds, Span<Value> destination) =>
+        Decode(encoded, kinds, destination, null);
+
+    /// <summary>As <see cref="Decode(ReadOnlySpan{byte}, ReadOnlySpan{ValueKind}, Span{Value})"/>, skipping (as NULL) the slots <paramref name="needed"/> marks false: a query reading one column of a wide row allocates nothing for the others.</summary>
+    public static int Decode(ReadOnlySpan<byte> encoded, ReadOnlySpan<ValueKind> kinds, Span<Value> destination, bool[]? needed)
     {
         var reader = new ByteReader(encoded);
         if (reader.ReadByte() != FormatVersion)
@@ -128,10 +132,45 @@ internal static class RowCodec
                 continue;
             }
 
+            if (needed is not null && !needed[i])
+            {
+                SkipPayload(ref reader, kinds[i]);
+                destination[i] = Value.Null;
+                continue;
+            }
+
             destination[i] = ReadPayload(ref reader, kinds[i]);
         }
 
         return count;
+    }
+
+    private static void SkipPayload(ref ByteReader reader, ValueKind kind)
+    {
+        switch (kind)
+        {
+            case ValueKind.Bool:
+                reader.ReadByte();
+                break;
+            case ValueKind.Int:
+                reader.ReadVarUInt();
+                break;
+            case ValueKind.Float or ValueKind.Timestamp:
+                reader.ReadBytes(8);
+                break;
+            case ValueKind.Date:
+                reader.ReadBytes(4);
+                break;
+            case ValueKind.Numeric or ValueKind.Uuid or ValueKind.Interval:
+                reader.ReadBytes(16);
+                break;
+            case ValueKind.Text or ValueKind.Bytes:
+                reader.ReadBytes((int)reader.ReadVarUInt());
+                break;
+            default:
+                ReadPayload(ref reader, kind);
+                break;
+        }
     }
 
     private static Value ReadPayload(ref ByteReader reader, ValueKind kind)

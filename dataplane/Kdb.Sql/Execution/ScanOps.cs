@@ -113,6 +113,9 @@ internal sealed class KeyBounds
 /// <summary>Reads rows in primary-key order over a key range of the primary index (a sequential scan when unbounded).</summary>
 internal sealed class TableScanOp(TableInfo table, string alias, KeyBounds bounds, bool reverse) : Operator(table.RowWidth)
 {
+    /// <summary>Slots the query reads (null: all); the others are left NULL and never decoded.</summary>
+    public bool[]? Needed { get; set; }
+
     private IEnumerator<KeyValuePair<byte[], byte[]>>? _rows;
 
     public TableInfo Table => table;
@@ -134,7 +137,7 @@ internal sealed class TableScanOp(TableInfo table, string alias, KeyBounds bound
 
         ctx.CheckCancellation();
         var pair = _rows.Current;
-        table.Decode(pair.Key, pair.Value, Row);
+        table.Decode(pair.Key, pair.Value, Row, Needed);
         return true;
     }
 
@@ -167,6 +170,9 @@ internal sealed class TableScanOp(TableInfo table, string alias, KeyBounds bound
 /// <summary>Reads one row by its complete primary key: a single point read, no allocation beyond the engine's value.</summary>
 internal sealed class PointGetOp(TableInfo table, string alias, BoundExpr[] keyValues) : Operator(table.RowWidth)
 {
+    /// <summary>Slots the query reads (null: all); the others are left NULL and never decoded.</summary>
+    public bool[]? Needed { get; set; }
+
     private bool _done;
 
     public TableInfo Table => table;
@@ -203,7 +209,7 @@ internal sealed class PointGetOp(TableInfo table, string alias, BoundExpr[] keyV
             return false;
         }
 
-        table.Decode(key, value, Row);
+        table.Decode(key, value, Row, Needed);
         return true;
     }
 
@@ -218,6 +224,9 @@ internal sealed class PointGetOp(TableInfo table, string alias, BoundExpr[] keyV
 /// <summary>Scans a secondary index range and fetches each row by the primary key its entry holds.</summary>
 internal sealed class IndexScanOp(TableInfo table, string alias, IndexDef index, KeyBounds bounds, bool reverse) : Operator(table.RowWidth)
 {
+    /// <summary>Slots the query reads (null: all); the others are left NULL and never decoded.</summary>
+    public bool[]? Needed { get; set; }
+
     private IEnumerator<KeyValuePair<byte[], byte[]>>? _entries;
 
     public TableInfo Table => table;
@@ -242,7 +251,7 @@ internal sealed class IndexScanOp(TableInfo table, string alias, IndexDef index,
                 continue;
             }
 
-            table.Decode(primaryKey, value, Row);
+            table.Decode(primaryKey, value, Row, Needed);
             return true;
         }
 

@@ -54,9 +54,9 @@ internal sealed class TableInfo
     public byte[] IndexPrefix(uint indexId) => KeyEncoder.Prefix(Tenant, Table.Id, indexId);
 
     /// <summary>Decodes a stored row into <paramref name="row"/> (slots) and puts the key in the hidden slot.</summary>
-    public void Decode(byte[] key, byte[] value, Value[] row)
+    public void Decode(byte[] key, byte[] value, Value[] row, bool[]? needed = null)
     {
-        var present = RowCodec.Decode(value, Kinds, row);
+        var present = RowCodec.Decode(value, Kinds, row, needed);
         for (var i = present; i < SlotCount; i++)
         {
             row[i] = Missing[i];

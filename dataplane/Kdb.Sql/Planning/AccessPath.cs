@@ -74,6 +74,28 @@ internal sealed partial class Binder
             }
         }
 
+        if (_ctx.ReadColumns is { } read)
+        {
+            var needed = new bool[table.SlotCount];
+            foreach (var column in definition.Columns)
+            {
+                needed[column.Slot] = !column.Dropped && read.Contains(column.Name);
+            }
+
+            switch (plan)
+            {
+                case PointGetOp point:
+                    point.Needed = needed;
+                    break;
+                case TableScanOp scan:
+                    scan.Needed = needed;
+                    break;
+                case IndexScanOp indexScan:
+                    indexScan.Needed = needed;
+                    break;
+            }
+        }
+
         if (bound.Count > 0)
         {
             plan = new FilterOp(plan, bound.Aggregate((a, b) => new AndExpr(a, b)));

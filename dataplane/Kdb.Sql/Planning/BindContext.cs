@@ -43,6 +43,9 @@ internal sealed class BindContext
 
     public SessionState Session { get; }
 
+    /// <summary>Column names the statement may read (null: all); scans decode only these.</summary>
+    public HashSet<string>? ReadColumns { get; set; }
+
     /// <summary>True once the statement reads or writes a table (pg_catalog views included): then it needs a snapshot.</summary>
     public bool TouchesData { get; set; }
 

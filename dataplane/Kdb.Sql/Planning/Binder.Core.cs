@@ -320,7 +320,11 @@ internal sealed partial class Binder
                 return inner.Strength > 1 ? inner : (CastName(cast.Type), 1);
             case ColumnRefExpr or FunctionCallExpr:
                 return (ColumnNameCore(expr), 2);
-            case Syntax.CaseExpr or Syntax.ExistsExpr or ArrayExpr or Syntax.ArraySubqueryExpr:
+            case Syntax.CaseExpr caseExpr:
+                // A CASE is named after its ELSE result when that has a strong name, else "case".
+                var elseName = caseExpr.Else is null ? ("?column?", 0) : NameWithStrength(caseExpr.Else);
+                return elseName.Item2 > 1 ? elseName : ("case", 1);
+            case Syntax.ExistsExpr or ArrayExpr or Syntax.ArraySubqueryExpr:
                 return (ColumnNameCore(expr), 2);
             case Syntax.ScalarSubqueryExpr or CollateExpr:
                 var name = ColumnNameCore(expr);
@@ -333,12 +337,7 @@ internal sealed partial class Binder
     private static string ColumnNameCore(Expr expr) => expr switch
     {
         ColumnRefExpr column => column.Column,
-        FunctionCallExpr call => call.SimpleName switch
-        {
-            "btrim" or "ltrim" or "rtrim" => call.NoParentheses ? call.SimpleName : "btrim",
-            "extract" => "extract",
-            _ => call.SimpleName,
-        },
+        FunctionCallExpr call => call.SimpleName,
         Syntax.CaseExpr => "case",
         Syntax.ExistsExpr => "exists",
         ArrayExpr or Syntax.ArraySubqueryExpr => "array",

@@ -370,6 +370,19 @@ internal sealed partial class Binder
 
             var query = SqlParser.Parse(view.Sql) as SelectStatement
                 ?? throw new SqlException("XX001", $"view \"{view.Name}\" has a damaged definition");
+            if (_ctx.ReadColumns is { } read)
+            {
+                var viewColumns = ColumnUsage.Collect(query);
+                if (viewColumns is null)
+                {
+                    _ctx.ReadColumns = null;
+                }
+                else
+                {
+                    read.UnionWith(viewColumns);
+                }
+            }
+
             var bound = BindQuery(query, null);
             var columns = RenameColumns(bound.Columns, view.ColumnNames.Count > 0 ? view.ColumnNames : null, view.Name, named.Position);
             columns = RenameColumns(columns, named.ColumnAliases, alias, named.Position);

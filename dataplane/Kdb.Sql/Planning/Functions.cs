@@ -488,6 +488,17 @@ internal static class Functions
             case "array_length":
                 Arity(name, args, 2, 2, position);
                 return Make(name, [args[0], Coerce(args[1], SqlType.Int4, position)], SqlType.Int4, (a, _) => a[1].AsInt == 1 && a[0].AsArray.Length > 0 ? Value.FromInt(a[0].AsArray.Length) : Value.Null);
+            case "array_upper" or "array_lower":
+                Arity(name, args, 2, 2, position);
+                {
+                    var upper = name == "array_upper";
+                    var zeroBased = args[0].Type.Id is SqlTypeId.Int2Vector or SqlTypeId.OidVector;
+                    return Make(name, [args[0], Coerce(args[1], SqlType.Int4, position)], SqlType.Int4, (a, _) =>
+                        a[1].AsInt != 1 || a[0].AsArray.Length == 0
+                            ? Value.Null
+                            : Value.FromInt(upper ? a[0].AsArray.Length - (zeroBased ? 1 : 0) : (zeroBased ? 0 : 1)));
+                }
+
             case "cardinality":
                 Arity(name, args, 1, 1, position);
                 return Make(name, args, SqlType.Int4, (a, _) => Value.FromInt(a[0].AsArray.Length));

@@ -19,6 +19,11 @@ internal static class SystemFunctions
                 return new FuncExpr(name, args, SqlType.Text, (a, ctx) => Value.FromText(SystemCatalog.ConstraintDefinition(ctx.Catalog, (uint)a[0].AsInt)), strict: true, volatileFunction: false);
             case "pg_get_viewdef":
                 return new FuncExpr(name, args, SqlType.Text, (a, ctx) => Value.FromText(SystemCatalog.ViewDefinition(ctx.Catalog, a[0])), strict: true, volatileFunction: false);
+            case "array_upper" or "array_lower" when args.Length == 2 && args[0].Type.Kind == ValueKind.Array:
+                // psql's \d publication query reads int2vector bounds; kdb arrays are one-dimensional with lower bound 1.
+                var upper = name == "array_upper";
+                return new FuncExpr(name, args, SqlType.Int4, (a, _) =>
+                    a[1].AsInt != 1 || a[0].AsArray.Length == 0 ? Value.Null : Value.FromInt(upper ? a[0].AsArray.Length : 1), strict: true, volatileFunction: false);
             case "pg_get_statisticsobjdef_columns":
                 // kdb has no extended statistics objects, so no oid names one.
                 return new FuncExpr(name, args, SqlType.Text, (_, _) => Value.Null, strict: true, volatileFunction: false);
@@ -27,6 +32,9 @@ internal static class SystemFunctions
                 return new FuncExpr(name, args, SqlType.Bool, (_, _) => Value.False, strict: true, volatileFunction: false);
             case "pg_relation_size" or "pg_total_relation_size" or "pg_table_size" or "pg_indexes_size" or "pg_database_size":
                 return new FuncExpr(name, args, SqlType.Int8, (_, _) => Value.FromInt(0), strict: false, volatileFunction: false);
+            case "pg_advisory_unlock_all":
+                // kdb has no advisory locks, so there is never one to release (drivers call this on pool reset).
+                return new FuncExpr(name, args, new SqlType(SqlTypeId.Void), (_, _) => Value.Null, strict: false, volatileFunction: true);
             default:
                 throw Functions.NoSuchFunction(name, args, position);
         }

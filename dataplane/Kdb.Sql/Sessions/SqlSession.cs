@@ -144,7 +144,10 @@ public sealed partial class SqlSession : IDisposable
 
     private void Bind(SqlStatement statement, CatalogData catalog)
     {
-        var context = new BindContext(catalog, Database.Tenant, State, statement.DeclaredTypes);
+        var context = new BindContext(catalog, Database.Tenant, State, statement.DeclaredTypes)
+        {
+            ReadColumns = statement.Ast is SelectStatement ? ColumnUsage.Collect(statement.Ast) : null,
+        };
         var binder = new Binder(context);
         var bound = statement.Ast switch
         {
