@@ -1,7 +1,10 @@
 using Kdb.Node;
 using Kdb.Node.ControlPlane;
+using Kdb.Node.Standalone;
 using Kdb.ServiceDefaults;
 
+// `--standalone` is short for `--Node:Mode=standalone`.
+args = [.. args.Select(a => a == "--standalone" ? "--Node:Mode=standalone" : a)];
 var builder = WebApplication.CreateBuilder(args);
 builder.AddKdbServiceDefaults("node");
 
@@ -13,6 +16,8 @@ builder.ListenOn(managementPort);
 var dataDirectory = Path.GetFullPath(builder.Configuration["Node:DataDirectory"] ?? Path.Combine(".kdb", "nodes", index.ToString(System.Globalization.CultureInfo.InvariantCulture)));
 var identity = NodeIdentity.LoadOrCreate(dataDirectory);
 builder.Services.AddSingleton(identity);
+var pgPort = builder.Configuration.GetPort("Node:PgPort", 7000 + index);
+var standalone = StandaloneHosting.IsStandalone(builder.Configuration) ? builder.AddStandaloneNode(dataDirectory, pgPort) : null;
 builder.Services.AddHealthChecks()
     .Add(new Microsoft.Extensions.Diagnostics.HealthChecks.HealthCheckRegistration(
         "data-directory", _ => new WritableDirectoryHealthCheck(dataDirectory), Microsoft.Extensions.Diagnostics.HealthChecks.HealthStatus.Unhealthy, [ServiceDefaultsExtensions.ReadyTag]));
@@ -23,7 +28,6 @@ if (!string.IsNullOrEmpty(controlPlaneUrl))
 {
     var serviceClient = builder.Configuration.GetSection("ServiceClient").Get<ServiceClientOptions>() ?? new ServiceClientOptions();
     var host = builder.Configuration["BindAddress"] ?? "127.0.0.1";
-    var pgPort = builder.Configuration.GetPort("Node:PgPort", 7000 + index);
     var internalPort = builder.Configuration.GetPort("Node:InternalPort", 7100 + index);
     var httpPort = builder.Configuration.GetPort("Node:HttpPort", 7200 + index);
     var interval = builder.Configuration.GetValue("Node:HeartbeatInterval", TimeSpan.FromSeconds(5));
@@ -45,6 +49,14 @@ if (!string.IsNullOrEmpty(controlPlaneUrl))
 var app = builder.Build();
 app.Logger.LogInformation("Node {NodeId} (index {Index}) serving from {DataDirectory}", identity.NodeId, index, dataDirectory);
 app.MapKdbManagementEndpoints(managementPort);
+if (standalone is not null)
+{
+    app.Lifetime.ApplicationStopped.Register(standalone.Dispose);
+    app.Logger.LogInformation(
+        "Standalone node serving PostgreSQL on port {PgPort}: databases {Databases}, durability {Durability}",
+        pgPort, string.Join(", ", standalone.Options.Databases.Select(d => d.Name)), standalone.Options.Durability);
+}
+
 app.Run();
 
 /// <summary>Entry point, visible to WebApplicationFactory in tests.</summary>

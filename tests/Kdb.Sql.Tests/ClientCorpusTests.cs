@@ -1,5 +1,3 @@
-using Kdb.Sql.Types;
-
 namespace Kdb.Sql.Tests;
 
 /// <summary>

@@ -80,7 +80,7 @@ public sealed class PgRowWriter
         End();
     }
 
-    /// <summary>An int2, int4, int8, numeric, float or text column (range-checked for the smaller integer types).</summary>
+    /// <summary>An int2, int4, int8, oid, regclass, regtype, regproc, numeric, float or text column (range-checked for the smaller integer types).</summary>
     public void WriteInt64(long value)
     {
         Start(null, out PgTypeOid t, out PgFormat f);
@@ -97,6 +97,9 @@ public sealed class PgRowWriter
                 break;
             case PgTypeOid.Text or PgTypeOid.Varchar or PgTypeOid.Bpchar or PgTypeOid.Unknown:
                 PgValueCodec.WriteInteger(_row, PgTypeOid.Int8, PgFormat.Text, value);
+                break;
+            case PgTypeOid.Oid or PgTypeOid.Regclass or PgTypeOid.Regtype or PgTypeOid.Regproc:
+                PgValueCodec.WriteOid(_row, f, value);
                 break;
             default:
                 throw PgValueCodec.WrongType(t, "an integer");
@@ -126,16 +129,52 @@ public sealed class PgRowWriter
         End();
     }
 
-    /// <summary>A text, varchar, bpchar, unknown or jsonb column.</summary>
+    /// <summary>A text, varchar, bpchar, unknown, name, "char", json or jsonb column.</summary>
     public void WriteString(ReadOnlySpan<char> value)
     {
         Start(null, out PgTypeOid t, out PgFormat f);
-        if (t is not (PgTypeOid.Text or PgTypeOid.Varchar or PgTypeOid.Bpchar or PgTypeOid.Unknown or PgTypeOid.Jsonb))
+        switch (t)
         {
-            throw PgValueCodec.WrongType(t, "a string");
+            case PgTypeOid.Text or PgTypeOid.Varchar or PgTypeOid.Bpchar or PgTypeOid.Unknown or PgTypeOid.Jsonb:
+                PgValueCodec.WriteString(_row, t, f, value);
+                break;
+            case PgTypeOid.Name or PgTypeOid.Json:
+                // Both are plain UTF-8 in either format (json has no version byte, unlike jsonb).
+                PgValueCodec.WriteString(_row, PgTypeOid.Text, f, value);
+                break;
+            case PgTypeOid.Char:
+                PgValueCodec.WriteChar(_row, f, value);
+                break;
+            default:
+                throw PgValueCodec.WrongType(t, "a string");
         }
 
-        PgValueCodec.WriteString(_row, t, f, value);
+        End();
+    }
+
+    /// <summary>
+    /// An int2[], int4[], int8[], oid[], int2vector or oidvector column. <paramref name="nulls"/> marks NULL
+    /// elements (empty: none).
+    /// </summary>
+    public void WriteIntegerArray(ReadOnlySpan<long> values, ReadOnlySpan<bool> nulls)
+    {
+        Start(null, out PgTypeOid t, out PgFormat f);
+        PgTypeOid element = PgArrayTypes.ElementOf(t);
+        if (element is not (PgTypeOid.Int2 or PgTypeOid.Int4 or PgTypeOid.Int8 or PgTypeOid.Oid))
+        {
+            throw PgValueCodec.WrongType(t, "an integer array");
+        }
+
+        PgValueCodec.WriteIntegerArray(_row, t, f, values, nulls);
+        End();
+    }
+
+    /// <summary>A text[] column; null elements are SQL NULL.</summary>
+    public void WriteStringArray(IReadOnlyList<string?> values)
+    {
+        ArgumentNullException.ThrowIfNull(values);
+        Start(PgTypeOid.TextArray, out _, out PgFormat f);
+        PgValueCodec.WriteStringArray(_row, f, values);
         End();
     }
 

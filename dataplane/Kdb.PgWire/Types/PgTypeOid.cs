@@ -26,6 +26,40 @@ public enum PgTypeOid : uint
     Numeric = 1700,
     Uuid = 2950,
     Jsonb = 3802,
+
+    // Catalog types (pg_catalog queries of psql, Npgsql and pgbench return them), appended later.
+    Char = 18,
+    Name = 19,
+    Int2Vector = 22,
+    Regproc = 24,
+    Oid = 26,
+    OidVector = 30,
+    Json = 114,
+    Int2Array = 1005,
+    Int4Array = 1007,
+    TextArray = 1009,
+    Int8Array = 1016,
+    OidArray = 1028,
+    Regclass = 2205,
+    Regtype = 2206,
+}
+
+/// <summary>Facts about array and vector types.</summary>
+public static class PgArrayTypes
+{
+    /// <summary>The element type of an array or vector type, or <see cref="PgTypeOid.Unspecified"/> when the type is not one.</summary>
+    public static PgTypeOid ElementOf(PgTypeOid oid) => oid switch
+    {
+        PgTypeOid.Int2Array or PgTypeOid.Int2Vector => PgTypeOid.Int2,
+        PgTypeOid.Int4Array => PgTypeOid.Int4,
+        PgTypeOid.Int8Array => PgTypeOid.Int8,
+        PgTypeOid.OidArray or PgTypeOid.OidVector => PgTypeOid.Oid,
+        PgTypeOid.TextArray => PgTypeOid.Text,
+        _ => PgTypeOid.Unspecified,
+    };
+
+    /// <summary>int2vector and oidvector: text form is space-separated and the binary lower bound is 0, as PostgreSQL sends them.</summary>
+    public static bool IsVector(PgTypeOid oid) => oid is PgTypeOid.Int2Vector or PgTypeOid.OidVector;
 }
 
 /// <summary>Wire format of one value: 0 text, 1 binary (protocol format codes).</summary>
@@ -47,9 +81,10 @@ public static class PgTypes
     /// <summary>The pg_type.typlen of a type: fixed size in bytes, or -1 for variable length.</summary>
     public static short SizeOf(PgTypeOid oid) => oid switch
     {
-        PgTypeOid.Bool => 1,
+        PgTypeOid.Bool or PgTypeOid.Char => 1,
         PgTypeOid.Int2 => 2,
-        PgTypeOid.Int4 or PgTypeOid.Float4 or PgTypeOid.Date => 4,
+        PgTypeOid.Int4 or PgTypeOid.Float4 or PgTypeOid.Date or PgTypeOid.Oid or PgTypeOid.Regproc or PgTypeOid.Regclass or PgTypeOid.Regtype => 4,
+        PgTypeOid.Name => 64,
         PgTypeOid.Int8 or PgTypeOid.Float8 or PgTypeOid.Timestamp or PgTypeOid.TimestampTz => 8,
         PgTypeOid.Interval or PgTypeOid.Uuid => 16,
         _ => -1,
@@ -61,7 +96,10 @@ public static class PgTypes
         PgTypeOid.Bool or PgTypeOid.Bytea or PgTypeOid.Int8 or PgTypeOid.Int2 or PgTypeOid.Int4 or PgTypeOid.Text
             or PgTypeOid.Float4 or PgTypeOid.Float8 or PgTypeOid.Unknown or PgTypeOid.Bpchar or PgTypeOid.Varchar
             or PgTypeOid.Date or PgTypeOid.Timestamp or PgTypeOid.TimestampTz or PgTypeOid.Interval
-            or PgTypeOid.Numeric or PgTypeOid.Uuid or PgTypeOid.Jsonb => true,
+            or PgTypeOid.Numeric or PgTypeOid.Uuid or PgTypeOid.Jsonb
+            or PgTypeOid.Char or PgTypeOid.Name or PgTypeOid.Int2Vector or PgTypeOid.Regproc or PgTypeOid.Oid or PgTypeOid.OidVector
+            or PgTypeOid.Json or PgTypeOid.Int2Array or PgTypeOid.Int4Array or PgTypeOid.TextArray or PgTypeOid.Int8Array
+            or PgTypeOid.OidArray or PgTypeOid.Regclass or PgTypeOid.Regtype => true,
         _ => false,
     };
 
@@ -86,6 +124,20 @@ public static class PgTypes
         PgTypeOid.Numeric => "numeric",
         PgTypeOid.Uuid => "uuid",
         PgTypeOid.Jsonb => "jsonb",
+        PgTypeOid.Char => "\"char\"",
+        PgTypeOid.Name => "name",
+        PgTypeOid.Int2Vector => "int2vector",
+        PgTypeOid.Regproc => "regproc",
+        PgTypeOid.Oid => "oid",
+        PgTypeOid.OidVector => "oidvector",
+        PgTypeOid.Json => "json",
+        PgTypeOid.Int2Array => "smallint[]",
+        PgTypeOid.Int4Array => "integer[]",
+        PgTypeOid.TextArray => "text[]",
+        PgTypeOid.Int8Array => "bigint[]",
+        PgTypeOid.OidArray => "oid[]",
+        PgTypeOid.Regclass => "regclass",
+        PgTypeOid.Regtype => "regtype",
         _ => "oid " + ((uint)oid).ToString(System.Globalization.CultureInfo.InvariantCulture),
     };
 }

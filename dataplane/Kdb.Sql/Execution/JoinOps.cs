@@ -141,11 +141,14 @@ internal sealed class HashJoinOp : Operator
     private readonly BoundExpr? _residual;
     private readonly int _leftWidth;
     private readonly int _rightWidth;
-    private Dictionary<Value[], List<int>> _table = new(RowComparer.Instance);
+    // Build rows chained per key: the dictionary holds the newest row of each key, _next links to older ones.
+    // One key column (the common case) hashes a Value directly, with no key array per row.
+    private Dictionary<Value[], int> _heads = new(RowComparer.Instance);
+    private Dictionary<Value, int> _singleHeads = new(ValueComparer.Instance);
+    private List<int> _next = [];
     private List<Value[]> _buildRows = [];
     private bool[] _matched = [];
-    private List<int>? _bucket;
-    private int _bucketIndex;
+    private int _cursor = -1;
     private bool _leftMatched;
     private bool _leftValid;
     private bool _leftDone;
@@ -168,7 +171,10 @@ internal sealed class HashJoinOp : Operator
 
     public override void Open(ExecContext ctx)
     {
-        _table = new Dictionary<Value[], List<int>>(RowComparer.Instance);
+        var single = _rightKeys.Length == 1;
+        _heads = new Dictionary<Value[], int>(RowComparer.Instance);
+        _singleHeads = new Dictionary<Value, int>(ValueComparer.Instance);
+        _next = [];
         _buildRows = [];
         _right.Open(ctx);
         while (_right.Next(ctx))
@@ -177,7 +183,25 @@ internal sealed class HashJoinOp : Operator
             var row = (Value[])_right.Row.Clone();
             var index = _buildRows.Count;
             _buildRows.Add(row);
+            _next.Add(-1);
             ctx.ChargeMemory(ExecContext.RowBytes(row) + 48);
+            if (single)
+            {
+                var value = _rightKeys[0].Eval(row, ctx);
+                if (value.IsNull)
+                {
+                    continue;
+                }
+
+                if (_singleHeads.TryGetValue(value, out var previous))
+                {
+                    _next[index] = previous;
+                }
+
+                _singleHeads[value] = index;
+                continue;
+            }
+
             var key = new Value[_rightKeys.Length];
             var hasNull = false;
             for (var i = 0; i < key.Length; i++)
@@ -191,13 +215,12 @@ internal sealed class HashJoinOp : Operator
                 continue;
             }
 
-            if (!_table.TryGetValue(key, out var list))
+            if (_heads.TryGetValue(key, out var head))
             {
-                list = [];
-                _table[key] = list;
+                _next[index] = head;
             }
 
-            list.Add(index);
+            _heads[key] = index;
         }
 
         _right.Close(ctx);
@@ -222,7 +245,6 @@ internal sealed class HashJoinOp : Operator
 
                 _leftValid = true;
                 _leftMatched = false;
-                _bucketIndex = 0;
                 var hasNull = false;
                 for (var i = 0; i < _probeKey.Length; i++)
                 {
@@ -230,12 +252,24 @@ internal sealed class HashJoinOp : Operator
                     hasNull |= _probeKey[i].IsNull;
                 }
 
-                _bucket = hasNull ? null : _table.GetValueOrDefault(_probeKey);
+                if (hasNull)
+                {
+                    _cursor = -1;
+                }
+                else if (_probeKey.Length == 1)
+                {
+                    _cursor = _singleHeads.TryGetValue(_probeKey[0], out var head) ? head : -1;
+                }
+                else
+                {
+                    _cursor = _heads.TryGetValue(_probeKey, out var head) ? head : -1;
+                }
             }
 
-            while (_bucket is not null && _bucketIndex < _bucket.Count)
+            while (_cursor >= 0)
             {
-                var index = _bucket[_bucketIndex++];
+                var index = _cursor;
+                _cursor = _next[index];
                 Combine(_left.Row, _buildRows[index]);
                 if (_residual is null || _residual.IsTrue(Row, ctx))
                 {
@@ -274,7 +308,9 @@ internal sealed class HashJoinOp : Operator
     public override void Close(ExecContext ctx)
     {
         _left.Close(ctx);
-        _table = new Dictionary<Value[], List<int>>(RowComparer.Instance);
+        _heads = new Dictionary<Value[], int>(RowComparer.Instance);
+        _singleHeads = new Dictionary<Value, int>(ValueComparer.Instance);
+        _next = [];
         _buildRows = [];
     }
 

@@ -1,0 +1,184 @@
+using System.Text;
+using Kdb.PgWire.Session;
+using Kdb.PgWire.Types;
+using Kdb.Sql;
+using Kdb.Sql.Sessions;
+using Kdb.Sql.Syntax;
+using Kdb.Sql.Types;
+
+namespace Kdb.Node.Sql;
+
+/// <summary>
+/// <c>COPY ... FROM STDIN</c> and <c>COPY ... TO STDOUT</c> in text and CSV format: the wire layer's copy
+/// sub-protocol around the engine's row-level COPY API (FROM) or an ordinary query (TO).
+/// </summary>
+internal sealed class CopyCommand(SqlSession session, CopyStatement copy, string sql) : IPgStatement, IPgPortal
+{
+    public ReadOnlyMemory<PgTypeOid> ParameterTypes => ReadOnlyMemory<PgTypeOid>.Empty;
+
+    public IReadOnlyList<PgColumn>? Columns => null;
+
+    /// <summary>A cheap test before parsing: the statement's first word is COPY.</summary>
+    public static bool LooksLikeCopy(string sql)
+    {
+        var text = sql.AsSpan().TrimStart();
+        while (text.StartsWith("--") || text.StartsWith("/*"))
+        {
+            var end = text.StartsWith("--") ? text.IndexOf('\n') : text.IndexOf("*/");
+            if (end < 0)
+            {
+                return false;
+            }
+
+            text = text[(end + (text.StartsWith("--") ? 1 : 2))..].TrimStart();
+        }
+
+        return text.Length > 4 && text[..4].Equals("copy", StringComparison.OrdinalIgnoreCase) && (char.IsWhiteSpace(text[4]) || text[4] == '(');
+    }
+
+    public IPgPortal Bind(PgParameters parameters) => this;
+
+    public async ValueTask<PgExecuteResult> ExecuteAsync(PgExecutionContext context)
+    {
+        try
+        {
+            var format = CopyFormat.From(copy.Options, copy.From);
+            return copy.From ? await CopyInAsync(context, format) : await CopyOutAsync(context, format);
+        }
+        catch (SqlException e)
+        {
+            throw SqlErrors.ToPg(e);
+        }
+    }
+
+    private async ValueTask<PgExecuteResult> CopyInAsync(PgExecutionContext context, CopyFormat format)
+    {
+        if (copy.Table is null)
+        {
+            throw new PgException("42601", "COPY FROM needs a table, not a query");
+        }
+
+        var target = await session.BeginCopyInAsync(QuoteName(copy.Table), copy.Columns, context.CancellationToken);
+        await context.StartCopyInAsync((short)target.Columns.Count, PgFormat.Text);
+        var parser = new CopyParser(format, target.Columns.Count);
+        while (true)
+        {
+            var chunk = await context.ReadCopyDataAsync();
+            if (chunk.IsEmpty)
+            {
+                break;
+            }
+
+            context.CancellationToken.ThrowIfCancellationRequested();
+            parser.Feed(chunk.Span, target.AddRow);
+        }
+
+        parser.Finish(target.AddRow);
+        return PgExecuteResult.Completed("COPY " + target.Complete().ToString(System.Globalization.CultureInfo.InvariantCulture));
+    }
+
+    private async ValueTask<PgExecuteResult> CopyOutAsync(PgExecutionContext context, CopyFormat format)
+    {
+        string query;
+        if (copy.Table is not null)
+        {
+            var columns = copy.Columns is { Count: > 0 } list ? string.Join(", ", list.Select(QuoteIdentifier)) : "*";
+            query = $"SELECT {columns} FROM {QuoteName(copy.Table)}";
+        }
+        else
+        {
+            query = InnerQueryText(sql, copy.Query!.Position);
+        }
+
+        var statement = session.Prepare(query);
+        using var cursor = await statement.ExecuteAsync([], context.CancellationToken);
+        var resultColumns = cursor.Columns ?? statement.Columns ?? [];
+        context.StartCopyOut((short)resultColumns.Count, PgFormat.Text);
+        var line = new StringBuilder(256);
+        if (format.Header)
+        {
+            for (var i = 0; i < resultColumns.Count; i++)
+            {
+                if (i > 0)
+                {
+                    line.Append(format.Delimiter);
+                }
+
+                format.AppendField(line, resultColumns[i].Name);
+            }
+
+            line.Append('\n');
+            await context.WriteCopyDataAsync(Encoding.UTF8.GetBytes(line.ToString()));
+        }
+
+        long rows = 0;
+        while (cursor.MoveNext())
+        {
+            context.CancellationToken.ThrowIfCancellationRequested();
+            line.Clear();
+            var row = cursor.Current;
+            for (var i = 0; i < resultColumns.Count; i++)
+            {
+                if (i > 0)
+                {
+                    line.Append(format.Delimiter);
+                }
+
+                if (row[i].IsNull)
+                {
+                    line.Append(format.Null);
+                }
+                else
+                {
+                    format.AppendField(line, ValueText.Format(row[i], resultColumns[i].Type));
+                }
+            }
+
+            line.Append('\n');
+            await context.WriteCopyDataAsync(Encoding.UTF8.GetBytes(line.ToString()));
+            rows++;
+        }
+
+        return PgExecuteResult.Completed("COPY " + rows.ToString(System.Globalization.CultureInfo.InvariantCulture));
+    }
+
+    /// <summary>The text of <c>(query)</c> in <c>COPY (query) TO STDOUT</c>: from the query's start to its closing parenthesis.</summary>
+    internal static string InnerQueryText(string sql, int position)
+    {
+        var start = Math.Clamp(position - 1, 0, sql.Length);
+        var depth = 1;
+        var i = start;
+        while (i < sql.Length)
+        {
+            var c = sql[i];
+            if (c is '\'' or '"')
+            {
+                var close = sql.IndexOf(c, i + 1);
+                i = close < 0 ? sql.Length : close + 1;
+                continue;
+            }
+
+            if (c == '(')
+            {
+                depth++;
+            }
+            else if (c == ')' && --depth == 0)
+            {
+                return sql[start..i];
+            }
+
+            i++;
+        }
+
+        throw new PgException("42601", "syntax error in COPY query: unbalanced parentheses");
+    }
+
+    private static string QuoteName(QualifiedName name) =>
+        name.Schema is null ? QuoteIdentifier(name.Name) : QuoteIdentifier(name.Schema) + "." + QuoteIdentifier(name.Name);
+
+    private static string QuoteIdentifier(string name) => "\"" + name.Replace("\"", "\"\"", StringComparison.Ordinal) + "\"";
+
+    public void Dispose()
+    {
+    }
+}

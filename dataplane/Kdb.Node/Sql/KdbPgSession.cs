@@ -1,0 +1,247 @@
+using Kdb.PgWire.Session;
+using Kdb.PgWire.Types;
+using Kdb.Sql;
+using Kdb.Sql.Sessions;
+using Kdb.Sql.Syntax;
+using Kdb.Sql.Types;
+
+namespace Kdb.Node.Sql;
+
+/// <summary>
+/// One client connection's session: the protocol library's <see cref="IPgSession"/> over the SQL engine's
+/// <see cref="SqlSession"/>. Engine errors become ErrorResponses with their SQLSTATE, detail, hint and position.
+/// </summary>
+internal sealed class KdbPgSession(SqlSession session) : IPgSession
+{
+    private static readonly HashSet<string> NotSettings = new(StringComparer.OrdinalIgnoreCase)
+    {
+        "user", "database", "options", "replication",
+    };
+
+    public SqlSession Inner => session;
+
+    public IReadOnlyList<KeyValuePair<string, string>> InitialParameterStatus { get; } = [];
+
+    /// <summary>Applies startup settings (client_encoding, DateStyle, application_name, <c>-c</c> options); a bad one refuses the connection as PostgreSQL does.</summary>
+    public void ApplyStartup(PgStartup startup)
+    {
+        foreach (var (name, value) in startup.Parameters)
+        {
+            if (NotSettings.Contains(name) || name.StartsWith("_pq_", StringComparison.Ordinal) || name.StartsWith("kdb:", StringComparison.Ordinal))
+            {
+                continue;
+            }
+
+            try
+            {
+                session.ApplyStartupParameter(name, value);
+            }
+            catch (SqlException e)
+            {
+                throw new PgException(e.SqlState, e.Message, e.Detail, e.Hint, severity: "FATAL");
+            }
+        }
+    }
+
+    public IReadOnlyList<string> SplitStatements(string sql)
+    {
+        try
+        {
+            return session.SplitStatements(sql);
+        }
+        catch (SqlException e)
+        {
+            throw SqlErrors.ToPg(e);
+        }
+    }
+
+    public ValueTask<IPgStatement> PrepareAsync(string sql, ReadOnlyMemory<PgTypeOid> parameterTypes, CancellationToken cancellationToken)
+    {
+        try
+        {
+            if (CopyCommand.LooksLikeCopy(sql) && SqlParser.Parse(sql) is CopyStatement copy)
+            {
+                return ValueTask.FromResult<IPgStatement>(new CopyCommand(session, copy, sql));
+            }
+
+            SqlTypeId[]? types = null;
+            if (!parameterTypes.IsEmpty)
+            {
+                var span = parameterTypes.Span;
+                types = new SqlTypeId[span.Length];
+                for (var i = 0; i < span.Length; i++)
+                {
+                    types[i] = (SqlTypeId)(uint)span[i];
+                }
+            }
+
+            return ValueTask.FromResult<IPgStatement>(new KdbPgStatement(session.Prepare(sql, types)));
+        }
+        catch (SqlException e)
+        {
+            throw SqlErrors.ToPg(e);
+        }
+    }
+
+    public async ValueTask<PgTransactionStatus> SyncAsync(CancellationToken cancellationToken)
+    {
+        try
+        {
+            return (PgTransactionStatus)(byte)await session.SyncAsync(cancellationToken);
+        }
+        catch (SqlException e)
+        {
+            throw SqlErrors.ToPg(e);
+        }
+    }
+
+    public ValueTask FailTransactionAsync()
+    {
+        session.Fail();
+        return ValueTask.CompletedTask;
+    }
+
+    public ValueTask DisposeAsync()
+    {
+        session.Dispose();
+        return ValueTask.CompletedTask;
+    }
+}
+
+/// <summary>A prepared statement: parameter and result types as the engine resolved them.</summary>
+internal sealed class KdbPgStatement : IPgStatement
+{
+    private readonly SqlStatement _statement;
+    private readonly SqlType[] _parameterTypes;
+
+    public KdbPgStatement(SqlStatement statement)
+    {
+        _statement = statement;
+        _parameterTypes = [.. statement.ParameterTypes];
+        var wire = new PgTypeOid[_parameterTypes.Length];
+        for (var i = 0; i < wire.Length; i++)
+        {
+            wire[i] = PgValues.WireType(_parameterTypes[i]);
+        }
+
+        ParameterTypes = wire;
+        if (statement.Columns is { } columns)
+        {
+            var described = new PgColumn[columns.Count];
+            for (var i = 0; i < described.Length; i++)
+            {
+                described[i] = PgValues.Column(columns[i]);
+            }
+
+            Columns = described;
+        }
+    }
+
+    public ReadOnlyMemory<PgTypeOid> ParameterTypes { get; }
+
+    public IReadOnlyList<PgColumn>? Columns { get; }
+
+    public IPgPortal Bind(PgParameters parameters)
+    {
+        // Decoded here so that a malformed value fails the Bind, as in PostgreSQL.
+        var values = parameters.Count == 0 ? [] : new Value[parameters.Count];
+        for (var i = 0; i < values.Length; i++)
+        {
+            values[i] = PgValues.Read(parameters, i, i < _parameterTypes.Length ? _parameterTypes[i] : SqlType.Text);
+        }
+
+        return new KdbPgPortal(_statement, values, Columns);
+    }
+
+    public void Dispose()
+    {
+    }
+}
+
+/// <summary>
+/// A bound statement. Its cursor streams rows straight into the connection's output; a row limit suspends it
+/// after that many rows (without looking ahead, as PostgreSQL does) and a later Execute resumes it.
+/// </summary>
+internal sealed class KdbPgPortal(SqlStatement statement, Value[] parameters, IReadOnlyList<PgColumn>? columns) : IPgPortal
+{
+    private SqlCursor? _cursor;
+    private SqlType[] _types = [];
+    private PgTypeOid[] _wire = [];
+
+    public async ValueTask<PgExecuteResult> ExecuteAsync(PgExecutionContext context)
+    {
+        try
+        {
+            if (_cursor is null)
+            {
+                _cursor = await statement.ExecuteAsync(parameters, context.CancellationToken);
+                PrepareColumns(_cursor);
+            }
+
+            var cursor = _cursor;
+            var rows = context.Rows;
+            var written = 0;
+            var max = context.MaxRows;
+            var token = context.CancellationToken;
+            while (cursor.MoveNext())
+            {
+                token.ThrowIfCancellationRequested();
+                var row = cursor.Current;
+                rows.BeginRow();
+                for (var i = 0; i < _wire.Length; i++)
+                {
+                    PgValues.Write(rows, row[i], _types[i], _wire[i]);
+                }
+
+                var pending = rows.EndRowAsync();
+                if (!pending.IsCompletedSuccessfully)
+                {
+                    await pending;
+                }
+
+                if (max > 0 && ++written >= max)
+                {
+                    return PgExecuteResult.PortalSuspended;
+                }
+            }
+
+            foreach (var notice in cursor.Notices)
+            {
+                context.SendNotice(SqlErrors.ToPg(notice));
+            }
+
+            foreach (var (name, value) in cursor.ParameterChanges)
+            {
+                context.ReportParameterStatus(name, value);
+            }
+
+            var tag = cursor.CommandTag ?? string.Empty;
+            if (tag == "DISCARD ALL")
+            {
+                context.DiscardAll();
+            }
+
+            return PgExecuteResult.Completed(tag);
+        }
+        catch (SqlException e)
+        {
+            throw SqlErrors.ToPg(e);
+        }
+    }
+
+    private void PrepareColumns(SqlCursor cursor)
+    {
+        // The protocol described the statement's columns; a row is encoded by those (the engine rebinds on catalog changes).
+        var resultColumns = cursor.Columns ?? statement.Columns;
+        var count = columns?.Count ?? 0;
+        _types = new SqlType[count];
+        _wire = new PgTypeOid[count];
+        for (var i = 0; i < count; i++)
+        {
+            _types[i] = resultColumns is not null && i < resultColumns.Count ? resultColumns[i].Type : SqlType.Text;
+            _wire[i] = columns![i].Type;
+        }
+    }
+
+    public void Dispose() => _cursor?.Dispose();
+}

@@ -1,0 +1,28 @@
+using System.Net;
+using Kdb.PgWire.Server;
+using Microsoft.AspNetCore.Connections;
+
+namespace Kdb.Node.Standalone;
+
+/// <summary>Wires standalone mode into the node host: the data plane singleton and the pgwire listener.</summary>
+public static class StandaloneHosting
+{
+    /// <summary>True when <c>Node:Mode</c> is <c>standalone</c>.</summary>
+    public static bool IsStandalone(IConfiguration configuration) =>
+        string.Equals(configuration["Node:Mode"], "standalone", StringComparison.OrdinalIgnoreCase);
+
+    /// <summary>Opens the standalone data plane and listens for PostgreSQL clients on <paramref name="pgPort"/>.</summary>
+    public static StandaloneServer AddStandaloneNode(this WebApplicationBuilder builder, string dataDirectory, int pgPort)
+    {
+        var options = StandaloneOptions.Read(builder.Configuration);
+        var server = new StandaloneServer(dataDirectory, options);
+        var handler = new PgConnectionHandler(server.ProtocolOptions(), server, server);
+        builder.Services.AddSingleton(server);
+        builder.Services.AddSingleton(handler);
+        builder.Services.AddSingleton(new StandaloneTls(server.LoadCertificate()));
+        var bind = builder.Configuration["BindAddress"] ?? "127.0.0.1";
+        var address = IPAddress.Parse(bind);
+        builder.WebHost.ConfigureKestrel(kestrel => kestrel.Listen(address, pgPort, listen => listen.UseConnectionHandler<PgKestrelConnectionHandler>()));
+        return server;
+    }
+}
