@@ -190,4 +190,18 @@ public sealed class FeatureTests : IDisposable
         var plan = await s.QueryAsync("EXPLAIN ANALYZE SELECT count(*) FROM items");
         Assert.Contains(plan, r => r[0].Contains("Execution Time", StringComparison.Ordinal));
     }
+
+    [Fact]
+    public async Task RelationSizes_CountStoredBytes()
+    {
+        var s = await SeededAsync();
+        await s.RunAsync("CREATE INDEX items_name ON items (name)");
+        var rows = long.Parse(await s.ScalarAsync("SELECT pg_relation_size('items')"), System.Globalization.CultureInfo.InvariantCulture);
+        var total = long.Parse(await s.ScalarAsync("SELECT pg_total_relation_size('items'::regclass)"), System.Globalization.CultureInfo.InvariantCulture);
+        var indexes = long.Parse(await s.ScalarAsync("SELECT pg_indexes_size('items')"), System.Globalization.CultureInfo.InvariantCulture);
+        Assert.True(rows > 0 && indexes > 0 && total == rows + indexes, $"{rows} {indexes} {total}");
+        await s.RunAsync("INSERT INTO items (id, name) VALUES (10, 'fig')");
+        Assert.True(long.Parse(await s.ScalarAsync("SELECT pg_relation_size('items')"), System.Globalization.CultureInfo.InvariantCulture) > rows);
+        Assert.NotEqual("0", await s.ScalarAsync("SELECT pg_database_size(current_database())"));
+    }
 }
