@@ -20,6 +20,8 @@ public static class StandaloneHosting
         builder.Services.AddSingleton(server);
         builder.Services.AddSingleton(handler);
         builder.Services.AddSingleton(new StandaloneTls(server.LoadCertificate()));
+        var retention = builder.Configuration.GetValue("Standalone:GcRetention", TimeSpan.FromMinutes(10));
+        builder.Services.AddHostedService(sp => new GcThresholdService(server, retention, sp.GetService<TimeProvider>() ?? TimeProvider.System));
         var bind = builder.Configuration["BindAddress"] ?? "127.0.0.1";
         var address = IPAddress.Parse(bind);
         builder.WebHost.ConfigureKestrel(kestrel => kestrel.Listen(address, pgPort, listen => listen.UseConnectionHandler<PgKestrelConnectionHandler>()));

@@ -27,6 +27,7 @@ public sealed class StandaloneServer : IPgSessionFactory, IPgAuthenticator, IDis
         Options = options;
         _engine = KvEngine.Open(Path.Combine(dataDirectory, "storage"), new EngineOptions { Durability = options.Durability });
         var store = new LocalSqlStore(_engine);
+        Store = store;
         foreach (var db in options.Databases)
         {
             _databases[db.Name] = (new SqlDatabase(store, db.TenantId, db.Name), db);
@@ -43,6 +44,9 @@ public sealed class StandaloneServer : IPgSessionFactory, IPgAuthenticator, IDis
     /// fake salt does not change across restarts (which would tell that the name does not exist).
     /// </summary>
     public byte[] ServerSecret { get; }
+
+    /// <summary>The in-process committer every database shares (its GC threshold advances in the background).</summary>
+    public LocalSqlStore Store { get; }
 
     /// <summary>The storage engine (for statistics).</summary>
     public IKvEngine Engine => _engine;
