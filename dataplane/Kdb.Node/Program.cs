@@ -1,4 +1,5 @@
 using Kdb.Node;
+using Kdb.Node.Cluster;
 using Kdb.Node.ControlPlane;
 using Kdb.Node.Standalone;
 using Kdb.ServiceDefaults;
@@ -18,28 +19,34 @@ var identity = NodeIdentity.LoadOrCreate(dataDirectory);
 builder.Services.AddSingleton(identity);
 var pgPort = builder.Configuration.GetPort("Node:PgPort", 7000 + index);
 var standalone = StandaloneHosting.IsStandalone(builder.Configuration) ? builder.AddStandaloneNode(dataDirectory, pgPort) : null;
+var clusterPorts = new ClusterPorts(pgPort, builder.Configuration.GetPort("Node:InternalPort", 7100 + index), builder.Configuration.GetPort("Node:HttpPort", 7200 + index));
 builder.Services.AddHealthChecks()
     .Add(new Microsoft.Extensions.Diagnostics.HealthChecks.HealthCheckRegistration(
         "data-directory", _ => new WritableDirectoryHealthCheck(dataDirectory), Microsoft.Extensions.Diagnostics.HealthChecks.HealthStatus.Unhealthy, [ServiceDefaultsExtensions.ReadyTag]));
 
 // In the cloud a node reports itself to the control plane; a node without one configured runs alone.
 var controlPlaneUrl = builder.Configuration["ControlPlane:Url"];
+ServiceTokenClient? serviceTokens = null;
 if (!string.IsNullOrEmpty(controlPlaneUrl))
 {
     var serviceClient = builder.Configuration.GetSection("ServiceClient").Get<ServiceClientOptions>() ?? new ServiceClientOptions();
-    var host = builder.Configuration["BindAddress"] ?? "127.0.0.1";
-    var internalPort = builder.Configuration.GetPort("Node:InternalPort", 7100 + index);
-    var httpPort = builder.Configuration.GetPort("Node:HttpPort", 7200 + index);
+    serviceTokens = new ServiceTokenClient(new HttpClient { BaseAddress = new Uri(controlPlaneUrl), Timeout = TimeSpan.FromSeconds(5) }, serviceClient, TimeProvider.System);
+}
+
+// Without --standalone the node runs clustered: shard groups over Raft, created through the admin API.
+var cluster = standalone is null ? builder.AddClusterNode(dataDirectory, identity, clusterPorts, serviceTokens) : null;
+if (serviceTokens is not null)
+{
+    var host = builder.Configuration["Node:AdvertisedHost"] ?? builder.Configuration["BindAddress"] ?? "127.0.0.1";
     var interval = builder.Configuration.GetValue("Node:HeartbeatInterval", TimeSpan.FromSeconds(5));
     builder.Services.AddSingleton<HeartbeatStatus>();
-    builder.Services.AddHttpClient("controlplane", c => { c.BaseAddress = new Uri(controlPlaneUrl); c.Timeout = TimeSpan.FromSeconds(5); });
+    builder.Services.AddHttpClient("controlplane", c => { c.BaseAddress = new Uri(controlPlaneUrl!); c.Timeout = TimeSpan.FromSeconds(5); });
     builder.Services.AddSingleton(TimeProvider.System);
-    builder.Services.AddSingleton(sp => new ServiceTokenClient(sp.GetRequiredService<IHttpClientFactory>().CreateClient("controlplane"), serviceClient, sp.GetRequiredService<TimeProvider>()));
     builder.Services.AddHostedService(sp => new HeartbeatService(
         sp.GetRequiredService<IHttpClientFactory>().CreateClient("controlplane"),
-        sp.GetRequiredService<ServiceTokenClient>(),
+        serviceTokens,
         identity,
-        () => new HeartbeatBody($"{host}:{pgPort}", $"{host}:{internalPort}", $"http://{host}:{httpPort}", 100, []),
+        () => new HeartbeatBody($"{host}:{pgPort}", $"{host}:{clusterPorts.Internal}", $"http://{host}:{clusterPorts.Http}", 100, cluster is null ? [] : HeartbeatGroups(cluster)),
         sp.GetRequiredService<HeartbeatStatus>(),
         sp.GetRequiredService<TimeProvider>(),
         sp.GetRequiredService<ILogger<HeartbeatService>>(),
@@ -57,7 +64,33 @@ if (standalone is not null)
         pgPort, string.Join(", ", standalone.Options.Databases.Select(d => d.Name)), standalone.Options.Durability);
 }
 
+if (cluster is not null)
+{
+    app.MapClusterEndpoints(cluster, clusterPorts);
+    app.Logger.LogInformation("Clustered node {NodeId}: PostgreSQL {Pg}, internal {Internal}, HTTP {Http}; {Groups} shard group(s) recovered",
+        identity.NodeId, clusterPorts.Pg, clusterPorts.Internal, clusterPorts.Http, cluster.Host.GroupIds.Count);
+}
+
 app.Run();
+
+static IReadOnlyList<object> HeartbeatGroups(ClusterRuntime cluster)
+{
+    var groups = new List<object>();
+    foreach (var id in cluster.Host.GroupIds)
+    {
+        var s = cluster.Host.Status(id);
+        groups.Add(new
+        {
+            groupId = id.ToString(System.Globalization.CultureInfo.InvariantCulture),
+            role = s.Role.ToString().ToLowerInvariant(),
+            leaderNodeId = s.LeaderNodeId,
+            term = s.Term,
+            appliedIndex = s.AppliedIndex,
+            databases = s.Databases,
+        });
+    }
+    return groups;
+}
 
 /// <summary>Entry point, visible to WebApplicationFactory in tests.</summary>
 public partial class Program;

@@ -24,6 +24,7 @@ internal sealed class Http2RaftTransport : IRaftTransport
     public Http2RaftTransport(RaftTransportOptions options)
     {
         _options = options;
+        Port = options.ListenPort;
         _http = new HttpClient(new SocketsHttpHandler
         {
             EnableMultipleHttp2Connections = false,
@@ -86,7 +87,7 @@ internal sealed class Http2RaftTransport : IRaftTransport
         }
     }
 
-    private async Task HandleAsync(HttpContext ctx)
+    internal async Task HandleAsync(HttpContext ctx)
     {
         if (!HttpMethods.IsPost(ctx.Request.Method) || ctx.Request.Path != RaftTransport.StreamPath)
         {

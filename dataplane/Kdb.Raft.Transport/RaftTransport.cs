@@ -1,4 +1,6 @@
 using System.Net;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Routing;
 
 namespace Kdb.Raft.Transport;
 
@@ -31,6 +33,9 @@ public sealed record RaftTransportOptions
     /// <summary>Called on a server thread for each received message; the host must hand it to its Raft loop.</summary>
     public required Action<Message> OnMessage { get; init; }
     public int SendQueueCapacity { get; init; } = 8192;
+    /// <summary>When true the transport starts no server of its own: the host serves the peer stream on its own Kestrel app
+    /// (next to its other internal endpoints) through <see cref="RaftTransport.MapStream"/>.</summary>
+    public bool HostedByCaller { get; init; }
 }
 
 /// <summary>Starts transports.</summary>
@@ -42,7 +47,15 @@ public static class RaftTransport
     public static async Task<IRaftTransport> StartAsync(RaftTransportOptions options, CancellationToken ct = default)
     {
         var t = new Http2RaftTransport(options);
-        await t.StartAsync(ct);
+        if (!options.HostedByCaller)
+        {
+            await t.StartAsync(ct);
+        }
         return t;
     }
+
+    /// <summary>Serves the peer stream of <paramref name="transport"/> (started with <see cref="RaftTransportOptions.HostedByCaller"/>)
+    /// on the caller's app, which must listen with HTTP/2.</summary>
+    public static void MapStream(IEndpointRouteBuilder endpoints, IRaftTransport transport) =>
+        endpoints.MapPost(StreamPath, ((Http2RaftTransport)transport).HandleAsync);
 }

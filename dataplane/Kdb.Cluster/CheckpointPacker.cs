@@ -1,0 +1,108 @@
+using System.Buffers.Binary;
+using System.Numerics;
+using System.Text;
+
+namespace Kdb.Cluster;
+
+/// <summary>
+/// Packs an engine checkpoint directory into one blob (a Raft snapshot or a backup) and back.
+/// Format: magic <c>KDBCKPT1</c>, file count u32, then per file name length u16, name, length u64, bytes;
+/// a CRC32C of everything before it closes the blob.
+/// </summary>
+internal static class CheckpointPacker
+{
+    private static ReadOnlySpan<byte> Magic => "KDBCKPT1"u8;
+
+    public static byte[] Pack(string directory)
+    {
+        var files = Directory.GetFiles(directory);
+        Array.Sort(files, StringComparer.Ordinal);
+        using var stream = new MemoryStream();
+        stream.Write(Magic);
+        Span<byte> u = stackalloc byte[8];
+        BinaryPrimitives.WriteUInt32LittleEndian(u, (uint)files.Length);
+        stream.Write(u[..4]);
+        foreach (var file in files)
+        {
+            var name = Encoding.UTF8.GetBytes(Path.GetFileName(file));
+            BinaryPrimitives.WriteUInt16LittleEndian(u, (ushort)name.Length);
+            stream.Write(u[..2]);
+            stream.Write(name);
+            var bytes = File.ReadAllBytes(file);
+            BinaryPrimitives.WriteUInt64LittleEndian(u, (ulong)bytes.Length);
+            stream.Write(u);
+            stream.Write(bytes);
+        }
+        var crc = Crc32C(stream.GetBuffer().AsSpan(0, (int)stream.Length));
+        BinaryPrimitives.WriteUInt32LittleEndian(u, crc);
+        stream.Write(u[..4]);
+        return stream.ToArray();
+    }
+
+    /// <summary>Writes the files of <paramref name="blob"/> into an empty <paramref name="directory"/> (fsynced).</summary>
+    public static void Unpack(ReadOnlySpan<byte> blob, string directory)
+    {
+        if (blob.Length < 16 || !blob[..8].SequenceEqual(Magic))
+        {
+            throw new InvalidDataException("not a kdb checkpoint");
+        }
+        var body = blob[..^4];
+        if (Crc32C(body) != BinaryPrimitives.ReadUInt32LittleEndian(blob[^4..]))
+        {
+            throw new InvalidDataException("checkpoint checksum mismatch");
+        }
+        Directory.CreateDirectory(directory);
+        var count = BinaryPrimitives.ReadUInt32LittleEndian(body[8..]);
+        var offset = 12;
+        for (var i = 0u; i < count; i++)
+        {
+            if (offset + 2 > body.Length)
+            {
+                throw new InvalidDataException("checkpoint truncated");
+            }
+            var nameLength = BinaryPrimitives.ReadUInt16LittleEndian(body[offset..]);
+            offset += 2;
+            if (offset + nameLength + 8 > body.Length)
+            {
+                throw new InvalidDataException("checkpoint truncated");
+            }
+            var name = Encoding.UTF8.GetString(body.Slice(offset, nameLength));
+            offset += nameLength;
+            if (name.Length == 0 || name != Path.GetFileName(name) || name is "." or "..")
+            {
+                throw new InvalidDataException("checkpoint holds a bad file name");
+            }
+            var length = BinaryPrimitives.ReadUInt64LittleEndian(body[offset..]);
+            offset += 8;
+            if (length > (ulong)(body.Length - offset))
+            {
+                throw new InvalidDataException("checkpoint truncated");
+            }
+            using (var file = new FileStream(Path.Combine(directory, name), FileMode.CreateNew, FileAccess.Write))
+            {
+                file.Write(body.Slice(offset, (int)length));
+                file.Flush(flushToDisk: true);
+            }
+            offset += (int)length;
+        }
+        if (offset != body.Length)
+        {
+            throw new InvalidDataException("checkpoint has trailing bytes");
+        }
+    }
+
+    internal static uint Crc32C(ReadOnlySpan<byte> data)
+    {
+        var crc = 0xFFFFFFFFu;
+        var i = 0;
+        for (; i + 8 <= data.Length; i += 8)
+        {
+            crc = BitOperations.Crc32C(crc, BinaryPrimitives.ReadUInt64LittleEndian(data[i..]));
+        }
+        for (; i < data.Length; i++)
+        {
+            crc = BitOperations.Crc32C(crc, data[i]);
+        }
+        return ~crc;
+    }
+}

@@ -1,0 +1,368 @@
+using System.Collections.Concurrent;
+using System.Diagnostics;
+using Kdb.Raft;
+using Kdb.Storage;
+
+namespace Kdb.Cluster;
+
+/// <summary>
+/// The shard-group replicas of one node, driven by one loop thread (Raft cores are not thread-safe and apply
+/// must be serial per group). Other threads hand it work through a queue and await the results.
+/// </summary>
+public sealed class ClusterHost : IDisposable
+{
+    private readonly ClusterOptions _options;
+    private readonly Action<Message> _send;
+    private readonly Action<GroupMember> _peerAdded;
+    private readonly ConcurrentQueue<object> _inbox = new();
+    private readonly AutoResetEvent _wake = new(false);
+    private readonly ConcurrentDictionary<ulong, ShardGroup> _groups = new();
+    private readonly ConcurrentDictionary<string, ulong> _databaseGroups = new(StringComparer.Ordinal);
+    private readonly Thread _loop;
+    private readonly Stopwatch _clock = Stopwatch.StartNew();
+    private volatile bool _stopping;
+    private long _leaderChanges;
+
+    private ClusterHost(ClusterOptions options, Action<Message> send, Action<GroupMember> peerAdded)
+    {
+        _options = options;
+        _send = send;
+        _peerAdded = peerAdded;
+        RaftId = GroupMember.RaftIdOf(options.NodeId);
+        _loop = new Thread(Loop) { IsBackground = true, Name = "kdb-raft-loop" };
+    }
+
+    /// <summary>This node's Raft member id in every group.</summary>
+    public ulong RaftId { get; }
+
+    public string NodeId => _options.NodeId;
+
+    public long LeaderChanges => Interlocked.Read(ref _leaderChanges);
+
+    /// <summary>Opens every group found under the data directory and starts the loop.</summary>
+    public static ClusterHost Open(ClusterOptions options, Action<Message> send, Action<GroupMember> peerAdded)
+    {
+        var host = new ClusterHost(options, send, peerAdded);
+        var root = Path.Combine(options.DataDirectory, "groups");
+        Directory.CreateDirectory(root);
+        foreach (var dir in Directory.GetDirectories(root))
+        {
+            if (!File.Exists(GroupManifest.PathIn(dir)))
+            {
+                continue; // A creation that crashed before its manifest was written: nothing was acknowledged.
+            }
+            var manifest = GroupManifest.Load(dir);
+            host.Attach(ShardGroup.Open(dir, options, manifest, host.RaftId));
+        }
+        host._loop.Start();
+        return host;
+    }
+
+    /// <summary>Feeds a message from the transport.</summary>
+    public void Deliver(Message message)
+    {
+        _inbox.Enqueue(message);
+        _wake.Set();
+    }
+
+    public IReadOnlyCollection<ulong> GroupIds => [.. _groups.Keys];
+
+    /// <summary>Creates the local replica of a group. <paramref name="join"/>: the group exists elsewhere and will add this
+    /// replica as a learner (it starts with no voters and learns membership from the leader).</summary>
+    public Task CreateGroupAsync(ulong groupId, IReadOnlyList<GroupMember> members, bool join)
+    {
+        if (groupId == 0)
+        {
+            throw new ArgumentException("group id 0 is reserved", nameof(groupId));
+        }
+        if (!join && !members.Any(m => m.RaftId == RaftId))
+        {
+            throw new ArgumentException("this node is not among the group's members", nameof(members));
+        }
+        return RunAsync(() =>
+        {
+            if (_groups.TryGetValue(groupId, out var existing))
+            {
+                return existing.Manifest.Members.Select(m => m.NodeId).Order().SequenceEqual(members.Select(m => m.NodeId).Order())
+                    ? true
+                    : throw new InvalidOperationException($"group {groupId} already exists here with other members");
+            }
+            var dir = Path.Combine(_options.DataDirectory, "groups", groupId.ToString(System.Globalization.CultureInfo.InvariantCulture));
+            if (Directory.Exists(dir))
+            {
+                Directory.Delete(dir, recursive: true);
+            }
+            Directory.CreateDirectory(dir);
+            var manifest = new GroupManifest(groupId, [.. members], join);
+            var group = ShardGroup.Open(dir, _options, manifest, RaftId);
+            manifest.Save(dir);
+            Attach(group);
+            return true;
+        });
+    }
+
+    /// <summary>Proposes a command to a group. On the leader it completes once the command is applied here; elsewhere it
+    /// answers with the leader to forward to.</summary>
+    public Task<ProposeOutcome> ProposeAsync(ulong groupId, byte[] command)
+    {
+        var group = Group(groupId);
+        var done = new TaskCompletionSource<ProposeOutcome>(TaskCreationOptions.RunContinuationsAsynchronously);
+        Post(() => group.Propose(command, done, raftId => Member(group, raftId)));
+        return done.Task;
+    }
+
+    /// <summary>Completes once this replica has applied everything committed before the call (ReadIndex, also on followers).</summary>
+    public Task ReadIndexAsync(ulong groupId)
+    {
+        var group = Group(groupId);
+        var done = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        Post(() => group.ReadIndex(done, _clock.ElapsedMilliseconds));
+        return done.Task;
+    }
+
+    /// <summary>Completes once this replica has applied <paramref name="index"/>.</summary>
+    public Task WaitAppliedAsync(ulong groupId, ulong index)
+    {
+        var group = Group(groupId);
+        if (group.AppliedIndex >= index)
+        {
+            return Task.CompletedTask;
+        }
+        var done = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        Post(() => group.WaitApplied(index, done));
+        return done.Task;
+    }
+
+    /// <summary>The group's engine (reads see every applied entry; writes only through proposals).</summary>
+    public IKvEngine Engine(ulong groupId) => Group(groupId).Engine;
+
+    public bool HasGroup(ulong groupId) => _groups.ContainsKey(groupId);
+
+    /// <summary>The leader of a group as this replica knows it, or null.</summary>
+    public GroupMember? Leader(ulong groupId)
+    {
+        var group = Group(groupId);
+        var leader = group.LeaderRaftId;
+        return leader == 0 ? null : Member(group, leader);
+    }
+
+    public bool IsLeader(ulong groupId) => Group(groupId).Role == RaftRole.Leader;
+
+    /// <summary>Finds a hosted database and its group, or null when no local group hosts it.</summary>
+    public (ulong GroupId, DatabaseRecord Record)? FindDatabase(string databaseId)
+    {
+        if (_databaseGroups.TryGetValue(databaseId, out var cached) && _groups.TryGetValue(cached, out var g) && g.StateMachine.FindDatabase(databaseId) is { } hit)
+        {
+            return (cached, hit);
+        }
+        foreach (var (id, group) in _groups)
+        {
+            if (group.StateMachine.FindDatabase(databaseId) is { } record)
+            {
+                _databaseGroups[databaseId] = id;
+                return (id, record);
+            }
+        }
+        _databaseGroups.TryRemove(databaseId, out _);
+        return null;
+    }
+
+    /// <summary>Every database a group hosts (reads its tenant-0 directory).</summary>
+    public IReadOnlyList<DatabaseRecord> Databases(ulong groupId)
+    {
+        var engine = Group(groupId).Engine;
+        var list = new List<DatabaseRecord>();
+        foreach (var e in engine.Scan(SystemKeys.Prefix(SystemKeys.DatabasesTable), SystemKeys.TableEnd(SystemKeys.DatabasesTable)))
+        {
+            list.Add(DatabaseRecord.Decode(e.Value));
+        }
+        return list;
+    }
+
+    public GroupStatus Status(ulong groupId)
+    {
+        var group = Group(groupId);
+        var conf = group.Node.Conf;
+        var leader = group.LeaderRaftId;
+        var stats = group.Engine.Stats;
+        var databases = 0;
+        foreach (var _ in group.Engine.Scan(SystemKeys.Prefix(SystemKeys.DatabasesTable), SystemKeys.TableEnd(SystemKeys.DatabasesTable)))
+        {
+            databases++;
+        }
+        return new GroupStatus(groupId, group.Role, group.Term, leader == 0 ? null : Member(group, leader)?.NodeId, group.CommitIndex, group.AppliedIndex,
+            group.Manifest.Members, conf.Voters, conf.Learners, databases, stats.SegmentBytes + stats.DeltaBytes, group.StateMachine.GcThreshold);
+    }
+
+    /// <summary>Asks the group's leader (this node) to hand leadership to another member.</summary>
+    public Task<bool> TransferLeadershipAsync(ulong groupId, ulong targetRaftId) =>
+        RunAsync(() => Group(groupId).Node.TransferLeadership(targetRaftId));
+
+    /// <summary>On the leader: adds a member as a learner (its node must have created the replica with join), or promotes a
+    /// caught-up learner to voter, or removes a member.</summary>
+    public Task<ProposeResult> ChangeMembershipAsync(ulong groupId, ConfChangeType type, GroupMember member) =>
+        RunAsync(() =>
+        {
+            var group = Group(groupId);
+            if (type != ConfChangeType.RemoveNode && !group.Manifest.Members.Any(m => m.RaftId == member.RaftId))
+            {
+                group.UpdateMembers([.. group.Manifest.Members, member]);
+                _peerAdded(member);
+            }
+            return group.ProposeConfChange(new ConfChange(type, member.RaftId));
+        });
+
+    /// <summary>The leader's view of a member's replication (to decide when a learner has caught up).</summary>
+    public Task<PeerProgress?> ProgressAsync(ulong groupId, ulong raftId) => RunAsync(() => Group(groupId).Node.GetProgress(raftId));
+
+    /// <summary>Packs a consistent checkpoint of the group's engine (for backups and operators).</summary>
+    public Task<byte[]> CheckpointAsync(ulong groupId) => RunAsync(() => Group(groupId).PackCheckpoint());
+
+    /// <summary>Hands leadership of every group this node leads to another voter (graceful shutdown).</summary>
+    public async Task TransferAllLeadershipAsync(TimeSpan wait)
+    {
+        foreach (var (id, group) in _groups)
+        {
+            if (group.Role != RaftRole.Leader)
+            {
+                continue;
+            }
+            var target = group.Node.Conf.Voters.FirstOrDefault(v => v != RaftId);
+            if (target != 0)
+            {
+                await TransferLeadershipAsync(id, target);
+            }
+        }
+        var deadline = _clock.Elapsed + wait;
+        while (_clock.Elapsed < deadline && _groups.Values.Any(g => g.Role == RaftRole.Leader && g.Node.Conf.Voters.Length > 1))
+        {
+            await Task.Delay(20);
+        }
+    }
+
+    public void Dispose()
+    {
+        _stopping = true;
+        _wake.Set();
+        _loop.Join();
+        foreach (var group in _groups.Values)
+        {
+            group.Dispose();
+        }
+        _wake.Dispose();
+    }
+
+    private void Attach(ShardGroup group)
+    {
+        group.StateMachine.DatabaseChanged += id => _databaseGroups.TryRemove(id, out _);
+        _groups[group.GroupId] = group;
+        foreach (var m in group.Manifest.Members)
+        {
+            if (m.RaftId != RaftId)
+            {
+                _peerAdded(m);
+            }
+        }
+    }
+
+    private static GroupMember? Member(ShardGroup group, ulong raftId)
+    {
+        foreach (var m in group.Manifest.Members)
+        {
+            if (m.RaftId == raftId)
+            {
+                return m;
+            }
+        }
+        return null;
+    }
+
+    private ShardGroup Group(ulong groupId) =>
+        _groups.TryGetValue(groupId, out var g) ? g : throw new ClusterException("42704", $"shard group {groupId} is not hosted on this node");
+
+    private void Post(Action action)
+    {
+        if (_stopping)
+        {
+            throw new ClusterException("57P01", "the node is shutting down");
+        }
+        _inbox.Enqueue(action);
+        _wake.Set();
+    }
+
+    private Task<T> RunAsync<T>(Func<T> func)
+    {
+        var done = new TaskCompletionSource<T>(TaskCreationOptions.RunContinuationsAsynchronously);
+        Post(() =>
+        {
+            try
+            {
+                done.TrySetResult(func());
+            }
+            catch (Exception e)
+            {
+                done.TrySetException(e);
+            }
+        });
+        return done.Task;
+    }
+
+    private void Loop()
+    {
+        var nextTick = _clock.ElapsedMilliseconds + _options.TickMs;
+        var roles = new Dictionary<ulong, ulong>();
+        while (!_stopping)
+        {
+            var wait = (int)Math.Max(0, nextTick - _clock.ElapsedMilliseconds);
+            if (_inbox.IsEmpty)
+            {
+                _wake.WaitOne(wait);
+            }
+            while (_inbox.TryDequeue(out var item))
+            {
+                switch (item)
+                {
+                    case Message m:
+                        if (_groups.TryGetValue(m.GroupId, out var target))
+                        {
+                            target.Node.Step(m);
+                        }
+                        break;
+                    case Action a:
+                        a();
+                        break;
+                }
+            }
+            var now = _clock.ElapsedMilliseconds;
+            if (now >= nextTick)
+            {
+                foreach (var g in _groups.Values)
+                {
+                    g.Tick(now);
+                }
+                nextTick = now + _options.TickMs;
+            }
+            foreach (var (id, g) in _groups)
+            {
+                while (g.Node.HasReady)
+                {
+                    g.ProcessReady(SendAll, () => { });
+                }
+                if (!roles.TryGetValue(id, out var leader) || leader != g.LeaderRaftId)
+                {
+                    roles[id] = g.LeaderRaftId;
+                    Interlocked.Increment(ref _leaderChanges);
+                    g.FailStaleProposals();
+                }
+            }
+        }
+    }
+
+    private void SendAll(IReadOnlyList<Message> messages)
+    {
+        foreach (var m in messages)
+        {
+            _send(m);
+        }
+    }
+}

@@ -1,0 +1,82 @@
+using System.Text;
+using System.Text.Json;
+using Kdb.Raft;
+
+namespace Kdb.Cluster;
+
+/// <summary>A replica of a shard group: the node's stable id, its Raft member id and its internal (HTTP/2) address.</summary>
+public sealed record GroupMember(string NodeId, ulong RaftId, string InternalUrl)
+{
+    /// <summary>The Raft member id of a node: derived from its stable id, so every node computes the same one.</summary>
+    public static ulong RaftIdOf(string nodeId)
+    {
+        // FNV-1a 64: stable across processes and versions (string.GetHashCode is randomized).
+        var hash = 14695981039346656037UL;
+        foreach (var b in Encoding.UTF8.GetBytes(nodeId))
+        {
+            hash = (hash ^ b) * 1099511628211UL;
+        }
+        return hash == 0 ? 1 : hash;
+    }
+}
+
+/// <summary>Options of a node's cluster host.</summary>
+public sealed record ClusterOptions
+{
+    public required string DataDirectory { get; init; }
+    public required string NodeId { get; init; }
+    public required string InternalUrl { get; init; }
+    public int TickMs { get; init; } = 100;
+    public int ElectionTicks { get; init; } = 10;
+    public int HeartbeatTicks { get; init; } = 2;
+    public ReadMode ReadMode { get; init; } = ReadMode.ReadIndex;
+    /// <summary>Applied entries between Raft snapshots (each snapshot packs an engine checkpoint).</summary>
+    public ulong SnapshotEveryEntries { get; init; } = 20_000;
+    /// <summary>Entries kept behind a snapshot so slightly lagging followers catch up from the log.</summary>
+    public ulong RetainEntries { get; init; } = 2_000;
+    /// <summary>How long a read or proposal waits for a leader before failing.</summary>
+    public TimeSpan LeaderWait { get; init; } = TimeSpan.FromSeconds(10);
+    /// <summary>Memtable size of each group's engine.</summary>
+    public long MemtableBytes { get; init; } = 32L << 20;
+}
+
+/// <summary>What the host reports of one local replica.</summary>
+public sealed record GroupStatus(ulong GroupId, RaftRole Role, ulong Term, string? LeaderNodeId, ulong CommitIndex, ulong AppliedIndex,
+    IReadOnlyList<GroupMember> Members, IReadOnlyList<ulong> Voters, IReadOnlyList<ulong> Learners, int Databases, long StorageBytes, ulong GcThreshold);
+
+/// <summary>Outcome of a proposal: applied here (with its result), or this node is not the leader.</summary>
+public readonly record struct ProposeOutcome(ApplyResult? Result, GroupMember? Leader, string? Error = null)
+{
+    public bool Applied => Result is not null;
+}
+
+/// <summary>A shard group or database operation failed in a way the caller should report (no leader, unknown group, timeout).</summary>
+public sealed class ClusterException(string code, string message) : Exception(message)
+{
+    /// <summary>A SQLSTATE-like code: 40001 (retry: no leader yet), 08007 (commit outcome unknown), 42704 (unknown group), 54000 (too large).</summary>
+    public string Code { get; } = code;
+}
+
+/// <summary>The group.json of a replica: identity and the members it was created with (the log holds later changes).</summary>
+internal sealed record GroupManifest(ulong GroupId, List<GroupMember> Members, bool Joined)
+{
+    private static readonly JsonSerializerOptions Json = new() { WriteIndented = true };
+
+    public static string PathIn(string groupDirectory) => Path.Combine(groupDirectory, "group.json");
+
+    public void Save(string groupDirectory)
+    {
+        var path = PathIn(groupDirectory);
+        var temp = path + ".tmp";
+        using (var stream = new FileStream(temp, FileMode.Create, FileAccess.Write))
+        {
+            JsonSerializer.Serialize(stream, this, Json);
+            stream.Flush(flushToDisk: true);
+        }
+        File.Move(temp, path, overwrite: true);
+    }
+
+    public static GroupManifest Load(string groupDirectory) =>
+        JsonSerializer.Deserialize<GroupManifest>(File.ReadAllText(PathIn(groupDirectory)), Json)
+        ?? throw new InvalidDataException($"{PathIn(groupDirectory)} is empty");
+}

@@ -1,0 +1,187 @@
+using System.Security.Cryptography;
+using Kdb.Sql;
+using Kdb.Sql.Transactions;
+using Kdb.Storage;
+using Kdb.Transactions;
+
+namespace Kdb.Cluster;
+
+/// <summary>
+/// The SQL engine's store for one tenant database on a shard group: snapshots after ReadIndex (linearizable, also on
+/// followers), commits as commit records proposed to the group and validated at apply. Transactions too large for one
+/// log entry stage their writes in chunks first (DESIGN, "Large transactions").
+/// </summary>
+public sealed class RaftSqlStore(ClusterCommitter committer, ulong groupId, string databaseId, IUsageSink? usage = null) : ISqlStore
+{
+    /// <summary>Commit records up to this size go in one entry; larger ones are staged.</summary>
+    internal const int SingleEntryBytes = 7 << 20;
+
+    /// <summary>A staged chunk is stored as one value (≤ 4 MiB) and proposed as one entry.</summary>
+    internal const int ChunkBytes = 3 << 20;
+
+    private ClusterHost Host => committer.Host;
+
+    public ulong GroupId => groupId;
+
+    public string DatabaseId => databaseId;
+
+    public async ValueTask<IKvSnapshot> OpenSnapshotAsync(CancellationToken cancellationToken)
+    {
+        var state = CurrentState();
+        if (state == DatabaseState.Suspended)
+        {
+            throw new SqlException("53400", "database suspended: quota exceeded");
+        }
+        try
+        {
+            await Host.ReadIndexAsync(groupId).WaitAsync(cancellationToken);
+        }
+        catch (ClusterException e)
+        {
+            throw new SqlException(e.Code, e.Message);
+        }
+        var snapshot = Host.Engine(groupId).OpenSnapshot();
+        return usage is null ? snapshot : new CountingSnapshot(snapshot, usage, databaseId);
+    }
+
+    public async ValueTask<CommitOutcome> CommitAsync(CommitRecord record, CancellationToken cancellationToken)
+    {
+        if (record.Writes.Count > 0 && CurrentState() == DatabaseState.ReadOnly)
+        {
+            throw ReadOnlyError();
+        }
+        try
+        {
+            var command = CommitRecordCodec.GetEncodedLength(record) <= SingleEntryBytes
+                ? ShardCommand.Commit(record)
+                : await StageAsync(record, cancellationToken);
+            var result = await committer.ProposeAsync(groupId, command, cancellationToken);
+            if (result.Status == ApplyStatus.Ok && usage is not null)
+            {
+                var bytes = 0L;
+                foreach (var w in record.Writes)
+                {
+                    bytes += w.Key.Length + w.ValueOrEnd.Length;
+                }
+                usage.AddWrite(databaseId, record.Writes.Count, bytes);
+            }
+            return result.Status switch
+            {
+                ApplyStatus.Ok => new CommitOutcome(new CommitValidation(CommitVerdict.Valid, default, 0), result.Index),
+                ApplyStatus.Rejected => new CommitOutcome(new CommitValidation(result.Verdict, default, result.ConflictVersion), 0),
+                ApplyStatus.ReadOnly => throw ReadOnlyError(),
+                ApplyStatus.Suspended => throw new SqlException("53400", "database suspended: quota exceeded"),
+                ApplyStatus.NotFound => throw new SqlException("3D000", $"database \"{databaseId}\" does not exist"),
+                _ => throw new SqlException("XX000", "the commit was refused: " + (result.Message ?? result.Status.ToString())),
+            };
+        }
+        catch (ClusterException e)
+        {
+            throw new SqlException(e.Code, e.Message);
+        }
+    }
+
+    private DatabaseState CurrentState() =>
+        Host.FindDatabase(databaseId) is { } found ? found.Record.State : throw new SqlException("3D000", $"database \"{databaseId}\" does not exist");
+
+    private static SqlException ReadOnlyError() => new("25006", "cannot execute a write: the database is read-only (storage quota exceeded)");
+
+    /// <summary>Proposes the writes in chunks under a fresh transaction id and returns the small final commit record.</summary>
+    private async Task<byte[]> StageAsync(CommitRecord record, CancellationToken cancellationToken)
+    {
+        var transactionId = 0UL;
+        while (transactionId == 0)
+        {
+            transactionId = BitConverter.ToUInt64(RandomNumberGenerator.GetBytes(8));
+        }
+        var sequence = 0u;
+        var chunk = new List<TxWrite>();
+        var bytes = 0L;
+        var inflight = new List<Task<ApplyResult>>();
+        foreach (var write in record.Writes)
+        {
+            var size = write.Key.Length + write.ValueOrEnd.Length + 16;
+            if (bytes + size > ChunkBytes && chunk.Count > 0)
+            {
+                inflight.Add(ProposeChunk(record.Tenant, transactionId, sequence++, chunk, cancellationToken));
+                chunk = [];
+                bytes = 0;
+                if (inflight.Count >= 4)
+                {
+                    await Drain(inflight);
+                }
+            }
+            chunk.Add(write);
+            bytes += size;
+        }
+        if (chunk.Count > 0)
+        {
+            inflight.Add(ProposeChunk(record.Tenant, transactionId, sequence, chunk, cancellationToken));
+        }
+        await Drain(inflight);
+        var final = record with { Writes = [], StagedTransactionId = transactionId };
+        if (CommitRecordCodec.GetEncodedLength(final) > SingleEntryBytes)
+        {
+            final = final with { PointReads = [], RangeReads = CoveringRange(record) };
+        }
+        return ShardCommand.Commit(final);
+    }
+
+    private Task<ApplyResult> ProposeChunk(ulong tenant, ulong transactionId, uint sequence, List<TxWrite> writes, CancellationToken cancellationToken) =>
+        committer.ProposeAsync(groupId, ShardCommand.StageChunk(transactionId, sequence, new CommitRecord(tenant, 0, [], [], writes)), cancellationToken);
+
+    private static async Task Drain(List<Task<ApplyResult>> inflight)
+    {
+        foreach (var t in inflight)
+        {
+            var r = await t;
+            if (r.Status != ApplyStatus.Ok)
+            {
+                throw r.Status switch
+                {
+                    ApplyStatus.ReadOnly => ReadOnlyError(),
+                    _ => new SqlException("XX000", "staging a large transaction failed: " + (r.Message ?? r.Status.ToString())),
+                };
+            }
+        }
+        inflight.Clear();
+    }
+
+    /// <summary>A read set too large to send: one range over everything it read (conservative — more conflicts, never fewer).</summary>
+    private static KeyRange[] CoveringRange(CommitRecord record)
+    {
+        byte[]? min = null;
+        byte[]? max = null;
+        var unbounded = false;
+        void Widen(ReadOnlySpan<byte> start, ReadOnlySpan<byte> end)
+        {
+            if (min is null || start.SequenceCompareTo(min) < 0)
+            {
+                min = start.ToArray();
+            }
+            if (end.IsEmpty)
+            {
+                unbounded = true;
+            }
+            else if (max is null || end.SequenceCompareTo(max) > 0)
+            {
+                max = end.ToArray();
+            }
+        }
+        foreach (var k in record.PointReads)
+        {
+            Widen(k.Span, [.. k.Span, 0]);
+        }
+        foreach (var r in record.RangeReads)
+        {
+            Widen(r.Start.Span, r.End.Span);
+        }
+        if (min is null)
+        {
+            return [];
+        }
+        // Stay inside the tenant's keyspace: its prefix end bounds an open range.
+        var end = unbounded ? SystemKeys.TenantEnd(record.Tenant) ?? [] : max!;
+        return [new KeyRange(min, end)];
+    }
+}

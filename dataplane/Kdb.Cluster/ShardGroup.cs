@@ -1,0 +1,328 @@
+using Kdb.Raft;
+using Kdb.Raft.Storage;
+using Kdb.Storage;
+
+namespace Kdb.Cluster;
+
+/// <summary>
+/// One local replica of a shard group: the Raft core, its durable log, and the storage engine as its state
+/// machine (Raft mode: no WAL of its own; entries after the engine's last flush are replayed from the log).
+/// Everything but the volatile status fields is touched only on the host's loop thread.
+/// </summary>
+internal sealed class ShardGroup : IDisposable
+{
+    private readonly string _directory;
+    private readonly ClusterOptions _options;
+    private readonly IRaftLogStore _log;
+    private readonly Dictionary<ulong, (ulong Term, TaskCompletionSource<ProposeOutcome> Done)> _proposals = [];
+    private readonly Dictionary<ulong, TaskCompletionSource> _reads = [];
+    private readonly PriorityQueue<TaskCompletionSource, ulong> _appliedWaiters = new();
+    private readonly List<(long Deadline, TaskCompletionSource Done)> _readRetries = [];
+    private ulong _nextRead;
+    private ulong _lastSnapshotIndex;
+
+    private ShardGroup(string directory, ClusterOptions options, GroupManifest manifest, IRaftLogStore log, IRaftNode node, ShardStateMachine stateMachine)
+    {
+        _directory = directory;
+        _options = options;
+        Manifest = manifest;
+        _log = log;
+        Node = node;
+        StateMachine = stateMachine;
+        _lastSnapshotIndex = log.Recovered.Snapshot?.Index ?? 0;
+        Refresh();
+    }
+
+    public ulong GroupId => Manifest.GroupId;
+    public GroupManifest Manifest { get; private set; }
+    public IRaftNode Node { get; }
+    public ShardStateMachine StateMachine { get; }
+    public IKvEngine Engine => StateMachine.Engine;
+
+    // Read from other threads.
+    public volatile RaftRole Role;
+    public ulong LeaderRaftId => Interlocked.Read(ref _leader);
+    public ulong AppliedIndex => Interlocked.Read(ref _applied);
+    public ulong Term => Interlocked.Read(ref _term);
+    public ulong CommitIndex => Interlocked.Read(ref _commit);
+    private ulong _leader;
+    private ulong _applied;
+    private ulong _term;
+    private ulong _commit;
+
+    public static ShardGroup Open(string directory, ClusterOptions options, GroupManifest manifest, ulong selfRaftId)
+    {
+        var log = RaftLogStore.Open(PhysicalRaftFileSystem.Instance, Path.Combine(directory, "raft"));
+        var enginePath = Path.Combine(directory, "engine");
+        if (log.Recovered.Snapshot is not null && !Directory.Exists(enginePath))
+        {
+            // Crashed between saving a leader's snapshot and installing it: install it now.
+            CheckpointPacker.Unpack(log.Recovered.SnapshotData.Span, enginePath);
+        }
+        var engine = KvEngine.Open(enginePath, new EngineOptions { RaftMode = true, MemtableBytes = options.MemtableBytes });
+        if (log.Recovered.Snapshot is { } saved && saved.Index > engine.LastAppliedIndex)
+        {
+            // The log was replaced by a leader's snapshot the engine never finished installing.
+            engine.Dispose();
+            Directory.Delete(enginePath, recursive: true);
+            CheckpointPacker.Unpack(log.Recovered.SnapshotData.Span, enginePath);
+            engine = KvEngine.Open(enginePath, new EngineOptions { RaftMode = true, MemtableBytes = options.MemtableBytes });
+        }
+        var config = new RaftConfig
+        {
+            Id = selfRaftId,
+            GroupId = manifest.GroupId,
+            BootstrapVoters = manifest.Joined ? [] : [.. manifest.Members.Select(m => m.RaftId)],
+            ElectionTicks = options.ElectionTicks,
+            HeartbeatTicks = options.HeartbeatTicks,
+            TickMs = options.TickMs,
+            ReadMode = options.ReadMode,
+            RandomSeed = selfRaftId ^ manifest.GroupId ^ (ulong)Environment.TickCount64,
+        };
+        var node = RaftNodeFactory.Create(config, log.Recovered);
+        return new ShardGroup(directory, options, manifest, log, node, new ShardStateMachine(engine));
+    }
+
+    public void Propose(byte[] command, TaskCompletionSource<ProposeOutcome> done, Func<ulong, GroupMember?> member)
+    {
+        var r = Node.Propose(command);
+        switch (r.Status)
+        {
+            case ProposeStatus.Accepted:
+                _proposals[r.Index] = (r.Term, done);
+                break;
+            case ProposeStatus.NotLeader or ProposeStatus.TransferInProgress:
+                done.TrySetResult(new ProposeOutcome(null, r.Leader == 0 ? null : member(r.Leader), r.Error));
+                break;
+            case ProposeStatus.TooLarge:
+                done.TrySetException(new ClusterException("54000", r.Error ?? "command too large for one log entry"));
+                break;
+            default:
+                done.TrySetException(new ClusterException("XX000", r.Error ?? r.Status.ToString()));
+                break;
+        }
+    }
+
+    public ProposeResult ProposeConfChange(ConfChange change) => Node.ProposeConfChange(change);
+
+    public void ReadIndex(TaskCompletionSource done, long nowMs)
+    {
+        var ctx = ++_nextRead;
+        if (Node.ReadIndex(ctx, nowMs) == ReadIndexStatus.Pending)
+        {
+            _reads[ctx] = done;
+        }
+        else
+        {
+            _readRetries.Add((nowMs + (long)_options.LeaderWait.TotalMilliseconds, done));
+        }
+    }
+
+    public void WaitApplied(ulong index, TaskCompletionSource done)
+    {
+        if (AppliedIndex >= index)
+        {
+            done.TrySetResult();
+        }
+        else
+        {
+            _appliedWaiters.Enqueue(done, index);
+        }
+    }
+
+    public void Tick(long nowMs)
+    {
+        Node.Tick(nowMs);
+        if (_readRetries.Count > 0)
+        {
+            var retries = _readRetries.ToArray();
+            _readRetries.Clear();
+            foreach (var (deadline, done) in retries)
+            {
+                if (nowMs > deadline)
+                {
+                    done.TrySetException(new ClusterException("40001", "the shard group has no leader; retry the transaction"));
+                }
+                else
+                {
+                    var ctx = ++_nextRead;
+                    if (Node.ReadIndex(ctx, nowMs) == ReadIndexStatus.Pending)
+                    {
+                        _reads[ctx] = done;
+                    }
+                    else
+                    {
+                        _readRetries.Add((deadline, done));
+                    }
+                }
+            }
+        }
+    }
+
+    /// <summary>One round of the host-loop contract (dataplane/Kdb.Raft/README.md). Returns the messages to send.</summary>
+    public IReadOnlyList<Message> ProcessReady(Action<IReadOnlyList<Message>> send, Action onMembershipChange)
+    {
+        var rd = Node.GetReady();
+        if (rd.Snapshot is { } snap)
+        {
+            _log.SaveSnapshot(snap, rd.SnapshotData, replacesLog: true);
+        }
+        _log.Append(rd.Entries, rd.HardState, rd.MustSync);
+        send(rd.Messages);
+        if (rd.Snapshot is { } installed)
+        {
+            InstallSnapshot(rd.SnapshotData);
+            _lastSnapshotIndex = installed.Index;
+        }
+        var confChanged = false;
+        foreach (var e in rd.CommittedEntries)
+        {
+            ApplyResult? result = null;
+            if (e.Type == EntryType.ConfChange)
+            {
+                confChanged = true;
+                result = new ApplyResult(ApplyStatus.Ok, e.Index);
+            }
+            else if (e.Data.Length > 0 && e.Index > Engine.LastAppliedIndex)
+            {
+                result = StateMachine.Apply(e.Index, e.Data);
+            }
+            if (_proposals.Remove(e.Index, out var pending))
+            {
+                pending.Done.TrySetResult(pending.Term == e.Term
+                    ? new ProposeOutcome(result ?? new ApplyResult(ApplyStatus.Ok, e.Index), null)
+                    : new ProposeOutcome(null, null, "leadership changed before the proposal committed"));
+            }
+        }
+        foreach (var rs in rd.ReadStates)
+        {
+            if (_reads.Remove(rs.Context, out var read))
+            {
+                _appliedWaiters.Enqueue(read, rs.Index);
+            }
+        }
+        Node.Advance(rd);
+        Refresh();
+        while (_appliedWaiters.TryPeek(out var waiter, out var index) && index <= Node.AppliedIndex)
+        {
+            _appliedWaiters.Dequeue();
+            waiter.TrySetResult();
+        }
+        if (confChanged)
+        {
+            onMembershipChange();
+        }
+        MaybeSnapshot();
+        return rd.Messages;
+    }
+
+    /// <summary>A proposal whose leader lost its term can never commit: fail what is pending once this node is no longer leader.</summary>
+    public void FailStaleProposals()
+    {
+        if (Node.Role == RaftRole.Leader || _proposals.Count == 0)
+        {
+            return;
+        }
+        foreach (var (index, pending) in _proposals)
+        {
+            // It may still commit under the new leader: the outcome is unknown to this proposer.
+            if (index > Node.LastIndex || Node.Term > pending.Term)
+            {
+                pending.Done.TrySetException(new ClusterException("08007", "leadership changed while committing; the transaction's outcome is unknown"));
+                _proposals.Remove(index);
+            }
+        }
+    }
+
+    public void UpdateMembers(List<GroupMember> members)
+    {
+        Manifest = Manifest with { Members = members };
+        Manifest.Save(_directory);
+    }
+
+    private void Refresh()
+    {
+        Role = Node.Role;
+        Interlocked.Exchange(ref _leader, Node.Leader);
+        Interlocked.Exchange(ref _applied, Node.AppliedIndex);
+        Interlocked.Exchange(ref _term, Node.Term);
+        Interlocked.Exchange(ref _commit, Node.CommitIndex);
+    }
+
+    private void MaybeSnapshot()
+    {
+        if (Node.AppliedIndex - _lastSnapshotIndex < _options.SnapshotEveryEntries)
+        {
+            return;
+        }
+        // The engine's files must cover everything up to the snapshot index before the log can drop it.
+        Engine.Flush();
+        var data = PackCheckpoint();
+        var meta = Node.Compact(data, _options.RetainEntries);
+        _log.SaveSnapshot(meta, data, replacesLog: false);
+        if (meta.Index > _options.RetainEntries)
+        {
+            _log.Compact(meta.Index - _options.RetainEntries);
+        }
+        _lastSnapshotIndex = meta.Index;
+    }
+
+    public byte[] PackCheckpoint()
+    {
+        var temp = Path.Combine(_directory, "checkpoint.tmp");
+        if (Directory.Exists(temp))
+        {
+            Directory.Delete(temp, recursive: true);
+        }
+        Engine.Checkpoint(temp);
+        try
+        {
+            return CheckpointPacker.Pack(temp);
+        }
+        finally
+        {
+            Directory.Delete(temp, recursive: true);
+        }
+    }
+
+    private void InstallSnapshot(ReadOnlyMemory<byte> data)
+    {
+        var enginePath = Path.Combine(_directory, "engine");
+        var incoming = Path.Combine(_directory, "engine.incoming");
+        var old = Path.Combine(_directory, "engine.old");
+        foreach (var d in new[] { incoming, old })
+        {
+            if (Directory.Exists(d))
+            {
+                Directory.Delete(d, recursive: true);
+            }
+        }
+        CheckpointPacker.Unpack(data.Span, incoming);
+        Engine.Dispose();
+        Directory.Move(enginePath, old);
+        Directory.Move(incoming, enginePath);
+        Directory.Delete(old, recursive: true);
+        StateMachine.ReplaceEngine(KvEngine.Open(enginePath, new EngineOptions { RaftMode = true, MemtableBytes = _options.MemtableBytes }));
+    }
+
+    public void Dispose()
+    {
+        foreach (var (_, pending) in _proposals)
+        {
+            pending.Done.TrySetException(new ClusterException("08007", "the node is shutting down; the transaction's outcome is unknown"));
+        }
+        foreach (var (_, read) in _reads)
+        {
+            read.TrySetException(new ClusterException("57P01", "the node is shutting down"));
+        }
+        try
+        {
+            Engine.Flush();
+        }
+        finally
+        {
+            Engine.Dispose();
+            _log.Dispose();
+        }
+    }
+}

@@ -1,0 +1,327 @@
+using System.Buffers.Binary;
+using Kdb.Storage;
+using Kdb.Transactions;
+
+namespace Kdb.Cluster;
+
+/// <summary>
+/// Applies committed shard commands to the group's storage engine, deterministically: every replica reaches the
+/// same verdicts and the same state. Runs on the host's loop thread only.
+/// </summary>
+internal sealed class ShardStateMachine(IKvEngine engine) : IVersionSource
+{
+    private IKvEngine _engine = engine;
+
+    public IKvEngine Engine => _engine;
+
+    /// <summary>Commit records reading below this are rejected (snapshot too old); compaction may drop tombstones at or below it.</summary>
+    public ulong GcThreshold { get; private set; } = ReadGcThreshold(engine);
+
+    /// <summary>Databases created or dropped, roles or states changed: readers of the directory refresh.</summary>
+    public event Action<string>? DatabaseChanged;
+
+    public void ReplaceEngine(IKvEngine engine)
+    {
+        _engine = engine;
+        GcThreshold = ReadGcThreshold(engine);
+    }
+
+    public DatabaseRecord? FindDatabase(string databaseId) =>
+        _engine.Get(SystemKeys.Database(databaseId)) is { Found: true } r ? DatabaseRecord.Decode(r.Value!) : null;
+
+    public DatabaseRecord? FindTenant(ulong tenantId)
+    {
+        var r = _engine.Get(SystemKeys.Tenant(tenantId));
+        return r.Found ? FindDatabase(System.Text.Encoding.UTF8.GetString(r.Value!)) : null;
+    }
+
+    public ApplyResult Apply(ulong index, ReadOnlyMemory<byte> command)
+    {
+        try
+        {
+            return ShardCommand.TypeOf(command.Span) switch
+            {
+                ShardCommandType.Commit => ApplyCommit(index, CommitRecordCodec.Decode(command[2..])),
+                ShardCommandType.CreateDatabase => ApplyCreate(index, command),
+                ShardCommandType.DropDatabase => ApplyDrop(index, command),
+                ShardCommandType.SetRole => ApplySetRole(index, command),
+                ShardCommandType.SetDatabaseState => ApplySetState(index, command),
+                ShardCommandType.AdvanceGcThreshold => ApplyGcThreshold(index, command),
+                ShardCommandType.StageChunk => ApplyStage(index, command),
+                ShardCommandType.ImportChunk => ApplyImport(index, command),
+                _ => new ApplyResult(ApplyStatus.Invalid, index, Message: "unknown command"),
+            };
+        }
+        catch (Exception e) when (e is InvalidDataException or CommitRecordFormatException or CommitRecordTooLargeException or ArgumentException)
+        {
+            // Same bytes on every replica: the same refusal everywhere.
+            return new ApplyResult(ApplyStatus.Invalid, index, Message: e.Message);
+        }
+    }
+
+    private ApplyResult ApplyCommit(ulong index, CommitRecord record)
+    {
+        if (FindTenant(record.Tenant) is not { } db)
+        {
+            return new ApplyResult(ApplyStatus.NotFound, index, Message: "database does not exist");
+        }
+        if (db.State == DatabaseState.Suspended)
+        {
+            return new ApplyResult(ApplyStatus.Suspended, index);
+        }
+        if (db.State == DatabaseState.ReadOnly && (record.Writes.Count > 0 || record.StagedTransactionId != 0))
+        {
+            return new ApplyResult(ApplyStatus.ReadOnly, index);
+        }
+        var validation = CommitValidator.Validate(record, this, index, GcThreshold);
+        var batch = new WriteBatch();
+        if (record.StagedTransactionId != 0)
+        {
+            var start = SystemKeys.StagedChunksStart(record.StagedTransactionId);
+            var end = SystemKeys.StagedChunksEnd(record.StagedTransactionId);
+            if (validation.IsValid)
+            {
+                foreach (var chunk in _engine.Scan(start, end))
+                {
+                    var staged = CommitRecordCodec.Decode(chunk.Value);
+                    if (staged.Tenant != record.Tenant)
+                    {
+                        return new ApplyResult(ApplyStatus.Invalid, index, Message: "staged chunks belong to another tenant");
+                    }
+                    AddWrites(batch, staged.Writes, null);
+                }
+            }
+            batch.DeleteRange(start, end);
+            batch.Delete(SystemKeys.StagedTransaction(record.StagedTransactionId));
+        }
+        if (!validation.IsValid)
+        {
+            if (batch.Count > 0)
+            {
+                _engine.Apply(batch, index);
+            }
+            return new ApplyResult(ApplyStatus.Rejected, index, validation.Verdict, validation.ConflictVersion);
+        }
+        AddWrites(batch, record.Writes, null);
+        if (batch.Count > 0)
+        {
+            _engine.Apply(batch, index);
+        }
+        return new ApplyResult(ApplyStatus.Ok, index);
+    }
+
+    private ApplyResult ApplyStage(ulong index, ReadOnlyMemory<byte> command)
+    {
+        var transactionId = BinaryPrimitives.ReadUInt64LittleEndian(command.Span[2..]);
+        var sequence = BinaryPrimitives.ReadUInt32LittleEndian(command.Span[10..]);
+        var chunk = command[14..];
+        var record = CommitRecordCodec.Decode(chunk);
+        if (transactionId == 0 || FindTenant(record.Tenant) is not { State: DatabaseState.Active })
+        {
+            return new ApplyResult(ApplyStatus.Invalid, index, Message: "cannot stage for this database");
+        }
+        var batch = new WriteBatch();
+        batch.Put(SystemKeys.StagedChunk(transactionId, sequence), chunk.Span);
+        var registry = SystemKeys.StagedTransaction(transactionId);
+        if (!_engine.Get(registry).Found)
+        {
+            Span<byte> first = stackalloc byte[8];
+            BinaryPrimitives.WriteUInt64LittleEndian(first, index);
+            batch.Put(registry, first);
+        }
+        _engine.Apply(batch, index);
+        return new ApplyResult(ApplyStatus.Ok, index);
+    }
+
+    private ApplyResult ApplyCreate(ulong index, ReadOnlyMemory<byte> command)
+    {
+        var r = ShardCommand.Read(command);
+        var databaseId = r.String();
+        var tenantId = r.U64();
+        var owner = r.Role();
+        if (tenantId == 0 || databaseId.Length is 0 or > 63)
+        {
+            return new ApplyResult(ApplyStatus.Invalid, index, Message: "invalid database id or tenant id");
+        }
+        if (FindDatabase(databaseId) is { } existing)
+        {
+            return existing.TenantId == tenantId ? new ApplyResult(ApplyStatus.Ok, index, Message: "exists") : new ApplyResult(ApplyStatus.AlreadyExists, index);
+        }
+        if (_engine.Get(SystemKeys.Tenant(tenantId)).Found)
+        {
+            return new ApplyResult(ApplyStatus.AlreadyExists, index, Message: "tenant id in use");
+        }
+        var record = new DatabaseRecord(databaseId, tenantId, DatabaseState.Active, [owner], index);
+        var batch = new WriteBatch();
+        batch.Put(SystemKeys.Database(databaseId), record.Encode());
+        batch.Put(SystemKeys.Tenant(tenantId), System.Text.Encoding.UTF8.GetBytes(databaseId));
+        _engine.Apply(batch, index);
+        DatabaseChanged?.Invoke(databaseId);
+        return new ApplyResult(ApplyStatus.Ok, index);
+    }
+
+    private ApplyResult ApplyDrop(ulong index, ReadOnlyMemory<byte> command)
+    {
+        var databaseId = ShardCommand.Read(command).String();
+        if (FindDatabase(databaseId) is not { } db)
+        {
+            return new ApplyResult(ApplyStatus.NotFound, index);
+        }
+        var batch = new WriteBatch();
+        batch.DeleteRange(SystemKeys.TenantStart(db.TenantId), SystemKeys.TenantEnd(db.TenantId) ?? [0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF]);
+        batch.Delete(SystemKeys.Database(databaseId));
+        // The tenant key stays: a tenant id is never reused (DESIGN).
+        _engine.Apply(batch, index);
+        DatabaseChanged?.Invoke(databaseId);
+        return new ApplyResult(ApplyStatus.Ok, index);
+    }
+
+    private ApplyResult ApplySetRole(ulong index, ReadOnlyMemory<byte> command)
+    {
+        var r = ShardCommand.Read(command);
+        var databaseId = r.String();
+        var role = r.Role();
+        if (FindDatabase(databaseId) is not { } db)
+        {
+            return new ApplyResult(ApplyStatus.NotFound, index);
+        }
+        var roles = new List<DatabaseRole>(db.Roles.Count + 1);
+        var found = false;
+        foreach (var existing in db.Roles)
+        {
+            if (string.Equals(existing.Name, role.Name, StringComparison.Ordinal))
+            {
+                found = true;
+                if (role.Verifier.Length > 0)
+                {
+                    roles.Add(role);
+                }
+            }
+            else
+            {
+                roles.Add(existing);
+            }
+        }
+        if (!found)
+        {
+            if (role.Verifier.Length == 0)
+            {
+                return new ApplyResult(ApplyStatus.NotFound, index, Message: "role does not exist");
+            }
+            roles.Add(role);
+        }
+        Put(index, SystemKeys.Database(databaseId), (db with { Roles = roles }).Encode());
+        DatabaseChanged?.Invoke(databaseId);
+        return new ApplyResult(ApplyStatus.Ok, index);
+    }
+
+    private ApplyResult ApplySetState(ulong index, ReadOnlyMemory<byte> command)
+    {
+        var r = ShardCommand.Read(command);
+        var databaseId = r.String();
+        var state = r.U8();
+        if (state > (byte)DatabaseState.Suspended)
+        {
+            return new ApplyResult(ApplyStatus.Invalid, index, Message: "unknown state");
+        }
+        if (FindDatabase(databaseId) is not { } db)
+        {
+            return new ApplyResult(ApplyStatus.NotFound, index);
+        }
+        Put(index, SystemKeys.Database(databaseId), (db with { State = (DatabaseState)state }).Encode());
+        DatabaseChanged?.Invoke(databaseId);
+        return new ApplyResult(ApplyStatus.Ok, index);
+    }
+
+    private ApplyResult ApplyGcThreshold(ulong index, ReadOnlyMemory<byte> command)
+    {
+        var threshold = ShardCommand.Read(command).U64();
+        if (threshold <= GcThreshold || threshold >= index)
+        {
+            return new ApplyResult(ApplyStatus.Ok, index, Message: "unchanged");
+        }
+        var batch = new WriteBatch();
+        Span<byte> value = stackalloc byte[8];
+        BinaryPrimitives.WriteUInt64LittleEndian(value, threshold);
+        batch.Put(SystemKeys.GcThreshold, value);
+        // Staged chunks of transactions that began before the threshold can never commit now: discard them.
+        foreach (var staged in _engine.Scan(SystemKeys.Prefix(SystemKeys.StagedTransactionsTable), SystemKeys.TableEnd(SystemKeys.StagedTransactionsTable)))
+        {
+            if (BinaryPrimitives.ReadUInt64LittleEndian(staged.Value) < threshold)
+            {
+                var transactionId = BinaryPrimitives.ReadUInt64BigEndian(staged.Key.AsSpan(16));
+                batch.DeleteRange(SystemKeys.StagedChunksStart(transactionId), SystemKeys.StagedChunksEnd(transactionId));
+                batch.Delete(staged.Key);
+            }
+        }
+        _engine.Apply(batch, index);
+        GcThreshold = threshold;
+        _engine.SetGcThreshold(threshold);
+        return new ApplyResult(ApplyStatus.Ok, index);
+    }
+
+    private ApplyResult ApplyImport(ulong index, ReadOnlyMemory<byte> command)
+    {
+        var r = ShardCommand.Read(command);
+        var databaseId = r.String();
+        var record = CommitRecordCodec.Decode(r.Rest);
+        if (FindDatabase(databaseId) is not { } db)
+        {
+            return new ApplyResult(ApplyStatus.NotFound, index);
+        }
+        var batch = new WriteBatch();
+        AddWrites(batch, record.Writes, db.TenantId);
+        if (batch.Count > 0)
+        {
+            _engine.Apply(batch, index);
+        }
+        return new ApplyResult(ApplyStatus.Ok, index);
+    }
+
+    private void Put(ulong index, byte[] key, byte[] value)
+    {
+        var batch = new WriteBatch();
+        batch.Put(key, value);
+        _engine.Apply(batch, index);
+    }
+
+    /// <summary>Adds writes to a batch, rewriting the tenant prefix when importing into another tenant.</summary>
+    private static void AddWrites(WriteBatch batch, IReadOnlyList<TxWrite> writes, ulong? retenant)
+    {
+        foreach (var write in writes)
+        {
+            var key = Retenant(write.Key.Span, retenant);
+            switch (write.Kind)
+            {
+                case WriteKind.Put:
+                    batch.Put(key, write.ValueOrEnd.Span);
+                    break;
+                case WriteKind.Delete:
+                    batch.Delete(key);
+                    break;
+                case WriteKind.DeleteRange:
+                    batch.DeleteRange(key, Retenant(write.ValueOrEnd.Span, retenant));
+                    break;
+            }
+        }
+    }
+
+    private static ReadOnlySpan<byte> Retenant(ReadOnlySpan<byte> key, ulong? tenant)
+    {
+        if (tenant is not { } t || key.Length < 8)
+        {
+            return key;
+        }
+        var copy = key.ToArray();
+        BinaryPrimitives.WriteUInt64BigEndian(copy, t);
+        return copy;
+    }
+
+    private static ulong ReadGcThreshold(IKvEngine engine) =>
+        engine.Get(SystemKeys.GcThreshold) is { Found: true } r ? BinaryPrimitives.ReadUInt64LittleEndian(r.Value) : 0;
+
+    ulong IVersionSource.NewestVersion(ReadOnlySpan<byte> key) => _engine.NewestVersion(key);
+
+    ulong IVersionSource.NewestVersionInRange(ReadOnlySpan<byte> start, ReadOnlySpan<byte> end) =>
+        _engine.NewestVersionInRange(start.ToArray(), end.IsEmpty ? null : end.ToArray());
+}

@@ -1,0 +1,242 @@
+using System.Collections.Concurrent;
+using System.Security.Cryptography;
+using Kdb.Cluster;
+using Kdb.Node.Auth;
+using Kdb.Node.Sql;
+using Kdb.PgWire.Session;
+using Kdb.Raft.Transport;
+using Kdb.Sql.Sessions;
+
+namespace Kdb.Node.Cluster;
+
+/// <summary>
+/// The clustered node's data plane: the shard groups this node replicates (<see cref="ClusterHost"/>), the SQL
+/// databases they host (opened lazily, one cached <see cref="SqlDatabase"/> per active database), and the pgwire
+/// session factory and authenticator over them (DESIGN, "Authentication").
+/// </summary>
+public sealed class ClusterRuntime : IPgSessionFactory, IPgAuthenticator, IAsyncDisposable
+{
+    private readonly ConcurrentDictionary<(string Id, ulong Tenant), SqlDatabase> _databases = new();
+    private readonly ITokenValidator? _tokens;
+    private readonly int _maxCachedDatabases;
+
+    private ClusterRuntime(ClusterHost host, IRaftTransport transport, ClusterCommitter committer, ITokenValidator? tokens, UsageMeter usage, byte[] serverSecret, int maxCachedDatabases)
+    {
+        Host = host;
+        Transport = transport;
+        Committer = committer;
+        _tokens = tokens;
+        Usage = usage;
+        ServerSecret = serverSecret;
+        _maxCachedDatabases = maxCachedDatabases;
+    }
+
+    public ClusterHost Host { get; }
+    public IRaftTransport Transport { get; }
+    public ClusterCommitter Committer { get; }
+    public UsageMeter Usage { get; }
+    public ITokenValidator? Tokens => _tokens;
+    public byte[] ServerSecret { get; }
+
+    public static async Task<ClusterRuntime> StartAsync(ClusterOptions options, int internalPort, ITokenValidator? tokens, IProposalForwarder forwarder,
+        TimeProvider time, int maxCachedDatabases = 10_000)
+    {
+        ClusterHost? host = null;
+        var transport = await RaftTransport.StartAsync(new RaftTransportOptions
+        {
+            HostedByCaller = true,
+            ListenPort = internalPort,
+            OnMessage = m => host!.Deliver(m),
+        });
+        host = ClusterHost.Open(options, transport.Send, member => transport.SetPeer(member.RaftId, new Uri(member.InternalUrl)));
+        var committer = new ClusterCommitter(host, forwarder, options.LeaderWait);
+        UsageMeter? usage = null;
+        usage = new UsageMeter(options.DataDirectory, time, db => StorageBytes(host, db));
+        return new ClusterRuntime(host, transport, committer, tokens, usage, LoadOrCreateSecret(options.DataDirectory), maxCachedDatabases);
+    }
+
+    /// <summary>The SQL database of a hosted database id, or null when no local group hosts it.</summary>
+    public (SqlDatabase Database, DatabaseRecord Record, ulong GroupId)? Open(string databaseId)
+    {
+        if (Host.FindDatabase(databaseId) is not { } found)
+        {
+            return null;
+        }
+        var key = (databaseId, found.Record.TenantId);
+        if (!_databases.TryGetValue(key, out var db))
+        {
+            if (_databases.Count >= _maxCachedDatabases)
+            {
+                // Idle databases cost nothing but their keys: drop cached catalogs wholesale rather than track recency per query.
+                _databases.Clear();
+            }
+            db = _databases.GetOrAdd(key, k => new SqlDatabase(new RaftSqlStore(Committer, found.GroupId, databaseId, Usage), k.Tenant, databaseId));
+        }
+        return (db, found.Record, found.GroupId);
+    }
+
+    public ValueTask<IPgSession> OpenAsync(PgStartup startup, CancellationToken cancellationToken)
+    {
+        if (Open(startup.Database) is not { } found || found.Record.FindRole(startup.User) is not { } role)
+        {
+            // Only a proxy-authenticated connection can get here for a name that does not exist.
+            throw new PgException("3D000", $"database \"{startup.Database}\" does not exist", severity: "FATAL");
+        }
+        if (found.Record.State == DatabaseState.Suspended)
+        {
+            throw new PgException("53400", "database suspended: quota exceeded", severity: "FATAL");
+        }
+        var inner = new KdbPgSession(found.Database.OpenSession(startup.User, role.Kind));
+        try
+        {
+            inner.ApplyStartup(startup);
+        }
+        catch
+        {
+            inner.Inner.Dispose();
+            throw;
+        }
+        var leader = Host.Leader(found.GroupId);
+        return ValueTask.FromResult<IPgSession>(new ClusterPgSession(inner, leader?.NodeId ?? string.Empty, Usage, startup.Database));
+    }
+
+    public ValueTask<string?> GetScramVerifierAsync(string database, string user, CancellationToken cancellationToken) =>
+        ValueTask.FromResult(Host.FindDatabase(database)?.Record.FindRole(user)?.Verifier);
+
+    public async ValueTask<bool> ValidateTokenAsync(PgAuthMethod method, string token, string database, string user, CancellationToken cancellationToken)
+    {
+        if (_tokens is null)
+        {
+            return false;
+        }
+        if (method == PgAuthMethod.Proxy)
+        {
+            return (await _tokens.ValidateInternalTokenAsync(token, "kdb.proxy", cancellationToken)).IsValid;
+        }
+        // A valid token for a database or role this node does not host fails like any other login.
+        return Host.FindDatabase(database)?.Record.FindRole(user) is not null
+            && (await _tokens.ValidateDataTokenAsync(token, database, user, cancellationToken)).IsValid;
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await Transport.DisposeAsync();
+        Host.Dispose();
+        Usage.Dispose();
+    }
+
+    private static long StorageBytes(ClusterHost host, string databaseId)
+    {
+        if (host.FindDatabase(databaseId) is not { } found)
+        {
+            return 0;
+        }
+        var engine = host.Engine(found.GroupId);
+        var start = new byte[8];
+        System.Buffers.Binary.BinaryPrimitives.WriteUInt64BigEndian(start, found.Record.TenantId);
+        var end = found.Record.TenantId == ulong.MaxValue ? null : new byte[8];
+        if (end is not null)
+        {
+            System.Buffers.Binary.BinaryPrimitives.WriteUInt64BigEndian(end, found.Record.TenantId + 1);
+        }
+        var bytes = 0L;
+        foreach (var e in engine.Scan(start, end))
+        {
+            bytes += e.Key.Length + e.Value.Length;
+        }
+        return bytes;
+    }
+
+    private static byte[] LoadOrCreateSecret(string dataDirectory)
+    {
+        var path = Path.Combine(dataDirectory, "pgwire-secret");
+        if (File.Exists(path))
+        {
+            var existing = File.ReadAllBytes(path);
+            return existing.Length == 32 ? existing : throw new InvalidDataException($"{path} must hold 32 bytes; it holds {existing.Length}.");
+        }
+        Directory.CreateDirectory(dataDirectory);
+        var secret = RandomNumberGenerator.GetBytes(32);
+        File.WriteAllBytes(path + ".tmp", secret);
+        File.Move(path + ".tmp", path, overwrite: false);
+        return secret;
+    }
+}
+
+/// <summary>A tenant session on a clustered node: tells the client the group's leader (<c>kdb_leader</c>) and meters
+/// connections and statement time.</summary>
+internal sealed class ClusterPgSession : IPgSession
+{
+    private readonly KdbPgSession _inner;
+    private readonly UsageMeter _usage;
+    private readonly string _databaseId;
+
+    public ClusterPgSession(KdbPgSession inner, string leaderNodeId, UsageMeter usage, string databaseId)
+    {
+        _inner = inner;
+        _usage = usage;
+        _databaseId = databaseId;
+        InitialParameterStatus = [.. inner.InitialParameterStatus, new("kdb_leader", leaderNodeId)];
+        usage.Connected(databaseId, 1);
+    }
+
+    public IReadOnlyList<KeyValuePair<string, string>> InitialParameterStatus { get; }
+
+    public IReadOnlyList<string> SplitStatements(string sql) => _inner.SplitStatements(sql);
+
+    public async ValueTask<IPgStatement> PrepareAsync(string sql, ReadOnlyMemory<Kdb.PgWire.Types.PgTypeOid> parameterTypes, CancellationToken cancellationToken)
+    {
+        var started = System.Diagnostics.Stopwatch.GetTimestamp();
+        try
+        {
+            return new TimedStatement(await _inner.PrepareAsync(sql, parameterTypes, cancellationToken), this);
+        }
+        finally
+        {
+            AddTime(started);
+        }
+    }
+
+    private void AddTime(long startedTimestamp) =>
+        _usage.AddStatementTime(_databaseId, System.Diagnostics.Stopwatch.GetTimestamp() - startedTimestamp);
+
+    /// <summary>Statement time is wall time inside the engine (parse, plan, execute): async execution has no per-statement CPU clock.</summary>
+    private sealed class TimedStatement(IPgStatement inner, ClusterPgSession session) : IPgStatement
+    {
+        public ReadOnlyMemory<Kdb.PgWire.Types.PgTypeOid> ParameterTypes => inner.ParameterTypes;
+
+        public IReadOnlyList<PgColumn>? Columns => inner.Columns;
+
+        public IPgPortal Bind(PgParameters parameters) => new TimedPortal(inner.Bind(parameters), session);
+
+        public void Dispose() => inner.Dispose();
+    }
+
+    private sealed class TimedPortal(IPgPortal inner, ClusterPgSession session) : IPgPortal
+    {
+        public async ValueTask<PgExecuteResult> ExecuteAsync(PgExecutionContext context)
+        {
+            var started = System.Diagnostics.Stopwatch.GetTimestamp();
+            try
+            {
+                return await inner.ExecuteAsync(context);
+            }
+            finally
+            {
+                session.AddTime(started);
+            }
+        }
+
+        public void Dispose() => inner.Dispose();
+    }
+
+    public ValueTask<PgTransactionStatus> SyncAsync(CancellationToken cancellationToken) => _inner.SyncAsync(cancellationToken);
+
+    public ValueTask FailTransactionAsync() => _inner.FailTransactionAsync();
+
+    public ValueTask DisposeAsync()
+    {
+        _usage.Connected(_databaseId, -1);
+        return _inner.DisposeAsync();
+    }
+}
