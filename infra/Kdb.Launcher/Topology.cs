@@ -106,6 +106,9 @@ internal sealed class Topology
                 ["KDB_ControlPlane__Url"] = controlPlaneUrl,
                 ["KDB_ServiceClient__Id"] = "kdb-node",
                 ["KDB_ServiceClient__Secret"] = secrets["KDB_CLIENT_NODE_SECRET"],
+                // Tokens (data, proxy, provisioning, peer nodes) are the control plane's: its issuer and JWKS.
+                ["KDB_Tokens__Issuer"] = controlPlaneUrl,
+                ["KDB_Tokens__AllowHttpIssuer"] = "true",
             })));
         }
 

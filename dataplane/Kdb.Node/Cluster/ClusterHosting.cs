@@ -23,7 +23,7 @@ public static class ClusterHosting
         var config = builder.Configuration;
         var bind = IPAddress.Parse(config["BindAddress"] ?? "127.0.0.1");
         var advertised = config["Node:AdvertisedHost"] ?? bind.ToString();
-        var development = config.GetValue("Node:DevelopmentTokensOnLoopback", false);
+        var development = config.GetValue("Node:DevelopmentLoopbackAuth", false);
         var tokenOptions = TokenValidatorOptions.Read(config.GetSection("Tokens"), development);
         var tokens = tokenOptions is null ? null : TokenValidators.Create(tokenOptions);
         var peerTokens = new PeerTokens(serviceTokens, config["Cluster:PeerToken"]);
