@@ -1,4 +1,5 @@
 using Kdb.Node.Admin.Wire;
+using Kdb.Testing.Cluster;
 using Npgsql;
 
 namespace Kdb.Cluster.Tests;

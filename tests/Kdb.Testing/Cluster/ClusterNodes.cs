@@ -2,6 +2,7 @@ using System.Globalization;
 using System.Net;
 using System.Net.Http.Headers;
 using Google.Protobuf;
+using Kdb.Node.Admin;
 using Kdb.Node.Admin.Wire;
 using Kdb.PgWire.Auth;
 using Kdb.Testing.Hosting;
@@ -10,7 +11,7 @@ using Kdb.Testing.Processes;
 using Kdb.Testing.Tokens;
 using Npgsql;
 
-namespace Kdb.Cluster.Tests;
+namespace Kdb.Testing.Cluster;
 
 /// <summary>One clustered node process on free loopback ports with its own data directory.</summary>
 public sealed class ClusterNodeProcess : IAsyncDisposable
@@ -95,7 +96,10 @@ public sealed class ClusterNodeProcess : IAsyncDisposable
     }
 }
 
-/// <summary>Three node processes, a test token issuer, and an admin client (operator token) for the internal API.</summary>
+/// <summary>
+/// Three clustered node processes (real <c>Kdb.Node</c>, no <c>--standalone</c>) on loopback, a test token issuer whose JWKS
+/// they trust, and admin access with an operator token. Use it as a collection fixture.
+/// </summary>
 public sealed class ThreeNodeCluster : IAsyncLifetime
 {
     public const string OwnerPassword = "owner-pass-1";
@@ -137,6 +141,9 @@ public sealed class ThreeNodeCluster : IAsyncLifetime
         {
         }
     }
+
+    /// <summary>An admin API client for a node, with the operator token.</summary>
+    public NodeAdminClient Admin(ClusterNodeProcess node) => new(_http, new Uri(node.InternalUrl), _ => ValueTask.FromResult(OperatorToken));
 
     public async Task<HttpResponseMessage> SendAsync(ClusterNodeProcess node, HttpMethod method, string path, IMessage? body = null, string? token = null)
     {
@@ -211,10 +218,4 @@ public sealed class ThreeNodeCluster : IAsyncLifetime
 
     public static string ConnectionString(ClusterNodeProcess node, string database, string user = "owner", string password = OwnerPassword) =>
         $"Host=127.0.0.1;Port={node.PgPort};Username={user};Password={password};Database={database};Timeout=30;Command Timeout=60;Pooling=false";
-}
-
-[CollectionDefinition(Name)]
-public sealed class ClusterCollection : ICollectionFixture<ThreeNodeCluster>
-{
-    public const string Name = "three-node-cluster";
 }

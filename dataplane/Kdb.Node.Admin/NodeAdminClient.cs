@@ -1,0 +1,143 @@
+using System.Net;
+using System.Net.Http.Headers;
+using System.Text.Json;
+using Google.Protobuf;
+using Kdb.Node.Admin.Wire;
+
+namespace Kdb.Node.Admin;
+
+/// <summary>A node admin API call failed: <see cref="Status"/> and the problem details' title and detail.</summary>
+public sealed class NodeAdminException(HttpStatusCode status, string title, string? detail, string? leaderNodeId)
+    : Exception($"{(int)status} {title}: {detail}")
+{
+    public HttpStatusCode Status { get; } = status;
+    public string Title { get; } = title;
+    public string? Detail { get; } = detail;
+    /// <summary>Set on 409 "Not the leader" when the node knows the leader.</summary>
+    public string? LeaderNodeId { get; } = leaderNodeId;
+}
+
+/// <summary>
+/// Client of one node's admin API (internal port, HTTP/2 cleartext or TLS, protobuf bodies). The token callback
+/// returns a kdb-internal token (provisioning or operator scope).
+/// </summary>
+public sealed class NodeAdminClient(HttpClient http, Uri internalUrl, Func<CancellationToken, ValueTask<string>> token)
+{
+    /// <summary>An HttpClient suited to the admin API (HTTP/2 with prior knowledge over cleartext).</summary>
+    public static HttpClient CreateHttpClient() => new(new SocketsHttpHandler { EnableMultipleHttp2Connections = true, PooledConnectionIdleTimeout = TimeSpan.FromMinutes(2) })
+    {
+        Timeout = TimeSpan.FromMinutes(5),
+    };
+
+    public Uri InternalUrl => internalUrl;
+
+    public Task<GroupInfo> CreateGroupAsync(CreateGroupRequest request, CancellationToken ct = default) =>
+        CallAsync(HttpMethod.Post, "/internal/v1/groups", request, GroupInfo.Parser, ct);
+
+    public Task<StatusResponse> StatusAsync(CancellationToken ct = default) =>
+        CallAsync(HttpMethod.Get, "/internal/v1/status", null, StatusResponse.Parser, ct);
+
+    public Task<DatabaseList> DatabasesAsync(ulong groupId, CancellationToken ct = default) =>
+        CallAsync(HttpMethod.Get, $"/internal/v1/groups/{groupId}/databases", null, DatabaseList.Parser, ct);
+
+    public Task<ChangeReplicaResponse> ChangeReplicaAsync(ulong groupId, ChangeReplicaRequest request, CancellationToken ct = default) =>
+        CallAsync(HttpMethod.Post, $"/internal/v1/groups/{groupId}/replicas", request, ChangeReplicaResponse.Parser, ct);
+
+    public Task TransferLeaderAsync(ulong groupId, string targetNodeId, CancellationToken ct = default) =>
+        SendOnlyAsync(HttpMethod.Post, $"/internal/v1/groups/{groupId}/leader", new TransferLeaderRequest { TargetNodeId = targetNodeId }, ct);
+
+    public Task<ApplyResponse> CreateDatabaseAsync(CreateDatabaseRequest request, CancellationToken ct = default) =>
+        CallAsync(HttpMethod.Post, "/internal/v1/databases", request, ApplyResponse.Parser, ct);
+
+    public Task<ApplyResponse> DropDatabaseAsync(string databaseId, CancellationToken ct = default) =>
+        CallAsync(HttpMethod.Delete, $"/internal/v1/databases/{Uri.EscapeDataString(databaseId)}", null, ApplyResponse.Parser, ct);
+
+    public Task<ApplyResponse> SetRoleAsync(string databaseId, Role role, CancellationToken ct = default) =>
+        CallAsync(HttpMethod.Put, $"/internal/v1/databases/{Uri.EscapeDataString(databaseId)}/roles/{Uri.EscapeDataString(role.Name)}", new SetRoleRequest { Role = role }, ApplyResponse.Parser, ct);
+
+    public Task<ApplyResponse> DeleteRoleAsync(string databaseId, string name, CancellationToken ct = default) =>
+        CallAsync(HttpMethod.Delete, $"/internal/v1/databases/{Uri.EscapeDataString(databaseId)}/roles/{Uri.EscapeDataString(name)}", null, ApplyResponse.Parser, ct);
+
+    public Task<ApplyResponse> SetStateAsync(string databaseId, DatabaseState state, CancellationToken ct = default) =>
+        CallAsync(HttpMethod.Put, $"/internal/v1/databases/{Uri.EscapeDataString(databaseId)}/state", new SetStateRequest { State = state }, ApplyResponse.Parser, ct);
+
+    public Task<UsageResponse> UsageAsync(ulong since, CancellationToken ct = default) =>
+        CallAsync(HttpMethod.Get, $"/internal/v1/usage?since={since}", null, UsageResponse.Parser, ct);
+
+    /// <summary>Streams a backup of the database into <paramref name="destination"/> (length-prefixed BackupChunk messages).</summary>
+    public async Task ExportAsync(string databaseId, Stream destination, CancellationToken ct = default)
+    {
+        using var request = await RequestAsync(HttpMethod.Get, $"/internal/v1/databases/{Uri.EscapeDataString(databaseId)}/export", null, ct);
+        using var response = await http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, ct);
+        await ThrowIfFailedAsync(response, ct);
+        await using var body = await response.Content.ReadAsStreamAsync(ct);
+        await body.CopyToAsync(destination, ct);
+    }
+
+    /// <summary>Imports a backup stream (as produced by <see cref="ExportAsync"/>) into a new or emptied database.</summary>
+    public async Task<ApplyResponse> ImportAsync(string databaseId, Stream source, CancellationToken ct = default)
+    {
+        using var request = await RequestAsync(HttpMethod.Post, $"/internal/v1/databases/{Uri.EscapeDataString(databaseId)}/import", null, ct);
+        request.Content = new StreamContent(source);
+        request.Content.Headers.ContentType = new MediaTypeHeaderValue("application/x-kdb-backup");
+        using var response = await http.SendAsync(request, ct);
+        await ThrowIfFailedAsync(response, ct);
+        return ApplyResponse.Parser.ParseFrom(await response.Content.ReadAsByteArrayAsync(ct));
+    }
+
+    private async Task<T> CallAsync<T>(HttpMethod method, string path, IMessage? body, MessageParser<T> parser, CancellationToken ct) where T : IMessage<T>
+    {
+        using var request = await RequestAsync(method, path, body, ct);
+        using var response = await http.SendAsync(request, ct);
+        await ThrowIfFailedAsync(response, ct);
+        return parser.ParseFrom(await response.Content.ReadAsByteArrayAsync(ct));
+    }
+
+    private async Task SendOnlyAsync(HttpMethod method, string path, IMessage? body, CancellationToken ct)
+    {
+        using var request = await RequestAsync(method, path, body, ct);
+        using var response = await http.SendAsync(request, ct);
+        await ThrowIfFailedAsync(response, ct);
+    }
+
+    private async Task<HttpRequestMessage> RequestAsync(HttpMethod method, string path, IMessage? body, CancellationToken ct)
+    {
+        var request = new HttpRequestMessage(method, new Uri(internalUrl, path))
+        {
+            Version = HttpVersion.Version20,
+            VersionPolicy = internalUrl.Scheme == Uri.UriSchemeHttps ? HttpVersionPolicy.RequestVersionOrHigher : HttpVersionPolicy.RequestVersionExact,
+        };
+        if (body is not null)
+        {
+            request.Content = new ByteArrayContent(body.ToByteArray());
+            request.Content.Headers.ContentType = new MediaTypeHeaderValue("application/x-protobuf");
+        }
+        request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", await token(ct));
+        return request;
+    }
+
+    private static async Task ThrowIfFailedAsync(HttpResponseMessage response, CancellationToken ct)
+    {
+        if (response.IsSuccessStatusCode)
+        {
+            return;
+        }
+        var text = await response.Content.ReadAsStringAsync(ct);
+        string title = response.ReasonPhrase ?? "error";
+        string? detail = null;
+        string? leader = null;
+        try
+        {
+            using var doc = JsonDocument.Parse(text);
+            var root = doc.RootElement;
+            title = root.TryGetProperty("title", out var t) ? t.GetString() ?? title : title;
+            detail = root.TryGetProperty("detail", out var d) ? d.GetString() : null;
+            leader = root.TryGetProperty("leaderNodeId", out var l) && l.ValueKind == JsonValueKind.String ? l.GetString() : null;
+        }
+        catch (JsonException)
+        {
+            detail = text.Length > 500 ? text[..500] : text;
+        }
+        throw new NodeAdminException(response.StatusCode, title, detail, leader);
+    }
+}
