@@ -215,6 +215,24 @@ public sealed class ClusterHost : IDisposable
     /// <summary>The leader's view of a member's replication (to decide when a learner has caught up).</summary>
     public Task<PeerProgress?> ProgressAsync(ulong groupId, ulong raftId) => RunAsync(() => Group(groupId).Node.GetProgress(raftId));
 
+    /// <summary>SHA-256 over every key, value and version of the group's state machine, with the applied index it
+    /// reflects (taken on the loop thread, so no entry applies meanwhile): replicas at the same index must agree.</summary>
+    public Task<(ulong AppliedIndex, string Hash)> StateHashAsync(ulong groupId) =>
+        RunAsync(() =>
+        {
+            var group = Group(groupId);
+            using var sha = System.Security.Cryptography.IncrementalHash.CreateHash(System.Security.Cryptography.HashAlgorithmName.SHA256);
+            Span<byte> version = stackalloc byte[8];
+            foreach (var e in group.Engine.Scan([], null))
+            {
+                sha.AppendData(e.Key);
+                sha.AppendData(e.Value);
+                System.Buffers.Binary.BinaryPrimitives.WriteUInt64LittleEndian(version, e.Version);
+                sha.AppendData(version);
+            }
+            return (group.AppliedIndex, Convert.ToHexStringLower(sha.GetHashAndReset()));
+        });
+
     /// <summary>Packs a consistent checkpoint of the group's engine (for backups and operators).</summary>
     public Task<byte[]> CheckpointAsync(ulong groupId) => RunAsync(() => Group(groupId).PackCheckpoint());
 

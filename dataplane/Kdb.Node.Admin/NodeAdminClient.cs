@@ -40,6 +40,9 @@ public sealed class NodeAdminClient(HttpClient http, Uri internalUrl, Func<Cance
     public Task<DatabaseList> DatabasesAsync(ulong groupId, CancellationToken ct = default) =>
         CallAsync(HttpMethod.Get, $"/internal/v1/groups/{groupId}/databases", null, DatabaseList.Parser, ct);
 
+    public Task<StateHashResponse> StateHashAsync(ulong groupId, CancellationToken ct = default) =>
+        CallAsync(HttpMethod.Get, $"/internal/v1/groups/{groupId}/hash", null, StateHashResponse.Parser, ct);
+
     public Task<ChangeReplicaResponse> ChangeReplicaAsync(ulong groupId, ChangeReplicaRequest request, CancellationToken ct = default) =>
         CallAsync(HttpMethod.Post, $"/internal/v1/groups/{groupId}/replicas", request, ChangeReplicaResponse.Parser, ct);
 

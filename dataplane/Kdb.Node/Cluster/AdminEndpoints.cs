@@ -26,6 +26,11 @@ internal static class AdminEndpoints
         g.MapPost("/groups/{groupId}/replicas", (HttpContext c, string groupId) => Guarded(c, runtime, [Provisioning, Operator], () => ChangeReplicaAsync(c, runtime, groupId)));
         g.MapPost("/groups/{groupId}/leader", (HttpContext c, string groupId) => Guarded(c, runtime, [Provisioning, Operator], () => TransferLeaderAsync(c, runtime, groupId)));
         g.MapPost("/groups/{groupId}/propose", (HttpContext c, string groupId) => Guarded(c, runtime, [NodeScope], () => ProposeAsync(c, runtime, groupId)));
+        g.MapGet("/groups/{groupId}/hash", (HttpContext c, string groupId) => Guarded(c, runtime, [Operator], async () =>
+        {
+            var (applied, hash) = await runtime.Host.StateHashAsync(ParseGroup(groupId));
+            return Proto(new StateHashResponse { AppliedIndex = applied, Sha256 = hash });
+        }));
         g.MapPost("/databases", Handler(c => Guarded(c, runtime, [Provisioning, Operator], () => CreateDatabaseAsync(c, runtime))));
         g.MapDelete("/databases/{databaseId}", (HttpContext c, string databaseId) => Guarded(c, runtime, [Provisioning, Operator],
             () => OnDatabaseAsync(c, runtime, databaseId, _ => ShardCommand.DropDatabase(databaseId))));

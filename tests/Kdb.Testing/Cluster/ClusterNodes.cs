@@ -142,6 +142,9 @@ public sealed class ThreeNodeCluster : IAsyncLifetime
         }
     }
 
+    /// <summary>Starts a stopped or killed node again on its data directory and ports.</summary>
+    public Task RestartAsync(ClusterNodeProcess node) => node.StartAsync(Issuer, PeerToken);
+
     /// <summary>An admin API client for a node, with the operator token.</summary>
     public NodeAdminClient Admin(ClusterNodeProcess node) => new(_http, new Uri(node.InternalUrl), _ => ValueTask.FromResult(OperatorToken));
 
