@@ -52,9 +52,7 @@ public sealed class RaftSqlStore(ClusterCommitter committer, ulong groupId, stri
         }
         try
         {
-            var command = CommitRecordCodec.GetEncodedLength(record) <= SingleEntryBytes
-                ? ShardCommand.Commit(record)
-                : await StageAsync(record, cancellationToken);
+            var command = FitsOneEntry(record) ? ShardCommand.Commit(record) : await StageAsync(record, cancellationToken);
             var result = await committer.ProposeAsync(groupId, command, cancellationToken);
             if (result.Status == ApplyStatus.Ok && usage is not null)
             {
@@ -78,6 +76,18 @@ public sealed class RaftSqlStore(ClusterCommitter committer, ulong groupId, stri
         catch (ClusterException e)
         {
             throw new SqlException(e.Code, e.Message);
+        }
+    }
+
+    private static bool FitsOneEntry(CommitRecord record)
+    {
+        try
+        {
+            return CommitRecordCodec.GetEncodedLength(record) <= SingleEntryBytes;
+        }
+        catch (CommitRecordTooLargeException)
+        {
+            return false;
         }
     }
 
@@ -120,7 +130,7 @@ public sealed class RaftSqlStore(ClusterCommitter committer, ulong groupId, stri
         }
         await Drain(inflight);
         var final = record with { Writes = [], StagedTransactionId = transactionId };
-        if (CommitRecordCodec.GetEncodedLength(final) > SingleEntryBytes)
+        if (!FitsOneEntry(final))
         {
             final = final with { PointReads = [], RangeReads = CoveringRange(record) };
         }

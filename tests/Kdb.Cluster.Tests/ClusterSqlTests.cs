@@ -253,6 +253,69 @@ public sealed class ClusterSqlTests(ThreeNodeCluster cluster)
         Assert.DoesNotContain(again.Records, r => r.DatabaseId == db && r.RowsWritten > 0);
     }
 
+    [Fact]
+    public async Task A_transaction_larger_than_one_log_entry_is_staged_and_commits_atomically()
+    {
+        var group = await cluster.CreateGroupAsync(NewGroupId());
+        var leader = await cluster.LeaderOfAsync(group);
+        var follower = cluster.Nodes.First(n => n != leader);
+        var (db, _) = await cluster.CreateDatabaseAsync(group, follower);
+        await using var conn = new NpgsqlConnection(ThreeNodeCluster.ConnectionString(follower, db));
+        await conn.OpenAsync();
+        await using var cmd = new NpgsqlCommand("CREATE TABLE big (id int PRIMARY KEY, pad text)", conn);
+        await cmd.ExecuteNonQueryAsync();
+        // About 20 MiB of rows: more than two 8 MiB log entries, so it must go through staged chunks.
+        cmd.CommandText = "INSERT INTO big SELECT g, repeat('x', 200) FROM generate_series(1, 100000) g";
+        Assert.Equal(100_000, await cmd.ExecuteNonQueryAsync());
+        foreach (var node in cluster.Nodes)
+        {
+            await using var other = new NpgsqlConnection(ThreeNodeCluster.ConnectionString(node, db));
+            await other.OpenAsync();
+            await using var count = new NpgsqlCommand("SELECT count(*), sum(length(pad)) FROM big", other);
+            await using var reader = await count.ExecuteReaderAsync();
+            Assert.True(await reader.ReadAsync());
+            Assert.Equal(100_000L, reader.GetInt64(0));
+            Assert.Equal(20_000_000m, reader.GetDecimal(1));
+        }
+        // A large transaction that fails (duplicate keys) leaves nothing visible.
+        cmd.CommandText = "INSERT INTO big SELECT g + 99999, repeat('y', 200) FROM generate_series(1, 60000) g";
+        var e = await Assert.ThrowsAsync<PostgresException>(() => cmd.ExecuteNonQueryAsync());
+        Assert.Equal("23505", e.SqlState);
+        cmd.CommandText = "SELECT count(*) FROM big WHERE pad LIKE 'y%'";
+        Assert.Equal(0L, await cmd.ExecuteScalarAsync());
+    }
+
+    [Fact]
+    public async Task Read_only_and_suspended_states_are_enforced_with_their_sqlstates()
+    {
+        var group = await cluster.CreateGroupAsync(NewGroupId());
+        var (db, _) = await cluster.CreateDatabaseAsync(group, cluster.Nodes[0]);
+        await using var conn = new NpgsqlConnection(ThreeNodeCluster.ConnectionString(cluster.Nodes[1], db));
+        await conn.OpenAsync();
+        await using var cmd = new NpgsqlCommand("CREATE TABLE q (id int PRIMARY KEY); INSERT INTO q VALUES (1)", conn);
+        await cmd.ExecuteNonQueryAsync();
+        await cluster.Admin(cluster.Nodes[2]).SetStateAsync(db, Kdb.Node.Admin.Wire.DatabaseState.ReadOnly);
+        cmd.CommandText = "INSERT INTO q VALUES (2)";
+        var readOnly = await Assert.ThrowsAsync<PostgresException>(() => cmd.ExecuteNonQueryAsync());
+        Assert.Equal("25006", readOnly.SqlState);
+        cmd.CommandText = "SELECT count(*) FROM q";
+        Assert.Equal(1L, await cmd.ExecuteScalarAsync());
+        await cluster.Admin(cluster.Nodes[2]).SetStateAsync(db, Kdb.Node.Admin.Wire.DatabaseState.Suspended);
+        var suspended = await Assert.ThrowsAsync<PostgresException>(() => cmd.ExecuteScalarAsync());
+        Assert.Equal("53400", suspended.SqlState);
+        var refused = await Assert.ThrowsAsync<PostgresException>(async () =>
+        {
+            await using var again = new NpgsqlConnection(ThreeNodeCluster.ConnectionString(cluster.Nodes[0], db));
+            await again.OpenAsync();
+        });
+        Assert.Equal("53400", refused.SqlState);
+        await cluster.Admin(cluster.Nodes[2]).SetStateAsync(db, Kdb.Node.Admin.Wire.DatabaseState.Active);
+        await using var back = new NpgsqlConnection(ThreeNodeCluster.ConnectionString(cluster.Nodes[1], db));
+        await back.OpenAsync();
+        await using var insert = new NpgsqlCommand("INSERT INTO q VALUES (2)", back);
+        Assert.Equal(1, await insert.ExecuteNonQueryAsync());
+    }
+
     private async Task<HttpResponseMessage> PostRawAsync(ClusterNodeProcess node, string path, byte[] body)
     {
         using var request = new HttpRequestMessage(HttpMethod.Post, node.InternalUrl + path) { Content = new ByteArrayContent(body), Version = System.Net.HttpVersion.Version20, VersionPolicy = HttpVersionPolicy.RequestVersionExact };

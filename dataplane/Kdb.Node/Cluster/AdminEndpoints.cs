@@ -45,7 +45,7 @@ internal static class AdminEndpoints
     }
 
     /// <summary>A route handler, not a RequestDelegate: its IResult is written to the response.</summary>
-    private static Delegate Handler(Func<HttpContext, Task<IResult>> handler) => handler;
+    internal static Delegate Handler(Func<HttpContext, Task<IResult>> handler) => handler;
 
     private static async Task<IResult> Guarded(HttpContext context, ClusterRuntime runtime, string[] scopes, Func<Task<IResult>> handler)
     {

@@ -74,6 +74,7 @@ public static class ClusterHosting
     {
         RaftTransport.MapStream(app, runtime.Transport);
         app.MapAdminEndpoints(runtime, ports.Internal);
+        app.MapDataApiEndpoints(runtime, ports.Http);
         app.Lifetime.ApplicationStopping.Register(() =>
         {
             // Graceful shutdown: hand leadership away so clients of this node's groups wait one round trip, not an election.
