@@ -38,6 +38,9 @@ public sealed class ClusterNodeProcess : IAsyncDisposable
     public string InternalUrl => $"http://127.0.0.1:{InternalPort}";
     public bool Running => _process is { HasExited: false };
 
+    /// <summary>The OS process id while it runs (0 otherwise).</summary>
+    public int ProcessId => _process?.ProcessId ?? 0;
+
     public async Task StartAsync(TestTokenIssuer issuer, string peerToken)
     {
         var spec = ProcessSpec.DotNet(

@@ -1,0 +1,123 @@
+using System.Diagnostics;
+using Kdb.Bench.Common;
+using Kdb.Node.Admin.Wire;
+using Kdb.PgWire.Auth;
+using Kdb.Testing.Cluster;
+using Npgsql;
+
+// The clustered node against PostgreSQL 15 in the same run: pgbench -S and -N (8 clients, prepared, retries) against a
+// 3-replica group directly (no proxy; fsync on everywhere, TLS off), then failover time after SIGKILL of the leader,
+// then tenant density (resident memory per idle database). `--quick` shortens every part.
+var quick = args.Contains("--quick");
+var seconds = quick ? 5 : 30;
+var scale = quick ? 1 : 10;
+var densityDatabases = quick ? 2_000 : 50_000;
+var work = Path.Combine(Path.GetTempPath(), "kdb-node-bench-" + Guid.NewGuid().ToString("N")[..8]);
+Directory.CreateDirectory(work);
+BenchPostgres? pg = null;
+var cluster = new ThreeNodeCluster();
+try
+{
+    pg = BenchPostgres.Start(work);
+    await cluster.InitializeAsync();
+    var group = await cluster.CreateGroupAsync(1);
+    var leader = await cluster.LeaderOfAsync(group);
+    var (db, _) = await cluster.CreateDatabaseAsync(group, leader);
+    var kdb = new PgTarget("kdb", leader.PgPort, "owner", ThreeNodeCluster.OwnerPassword, db);
+    foreach (var target in new[] { pg.Target, kdb })
+    {
+        var init = Stopwatch.StartNew();
+        BenchTools.Pgbench(target, TimeSpan.FromMinutes(60), "-i", "-s", scale.ToString(System.Globalization.CultureInfo.InvariantCulture), "-q");
+        Console.Error.WriteLine($"# pgbench -i -s {scale} on {target.Name}: {init.Elapsed.TotalSeconds:F1} s");
+    }
+    foreach (var (script, figure) in new[] { ("-S", "select"), ("-N", "update") })
+    {
+        var postgres = BenchTools.PgbenchTps(pg.Target, script, seconds);
+        var group3 = BenchTools.PgbenchTps(kdb, script, seconds);
+        BenchTools.Figure($"pgbench_{figure}_tps.postgres", postgres, "tps");
+        BenchTools.Figure($"pgbench_{figure}_tps.group3", group3, "tps");
+        BenchTools.Figure($"pgbench_{figure}_over_postgres.group3", group3 / postgres, "x");
+    }
+
+    // Density: many databases on one group, then the growth of each replica's resident memory per database.
+    var admin = cluster.Admin(leader);
+    var before = cluster.Nodes.Select(n => BenchTools.RssKb(n.ProcessId)).ToArray();
+    var verifier = ScramSha256Verifier.Create("density-pass", 4096).ToString();
+    var created = 0;
+    var clock = Stopwatch.StartNew();
+    await Parallel.ForAsync(0, densityDatabases, new ParallelOptions { MaxDegreeOfParallelism = 32 }, async (i, ct) =>
+    {
+        await admin.CreateDatabaseAsync(new CreateDatabaseRequest
+        {
+            GroupId = group,
+            DatabaseId = "db_density" + i.ToString("D10", System.Globalization.CultureInfo.InvariantCulture),
+            TenantId = 1_000_000UL + (ulong)i,
+            Owner = new Role { Name = "owner", Kind = RoleKind.Owner, ScramVerifier = verifier },
+        }, ct);
+        Interlocked.Increment(ref created);
+    });
+    Console.Error.WriteLine($"# created {created} databases in {clock.Elapsed.TotalSeconds:F1} s");
+    await Task.Delay(2000);
+    var after = cluster.Nodes.Select(n => BenchTools.RssKb(n.ProcessId)).ToArray();
+    var perDatabase = Enumerable.Range(0, 3).Average(i => (after[i] - before[i]) * 1024.0 / created);
+    BenchTools.Figure("idle_database_bytes", Math.Max(0, perDatabase), "B");
+    BenchTools.Figure("databases_per_node", created, "databases");
+    BenchTools.Figure("database_create_per_s", created / clock.Elapsed.TotalSeconds, "op/s");
+
+    // Failover: a client on a follower commits in a loop; SIGKILL the leader; the time until a commit that started
+    // after the kill succeeds.
+    leader = await cluster.LeaderOfAsync(group);
+    var survivor = cluster.Nodes.First(n => n != leader);
+    var failover = await MeasureFailoverAsync(cluster, leader, survivor, db);
+    BenchTools.Figure("node_failover_s", failover.TotalSeconds, "s");
+}
+finally
+{
+    NpgsqlConnection.ClearAllPools();
+    await cluster.DisposeAsync();
+    pg?.Dispose();
+    try
+    {
+        Directory.Delete(work, recursive: true);
+    }
+    catch (IOException)
+    {
+    }
+}
+
+static async Task<TimeSpan> MeasureFailoverAsync(ThreeNodeCluster cluster, ClusterNodeProcess leader, ClusterNodeProcess survivor, string db)
+{
+    var cs = ThreeNodeCluster.ConnectionString(survivor, db) + ";Timeout=5;Command Timeout=10";
+    async Task<bool> TryCommitAsync()
+    {
+        try
+        {
+            await using var conn = new NpgsqlConnection(cs);
+            await conn.OpenAsync();
+            await using var cmd = new NpgsqlCommand("UPDATE pgbench_branches SET bbalance = bbalance + 1 WHERE bid = 1", conn);
+            await cmd.ExecuteNonQueryAsync();
+            return true;
+        }
+        catch (Exception e) when (e is NpgsqlException or TimeoutException)
+        {
+            return false;
+        }
+    }
+    if (!await TryCommitAsync())
+    {
+        throw new InvalidOperationException("no commit succeeded before the kill");
+    }
+    var clock = Stopwatch.StartNew();
+    await leader.KillAsync();
+    while (clock.Elapsed < TimeSpan.FromMinutes(2))
+    {
+        if (await TryCommitAsync())
+        {
+            var elapsed = clock.Elapsed;
+            await cluster.RestartAsync(leader);
+            return elapsed;
+        }
+        await Task.Delay(20);
+    }
+    throw new TimeoutException("no commit succeeded within 2 minutes of the kill");
+}
