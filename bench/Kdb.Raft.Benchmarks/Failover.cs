@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using Kdb.Raft.TestHost;
 
 namespace Kdb.Raft.Benchmarks;
 

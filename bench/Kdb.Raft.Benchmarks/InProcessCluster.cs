@@ -8,7 +8,10 @@ namespace Kdb.Raft.Benchmarks;
 /// (no network or serialization: this measures consensus + durable log, not the transport).</summary>
 internal static class InProcessCluster
 {
-    public sealed record Result(double CommitsPerSecond, double P50Ms, double P99Ms);
+    public sealed record Result(double CommitsPerSecond, double P50Ms, double P99Ms)
+    {
+        public double CpuUsPerOp { get; init; }
+    }
 
     public static double MeasureFsyncRate(string dir, int seconds)
     {
@@ -38,11 +41,11 @@ internal static class InProcessCluster
         private readonly Thread _thread;
         private volatile bool _stop;
 
-        public Node(ulong id, string dir, Node[] peers)
+        public Node(ulong id, string dir, Node[] peers, bool asyncAppend)
         {
             Peers = peers;
             _store = RaftLogStore.Open(PhysicalRaftFileSystem.Instance, dir);
-            _core = RaftNodeFactory.Create(new RaftConfig { Id = id, GroupId = 1, BootstrapVoters = [1, 2, 3], RandomSeed = id, MaxInflightMessages = 64 }, _store.Recovered);
+            _core = RaftNodeFactory.Create(new RaftConfig { Id = id, GroupId = 1, BootstrapVoters = [1, 2, 3], RandomSeed = id, MaxInflightMessages = 64, AsyncLeaderAppend = asyncAppend }, _store.Recovered);
             _thread = new Thread(Loop) { IsBackground = true, Name = $"raft-{id}" };
         }
 
@@ -86,6 +89,10 @@ internal static class InProcessCluster
                     if (rd.Snapshot is { } snap)
                     {
                         _store.SaveSnapshot(snap, rd.SnapshotData, replacesLog: true);
+                    }
+                    foreach (var m in rd.EarlyMessages)
+                    {
+                        Peers[m.To - 1].Post(m);
                     }
                     _store.Append(rd.Entries, rd.HardState, rd.MustSync);
                     foreach (var m in rd.Messages)
@@ -131,12 +138,12 @@ internal static class InProcessCluster
         }
     }
 
-    public static async Task<Result> RunAsync(string dir, int proposers, TimeSpan duration)
+    public static async Task<Result> RunAsync(string dir, int proposers, TimeSpan duration, bool asyncAppend)
     {
         var nodes = new Node[3];
         for (var i = 0; i < 3; i++)
         {
-            nodes[i] = new Node((ulong)i + 1, Path.Combine(dir, "n" + (i + 1)), nodes);
+            nodes[i] = new Node((ulong)i + 1, Path.Combine(dir, "n" + (i + 1)), nodes, asyncAppend);
         }
         foreach (var n in nodes)
         {

@@ -1,12 +1,8 @@
 using System.Diagnostics;
 using System.Globalization;
 using Kdb.Raft.Benchmarks;
+using Kdb.Raft.TestHost;
 using Kdb.Raft.Tests.Simulation;
-
-if (args.Length > 0 && args[0] == "node")
-{
-    return await NodeHost.RunAsync(args);
-}
 
 var quick = args.Contains("--quick");
 var only = args.SkipWhile(a => a != "--only").Skip(1).FirstOrDefault();
@@ -47,48 +43,85 @@ if (only is null or "sim")
 
 if (only is null or "commit")
 {
-    var dir = Path.Combine(Path.GetTempPath(), "kdb-raft-bench-" + Environment.ProcessId);
-    try
+    await InTempDir("bench", async dir =>
     {
         Bench("raft_baseline_fsync_per_s", InProcessCluster.MeasureFsyncRate(dir, quick ? 1 : 3), "ops/s");
         foreach (var p in new[] { 1, 16, 64 })
         {
-            // Three node processes over the HTTP/2 transport on loopback, fsync on.
-            var r = await ProcessThroughput.RunAsync(Path.Combine(dir, "proc-p" + p), typeof(NodeHost).Assembly.Location, p, TimeSpan.FromSeconds(quick ? 3 : 10));
-            Bench($"raft_commit_per_s.{p}", r.CommitsPerSecond, "ops/s");
-            Bench($"raft_commit_p50_ms.{p}", r.P50Ms, "ms");
-            Bench($"raft_commit_p99_ms.{p}", r.P99Ms, "ms");
+            // Three node processes over the HTTP/2 transport on loopback, fsync on. The headline figures use AsyncLeaderAppend
+            // (the leader's appends leave before its own fsync); the baseline, run alternately so load drifts hit both alike,
+            // persists before sending anything.
+            foreach (var asyncAppend in new[] { false, true })
+            {
+                var r = await ProcessThroughput.RunAsync(Path.Combine(dir, $"proc-p{p}-{asyncAppend}"), ProcessCluster.HostDll(), p, TimeSpan.FromSeconds(quick ? 3 : 10), asyncAppend);
+                var prefix = asyncAppend ? "raft_commit" : "raft_commit_syncappend";
+                Bench($"{prefix}_per_s.{p}", r.CommitsPerSecond, "ops/s");
+                Bench($"{prefix}_p50_ms.{p}", r.P50Ms, "ms");
+                Bench($"{prefix}_p99_ms.{p}", r.P99Ms, "ms");
+                Bench($"{prefix}_cpu_us_per_op.{p}", r.CpuUsPerOp, "us");
+            }
         }
         foreach (var p in new[] { 1, 16, 64 })
         {
             // Same, with the three replicas as threads of this process and no transport: the consensus + log ceiling.
-            var r = await InProcessCluster.RunAsync(Path.Combine(dir, "p" + p), p, TimeSpan.FromSeconds(quick ? 3 : 10));
-            Bench($"raft_inproc_commit_per_s.{p}", r.CommitsPerSecond, "ops/s");
-            Bench($"raft_inproc_commit_p50_ms.{p}", r.P50Ms, "ms");
-            Bench($"raft_inproc_commit_p99_ms.{p}", r.P99Ms, "ms");
+            foreach (var asyncAppend in new[] { false, true })
+            {
+                var r = await InProcessCluster.RunAsync(Path.Combine(dir, $"p{p}-{asyncAppend}"), p, TimeSpan.FromSeconds(quick ? 3 : 10), asyncAppend);
+                var prefix = asyncAppend ? "raft_inproc_commit" : "raft_inproc_commit_syncappend";
+                Bench($"{prefix}_per_s.{p}", r.CommitsPerSecond, "ops/s");
+                Bench($"{prefix}_p50_ms.{p}", r.P50Ms, "ms");
+                Bench($"{prefix}_p99_ms.{p}", r.P99Ms, "ms");
+            }
         }
-    }
-    finally
+    });
+}
+
+if (only is null or "logsync")
+{
+    await InTempDir("logsync", dir =>
     {
-        if (Directory.Exists(dir))
-        {
-            Directory.Delete(dir, recursive: true);
-        }
-    }
+        // 32 groups each appending one entry per round: their fsyncs in turn, or one shared durability point.
+        var (seq, shared) = SharedLogSync.Measure(dir, 32, TimeSpan.FromSeconds(quick ? 1 : 3));
+        Bench("raft_log_group_appends_per_s.fsync_each", seq, "ops/s");
+        Bench("raft_log_group_appends_per_s.sync_all", shared, "ops/s");
+        return Task.CompletedTask;
+    });
 }
 
 if (only is null or "failover")
 {
-    var dir = Path.Combine(Path.GetTempPath(), "kdb-raft-failover-" + Environment.ProcessId);
-    try
+    await InTempDir("failover", async dir =>
     {
         var rounds = quick ? 2 : 5;
         var total = 0.0;
         for (var r = 0; r < rounds; r++)
         {
-            total += await Failover.MeasureAsync(Path.Combine(dir, "r" + r), typeof(NodeHost).Assembly.Location);
+            total += await Failover.MeasureAsync(Path.Combine(dir, "r" + r), ProcessCluster.HostDll());
         }
         Bench("raft_failover_s", total / rounds, "s");
+    });
+}
+
+if (only is null or "idle")
+{
+    // 10,000 three-voter groups per node; the baseline (no quiescence: a heartbeat round per group per tick) runs first.
+    var (cpu0, mb0) = IdleGroups.Measure(10_000, TimeSpan.FromSeconds(quick ? 5 : 15), quiesce: false);
+    Bench("raft_idle_groups_noquiesce_cpu_pct", cpu0, "%");
+    Bench("raft_idle_groups_noquiesce_mb", mb0, "MB");
+    var (cpu, mb) = IdleGroups.Measure(10_000, TimeSpan.FromSeconds(quick ? 5 : 15), quiesce: true);
+    Bench("raft_idle_groups_cpu_pct", cpu, "%");
+    Bench("raft_idle_groups_mb", mb, "MB");
+}
+
+return 0;
+
+// A scratch directory for one part of the run, removed afterwards whatever happens.
+static async Task InTempDir(string name, Func<string, Task> body)
+{
+    var dir = Path.Combine(Path.GetTempPath(), $"kdb-raft-{name}-{Environment.ProcessId}");
+    try
+    {
+        await body(dir);
     }
     finally
     {
@@ -98,12 +131,3 @@ if (only is null or "failover")
         }
     }
 }
-
-if (only is null or "idle")
-{
-    var (cpu, mb) = IdleGroups.Measure(10_000, TimeSpan.FromSeconds(quick ? 5 : 15));
-    Bench("raft_idle_groups_cpu_pct", cpu, "%");
-    Bench("raft_idle_groups_mb", mb, "MB");
-}
-
-return 0;

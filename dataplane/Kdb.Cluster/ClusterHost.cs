@@ -371,6 +371,7 @@ public sealed class ClusterHost : IDisposable
                     roles[id] = g.LeaderRaftId;
                     Interlocked.Increment(ref _leaderChanges);
                     g.FailStaleProposals();
+                    g.ReissueReads();
                 }
             }
         }

@@ -15,7 +15,7 @@ internal sealed class ShardGroup : IDisposable
     private readonly ClusterOptions _options;
     private readonly IRaftLogStore _log;
     private readonly Dictionary<ulong, (ulong Term, TaskCompletionSource<ProposeOutcome> Done)> _proposals = [];
-    private readonly Dictionary<ulong, TaskCompletionSource> _reads = [];
+    private readonly Dictionary<ulong, (TaskCompletionSource Done, long Deadline)> _reads = [];
     private readonly PriorityQueue<TaskCompletionSource, ulong> _appliedWaiters = new();
     private readonly List<(long Deadline, TaskCompletionSource Done)> _readRetries = [];
     private ulong _nextRead;
@@ -107,15 +107,30 @@ internal sealed class ShardGroup : IDisposable
 
     public void ReadIndex(TaskCompletionSource done, long nowMs)
     {
+        Issue(done, nowMs + (long)_options.LeaderWait.TotalMilliseconds, nowMs);
+    }
+
+    private void Issue(TaskCompletionSource done, long deadline, long nowMs)
+    {
         var ctx = ++_nextRead;
         if (Node.ReadIndex(ctx, nowMs) == ReadIndexStatus.Pending)
         {
-            _reads[ctx] = done;
+            _reads[ctx] = (done, deadline);
         }
         else
         {
-            _readRetries.Add((nowMs + (long)_options.LeaderWait.TotalMilliseconds, done));
+            _readRetries.Add((deadline, done));
         }
+    }
+
+    /// <summary>The leader changed: reads waiting on the old one may never be answered, so ask the new one.</summary>
+    public void ReissueReads()
+    {
+        foreach (var (_, read) in _reads)
+        {
+            _readRetries.Add((read.Deadline, read.Done));
+        }
+        _reads.Clear();
     }
 
     public void WaitApplied(ulong index, TaskCompletionSource done)
@@ -145,16 +160,24 @@ internal sealed class ShardGroup : IDisposable
                 }
                 else
                 {
-                    var ctx = ++_nextRead;
-                    if (Node.ReadIndex(ctx, nowMs) == ReadIndexStatus.Pending)
-                    {
-                        _reads[ctx] = done;
-                    }
-                    else
-                    {
-                        _readRetries.Add((deadline, done));
-                    }
+                    Issue(done, deadline, nowMs);
                 }
+            }
+        }
+        if (_reads.Count > 0)
+        {
+            List<ulong>? expired = null;
+            foreach (var (ctx, read) in _reads)
+            {
+                if (nowMs > read.Deadline)
+                {
+                    read.Done.TrySetException(new ClusterException("40001", "the shard group's leader did not confirm the read; retry the transaction"));
+                    (expired ??= []).Add(ctx);
+                }
+            }
+            foreach (var ctx in expired ?? [])
+            {
+                _reads.Remove(ctx);
             }
         }
     }
@@ -198,7 +221,7 @@ internal sealed class ShardGroup : IDisposable
         {
             if (_reads.Remove(rs.Context, out var read))
             {
-                _appliedWaiters.Enqueue(read, rs.Index);
+                _appliedWaiters.Enqueue(read.Done, rs.Index);
             }
         }
         Node.Advance(rd);
@@ -313,7 +336,7 @@ internal sealed class ShardGroup : IDisposable
         }
         foreach (var (_, read) in _reads)
         {
-            read.TrySetException(new ClusterException("57P01", "the node is shutting down"));
+            read.Done.TrySetException(new ClusterException("57P01", "the node is shutting down"));
         }
         try
         {

@@ -67,13 +67,15 @@ internal sealed class Http2RaftTransport : IRaftTransport
 
     public void SetPeer(ulong nodeId, Uri address)
     {
-        var sender = new PeerSender(this, _http, address, _options.SendQueueCapacity, _stop.Token);
+        var sender = new PeerSender(this, nodeId, _http, address, _options.SendQueueCapacity, _stop.Token);
         if (_peers.TryGetValue(nodeId, out var old))
         {
             old.Close();
         }
         _peers[nodeId] = sender;
     }
+
+    internal void PeerFailed(ulong nodeId) => _options.OnPeerUnreachable?.Invoke(nodeId);
 
     public void Send(Message message)
     {

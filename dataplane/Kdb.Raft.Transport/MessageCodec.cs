@@ -23,6 +23,7 @@ internal static class MessageCodec
             Context = m.Context,
             SnapshotOffset = m.SnapshotOffset,
             SnapshotDone = m.SnapshotDone,
+            Quiesce = m.Quiesce,
         };
         foreach (var e in m.Entries)
         {
@@ -99,6 +100,7 @@ internal static class MessageCodec
             SnapshotOffset = w.SnapshotOffset,
             SnapshotChunk = w.SnapshotChunk.Memory,
             SnapshotDone = w.SnapshotDone,
+            Quiesce = w.Quiesce,
         };
     }
 }

@@ -12,14 +12,16 @@ internal sealed class PeerSender
     // Frames batch what is queued, up to this many messages, so heartbeats of many groups share a frame.
     private const int MaxMessagesPerFrame = 512;
     private readonly Http2RaftTransport _owner;
+    private readonly ulong _nodeId;
     private readonly HttpClient _http;
     private readonly Uri _address;
     private readonly Channel<Message> _queue;
     private readonly CancellationTokenSource _cts;
 
-    public PeerSender(Http2RaftTransport owner, HttpClient http, Uri address, int capacity, CancellationToken stop)
+    public PeerSender(Http2RaftTransport owner, ulong nodeId, HttpClient http, Uri address, int capacity, CancellationToken stop)
     {
         _owner = owner;
+        _nodeId = nodeId;
         _http = http;
         _address = address;
         _queue = Channel.CreateBounded<Message>(new BoundedChannelOptions(capacity) { SingleReader = true, FullMode = BoundedChannelFullMode.Wait });
@@ -73,6 +75,7 @@ internal sealed class PeerSender
             catch (Exception)
             {
                 // Peer down or stream reset: messages in flight are lost, as Raft allows. Retry with capped backoff.
+                _owner.PeerFailed(_nodeId);
                 try
                 {
                     await Task.Delay(backoff, ct);

@@ -36,6 +36,10 @@ public sealed record RaftTransportOptions
     /// <summary>When true the transport starts no server of its own: the host serves the peer stream on its own Kestrel app
     /// (next to its other internal endpoints) through <see cref="RaftTransport.MapStream"/>.</summary>
     public bool HostedByCaller { get; init; }
+    /// <summary>Called on a transport thread when the stream to a peer node cannot be opened or breaks: a failure detector's
+    /// hint for quiesced groups (pass it to <see cref="IRaftNode.ReportUnreachable"/> of the groups shared with that node,
+    /// through the host's loop). Must not throw or block. Null: nobody is told.</summary>
+    public Action<ulong>? OnPeerUnreachable { get; init; }
 }
 
 /// <summary>Starts transports.</summary>

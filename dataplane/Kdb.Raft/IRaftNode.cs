@@ -44,6 +44,15 @@ public interface IRaftNode
 
     /// <summary>The leader's view of a peer, or null if not leader or not a member.</summary>
     PeerProgress? GetProgress(ulong peer);
+
+    /// <summary>True while the group is quiet (<see cref="RaftConfig.QuiesceAfterTicks"/>): <see cref="Tick"/> does nothing, so the host may skip it.</summary>
+    bool IsQuiesced => false;
+
+    /// <summary>The host's failure detector suspects <paramref name="peer"/> is down or cut off. A quiesced node wakes: a follower
+    /// resumes its election timer (from where it stopped, so a leader's lease stays safe), a leader resumes heartbeats and CheckQuorum.</summary>
+    void ReportUnreachable(ulong peer)
+    {
+    }
 }
 
 /// <summary>Creates Raft nodes.</summary>

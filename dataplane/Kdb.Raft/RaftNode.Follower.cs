@@ -121,6 +121,7 @@ internal sealed partial class RaftNode
                 _electionElapsed = 0;
                 Leader = m.From;
                 _log.CommitTo(Math.Min(m.Commit, _log.LastIndex));
+                MaybeFollowQuiesce(m);
                 Send(new Message { Type = MessageType.HeartbeatResponse, To = m.From, Term = Term, Context = m.Context });
                 break;
             case MessageType.Snapshot:

@@ -34,6 +34,10 @@ internal sealed partial class RaftNode
 
     private void TickLeader()
     {
+        if (MaybeQuiesce())
+        {
+            return;
+        }
         _heartbeatElapsed++;
         _electionElapsed++;
         if (_electionElapsed >= _config.ElectionTicks)
@@ -89,6 +93,7 @@ internal sealed partial class RaftNode
         {
             return new ProposeResult(ProposeStatus.NotLeader, 0, 0, Leader, "not the leader");
         }
+        Wake();
         if (_leadTransferee != 0)
         {
             return new ProposeResult(ProposeStatus.TransferInProgress, 0, 0, _leadTransferee, "leadership transfer in progress");
@@ -104,6 +109,7 @@ internal sealed partial class RaftNode
         {
             return new ProposeResult(ProposeStatus.NotLeader, 0, 0, Leader, "not the leader");
         }
+        Wake();
         if (_leadTransferee != 0)
         {
             return new ProposeResult(ProposeStatus.TransferInProgress, 0, 0, _leadTransferee, "leadership transfer in progress");
@@ -200,7 +206,7 @@ internal sealed partial class RaftNode
         var n = 0;
         foreach (var v in _voters)
         {
-            matches[n++] = v == Id ? _log.LastIndex : (_progress.TryGetValue(v, out var pr) ? pr.Match : 0);
+            matches[n++] = v == Id ? SelfMatch : (_progress.TryGetValue(v, out var pr) ? pr.Match : 0);
         }
         if (n == 0)
         {
@@ -215,6 +221,9 @@ internal sealed partial class RaftNode
         }
         return false;
     }
+
+    /// <summary>How far the leader's own log counts toward a quorum: all of it when the host persists before sending, else what is durable.</summary>
+    private ulong SelfMatch => _config.AsyncLeaderAppend ? _log.Stabled : _log.LastIndex;
 
     private void BroadcastAppend()
     {
@@ -319,7 +328,7 @@ internal sealed partial class RaftNode
         while (pr.SnapshotSent < total && pr.SnapshotSent - pr.SnapshotAcked < window);
     }
 
-    private void BroadcastHeartbeat(long now)
+    private void BroadcastHeartbeat(long now, bool quiesce = false)
     {
         if (_progress.Count <= 1)
         {
@@ -344,6 +353,7 @@ internal sealed partial class RaftNode
                 Term = Term,
                 Commit = Math.Min(pr.Match, _log.Committed),
                 Context = _round,
+                Quiesce = quiesce,
             });
         }
     }
@@ -457,6 +467,7 @@ internal sealed partial class RaftNode
         _now = Math.Max(_now, nowMs);
         if (Role == RaftRole.Leader)
         {
+            Wake();
             return HandleReadRequest(context, Id, _now);
         }
         if (Leader == 0)
@@ -562,6 +573,7 @@ internal sealed partial class RaftNode
         {
             return false;
         }
+        Wake();
         _leadTransferee = target;
         // A TimeoutNow may be delivered late and elect the target at any time in this term: no lease reads until the term ends.
         _leaseDisabled = true;

@@ -10,6 +10,7 @@ internal sealed partial class RaftNode : IRaftNode
     private readonly HashSet<ulong> _learners = [];
     private readonly Dictionary<ulong, bool> _votes = [];
     private readonly List<Message> _messages = [];
+    private readonly List<Message> _earlyMessages = [];
     private readonly List<ReadState> _readStates = [];
     private ulong _rng;
 
@@ -18,6 +19,8 @@ internal sealed partial class RaftNode : IRaftNode
     private int _randomizedElectionTimeout;
     // A restarted node may have promised a lease to a leader it no longer remembers: it refuses votes for one election timeout.
     private bool _recentlyStarted = true;
+    private bool _quiesced;
+    private int _idleTicks;
 
     private HardState _prevHardState;
     private SoftState _prevSoftState;
@@ -75,9 +78,16 @@ internal sealed partial class RaftNode : IRaftNode
     private bool Promotable => _voters.Contains(Id);
     private long _now;
 
+    public bool IsQuiesced => _quiesced;
+
     public void Tick(long nowMs = 0)
     {
         _now = Math.Max(_now, nowMs);
+        if (_quiesced)
+        {
+            // A quiet follower's election timer stands still: it only ever refuses votes for longer, which keeps leases safe.
+            return;
+        }
         if (Role == RaftRole.Leader)
         {
             TickLeader();
@@ -95,7 +105,11 @@ internal sealed partial class RaftNode : IRaftNode
         }
     }
 
-    public void Campaign() => Hup(transfer: true);
+    public void Campaign()
+    {
+        Wake();
+        Hup(transfer: true);
+    }
 
     private void Hup(bool transfer)
     {
@@ -126,6 +140,10 @@ internal sealed partial class RaftNode : IRaftNode
         if (m.To != Id || m.GroupId != _config.GroupId)
         {
             return;
+        }
+        if (_quiesced && WakesQuiescedNode(m))
+        {
+            Wake();
         }
         if (m.Term > Term)
         {
@@ -237,6 +255,8 @@ internal sealed partial class RaftNode : IRaftNode
         _round = 0;
         _leaseUntil = long.MinValue;
         _leaseDisabled = false;
+        _quiesced = false;
+        _idleTicks = 0;
     }
 
     private ulong NextRandom()
@@ -249,7 +269,11 @@ internal sealed partial class RaftNode : IRaftNode
 
     private void Send(Message m)
     {
-        _messages.Add(new Message
+        // Appends and heartbeats of a leader whose term and vote are already durable depend on nothing the next Ready persists:
+        // the leader does not count its own unpersisted entries toward a commit (see MaybeCommit).
+        var early = _config.AsyncLeaderAppend && Role == RaftRole.Leader && m.Type is MessageType.Append or MessageType.Heartbeat
+            && Term == _prevHardState.Term && Vote == _prevHardState.Vote;
+        (early ? _earlyMessages : _messages).Add(new Message
         {
             Type = m.Type,
             GroupId = _config.GroupId,
@@ -267,6 +291,7 @@ internal sealed partial class RaftNode : IRaftNode
             SnapshotOffset = m.SnapshotOffset,
             SnapshotChunk = m.SnapshotChunk,
             SnapshotDone = m.SnapshotDone,
+            Quiesce = m.Quiesce,
         });
     }
 
@@ -288,6 +313,7 @@ internal sealed partial class RaftNode : IRaftNode
 
     public bool HasReady =>
         _messages.Count > 0
+        || _earlyMessages.Count > 0
         || _readStates.Count > 0
         || _log.LastIndex > _log.Stabled
         || CurrentHardState != _prevHardState
@@ -309,12 +335,14 @@ internal sealed partial class RaftNode : IRaftNode
             Entries = unstable,
             CommittedEntries = committed,
             Messages = [.. _messages],
+            EarlyMessages = _earlyMessages.Count == 0 ? [] : [.. _earlyMessages],
             ReadStates = [.. _readStates],
             Snapshot = _pendingSnapshotToApply,
             SnapshotData = _pendingSnapshotData,
             MustSync = unstable.Length > 0 || hs.Term != _prevHardState.Term || hs.Vote != _prevHardState.Vote || _pendingSnapshotToApply is not null,
         };
         _messages.Clear();
+        _earlyMessages.Clear();
         _readStates.Clear();
         _readyLastEntry = unstable.Length > 0 ? unstable[^1].Index : 0;
         _readyLastCommitted = committed.Length > 0 ? committed[^1].Index : 0;
@@ -337,6 +365,11 @@ internal sealed partial class RaftNode : IRaftNode
         if (_readyLastEntry > 0)
         {
             _log.Stabled = Math.Max(_log.Stabled, Math.Min(_readyLastEntry, _log.LastIndex));
+            if (_config.AsyncLeaderAppend && Role == RaftRole.Leader && MaybeCommit())
+            {
+                // Our own append just became durable and completed a quorum.
+                BroadcastAppend();
+            }
         }
         foreach (var e in ready.CommittedEntries)
         {

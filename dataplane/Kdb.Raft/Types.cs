@@ -111,6 +111,8 @@ public sealed class Message
     public long SnapshotOffset { get; init; }
     public ReadOnlyMemory<byte> SnapshotChunk { get; init; }
     public bool SnapshotDone { get; init; }
+    /// <summary>Heartbeat: the leader is going quiet (see <see cref="RaftConfig.QuiesceAfterTicks"/>); a caught-up follower stops its election timer until it hears anything again.</summary>
+    public bool Quiesce { get; init; }
 
     public override string ToString() =>
         $"{Type} {From}->{To} t{Term} i{Index} lt{LogTerm} c{Commit} n{Entries.Length} rej{Reject} ctx{Context}";
@@ -183,12 +185,25 @@ public sealed record RaftConfig
     public int SnapshotWindowChunks { get; init; } = 4;
     /// <summary>Seeds the randomized election timeout so a run is reproducible.</summary>
     public ulong RandomSeed { get; init; } = 1;
+    /// <summary>Opt-in (etcd's leader-side parallel append, Raft thesis 10.2.1): a leader's appends and heartbeats go into
+    /// <see cref="Ready.EarlyMessages"/>, which the host may send before or while it persists that Ready, and the leader counts
+    /// its own entries toward the commit quorum only once <see cref="IRaftNode.Advance"/> reports them persisted.
+    /// Off (default): <see cref="Ready.EarlyMessages"/> stays empty and every message waits for persistence.</summary>
+    public bool AsyncLeaderAppend { get; init; }
+    /// <summary>Opt-in quiescence: after this many ticks with nothing to replicate, commit or read, the leader sends one last
+    /// heartbeat marked <see cref="Message.Quiesce"/> and stops heartbeating; caught-up followers stop their election timers.
+    /// The group wakes on a proposal, a read, any message, or <see cref="IRaftNode.ReportUnreachable"/> from the host's
+    /// failure detector (needed: a quiesced follower does not notice a dead leader by itself). 0 (default): never quiesce.</summary>
+    public int QuiesceAfterTicks { get; init; }
 }
 
-/// <summary>What the host must do, in order: persist <see cref="Snapshot"/>, <see cref="Entries"/> and <see cref="HardState"/> (fsync if <see cref="MustSync"/>),
+/// <summary>What the host must do, in order: send <see cref="EarlyMessages"/> (empty unless <see cref="RaftConfig.AsyncLeaderAppend"/>; they may also go out
+/// while persisting), persist <see cref="Snapshot"/>, <see cref="Entries"/> and <see cref="HardState"/> (fsync if <see cref="MustSync"/>),
 /// then send <see cref="Messages"/>, then apply <see cref="Snapshot"/> and <see cref="CommittedEntries"/>, then call <see cref="IRaftNode.Advance"/>.</summary>
 public sealed class Ready
 {
+    /// <summary>A leader's messages that depend on nothing in this Ready being durable: the host may send them before persisting.</summary>
+    public IReadOnlyList<Message> EarlyMessages { get; init; } = [];
     public SoftState? SoftState { get; init; }
     public HardState? HardState { get; init; }
     public IReadOnlyList<Entry> Entries { get; init; } = [];

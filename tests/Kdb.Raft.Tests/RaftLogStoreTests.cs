@@ -220,4 +220,54 @@ public sealed class RaftLogStoreTests : IDisposable
         Assert.Equal(1, (byte)MessageType.Append);
         Assert.Equal(13, (byte)MessageType.ReadIndexResponse);
     }
+
+    [Fact]
+    public void SyncAll_ManyGroupsAppendedWithoutSync_OneSharedSyncMakesEveryGroupDurable()
+    {
+        var disks = Enumerable.Range(0, 6).Select(_ => new SimFileSystem()).ToArray();
+        var stores = disks.Select(d => RaftLogStore.Open(d, "/raft", new RaftLogStoreOptions { SegmentBytes = 4096 })).ToArray();
+        for (var g = 0; g < stores.Length; g++)
+        {
+            stores[g].Append([E(1, 1), E(1, 2, size: 50 + g)], new HardState(1, 1, 1), sync: false);
+        }
+        var before = disks.Select(d => d.SyncCount).ToArray();
+        // The first store's caller-side sync and the workers' must all happen, once each.
+        RaftLogStore.SyncAll(stores);
+        for (var g = 0; g < stores.Length; g++)
+        {
+            Assert.Equal(before[g] + 1, disks[g].SyncCount);
+        }
+        // A clean store costs no fsync.
+        RaftLogStore.SyncAll(stores);
+        Assert.Equal(before.Select(b => b + 1), disks.Select(d => d.SyncCount));
+        var rng = new Random(3);
+        for (var g = 0; g < stores.Length; g++)
+        {
+            stores[g].Dispose();
+            disks[g].Crash(rng, tear: true);
+            using var reopened = RaftLogStore.Open(disks[g], "/raft");
+            AssertEntries(reopened.Recovered.Entries, (1, 1), (1, 2));
+            Assert.Equal(50 + g, reopened.Recovered.Entries[1].Data.Length);
+        }
+    }
+
+    [Fact]
+    public void SyncAll_OneStoreFails_ThrowsAfterTheOthersAreDurable()
+    {
+        var dirs = Enumerable.Range(0, 4).Select(i => Path.Combine(_dir, "g" + i)).ToArray();
+        var stores = dirs.Select(d => RaftLogStore.Open(PhysicalRaftFileSystem.Instance, d)).ToArray();
+        foreach (var s in stores)
+        {
+            s.Append([E(1, 1)], new HardState(1, 1, 0), sync: false);
+        }
+        stores[2].Dispose();
+        var ex = Assert.Throws<IOException>(() => RaftLogStore.SyncAll(stores));
+        Assert.Contains("could not be made durable", ex.Message, StringComparison.Ordinal);
+        foreach (var i in new[] { 0, 1, 3 })
+        {
+            stores[i].Dispose();
+            using var reopened = RaftLogStore.Open(PhysicalRaftFileSystem.Instance, dirs[i]);
+            AssertEntries(reopened.Recovered.Entries, (1, 1));
+        }
+    }
 }

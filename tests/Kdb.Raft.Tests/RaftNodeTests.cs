@@ -2,94 +2,10 @@ namespace Kdb.Raft.Tests;
 
 public sealed class RaftNodeTests
 {
-    /// <summary>A lossless synchronous cluster for unit tests: Ready output is "persisted" in memory and messages delivered in order.</summary>
-    private sealed class Cluster
-    {
-        public Dictionary<ulong, IRaftNode> Nodes { get; } = [];
-        public Dictionary<ulong, List<Entry>> Applied { get; } = [];
-        public Dictionary<ulong, List<ReadState>> Reads { get; } = [];
-        public List<Message> Sent { get; } = [];
-        public HashSet<ulong> Down { get; } = [];
-        public HashSet<(ulong From, ulong To)> Blocked { get; } = [];
-
-        public Cluster(int n, Func<RaftConfig, RaftConfig>? tweak = null)
-        {
-            var voters = Enumerable.Range(1, n).Select(i => (ulong)i).ToArray();
-            foreach (var id in voters)
-            {
-                var cfg = new RaftConfig { Id = id, GroupId = 9, BootstrapVoters = voters, RandomSeed = 5 };
-                Nodes[id] = RaftNodeFactory.Create(tweak?.Invoke(cfg) ?? cfg);
-                Applied[id] = [];
-                Reads[id] = [];
-            }
-        }
-
-        public void Add(ulong id, ulong[] bootstrap)
-        {
-            Nodes[id] = RaftNodeFactory.Create(new RaftConfig { Id = id, GroupId = 9, BootstrapVoters = bootstrap, RandomSeed = 5 });
-            Applied[id] = [];
-            Reads[id] = [];
-        }
-
-        public void Settle()
-        {
-            for (var round = 0; round < 1000; round++)
-            {
-                var any = false;
-                var inbox = new List<Message>();
-                foreach (var (id, node) in Nodes)
-                {
-                    if (Down.Contains(id))
-                    {
-                        continue;
-                    }
-                    while (node.HasReady)
-                    {
-                        any = true;
-                        var rd = node.GetReady();
-                        inbox.AddRange(rd.Messages);
-                        Sent.AddRange(rd.Messages);
-                        Applied[id].AddRange(rd.CommittedEntries);
-                        Reads[id].AddRange(rd.ReadStates);
-                        node.Advance(rd);
-                    }
-                }
-                foreach (var m in inbox)
-                {
-                    if (!Down.Contains(m.To) && !Blocked.Contains((m.From, m.To)) && Nodes.TryGetValue(m.To, out var target))
-                    {
-                        target.Step(m);
-                    }
-                }
-                if (!any && inbox.Count == 0)
-                {
-                    return;
-                }
-            }
-        }
-
-        public void TickAll(int ticks)
-        {
-            for (var t = 0; t < ticks; t++)
-            {
-                foreach (var (id, n) in Nodes)
-                {
-                    if (!Down.Contains(id))
-                    {
-                        n.Tick();
-                    }
-                }
-                Settle();
-            }
-        }
-
-        public IRaftNode Leader() => Nodes.Values.Single(n => n.Role == RaftRole.Leader && !Down.Contains(n.Id));
-    }
-
     [Fact]
     public void Tick_ThreeNodes_ElectsOneLeaderAndCommitsProposals()
     {
-        var c = new Cluster(3);
+        var c = new TestCluster(3);
         c.TickAll(30);
         var leader = c.Leader();
         var r = leader.Propose(new byte[] { 42 });
@@ -106,7 +22,7 @@ public sealed class RaftNodeTests
     [Fact]
     public void Propose_LargerThanEightMiB_RefusedWithClearError()
     {
-        var c = new Cluster(1);
+        var c = new TestCluster(1);
         c.TickAll(30);
         var leader = c.Leader();
         var r = leader.Propose(new byte[(8 << 20) + 1]);
@@ -118,7 +34,7 @@ public sealed class RaftNodeTests
     [Fact]
     public void Propose_OnFollower_AnswersWithLeaderId()
     {
-        var c = new Cluster(3);
+        var c = new TestCluster(3);
         c.TickAll(30);
         var leader = c.Leader();
         var follower = c.Nodes.Values.First(n => n.Id != leader.Id);
@@ -130,7 +46,7 @@ public sealed class RaftNodeTests
     [Fact]
     public void ReadIndex_OnFollower_ConfirmedThroughLeader()
     {
-        var c = new Cluster(3);
+        var c = new TestCluster(3);
         c.TickAll(30);
         var leader = c.Leader();
         leader.Propose(new byte[] { 7 });
@@ -146,7 +62,7 @@ public sealed class RaftNodeTests
     [Fact]
     public void ReadIndex_LeaderCutOffFromQuorum_NeverConfirms()
     {
-        var c = new Cluster(3);
+        var c = new TestCluster(3);
         c.TickAll(30);
         var leader = c.Leader();
         foreach (var id in c.Nodes.Keys.Where(id => id != leader.Id))
@@ -161,7 +77,7 @@ public sealed class RaftNodeTests
     [Fact]
     public void ProposeConfChange_SecondWhileFirstPending_Refused()
     {
-        var c = new Cluster(3);
+        var c = new TestCluster(3);
         c.TickAll(30);
         var leader = c.Leader();
         Assert.True(leader.ProposeConfChange(new ConfChange(ConfChangeType.AddLearner, 4)).IsAccepted);
@@ -171,7 +87,7 @@ public sealed class RaftNodeTests
     [Fact]
     public void ProposeConfChange_RemoveLastVoter_Invalid()
     {
-        var c = new Cluster(1);
+        var c = new TestCluster(1);
         c.TickAll(30);
         var r = c.Leader().ProposeConfChange(new ConfChange(ConfChangeType.RemoveNode, 1));
         Assert.Equal(ProposeStatus.InvalidConfChange, r.Status);
@@ -181,7 +97,7 @@ public sealed class RaftNodeTests
     [Fact]
     public void ProposeConfChange_LearnerCatchesUpThenPromoted_CountsForQuorum()
     {
-        var c = new Cluster(3);
+        var c = new TestCluster(3);
         c.TickAll(30);
         var leader = c.Leader();
         for (var i = 0; i < 5; i++)
@@ -210,7 +126,7 @@ public sealed class RaftNodeTests
     [Fact]
     public void TransferLeadership_ToFollower_TargetBecomesLeader()
     {
-        var c = new Cluster(3);
+        var c = new TestCluster(3);
         c.TickAll(30);
         var leader = c.Leader();
         var target = c.Nodes.Keys.First(id => id != leader.Id);
@@ -224,7 +140,7 @@ public sealed class RaftNodeTests
     [Fact]
     public void Compact_FollowerFarBehind_ReceivesSnapshotInChunks()
     {
-        var c = new Cluster(3, cfg => cfg with { SnapshotChunkBytes = 100, SnapshotWindowChunks = 2 });
+        var c = new TestCluster(3, cfg => cfg with { SnapshotChunkBytes = 100, SnapshotWindowChunks = 2 });
         c.TickAll(30);
         var leader = c.Leader();
         var lagging = c.Nodes.Keys.First(id => id != leader.Id);
@@ -277,7 +193,7 @@ public sealed class RaftNodeTests
     [Fact]
     public void Step_MessageForAnotherGroupOrNode_Ignored()
     {
-        var c = new Cluster(3);
+        var c = new TestCluster(3);
         var n = c.Nodes[1];
         n.Step(new Message { Type = MessageType.Vote, GroupId = 8, From = 2, To = 1, Term = 5 });
         n.Step(new Message { Type = MessageType.Vote, GroupId = 9, From = 2, To = 3, Term = 5 });
@@ -287,7 +203,7 @@ public sealed class RaftNodeTests
     [Fact]
     public void Step_PreVoteFromPartitionedNode_DoesNotDisturbLeader()
     {
-        var c = new Cluster(3);
+        var c = new TestCluster(3);
         c.TickAll(30);
         var leader = c.Leader();
         var term = leader.Term;

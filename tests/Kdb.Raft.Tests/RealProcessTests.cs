@@ -1,7 +1,7 @@
 using System.Collections.Concurrent;
 using System.Diagnostics;
 using System.Globalization;
-using Kdb.Raft.Benchmarks;
+using Kdb.Raft.TestHost;
 using Xunit.Abstractions;
 
 namespace Kdb.Raft.Tests;
@@ -9,16 +9,6 @@ namespace Kdb.Raft.Tests;
 /// <summary>Three node processes (KV over the real transport and fsynced log) on loopback; SIGKILL the leader under a write load.</summary>
 public sealed class RealProcessTests(ITestOutputHelper output)
 {
-    private static string HostDll()
-    {
-        // tests/Kdb.Raft.Tests/bin/<Configuration>/net10.0 -> bench/Kdb.Raft.Benchmarks/bin/<Configuration>/net10.0
-        var baseDir = new DirectoryInfo(AppContext.BaseDirectory.TrimEnd(Path.DirectorySeparatorChar));
-        var tfm = baseDir.Name;
-        var config = baseDir.Parent!.Name;
-        var repo = baseDir.Parent.Parent!.Parent!.Parent!.Parent!.FullName;
-        return Path.Combine(repo, "bench", "Kdb.Raft.Benchmarks", "bin", config, tfm, "Kdb.Raft.Benchmarks.dll");
-    }
-
     private static async Task<int> WaitForLeaderAsync(ProcessCluster cluster, int notThis)
     {
         var sw = Stopwatch.StartNew();
@@ -37,12 +27,13 @@ public sealed class RealProcessTests(ITestOutputHelper output)
     [Fact]
     public async Task SigkillLeader_UnderWriteLoad_EveryAcknowledgedWriteReadableFromNewLeader()
     {
-        var dll = HostDll();
+        var dll = ProcessCluster.HostDll();
         Assert.True(File.Exists(dll), $"node host not built at {dll}");
         var dir = Path.Combine(Path.GetTempPath(), "kdb-raft-procs-" + Guid.NewGuid().ToString("N"));
         try
         {
-            using var cluster = new ProcessCluster(dir, dll);
+            // The leader fsyncs in parallel with replication (AsyncLeaderAppend): the mode whose crash safety matters most here.
+            using var cluster = new ProcessCluster(dir, dll, "--async-append");
             var first = await WaitForLeaderAsync(cluster, -1);
             var acked = new ConcurrentDictionary<int, int>();
             var next = 0;

@@ -5,7 +5,7 @@ using Xunit.Abstractions;
 
 namespace Kdb.Raft.Tests;
 
-/// <summary>Every named fault scenario over many seeds. Seeds per scenario: KDB_RAFT_SEEDS, or 2,000 with KDB_SOAK=1, else 170 (2,040 in all).
+/// <summary>Every named fault scenario over many seeds. Seeds per scenario: KDB_RAFT_SEEDS, or 2,000 with KDB_SOAK=1, else 150 (2,100 in all).
 /// A failure prints the one-line command that replays its seed.</summary>
 public sealed class SimulationTests(ITestOutputHelper output)
 {
@@ -26,7 +26,7 @@ public sealed class SimulationTests(ITestOutputHelper output)
         {
             return int.Parse(env, CultureInfo.InvariantCulture);
         }
-        return Environment.GetEnvironmentVariable("KDB_SOAK") == "1" ? 2000 : 170;
+        return Environment.GetEnvironmentVariable("KDB_SOAK") == "1" ? 2000 : 150;
     }
 
     [Theory]
@@ -48,7 +48,7 @@ public sealed class SimulationTests(ITestOutputHelper output)
                 failures.Add($"seed {seed}: {ex.GetType().Name}: {ex.Message}\n  replay: {Simulator.ReplayCommand(name, seed)}\n{ex.StackTrace}");
             }
         });
-        long ops = 0, completed = 0, messages = 0, checks = 0, crashes = 0, snapshots = 0, confChanges = 0, leaders = 0, reads = 0;
+        long ops = 0, completed = 0, messages = 0, checks = 0, crashes = 0, snapshots = 0, confChanges = 0, leaders = 0, reads = 0, stalls = 0, quiescedMs = 0;
         ulong maxTerm = 0;
         foreach (var r in results)
         {
@@ -61,10 +61,13 @@ public sealed class SimulationTests(ITestOutputHelper output)
             confChanges += r.ConfChangesApplied;
             leaders += r.LeaderChanges;
             reads += r.ReadsServed;
+            stalls += r.Stalls;
+            quiescedMs += r.QuiescedNodeMs;
             maxTerm = Math.Max(maxTerm, r.MaxTerm);
         }
         output.WriteLine($"{name}: {seeds} seeds, {ops} ops ({completed} completed), {messages} messages, {checks} invariant checks, {crashes} crashes, " +
-            $"max term {maxTerm}, {leaders} terms with a leader, {snapshots} snapshots installed, {confChanges} membership changes, {reads} reads served");
+            $"max term {maxTerm}, {leaders} terms with a leader, {snapshots} snapshots installed, {confChanges} membership changes, {reads} reads served, " +
+            $"{stalls} leader fsync stalls with appends out (async append), {quiescedMs} quiesced node-ms");
         var sorted = failures.OrderBy(f => f, StringComparer.Ordinal).ToList();
         foreach (var f in sorted.Take(5))
         {
@@ -86,6 +89,12 @@ public sealed class SimulationTests(ITestOutputHelper output)
         if (scenario.CrashLeader || scenario.CrashAny || scenario.CrashPointRate > 0)
         {
             Assert.True(crashes >= seeds, $"only {crashes} crashes over {seeds} seeds");
+        }
+        // Every scenario runs async append and quiescence on part of its seeds (all of them for the dedicated scenarios): both must really happen.
+        if (seeds >= 4)
+        {
+            Assert.True(stalls >= seeds / 4, $"only {stalls} async-append fsync stalls over {seeds} seeds");
+            Assert.True(quiescedMs >= seeds, $"only {quiescedMs} quiesced node-ms over {seeds} seeds");
         }
         if (scenario.Transfers || scenario.CrashLeader || scenario.Partitions == PartitionMode.LeaderMinority)
         {
@@ -142,6 +151,14 @@ public sealed class SimulationSelfTests(ITestOutputHelper output)
     {
         var s = Scenario.Get("crash-torn-tail") with { Name = "unsafe-no-fsync", UnsafeSkipFsync = true, FaultEveryMs = 150 };
         Assert.True(CountFailures(s, 8) > 0);
+    }
+
+    [Fact]
+    public void Simulator_HostSendsEveryMessageBeforePersisting_ViolationDetected()
+    {
+        // Only a leader's appends may precede its fsync; acknowledgements and votes sent early are caught.
+        var s = Scenario.Get("async-append-leader-crash") with { Name = "unsafe-all-early", UnsafeSendAllEarly = true, CrashLeader = false, CrashAny = true, StallCrashRate = 0.1 };
+        Assert.True(CountFailures(s, 12) > 0);
     }
 
     [Fact]

@@ -54,6 +54,7 @@ public sealed class TransportTests(Xunit.Abstractions.ITestOutputHelper output)
             SnapshotOffset = 4096,
             SnapshotChunk = new byte[] { 9, 8, 7 },
             SnapshotDone = true,
+            Quiesce = true,
         };
         a.Send(sent);
         var got = await WaitForAsync(() => received.TryPeek(out var m) ? m : null, TimeSpan.FromSeconds(30));
@@ -66,6 +67,28 @@ public sealed class TransportTests(Xunit.Abstractions.ITestOutputHelper output)
         Assert.Equal(4096, got.SnapshotOffset);
         Assert.Equal(new byte[] { 9, 8, 7 }, got.SnapshotChunk.ToArray());
         Assert.True(got.SnapshotDone);
+        Assert.True(got.Quiesce);
+    }
+
+    [Fact]
+    public async Task Send_PeerNotListening_ReportsItUnreachable()
+    {
+        var unreachable = new ConcurrentQueue<ulong>();
+        int closedPort;
+        using (var l = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0))
+        {
+            l.Start();
+            closedPort = ((System.Net.IPEndPoint)l.LocalEndpoint).Port;
+        }
+        await using var a = await RaftTransport.StartAsync(new RaftTransportOptions
+        {
+            OnMessage = _ => { },
+            Peers = new Dictionary<ulong, Uri> { [7] = new($"http://127.0.0.1:{closedPort}") },
+            OnPeerUnreachable = unreachable.Enqueue,
+        });
+        a.Send(new Message { Type = MessageType.Heartbeat, GroupId = 1, From = 1, To = 7, Term = 1 });
+        var peer = await WaitForAsync(() => unreachable.TryPeek(out var id) ? id.ToString(System.Globalization.CultureInfo.InvariantCulture) : null, TimeSpan.FromSeconds(30));
+        Assert.Equal("7", peer);
     }
 
     private static byte[] Frame(byte[] payload, byte flag = 0)

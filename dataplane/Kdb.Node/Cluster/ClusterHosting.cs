@@ -65,6 +65,9 @@ public static class ClusterHosting
             kestrel.Limits.Http2.InitialStreamWindowSize = 4 << 20;
             kestrel.Limits.Http2.InitialConnectionWindowSize = 8 << 20;
         });
+        builder.Services.AddSingleton(new ClusterMetrics(runtime.Host));
+        builder.Services.AddHealthChecks().Add(new Microsoft.Extensions.Diagnostics.HealthChecks.HealthCheckRegistration(
+            "shard-groups", _ => new ShardGroupHealthCheck(runtime.Host), Microsoft.Extensions.Diagnostics.HealthChecks.HealthStatus.Unhealthy, [Kdb.ServiceDefaults.ServiceDefaultsExtensions.ReadyTag]));
         builder.Services.AddHostedService(sp => new GcThresholdAdvanceService(runtime, config.GetValue("Cluster:GcRetention", TimeSpan.FromMinutes(10))));
         return runtime;
     }

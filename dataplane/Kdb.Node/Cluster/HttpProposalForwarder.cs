@@ -27,6 +27,11 @@ internal sealed class HttpProposalForwarder(HttpClient http, PeerTokens tokens) 
         {
             response = await http.SendAsync(request, cancellationToken);
         }
+        catch (HttpRequestException e) when (e.HttpRequestError == HttpRequestError.ConnectionError && !cancellationToken.IsCancellationRequested)
+        {
+            // Nothing was sent: the leader is unreachable (perhaps dead). Ask again once a new one is known.
+            return null;
+        }
         catch (HttpRequestException) when (!cancellationToken.IsCancellationRequested)
         {
             // Nothing reached the leader, or the answer was lost: the outcome is unknown.

@@ -24,6 +24,10 @@ public interface IRaftLogStore : IDisposable
 
     /// <summary>Number of segment files currently on disk.</summary>
     int SegmentCount { get; }
+
+    /// <summary>Makes everything appended so far durable (what earlier <see cref="Append"/> calls with <c>sync: false</c> wrote).
+    /// Many groups share one durability point through <see cref="RaftLogStore.SyncAll"/>.</summary>
+    void Sync() => Append([], null, sync: true);
 }
 
 /// <summary>Options of the segmented log.</summary>
@@ -40,6 +44,97 @@ public static class RaftLogStore
     /// Throws <see cref="InvalidDataException"/> on corruption that a crash cannot explain.</summary>
     public static IRaftLogStore Open(IRaftFileSystem fs, string directory, RaftLogStoreOptions? options = null) =>
         SegmentedLogStore.Open(fs, directory, options ?? new RaftLogStoreOptions());
+
+    /// <summary>Shared log writing for a multi-Raft host: append every group's Ready with <c>sync: false</c>, then call this once
+    /// and send the groups' messages after it returns. The fsyncs run concurrently, so the file system folds them into one
+    /// journal commit instead of one disk flush per group in turn. Throws (after all have finished) if any store failed;
+    /// nothing that depends on a failed store may be acknowledged.</summary>
+    public static void SyncAll(IReadOnlyList<IRaftLogStore> stores) => LogSyncWorkers.SyncAll(stores);
+}
+
+/// <summary>Blocked-in-fsync threads cost no CPU; a few dedicated ones keep fsyncs concurrent even when the thread pool is busy.</summary>
+internal static class LogSyncWorkers
+{
+    private const int Workers = 16;
+    private static readonly System.Collections.Concurrent.BlockingCollection<(IRaftLogStore Store, Batch Batch)> Queue = [];
+    private static int _started;
+
+    private sealed class Batch(int count)
+    {
+        private int _left = count;
+        public readonly ManualResetEventSlim Done = new(false);
+        public Exception? Error;
+
+        public void Complete(Exception? error)
+        {
+            if (error is not null)
+            {
+                Interlocked.CompareExchange(ref Error, error, null);
+            }
+            if (Interlocked.Decrement(ref _left) == 0)
+            {
+                Done.Set();
+            }
+        }
+    }
+
+    public static void SyncAll(IReadOnlyList<IRaftLogStore> stores)
+    {
+        if (stores.Count <= 1)
+        {
+            if (stores.Count == 1)
+            {
+                stores[0].Sync();
+            }
+            return;
+        }
+        if (Interlocked.Exchange(ref _started, 1) == 0)
+        {
+            for (var i = 0; i < Workers; i++)
+            {
+                new Thread(Run) { IsBackground = true, Name = "raft-log-sync" }.Start();
+            }
+        }
+        var batch = new Batch(stores.Count);
+        // The caller syncs one store itself rather than waiting idle.
+        for (var i = 1; i < stores.Count; i++)
+        {
+            Queue.Add((stores[i], batch));
+        }
+        Exception? own = null;
+        try
+        {
+            stores[0].Sync();
+        }
+        catch (Exception e)
+        {
+            own = e;
+        }
+        batch.Complete(own);
+        batch.Done.Wait();
+        batch.Done.Dispose();
+        if (batch.Error is { } error)
+        {
+            throw new IOException("a raft log could not be made durable: " + error.Message, error);
+        }
+    }
+
+    private static void Run()
+    {
+        foreach (var (store, batch) in Queue.GetConsumingEnumerable())
+        {
+            Exception? error = null;
+            try
+            {
+                store.Sync();
+            }
+            catch (Exception e)
+            {
+                error = e;
+            }
+            batch.Complete(error);
+        }
+    }
 }
 
 internal sealed class SegmentedLogStore : IRaftLogStore
@@ -54,6 +149,7 @@ internal sealed class SegmentedLogStore : IRaftLogStore
     private ulong _currentSeq;
     private HardState _hardState;
     private ulong _snapshotIndex;
+    private bool _unsynced;
 
     private SegmentedLogStore(IRaftFileSystem fs, string dir, RaftLogStoreOptions options, IAppendFile current, ulong seq)
     {
@@ -265,6 +361,7 @@ internal sealed class SegmentedLogStore : IRaftLogStore
                 }
                 // One write per batch, so a crash tears at most this batch.
                 _current.Write(buf.AsSpan(0, p));
+                _unsynced = true;
             }
             finally
             {
@@ -274,7 +371,17 @@ internal sealed class SegmentedLogStore : IRaftLogStore
         }
         if (sync)
         {
+            Sync();
+        }
+    }
+
+    public void Sync()
+    {
+        // Rotation and snapshot markers sync on their own; only appends leave bytes waiting.
+        if (_unsynced)
+        {
             _current.Sync();
+            _unsynced = false;
         }
     }
 

@@ -46,6 +46,17 @@ internal sealed record Scenario(string Name)
     public int UnsafeLeaseExtraMs { get; init; }
     /// <summary>Fault injection: the host never fsyncs (acknowledges what a crash loses).</summary>
     public bool UnsafeSkipFsync { get; init; }
+    /// <summary>Fault injection: the host sends every message before persisting, not only <see cref="Ready.EarlyMessages"/>.</summary>
+    public bool UnsafeSendAllEarly { get; init; }
+    /// <summary><see cref="RaftConfig.AsyncLeaderAppend"/> on every seed (true), on none (false), or on even seeds (null).</summary>
+    public bool? AsyncAppend { get; init; }
+    /// <summary>Quiescence (<see cref="RaftConfig.QuiesceAfterTicks"/>) on every seed, on none, or on seeds 2 and 3 mod 4 (null).
+    /// Quiescent runs give clients quiet stretches so groups really go idle, and run a failure detector.</summary>
+    public bool? Quiesce { get; init; }
+    /// <summary>Async-append runs: chance that a leader's fsync stalls (its early messages are out, it is busy for a few ms).</summary>
+    public double StallRate { get; init; } = 0.3;
+    /// <summary>Async-append runs: chance that a stalled leader crashes before its entries are durable.</summary>
+    public double StallCrashRate { get; init; }
 
     public static IReadOnlyList<Scenario> All { get; } =
     [
@@ -61,6 +72,8 @@ internal sealed record Scenario(string Name)
         new("snapshot-far-behind") { FarBehind = true, SnapshotEvery = 20, RetainEntries = 2, SnapshotPadding = 900, CrashPointRate = 0.002, Clients = 6 },
         new("transfer-with-reads") { Transfers = true, FaultEveryMs = 250, Clients = 6 },
         new("lease-read-paused-leader") { ReadMode = ReadMode.Lease, PauseLeader = true, FaultEveryMs = 500, Clients = 6, Keys = 6, ClockSkew = 0.05, ClientTimeoutMs = 150 },
+        new("async-append-leader-crash") { Nodes = 5, AsyncAppend = true, CrashLeader = true, FaultEveryMs = 300, StallRate = 0.5, StallCrashRate = 0.03, Clients = 6 },
+        new("quiesce-wake") { Quiesce = true, CrashAny = true, Partitions = PartitionMode.Random, Nodes = 5, FaultEveryMs = 250, ReadMode = ReadMode.Lease, ClockSkew = 0.05 },
     ];
 
     public static Scenario Get(string name)

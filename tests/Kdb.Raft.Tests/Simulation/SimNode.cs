@@ -33,6 +33,7 @@ internal sealed class SimNode
     private readonly RaftConfig _config;
     private IRaftLogStore? _store;
     private ulong _lastCommitSeen;
+    private Ready? _stalled;
 
     public SimNode(Simulator sim, ulong id, RaftConfig config, double clockRate, long clockOffset)
     {
@@ -94,6 +95,7 @@ internal sealed class SimNode
             return;
         }
         Core = null;
+        _stalled = null;
         _store?.Dispose();
         _store = null;
         Disk.Crash(rng, tear);
@@ -146,8 +148,48 @@ internal sealed class SimNode
     /// <summary>One Ready cycle in the order a real host follows. Returns false if the node crashed on the way.</summary>
     public bool ProcessReady(long now)
     {
+        var rd = Core!.GetReady();
+        // Early messages leave before anything of this Ready is durable: that is the opt-in being proven.
+        foreach (var m in rd.EarlyMessages)
+        {
+            _sim.Network.Send(m, now);
+        }
+        var allEarly = _sim.Scenario.UnsafeSendAllEarly;
+        if (allEarly)
+        {
+            foreach (var m in rd.Messages)
+            {
+                SendMessage(m, now);
+            }
+        }
+        if ((rd.EarlyMessages.Count > 0 || (allEarly && rd.Messages.Count > 0)) && rd.MustSync)
+        {
+            switch (_sim.StallIo(this))
+            {
+                case IoStall.Crashed:
+                    return false;
+                case IoStall.Stalled:
+                    _stalled = rd;
+                    return true;
+            }
+        }
+        return FinishReady(rd, now);
+    }
+
+    /// <summary>The stalled fsync completes: the rest of the Ready cycle runs. Returns false if the node crashed on the way.</summary>
+    public bool FinishStalled(long now)
+    {
+        if (_stalled is not { } rd)
+        {
+            return true;
+        }
+        _stalled = null;
+        return FinishReady(rd, now);
+    }
+
+    private bool FinishReady(Ready rd, long now)
+    {
         var core = Core!;
-        var rd = core.GetReady();
         var checker = _sim.Checker;
         if (_sim.MaybeCrashAt(this, CrashPoint.BeforePersist))
         {
@@ -183,13 +225,12 @@ internal sealed class SimNode
         {
             return false;
         }
-        foreach (var m in rd.Messages)
+        if (!_sim.Scenario.UnsafeSendAllEarly)
         {
-            if (m.Type == MessageType.VoteResponse && !m.Reject)
+            foreach (var m in rd.Messages)
             {
-                checker.OnVoteGranted(Id, m.Term, m.To);
+                SendMessage(m, now);
             }
-            _sim.Network.Send(m, now);
         }
         if (_sim.MaybeCrashAt(this, CrashPoint.AfterSend))
         {
@@ -238,6 +279,15 @@ internal sealed class SimNode
         core.Advance(rd);
         ServeReads(now);
         return MaybeSnapshot();
+    }
+
+    private void SendMessage(Message m, long now)
+    {
+        if (m.Type == MessageType.VoteResponse && !m.Reject)
+        {
+            _sim.Checker.OnVoteGranted(Id, m.Term, m.To);
+        }
+        _sim.Network.Send(m, now);
     }
 
     private void FailWritesUpTo(ulong index)

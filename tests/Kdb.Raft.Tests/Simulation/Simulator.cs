@@ -4,7 +4,14 @@ namespace Kdb.Raft.Tests.Simulation;
 
 /// <summary>Outcome of one seed of one scenario.</summary>
 internal sealed record SimResult(string Scenario, int Seed, int Operations, int Completed, ulong MaxTerm, ulong Committed, long Messages, long Checks, int Crashes,
-    int SnapshotsInstalled, int ConfChangesApplied, int LeaderChanges, int ReadsServed);
+    int SnapshotsInstalled, int ConfChangesApplied, int LeaderChanges, int ReadsServed, int Stalls = 0, long QuiescedNodeMs = 0);
+
+internal enum IoStall : byte
+{
+    None = 0,
+    Stalled = 1,
+    Crashed = 2,
+}
 
 /// <summary>Runs one scenario with one seed: every source of nondeterminism comes from the seed.</summary>
 internal sealed class Simulator
@@ -12,6 +19,13 @@ internal sealed class Simulator
     private const int TickMs = 10;
     private readonly Random _rng;
     private readonly Random _crashRng;
+    // Stalls, quiet stretches and the failure detector draw from their own stream so seeds without them replay as before.
+    private readonly Random _ioRng;
+    private readonly bool _async;
+    private readonly bool _quiesce;
+    private long _quietUntil;
+    private int _stalls;
+    private long _quiescedNodeMs;
     private readonly List<SimNode> _nodes = [];
     private readonly List<KvOperation> _history = [];
     private readonly (ClientOp? Op, long NextAt)[] _clients;
@@ -30,6 +44,9 @@ internal sealed class Simulator
         _seed = seed;
         _rng = new Random(seed);
         _crashRng = new Random(seed ^ 0x5eed);
+        _ioRng = new Random(seed ^ 0x10);
+        _async = scenario.AsyncAppend ?? (seed % 2 == 0);
+        _quiesce = scenario.Quiesce ?? (seed % 4 >= 2);
         Network = new SimNetwork(new Random(seed * 31 + 7), scenario);
         _clients = new (ClientOp?, long)[scenario.Clients];
         var voters = new ulong[scenario.Nodes];
@@ -57,6 +74,8 @@ internal sealed class Simulator
                 SnapshotChunkBytes = scenario.SnapshotChunkBytes,
                 SnapshotWindowChunks = 3,
                 RandomSeed = (ulong)seed,
+                AsyncLeaderAppend = _async,
+                QuiesceAfterTicks = _quiesce ? 4 : 0,
             };
             var node = new SimNode(this, id, config, skew, _rng.Next(1000));
             _nodes.Add(node);
@@ -137,6 +156,17 @@ internal sealed class Simulator
             }
             ExpireClients();
             ProcessReadies();
+            if (_quiesce)
+            {
+                foreach (var node in _nodes)
+                {
+                    _quiescedNodeMs += node.Up && node.Core!.IsQuiesced ? 1 : 0;
+                }
+                if (_now % 20 == 0)
+                {
+                    DetectFailures();
+                }
+            }
         }
         foreach (var node in _nodes)
         {
@@ -166,7 +196,7 @@ internal sealed class Simulator
             }
         }
         return new SimResult(Scenario.Name, _seed, _history.Count, completed, maxTerm, Checker.MaxCommitted, Network.Delivered, Checker.Checks, _crashes,
-            SnapshotsInstalled, Checker.ConfChangesCommitted, Checker.LeaderChanges, ReadsServed);
+            SnapshotsInstalled, Checker.ConfChangesCommitted, Checker.LeaderChanges, ReadsServed, _stalls, _quiescedNodeMs);
     }
 
     private void ProcessReadies()
@@ -186,6 +216,10 @@ internal sealed class Simulator
     private void Resume(SimNode node)
     {
         node.PausedUntil = -1;
+        if (!node.FinishStalled(_now))
+        {
+            return;
+        }
         // Requests that arrived while paused are handled first, before the node learns anything new: the adversarial order.
         var queued = node.QueuedRequests.ToArray();
         node.QueuedRequests.Clear();
@@ -213,6 +247,10 @@ internal sealed class Simulator
 
     private void RunClients()
     {
+        if (_now < _quietUntil)
+        {
+            return;
+        }
         for (var c = 0; c < _clients.Length; c++)
         {
             if (_clients[c].Op is not null || _clients[c].NextAt > _now)
@@ -330,6 +368,43 @@ internal sealed class Simulator
     }
 
     private readonly Dictionary<ulong, long> _restartAt = [];
+
+    /// <summary>An async-append host's fsync may take a while after its early messages left; the node is busy meanwhile, and may crash.</summary>
+    public IoStall StallIo(SimNode node)
+    {
+        if (_ioRng.NextDouble() >= Scenario.StallRate)
+        {
+            return IoStall.None;
+        }
+        if (_faultsOn && _ioRng.NextDouble() < Scenario.StallCrashRate)
+        {
+            Crash(node);
+            _restartAt[node.Id] = _now + 20 + _ioRng.Next(200);
+            return IoStall.Crashed;
+        }
+        _stalls++;
+        node.PausedUntil = Math.Max(node.PausedUntil, _now + 1 + _ioRng.Next(6));
+        return IoStall.Stalled;
+    }
+
+    /// <summary>The hosts' failure detector: each node hears which peers are down, paused or cut off from it (quiesced groups need it to notice a dead leader).</summary>
+    private void DetectFailures()
+    {
+        foreach (var a in _nodes)
+        {
+            if (!a.Up || a.PausedUntil >= _now)
+            {
+                continue;
+            }
+            foreach (var b in _nodes)
+            {
+                if (b != a && (!b.Up || b.PausedUntil >= _now || Network.IsBlocked(b.Id, a.Id)))
+                {
+                    a.Core!.ReportUnreachable(b.Id);
+                }
+            }
+        }
+    }
 
     private void Crash(SimNode node)
     {
@@ -476,6 +551,11 @@ internal sealed class Simulator
         if (Scenario.Membership && leader is not null)
         {
             ChangeMembership(leader);
+        }
+        if (_quiesce && _ioRng.NextDouble() < 0.5)
+        {
+            // Clients go quiet long enough for the group to quiesce, then wake it.
+            _quietUntil = _now + 60 + _ioRng.Next(200);
         }
     }
 

@@ -41,20 +41,26 @@ public sealed class ClusterNodeProcess : IAsyncDisposable
     /// <summary>The OS process id while it runs (0 otherwise).</summary>
     public int ProcessId => _process?.ProcessId ?? 0;
 
+    /// <summary>Extra command-line settings (for example <c>--Cluster:ReadMode=lease</c>).</summary>
+    public IReadOnlyList<string> ExtraArguments { get; init; } = [];
+
     public async Task StartAsync(TestTokenIssuer issuer, string peerToken)
     {
         var spec = ProcessSpec.DotNet(
             RepoPaths.BuiltAssembly("dataplane/Kdb.Node"),
-            "--Node:DataDirectory=" + DataDirectory,
-            "--Node:PgPort=" + PgPort.ToString(CultureInfo.InvariantCulture),
-            "--Node:InternalPort=" + InternalPort.ToString(CultureInfo.InvariantCulture),
-            "--Node:HttpPort=" + HttpPort.ToString(CultureInfo.InvariantCulture),
-            "--Node:ManagementPort=" + ManagementPort.ToString(CultureInfo.InvariantCulture),
-            "--Node:DevelopmentLoopbackAuth=true",
-            "--Tokens:Issuer=" + issuer.Issuer,
-            "--Tokens:JwksUri=" + issuer.JwksUri,
-            "--Tokens:AllowHttpIssuer=true",
-            "--Cluster:PeerToken=" + peerToken) with
+            [
+                "--Node:DataDirectory=" + DataDirectory,
+                "--Node:PgPort=" + PgPort.ToString(CultureInfo.InvariantCulture),
+                "--Node:InternalPort=" + InternalPort.ToString(CultureInfo.InvariantCulture),
+                "--Node:HttpPort=" + HttpPort.ToString(CultureInfo.InvariantCulture),
+                "--Node:ManagementPort=" + ManagementPort.ToString(CultureInfo.InvariantCulture),
+                "--Node:DevelopmentLoopbackAuth=true",
+                "--Tokens:Issuer=" + issuer.Issuer,
+                "--Tokens:JwksUri=" + issuer.JwksUri,
+                "--Tokens:AllowHttpIssuer=true",
+                "--Cluster:PeerToken=" + peerToken,
+                .. ExtraArguments,
+            ]) with
         {
             Name = "kdb-node" + Index.ToString(CultureInfo.InvariantCulture),
             Environment = new Dictionary<string, string?>
@@ -110,6 +116,9 @@ public sealed class ThreeNodeCluster : IAsyncLifetime
     private readonly HttpClient _http = new(new SocketsHttpHandler()) { DefaultRequestVersion = HttpVersion.Version20, DefaultVersionPolicy = HttpVersionPolicy.RequestVersionExact, Timeout = TimeSpan.FromSeconds(60) };
     private ulong _nextTenant = 1000;
 
+    /// <summary>Settings every node gets on its command line (for example <c>--Cluster:ReadMode=lease</c>).</summary>
+    public IReadOnlyList<string> ExtraArguments { get; init; } = [];
+
     public TestTokenIssuer Issuer { get; private set; } = null!;
     public List<ClusterNodeProcess> Nodes { get; } = [];
     public string OperatorToken { get; private set; } = null!;
@@ -122,7 +131,7 @@ public sealed class ThreeNodeCluster : IAsyncLifetime
         PeerToken = Issuer.MintServiceToken("kdb-node", [KdbScopes.Node], TimeSpan.FromHours(2));
         for (var i = 1; i <= 3; i++)
         {
-            Nodes.Add(new ClusterNodeProcess(i, _root));
+            Nodes.Add(new ClusterNodeProcess(i, _root) { ExtraArguments = ExtraArguments });
         }
         await Task.WhenAll(Nodes.Select(n => n.StartAsync(Issuer, PeerToken)));
     }

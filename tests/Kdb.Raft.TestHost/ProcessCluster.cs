@@ -4,18 +4,30 @@ using System.Globalization;
 using System.Net;
 using System.Net.Sockets;
 
-namespace Kdb.Raft.Benchmarks;
+namespace Kdb.Raft.TestHost;
 
-/// <summary>Three NodeHost processes on loopback, driven over their stdin/stdout.</summary>
+/// <summary>Three NodeHost processes on loopback, driven over their stdin/stdout. Compiled into the tests and the benchmarks.</summary>
 internal sealed class ProcessCluster : IDisposable
 {
+    /// <summary>The node host built in the caller's configuration: the caller's project references tests/Kdb.Raft.TestHost
+    /// (without its assembly), so <c>X/bin/&lt;Configuration&gt;/&lt;tfm&gt;</c> maps to <c>tests/Kdb.Raft.TestHost/bin/&lt;Configuration&gt;/&lt;tfm&gt;</c>.</summary>
+    public static string HostDll()
+    {
+        var baseDir = new DirectoryInfo(AppContext.BaseDirectory.TrimEnd(Path.DirectorySeparatorChar));
+        var tfm = baseDir.Name;
+        var config = baseDir.Parent!.Name;
+        var repo = baseDir.Parent.Parent!.Parent!.Parent!.Parent!.FullName;
+        return Path.Combine(repo, "tests", "Kdb.Raft.TestHost", "bin", config, tfm, "Kdb.Raft.TestHost.dll");
+    }
+
     private readonly ConcurrentDictionary<string, TaskCompletionSource<string>> _pending = new();
     private readonly Process?[] _procs = new Process?[3];
     private readonly string[] _startArgs = new string[3];
     private readonly int[] _roles = new int[3];
     private long _nextReq;
 
-    public ProcessCluster(string dir, string hostDll)
+    // extraArgs is appended to each node's command line (e.g. --async-append).
+    public ProcessCluster(string dir, string hostDll, string extraArgs = "")
     {
         Dir = dir;
         var ports = new int[3];
@@ -28,7 +40,7 @@ internal sealed class ProcessCluster : IDisposable
         var peers = string.Join(',', Enumerable.Range(0, 3).Select(i => $"{i + 1}=http://127.0.0.1:{ports[i]}"));
         for (var i = 0; i < 3; i++)
         {
-            _startArgs[i] = $"\"{hostDll}\" node --id {i + 1} --dir \"{Path.Combine(dir, "n" + (i + 1))}\" --port {ports[i]} --peers {peers}";
+            _startArgs[i] = $"\"{hostDll}\" node --id {i + 1} --dir \"{Path.Combine(dir, "n" + (i + 1))}\" --port {ports[i]} --peers {peers} {extraArgs}";
             Start(i);
         }
     }
@@ -117,6 +129,27 @@ internal sealed class ProcessCluster : IDisposable
             _pending.TryRemove(id, out _);
             return "timeout";
         }
+    }
+
+    /// <summary>CPU time used so far by the live node processes together.</summary>
+    public TimeSpan CpuTime()
+    {
+        var total = TimeSpan.Zero;
+        foreach (var p in _procs)
+        {
+            try
+            {
+                if (p is { HasExited: false })
+                {
+                    p.Refresh();
+                    total += p.TotalProcessorTime;
+                }
+            }
+            catch (InvalidOperationException)
+            {
+            }
+        }
+        return total;
     }
 
     /// <summary>SIGKILL: no chance to flush anything.</summary>

@@ -5,11 +5,12 @@ using System.Globalization;
 using Kdb.Raft.Storage;
 using Kdb.Raft.Transport;
 
-namespace Kdb.Raft.Benchmarks;
+namespace Kdb.Raft.TestHost;
 
 /// <summary>A small KV node process over the real transport and the real fsynced log, driven by line commands on stdin:
 /// <c>put id key value</c> and <c>get id key</c>; it answers <c>ok id</c>, <c>val id value</c> or <c>fail id leader</c>,
-/// and reports <c>role Role term leader</c> whenever its role changes. Used by the real-process tests and benchmarks.</summary>
+/// and reports <c>role Role term leader</c> whenever its role changes. Used by the real-process tests and benchmarks.
+/// <c>--async-append</c> turns on <see cref="RaftConfig.AsyncLeaderAppend"/>.</summary>
 internal static class NodeHost
 {
     public static async Task<int> RunAsync(string[] args)
@@ -31,18 +32,9 @@ internal static class NodeHost
             }
         }
         var inbox = new BlockingCollection<object>();
-        var output = Console.Out;
-        var outLock = new Lock();
-        void Say(string line)
-        {
-            lock (outLock)
-            {
-                output.WriteLine(line);
-                output.Flush();
-            }
-        }
         using var store = RaftLogStore.Open(PhysicalRaftFileSystem.Instance, dir);
-        var core = RaftNodeFactory.Create(new RaftConfig { Id = id, GroupId = 1, BootstrapVoters = [.. voters], RandomSeed = id, TickMs = 20 }, store.Recovered);
+        var config = new RaftConfig { Id = id, GroupId = 1, BootstrapVoters = [.. voters], RandomSeed = id, TickMs = 20, HeartbeatTicks = 3, AsyncLeaderAppend = args.Contains("--async-append") };
+        var core = RaftNodeFactory.Create(config, store.Recovered);
         await using var transport = await RaftTransport.StartAsync(new RaftTransportOptions { ListenPort = port, Peers = peers, OnMessage = inbox.Add });
         var stdin = new Thread(() =>
         {
@@ -53,6 +45,29 @@ internal static class NodeHost
             inbox.Add("exit");
         }) { IsBackground = true };
         stdin.Start();
+        // The loop blocks between inputs: it gets a thread of its own, not one the transport's thread pool needs.
+        var done = new TaskCompletionSource<int>(TaskCreationOptions.RunContinuationsAsynchronously);
+        var loop = new Thread(() =>
+        {
+            try
+            {
+                done.TrySetResult(Loop(core, store, transport, inbox));
+            }
+            catch (Exception e)
+            {
+                done.TrySetException(e);
+            }
+        }) { IsBackground = true, Name = "raft-loop" };
+        loop.Start();
+        return await done.Task;
+    }
+
+    private static int Loop(IRaftNode core, IRaftLogStore store, IRaftTransport transport, BlockingCollection<object> inbox)
+    {
+        // Replies of one loop round go out in one write.
+        var output = Console.Out;
+        var pendingOut = new System.Text.StringBuilder();
+        void Say(string line) => pendingOut.Append(line).Append('\n');
 
         var kv = new Dictionary<int, int>();
         var pendingWrites = new Dictionary<ulong, (ulong Term, string ReqId)>();
@@ -63,7 +78,8 @@ internal static class NodeHost
         var lastRole = (RaftRole)0;
         while (true)
         {
-            if (inbox.TryTake(out var item, 2))
+            // Sleep until input or the next tick, not a fixed poll: an idle node should cost (almost) nothing.
+            if (inbox.TryTake(out var item, (int)Math.Clamp(nextTick - sw.ElapsedMilliseconds, 0, 20)))
             {
                 do
                 {
@@ -73,6 +89,8 @@ internal static class NodeHost
                             core.Step(m);
                             break;
                         case "exit":
+                            output.Write(pendingOut.ToString());
+                            output.Flush();
                             return 0;
                         case string line:
                             var parts = line.Split(' ');
@@ -120,7 +138,11 @@ internal static class NodeHost
                 {
                     store.SaveSnapshot(snap, rd.SnapshotData, replacesLog: true);
                 }
-                // Durable before anything that depends on it leaves this process.
+                // A leader's appends may go out while it fsyncs them (AsyncLeaderAppend); everything else waits for durability.
+                foreach (var m in rd.EarlyMessages)
+                {
+                    transport.Send(m);
+                }
                 store.Append(rd.Entries, rd.HardState, rd.MustSync);
                 foreach (var m in rd.Messages)
                 {
@@ -158,6 +180,12 @@ internal static class NodeHost
                         Say($"val {pr.ReqId} {(kv.TryGetValue(pr.Key, out var v) ? v : 0)}");
                     }
                 }
+            }
+            if (pendingOut.Length > 0)
+            {
+                output.Write(pendingOut.ToString());
+                output.Flush();
+                pendingOut.Clear();
             }
         }
     }
