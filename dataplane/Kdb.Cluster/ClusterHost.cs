@@ -20,6 +20,8 @@ public sealed class ClusterHost : IDisposable
     private readonly ConcurrentDictionary<string, ulong> _databaseGroups = new(StringComparer.Ordinal);
     private readonly Thread _loop;
     private readonly Stopwatch _clock = Stopwatch.StartNew();
+    private readonly List<(ShardGroup Group, Ready Ready)> _round = [];
+    private readonly List<Kdb.Raft.Storage.IRaftLogStore> _syncs = [];
     private volatile bool _stopping;
     private long _leaderChanges;
 
@@ -360,12 +362,9 @@ public sealed class ClusterHost : IDisposable
                 }
                 nextTick = now + _options.TickMs;
             }
+            ProcessReadies();
             foreach (var (id, g) in _groups)
             {
-                while (g.Node.HasReady)
-                {
-                    g.ProcessReady(SendAll, () => { });
-                }
                 if (!roles.TryGetValue(id, out var leader) || leader != g.LeaderRaftId)
                 {
                     roles[id] = g.LeaderRaftId;
@@ -373,6 +372,44 @@ public sealed class ClusterHost : IDisposable
                     g.FailStaleProposals();
                     g.ReissueReads();
                 }
+            }
+        }
+    }
+
+    /// <summary>Every group with output: write all logs, one shared fsync, then everything that depends on durability.</summary>
+    private void ProcessReadies()
+    {
+        while (true)
+        {
+            _round.Clear();
+            _syncs.Clear();
+            foreach (var g in _groups.Values)
+            {
+                if (g.Node.HasReady)
+                {
+                    var rd = g.BeginReady(SendAll);
+                    _round.Add((g, rd));
+                    if (rd.MustSync)
+                    {
+                        _syncs.Add(g.Log);
+                    }
+                }
+            }
+            if (_round.Count == 0)
+            {
+                return;
+            }
+            if (_syncs.Count == 1)
+            {
+                _syncs[0].Sync();
+            }
+            else if (_syncs.Count > 1)
+            {
+                Kdb.Raft.Storage.RaftLogStore.SyncAll(_syncs);
+            }
+            foreach (var (g, rd) in _round)
+            {
+                g.FinishReady(rd, SendAll);
             }
         }
     }

@@ -30,6 +30,8 @@ public sealed record ClusterOptions
     public int ElectionTicks { get; init; } = 10;
     public int HeartbeatTicks { get; init; } = 2;
     public ReadMode ReadMode { get; init; } = ReadMode.ReadIndex;
+    /// <summary>The leader sends appends while it fsyncs its own copy (commit latency: the slower of the two, not their sum).</summary>
+    public bool AsyncLeaderAppend { get; init; } = true;
     /// <summary>Applied entries between Raft snapshots (each snapshot packs an engine checkpoint).</summary>
     public ulong SnapshotEveryEntries { get; init; } = 20_000;
     /// <summary>Entries kept behind a snapshot so slightly lagging followers catch up from the log.</summary>

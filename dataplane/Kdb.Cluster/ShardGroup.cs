@@ -77,6 +77,7 @@ internal sealed class ShardGroup : IDisposable
             HeartbeatTicks = options.HeartbeatTicks,
             TickMs = options.TickMs,
             ReadMode = options.ReadMode,
+            AsyncLeaderAppend = options.AsyncLeaderAppend,
             RandomSeed = selfRaftId ^ manifest.GroupId ^ (ulong)Environment.TickCount64,
         };
         var node = RaftNodeFactory.Create(config, log.Recovered);
@@ -182,28 +183,39 @@ internal sealed class ShardGroup : IDisposable
         }
     }
 
-    /// <summary>One round of the host-loop contract (dataplane/Kdb.Raft/README.md). Returns the messages to send.</summary>
-    public IReadOnlyList<Message> ProcessReady(Action<IReadOnlyList<Message>> send, Action onMembershipChange)
+    /// <summary>First half of a round (dataplane/Kdb.Raft/README.md, shared log writer): a leader's appends leave at once
+    /// (async leader append), the entries and hard state are written but not yet synced. The host then syncs every
+    /// group's log together and calls <see cref="FinishReady"/>.</summary>
+    public Ready BeginReady(Action<IReadOnlyList<Message>> send)
     {
         var rd = Node.GetReady();
+        send(rd.EarlyMessages);
         if (rd.Snapshot is { } snap)
         {
             _log.SaveSnapshot(snap, rd.SnapshotData, replacesLog: true);
         }
-        _log.Append(rd.Entries, rd.HardState, rd.MustSync);
+        _log.Append(rd.Entries, rd.HardState, sync: false);
+        return rd;
+    }
+
+    /// <summary>The log store, for the host's shared sync.</summary>
+    public IRaftLogStore Log => _log;
+
+    /// <summary>Second half of a round, once the log is durable: messages that depend on it, snapshot install, apply,
+    /// reads, advance.</summary>
+    public void FinishReady(Ready rd, Action<IReadOnlyList<Message>> send)
+    {
         send(rd.Messages);
         if (rd.Snapshot is { } installed)
         {
             InstallSnapshot(rd.SnapshotData);
             _lastSnapshotIndex = installed.Index;
         }
-        var confChanged = false;
         foreach (var e in rd.CommittedEntries)
         {
             ApplyResult? result = null;
             if (e.Type == EntryType.ConfChange)
             {
-                confChanged = true;
                 result = new ApplyResult(ApplyStatus.Ok, e.Index);
             }
             else if (e.Data.Length > 0 && e.Index > Engine.LastAppliedIndex)
@@ -231,12 +243,7 @@ internal sealed class ShardGroup : IDisposable
             _appliedWaiters.Dequeue();
             waiter.TrySetResult();
         }
-        if (confChanged)
-        {
-            onMembershipChange();
-        }
         MaybeSnapshot();
-        return rd.Messages;
     }
 
     /// <summary>A proposal whose leader lost its term can never commit: fail what is pending once this node is no longer leader.</summary>

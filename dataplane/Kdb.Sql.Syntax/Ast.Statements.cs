@@ -132,7 +132,8 @@ public sealed record InsertStatement(
     IReadOnlyList<string>? Columns,
     SelectStatement? Source,
     OnConflictClause? OnConflict,
-    IReadOnlyList<SelectItem>? Returning) : Statement(Position);
+    IReadOnlyList<SelectItem>? Returning,
+    bool Recursive = false) : Statement(Position);
 
 /// <summary><c>[WITH ...] UPDATE t [AS alias] SET ... [FROM ...] [WHERE ...] [RETURNING ...]</c>.</summary>
 public sealed record UpdateStatement(
@@ -143,7 +144,8 @@ public sealed record UpdateStatement(
     IReadOnlyList<SetClause> Set,
     IReadOnlyList<TableRef> From,
     Expr? Where,
-    IReadOnlyList<SelectItem>? Returning) : Statement(Position);
+    IReadOnlyList<SelectItem>? Returning,
+    bool Recursive = false) : Statement(Position);
 
 /// <summary><c>[WITH ...] DELETE FROM t [AS alias] [USING ...] [WHERE ...] [RETURNING ...]</c>.</summary>
 public sealed record DeleteStatement(
@@ -153,7 +155,8 @@ public sealed record DeleteStatement(
     string? Alias,
     IReadOnlyList<TableRef> Using,
     Expr? Where,
-    IReadOnlyList<SelectItem>? Returning) : Statement(Position);
+    IReadOnlyList<SelectItem>? Returning,
+    bool Recursive = false) : Statement(Position);
 
 /// <summary><c>TRUNCATE [TABLE] t1, t2 [RESTART IDENTITY | CONTINUE IDENTITY] [CASCADE | RESTRICT]</c>.</summary>
 public sealed record TruncateStatement(int Position, IReadOnlyList<QualifiedName> Tables, bool RestartIdentity, bool Cascade) : Statement(Position);

@@ -81,6 +81,7 @@ public static class SqlState
     public const string ReadOnlyTransaction = "25006";
     public const string InvalidTransactionState = "25000";
     public const string InvalidSavepoint = "3B001";
+    public const string InvalidCursorName = "34000";
     public const string UndefinedPreparedStatement = "26000";
     public const string DuplicatePreparedStatement = "42P05";
     public const string DependentObjectsStillExist = "2BP01";

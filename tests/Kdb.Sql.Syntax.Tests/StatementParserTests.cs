@@ -30,6 +30,19 @@ public class StatementParserTests
     }
 
     [Fact]
+    public void Parse_WithRecursiveBeforeDml_KeepsTheFlagThroughTheFormatter()
+    {
+        const string cte = "WITH RECURSIVE t(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM t WHERE n < 3) ";
+        Assert.True(P<InsertStatement>(cte + "INSERT INTO x SELECT n FROM t").Recursive);
+        Assert.True(P<UpdateStatement>(cte + "UPDATE x SET a = 1 WHERE a IN (SELECT n FROM t)").Recursive);
+        Assert.True(P<DeleteStatement>(cte + "DELETE FROM x WHERE a IN (SELECT n FROM t)").Recursive);
+        Assert.False(P<DeleteStatement>("WITH t AS (SELECT 1) DELETE FROM x").Recursive);
+        var formatted = SqlFormatter.Format(SqlParser.Parse(cte + "DELETE FROM x WHERE a IN (SELECT n FROM t)"));
+        Assert.StartsWith("WITH RECURSIVE t", formatted);
+        Assert.True(Assert.IsType<DeleteStatement>(SqlParser.Parse(formatted)).Recursive);
+    }
+
+    [Fact]
     public void Parse_ParenthesizedOperandWithLimit_IsNestedQuery()
     {
         var body = Assert.IsType<SetOperationBody>(P<SelectStatement>("(SELECT a FROM t LIMIT 1) UNION SELECT 2 ORDER BY 1").Body);

@@ -617,7 +617,7 @@ internal sealed partial class SqlWriter
 
     private void Insert(InsertStatement i)
     {
-        With(i.With, false);
+        With(i.With, i.Recursive);
         _sb.Append("INSERT INTO ");
         Name(i.Table);
         if (i.Alias is not null)
@@ -675,7 +675,7 @@ internal sealed partial class SqlWriter
 
     private void Update(UpdateStatement u)
     {
-        With(u.With, false);
+        With(u.With, u.Recursive);
         _sb.Append("UPDATE ");
         Name(u.Table);
         if (u.Alias is not null)
@@ -702,7 +702,7 @@ internal sealed partial class SqlWriter
 
     private void Delete(DeleteStatement d)
     {
-        With(d.With, false);
+        With(d.With, d.Recursive);
         _sb.Append("DELETE FROM ");
         Name(d.Table);
         if (d.Alias is not null)

@@ -9,20 +9,20 @@ internal sealed partial class Parser
     {
         var start = _pos;
         var pos = Current.Position;
-        var with = ParseWithClause(out _);
+        var with = ParseWithClause(out var recursive);
         if (IsKeyword("insert"))
         {
-            return ParseInsert(pos, with);
+            return ParseInsert(pos, with) with { Recursive = recursive };
         }
 
         if (IsKeyword("update"))
         {
-            return ParseUpdate(pos, with);
+            return ParseUpdate(pos, with) with { Recursive = recursive };
         }
 
         if (IsKeyword("delete"))
         {
-            return ParseDelete(pos, with);
+            return ParseDelete(pos, with) with { Recursive = recursive };
         }
 
         // A query: parse again from WITH so the CTEs attach to the SELECT (RECURSIVE included).

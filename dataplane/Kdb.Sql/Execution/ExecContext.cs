@@ -18,11 +18,24 @@ internal interface ISequenceAccess
 /// <summary>Everything a running statement needs: its transaction, parameters, outer rows of correlated subqueries and limits.</summary>
 internal sealed class ExecContext
 {
-    private readonly List<Value[]> _outerRows = [];
+    // Created on first use: only correlated subqueries push outer rows.
+    private List<Value[]>? _outerRows;
+    private List<Operator>? _closeAtEnd;
+    private static long s_executions;
     private long _memoryUsed;
     private int _checkCounter;
 
-    public required SqlTransaction Transaction { get; init; }
+    /// <summary>
+    /// Identifies this statement execution: cached plans keep per-execution state (materialized CTEs, uncorrelated
+    /// subquery results) keyed by it, and a reused context gets a new one for each statement.
+    /// </summary>
+    public long Execution { get; private set; } = Interlocked.Increment(ref s_executions);
+
+    // Settable (not init) so that a session can reuse one context for the statements of its point-select path.
+    public required SqlTransaction Transaction { get; set; }
+
+    /// <summary>The transaction's epoch when this statement started: a cursor outliving its transaction fails cleanly.</summary>
+    public int TransactionEpoch { get; set; }
 
     public required Sessions.SessionState Session { get; init; }
 
@@ -32,28 +45,55 @@ internal sealed class ExecContext
 
     public Value[] Parameters { get; set; } = [];
 
-    public CancellationToken CancellationToken { get; init; }
+    public CancellationToken CancellationToken { get; set; }
 
     /// <summary>now(): the transaction's start, fixed for the transaction as in PostgreSQL.</summary>
-    public long TransactionTimestamp { get; init; }
+    public long TransactionTimestamp { get; set; }
 
     /// <summary>statement_timestamp().</summary>
-    public long StatementTimestamp { get; init; }
+    public long StatementTimestamp { get; set; }
 
     /// <summary>Bytes a statement may hold in sorts, hashes and materializations (work_mem analogue): over it is 53200.</summary>
-    public long MemoryLimit { get; init; } = 256L << 20;
+    public long MemoryLimit { get; set; } = 256L << 20;
 
     /// <summary>Scratch buffer for keys; the session lends the same one to each statement.</summary>
-    public ByteWriter KeyWriter { get; init; } = new();
+    public required ByteWriter KeyWriter { get; init; }
 
     /// <summary>Scratch buffer for encoded rows.</summary>
-    public ByteWriter RowWriter { get; init; } = new(1024);
+    public required ByteWriter RowWriter { get; init; }
 
-    public Value[] OuterRow(int depth) => _outerRows[^depth];
+    public Value[] OuterRow(int depth) => _outerRows![^depth];
 
-    public void PushOuter(Value[] row) => _outerRows.Add(row);
+    public void PushOuter(Value[] row) => (_outerRows ??= []).Add(row);
 
-    public void PopOuter() => _outerRows.RemoveAt(_outerRows.Count - 1);
+    public void PopOuter() => _outerRows!.RemoveAt(_outerRows.Count - 1);
+
+    /// <summary>Closes <paramref name="op"/> when the statement ends (a shared node no single reader may close).</summary>
+    public void CloseAtEnd(Operator op) => (_closeAtEnd ??= []).Add(op);
+
+    /// <summary>Closes what <see cref="CloseAtEnd"/> registered (the cursor calls it after closing the plan).</summary>
+    public void CloseRegistered()
+    {
+        if (_closeAtEnd is { Count: > 0 } ops)
+        {
+            foreach (var op in ops)
+            {
+                op.Close(this);
+            }
+
+            ops.Clear();
+        }
+    }
+
+    /// <summary>Clears per-statement state before the context is reused for another statement.</summary>
+    public void ResetStatement()
+    {
+        _closeAtEnd?.Clear();
+        _outerRows?.Clear();
+        Execution = Interlocked.Increment(ref s_executions);
+        _memoryUsed = 0;
+        _checkCounter = 0;
+    }
 
     /// <summary>Charges buffered memory; throws 53200 when the statement exceeds its limit.</summary>
     public void ChargeMemory(long bytes)

@@ -141,12 +141,18 @@ internal sealed class HashJoinOp : Operator
     private readonly BoundExpr? _residual;
     private readonly int _leftWidth;
     private readonly int _rightWidth;
-    // Build rows chained per key: the dictionary holds the newest row of each key, _next links to older ones.
-    // One key column (the common case) hashes a Value directly, with no key array per row.
+
+    // Integer keys on both sides (the usual key = foreign key join) use an open-addressing table of raw bits.
+    private readonly bool _integerKeys;
+
+    // Build rows lie back to back in one array (no object per row); rows of one key are chained through _next,
+    // newest first. The key tables map a key to the newest build row of that key.
+    private Value[] _arena = [];
+    private int[] _next = [];
+    private int _count;
+    private IntegerKeyTable? _integerHeads;
     private Dictionary<Value[], int> _heads = new(RowComparer.Instance);
     private Dictionary<Value, int> _singleHeads = new(ValueComparer.Instance);
-    private List<int> _next = [];
-    private List<Value[]> _buildRows = [];
     private bool[] _matched = [];
     private int _cursor = -1;
     private bool _leftMatched;
@@ -167,38 +173,44 @@ internal sealed class HashJoinOp : Operator
         _leftWidth = left.Width;
         _rightWidth = right.Width;
         _probeKey = new Value[leftKeys.Length];
+        _integerKeys = leftKeys.Length == 1 && IsInteger(leftKeys[0].Type.Id) && IsInteger(rightKeys[0].Type.Id);
     }
+
+    private static bool IsInteger(SqlTypeId id) => id is SqlTypeId.Int2 or SqlTypeId.Int4 or SqlTypeId.Int8;
 
     public override void Open(ExecContext ctx)
     {
+        Reset();
         var single = _rightKeys.Length == 1;
-        _heads = new Dictionary<Value[], int>(RowComparer.Instance);
-        _singleHeads = new Dictionary<Value, int>(ValueComparer.Instance);
-        _next = [];
-        _buildRows = [];
+        if (_integerKeys)
+        {
+            _integerHeads = new IntegerKeyTable();
+        }
+
         _right.Open(ctx);
         while (_right.Next(ctx))
         {
             ctx.CheckCancellation();
-            var row = (Value[])_right.Row.Clone();
-            var index = _buildRows.Count;
-            _buildRows.Add(row);
-            _next.Add(-1);
-            ctx.ChargeMemory(ExecContext.RowBytes(row) + 48);
+            ctx.ChargeMemory(ExecContext.RowBytes(_right.Row) + 16);
+            var index = Append(_right.Row);
             if (single)
             {
-                var value = _rightKeys[0].Eval(row, ctx);
+                var value = _rightKeys[0].Eval(_right.Row, ctx);
                 if (value.IsNull)
                 {
                     continue;
                 }
 
-                if (_singleHeads.TryGetValue(value, out var previous))
+                if (_integerHeads is { } integers)
                 {
-                    _next[index] = previous;
+                    _next[index] = integers.Set(value.RawBits(), index);
+                }
+                else
+                {
+                    _next[index] = _singleHeads.TryGetValue(value, out var previous) ? previous : -1;
+                    _singleHeads[value] = index;
                 }
 
-                _singleHeads[value] = index;
                 continue;
             }
 
@@ -206,7 +218,7 @@ internal sealed class HashJoinOp : Operator
             var hasNull = false;
             for (var i = 0; i < key.Length; i++)
             {
-                key[i] = _rightKeys[i].Eval(row, ctx);
+                key[i] = _rightKeys[i].Eval(_right.Row, ctx);
                 hasNull |= key[i].IsNull;
             }
 
@@ -215,20 +227,32 @@ internal sealed class HashJoinOp : Operator
                 continue;
             }
 
-            if (_heads.TryGetValue(key, out var head))
-            {
-                _next[index] = head;
-            }
-
+            _next[index] = _heads.TryGetValue(key, out var head) ? head : -1;
             _heads[key] = index;
         }
 
         _right.Close(ctx);
-        _matched = new bool[_buildRows.Count];
+        _matched = _kind is JoinKind.Right or JoinKind.Full ? new bool[_count] : [];
         _left.Open(ctx);
         _leftValid = false;
         _leftDone = false;
         _unmatchedIndex = 0;
+    }
+
+    /// <summary>Copies a build row into the arena; returns its index.</summary>
+    private int Append(Value[] row)
+    {
+        var index = _count++;
+        if (_count > _next.Length)
+        {
+            var capacity = Math.Max(256, _next.Length * 2);
+            Array.Resize(ref _next, capacity);
+            Array.Resize(ref _arena, capacity * _rightWidth);
+        }
+
+        _next[index] = -1;
+        Array.Copy(row, 0, _arena, index * _rightWidth, _rightWidth);
+        return index;
     }
 
     public override bool Next(ExecContext ctx)
@@ -245,36 +269,22 @@ internal sealed class HashJoinOp : Operator
 
                 _leftValid = true;
                 _leftMatched = false;
-                var hasNull = false;
-                for (var i = 0; i < _probeKey.Length; i++)
-                {
-                    _probeKey[i] = _leftKeys[i].Eval(_left.Row, ctx);
-                    hasNull |= _probeKey[i].IsNull;
-                }
-
-                if (hasNull)
-                {
-                    _cursor = -1;
-                }
-                else if (_probeKey.Length == 1)
-                {
-                    _cursor = _singleHeads.TryGetValue(_probeKey[0], out var head) ? head : -1;
-                }
-                else
-                {
-                    _cursor = _heads.TryGetValue(_probeKey, out var head) ? head : -1;
-                }
+                _cursor = FindHead(ctx);
             }
 
             while (_cursor >= 0)
             {
                 var index = _cursor;
                 _cursor = _next[index];
-                Combine(_left.Row, _buildRows[index]);
+                CombineBuild(_left.Row, index);
                 if (_residual is null || _residual.IsTrue(Row, ctx))
                 {
                     _leftMatched = true;
-                    _matched[index] = true;
+                    if (_matched.Length != 0)
+                    {
+                        _matched[index] = true;
+                    }
+
                     return true;
                 }
             }
@@ -282,19 +292,19 @@ internal sealed class HashJoinOp : Operator
             _leftValid = false;
             if (!_leftMatched && _kind is JoinKind.Left or JoinKind.Full)
             {
-                Combine(_left.Row, null);
+                JoinRows.Combine(Row, _left.Row, null, _leftWidth, _rightWidth);
                 return true;
             }
         }
 
         if (_kind is JoinKind.Right or JoinKind.Full)
         {
-            while (_unmatchedIndex < _buildRows.Count)
+            while (_unmatchedIndex < _count)
             {
                 var index = _unmatchedIndex++;
                 if (!_matched[index])
                 {
-                    Combine(null, _buildRows[index]);
+                    CombineBuild(null, index);
                     return true;
                 }
             }
@@ -303,15 +313,62 @@ internal sealed class HashJoinOp : Operator
         return false;
     }
 
-    private void Combine(Value[]? left, Value[]? right) => JoinRows.Combine(Row, left, right, _leftWidth, _rightWidth);
+    /// <summary>The newest build row whose key equals the current left row's, or -1.</summary>
+    private int FindHead(ExecContext ctx)
+    {
+        var hasNull = false;
+        for (var i = 0; i < _probeKey.Length; i++)
+        {
+            _probeKey[i] = _leftKeys[i].Eval(_left.Row, ctx);
+            hasNull |= _probeKey[i].IsNull;
+        }
+
+        if (hasNull)
+        {
+            return -1;
+        }
+
+        if (_integerHeads is { } integers)
+        {
+            return integers.Get(_probeKey[0].RawBits());
+        }
+
+        if (_probeKey.Length == 1)
+        {
+            return _singleHeads.TryGetValue(_probeKey[0], out var head) ? head : -1;
+        }
+
+        return _heads.TryGetValue(_probeKey, out var multiHead) ? multiHead : -1;
+    }
+
+    private void CombineBuild(Value[]? left, int index)
+    {
+        if (left is null)
+        {
+            Array.Fill(Row, Value.Null, 0, _leftWidth);
+        }
+        else
+        {
+            Array.Copy(left, 0, Row, 0, _leftWidth);
+        }
+
+        Array.Copy(_arena, index * _rightWidth, Row, _leftWidth, _rightWidth);
+    }
+
+    private void Reset()
+    {
+        _arena = [];
+        _next = [];
+        _count = 0;
+        _integerHeads = null;
+        _heads = new Dictionary<Value[], int>(RowComparer.Instance);
+        _singleHeads = new Dictionary<Value, int>(ValueComparer.Instance);
+    }
 
     public override void Close(ExecContext ctx)
     {
         _left.Close(ctx);
-        _heads = new Dictionary<Value[], int>(RowComparer.Instance);
-        _singleHeads = new Dictionary<Value, int>(ValueComparer.Instance);
-        _next = [];
-        _buildRows = [];
+        Reset();
     }
 
     public override string Label => "Hash" + (_kind switch { JoinKind.Left => " Left Join", JoinKind.Right => " Right Join", JoinKind.Full => " Full Join", _ => " Join" });
@@ -335,6 +392,85 @@ internal sealed class HashJoinOp : Operator
     }
 
     public override IEnumerable<Operator> Inputs => [_left, _right];
+}
+
+/// <summary>
+/// Open addressing with linear probing from 64-bit integer keys to a row index: key and value share one slot, so
+/// a probe usually costs one cache miss (a Dictionary costs a bucket, an entry and a comparer call).
+/// </summary>
+internal sealed class IntegerKeyTable
+{
+    private Entry[] _entries = new Entry[256];
+    private int _count;
+    private int _shift = 64 - 8;
+
+    /// <summary>Maps <paramref name="key"/> to <paramref name="value"/>; returns the previous value or -1.</summary>
+    public int Set(long key, int value)
+    {
+        if (_count * 2 >= _entries.Length)
+        {
+            Grow();
+        }
+
+        var mask = _entries.Length - 1;
+        for (var slot = Slot(key); ; slot = (slot + 1) & mask)
+        {
+            ref var entry = ref _entries[slot];
+            if (entry.Value == 0)
+            {
+                entry.Key = key;
+                entry.Value = value + 1;
+                _count++;
+                return -1;
+            }
+
+            if (entry.Key == key)
+            {
+                var previous = entry.Value - 1;
+                entry.Value = value + 1;
+                return previous;
+            }
+        }
+    }
+
+    /// <summary>The value of <paramref name="key"/>, or -1.</summary>
+    public int Get(long key)
+    {
+        var mask = _entries.Length - 1;
+        for (var slot = Slot(key); ; slot = (slot + 1) & mask)
+        {
+            ref var entry = ref _entries[slot];
+            if (entry.Value == 0 || entry.Key == key)
+            {
+                return entry.Value - 1;
+            }
+        }
+    }
+
+    // Fibonacci hashing: consecutive keys spread over the table.
+    private int Slot(long key) => (int)((ulong)(key * -7046029254386353131L) >> _shift);
+
+    private void Grow()
+    {
+        var old = _entries;
+        _entries = new Entry[old.Length * 2];
+        _shift--;
+        _count = 0;
+        foreach (var entry in old)
+        {
+            if (entry.Value != 0)
+            {
+                Set(entry.Key, entry.Value - 1);
+            }
+        }
+    }
+
+    // Value is the row index plus one, so a zeroed slot is empty.
+    private struct Entry
+    {
+        public long Key;
+        public int Value;
+    }
 }
 
 /// <summary>Row plumbing shared by the join and set operators.</summary>

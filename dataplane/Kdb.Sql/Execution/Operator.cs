@@ -255,21 +255,25 @@ internal sealed class LimitOp(Operator input, BoundExpr? limit, BoundExpr? offse
 }
 
 /// <summary>Runs its input once and replays the rows (CTEs, the inner side of nested loops, subqueries).</summary>
-internal sealed class MaterializeOp(Operator input) : Operator(input.Width)
+internal sealed class MaterializeOp(Operator input) : Operator(input.Width), ISharedRows
 {
     private List<Value[]>? _rows;
-    private ExecContext? _owner;
+    private long _owner;
     private int _next;
 
     /// <summary>When true the input is re-run on every Open (it depends on outer rows).</summary>
     public bool Rescan { get; init; }
 
+    public bool PerOuterRow { get; set; }
+
+    public void Restart() => _rows = null;
+
     public override void Open(ExecContext ctx)
     {
         // A cached plan runs again with a new context: rows of an earlier execution are stale.
-        if (_rows is null || Rescan || !ReferenceEquals(_owner, ctx))
+        if (_rows is null || Rescan || _owner != ctx.Execution)
         {
-            _owner = ctx;
+            _owner = ctx.Execution;
             _rows = [];
             input.Open(ctx);
             while (input.Next(ctx))
@@ -299,7 +303,7 @@ internal sealed class MaterializeOp(Operator input) : Operator(input.Width)
     /// <summary>The rows of this execution, computing them on first use (a CTE read by several scans).</summary>
     public List<Value[]> Rows(ExecContext ctx)
     {
-        if (_rows is null || !ReferenceEquals(_owner, ctx))
+        if (_rows is null || _owner != ctx.Execution)
         {
             Open(ctx);
         }
@@ -307,31 +311,55 @@ internal sealed class MaterializeOp(Operator input) : Operator(input.Width)
         return _rows!;
     }
 
+    public bool TryGet(ExecContext ctx, int index, out Value[] row)
+    {
+        var rows = Rows(ctx);
+        row = index < rows.Count ? rows[index] : [];
+        return index < rows.Count;
+    }
+
     public override string Label => "Materialize";
 
     public override IEnumerable<Operator> Inputs => [input];
 }
 
-/// <summary>One reader of a shared materialized CTE, with its own cursor.</summary>
-internal sealed class CteScanOp(MaterializeOp shared, string name) : Operator(shared.Width)
+/// <summary>The rows of a CTE for the current execution, shared by every reference to it (each keeps its own position).</summary>
+internal interface ISharedRows
 {
-    private List<Value[]> _rows = [];
+    /// <summary>True when the rows depend on an enclosing query's current row: every reader's Open recomputes them.</summary>
+    bool PerOuterRow { get; set; }
+
+    /// <summary>Row <paramref name="index"/> of this execution, computed on demand; false past the last row.</summary>
+    bool TryGet(ExecContext ctx, int index, out Value[] row);
+
+    /// <summary>Forgets the computed rows (a correlated CTE, for the next outer row).</summary>
+    void Restart();
+}
+
+/// <summary>One reader of a shared materialized CTE, with its own cursor.</summary>
+internal sealed class CteScanOp(Operator shared, string name) : Operator(shared.Width)
+{
+    private readonly ISharedRows _rows = (ISharedRows)shared;
     private int _next;
 
     public override void Open(ExecContext ctx)
     {
-        _rows = shared.Rows(ctx);
         _next = 0;
+        if (_rows.PerOuterRow)
+        {
+            _rows.Restart();
+        }
     }
 
     public override bool Next(ExecContext ctx)
     {
-        if (_next >= _rows.Count)
+        if (!_rows.TryGet(ctx, _next, out var row))
         {
             return false;
         }
 
-        Row = _rows[_next++];
+        _next++;
+        Row = row;
         return true;
     }
 

@@ -202,14 +202,14 @@ internal sealed class PointGetOp(TableInfo table, string alias, BoundExpr[] keyV
             KeyEncoder.WriteValue(writer, v, index.Descending[i]);
         }
 
-        var key = writer.ToArray();
-        var value = ctx.Transaction.Get(key);
+        var value = ctx.Transaction.Get(writer.WrittenSpan);
         if (value is null)
         {
             return false;
         }
 
-        table.Decode(key, value, Row, Needed);
+        // A pure SELECT (Needed set) never reads the hidden key slot: only DML identifies rows by it.
+        table.Decode(Needed is null ? writer.ToArray() : null, value, Row, Needed);
         return true;
     }
 

@@ -9,7 +9,7 @@ namespace Kdb.Sql.Execution;
 /// </summary>
 internal abstract class SubqueryExprBase(Operator plan, bool correlated, SqlType type) : BoundExpr(type)
 {
-    private ExecContext? _cachedFor;
+    private long _cachedFor;
     private Value _cached;
 
     protected Operator Plan { get; } = plan;
@@ -20,7 +20,7 @@ internal abstract class SubqueryExprBase(Operator plan, bool correlated, SqlType
 
     public override Value Eval(Value[] row, ExecContext ctx)
     {
-        if (!Correlated && ReferenceEquals(_cachedFor, ctx) && CacheResult)
+        if (!Correlated && _cachedFor == ctx.Execution && CacheResult)
         {
             return _cached;
         }
@@ -35,7 +35,7 @@ internal abstract class SubqueryExprBase(Operator plan, bool correlated, SqlType
                 if (!Correlated && CacheResult)
                 {
                     _cached = result;
-                    _cachedFor = ctx;
+                    _cachedFor = ctx.Execution;
                 }
 
                 return result;
@@ -101,7 +101,7 @@ internal sealed class ExistsExpr(Operator plan, bool correlated, bool negated) :
 /// <summary>x [NOT] IN (SELECT ...) and x op ANY/ALL (SELECT ...), with SQL's NULL rules.</summary>
 internal sealed class InSubqueryExpr(BoundExpr operand, Operator plan, bool correlated, BinaryOp op, bool all, bool negated) : SubqueryExprBase(plan, correlated, SqlType.Bool)
 {
-    private ExecContext? _setFor;
+    private long _setFor;
     private HashSet<Value>? _set;
     private bool _setHasNull;
 
@@ -115,7 +115,7 @@ internal sealed class InSubqueryExpr(BoundExpr operand, Operator plan, bool corr
         if (!Correlated && op == BinaryOp.Equal && !all)
         {
             // Uncorrelated IN: hash the subquery's rows once per execution.
-            if (!ReferenceEquals(_setFor, ctx))
+            if (_setFor != ctx.Execution)
             {
                 BuildSet(row, ctx);
             }
@@ -164,7 +164,7 @@ internal sealed class InSubqueryExpr(BoundExpr operand, Operator plan, bool corr
             ctx.PopOuter();
         }
 
-        _setFor = ctx;
+        _setFor = ctx.Execution;
     }
 
     protected override Value Run(Value[] row, ExecContext ctx)

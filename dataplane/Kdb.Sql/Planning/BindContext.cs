@@ -11,9 +11,13 @@ internal sealed class CteBinding(string name, Operator plan, IReadOnlyList<Resul
 {
     public string Name { get; } = name;
 
+    /// <summary>An operator that is also <see cref="ISharedRows"/>: every reference reads the same rows.</summary>
     public Operator Plan { get; } = plan;
 
     public IReadOnlyList<ResultColumn> Columns { get; } = columns;
+
+    /// <summary>Set while a recursive CTE's recursive term is bound: its self-reference reads this working table.</summary>
+    public WorkTable? WorkTable { get; init; }
 }
 
 /// <summary>State of binding one statement: the catalog, the parameters' types and the CTEs in scope.</summary>
@@ -103,6 +107,9 @@ internal sealed class BindContext
             throw new SqlException(SqlState.DuplicateAlias, $"WITH query name \"{cte.Name}\" specified more than once", position);
         }
     }
+
+    /// <summary>Replaces a CTE of the innermost WITH (a recursive CTE, once its recursive term is bound).</summary>
+    public void ReplaceCte(CteBinding cte) => _cteFrames[^1][cte.Name] = cte;
 
     public CteBinding? FindCte(string name)
     {

@@ -6,7 +6,9 @@ namespace Kdb.Sql.Planning;
 
 internal sealed partial class Binder
 {
-    private BoundQuery BindCore(SelectCore core, IReadOnlyList<OrderItem> orderBy, Scope? outer, bool hasLimit)
+    // keepUnknown: for an operand of a set operation an unknown-typed output (NULL, a string literal) takes the
+    // operation's common type, as in PostgreSQL, instead of text.
+    private BoundQuery BindCore(SelectCore core, IReadOnlyList<OrderItem> orderBy, Scope? outer, bool hasLimit, bool keepUnknown = false)
     {
         var hasAgg = core.GroupBy.Count > 0 || core.Having is not null
             || core.Items.Any(i => ContainsAggregate(i.Expression))
@@ -78,7 +80,7 @@ internal sealed partial class Binder
             }
 
             var bound = BindExpr(item.Expression, selectScope);
-            if (bound.Type.Id == SqlTypeId.Unknown)
+            if (bound.Type.Id == SqlTypeId.Unknown && !keepUnknown)
             {
                 // PostgreSQL 10+ resolves an unknown-typed output column (a bare string literal) as text.
                 bound = TypeResolver.Coerce(bound, SqlType.Text, false, item.Expression.Position);

@@ -96,7 +96,7 @@ internal sealed partial class Binder
         _ctx.PushCtes();
         try
         {
-            BindCtes(insert.With);
+            BindWith(insert.With, insert.Recursive, insert.Position, null);
             var table = _ctx.RequireTable(insert.Table);
             var info = _ctx.TableInfo(table);
             var writer = BuildWriter(table);
@@ -143,6 +143,8 @@ internal sealed partial class Binder
             }
             else if (insert.Source is not null)
             {
+                // As in PostgreSQL, NULL and string literals in INSERT ... SELECT take the target columns' types.
+                _keepUnknownOutput = insert.Source.Body is SelectCore;
                 var bound = BindQuery(insert.Source, null);
                 if (bound.Columns.Count > slots.Length)
                 {
@@ -246,15 +248,6 @@ internal sealed partial class Binder
         return exprs.ToArray();
     }
 
-    private void BindCtes(IReadOnlyList<CommonTableExpr> ctes)
-    {
-        foreach (var cte in ctes)
-        {
-            var bound = BindQuery(cte.Query, null);
-            _ctx.AddCte(new CteBinding(cte.Name, new MaterializeOp(bound.Plan), RenameColumns(bound.Columns, cte.ColumnNames, cte.Name, 0)), 0);
-        }
-    }
-
     public BoundQuery BindUpdate(UpdateStatement update)
     {
         RequireWrite("UPDATE");
@@ -262,7 +255,7 @@ internal sealed partial class Binder
         _ctx.PushCtes();
         try
         {
-            BindCtes(update.With);
+            BindWith(update.With, update.Recursive, update.Position, null);
             var table = _ctx.RequireTable(update.Table);
             var info = _ctx.TableInfo(table);
             var writer = BuildWriter(table);
@@ -302,7 +295,7 @@ internal sealed partial class Binder
         _ctx.PushCtes();
         try
         {
-            BindCtes(delete.With);
+            BindWith(delete.With, delete.Recursive, delete.Position, null);
             var table = _ctx.RequireTable(delete.Table);
             var info = _ctx.TableInfo(table);
             var writer = BuildWriter(table);

@@ -339,7 +339,7 @@ internal sealed partial class Binder
             var columns = RenameColumns(cte.Columns, named.ColumnAliases, alias, named.Position);
             return new Relation
             {
-                Plan = new CteScanOp((MaterializeOp)cte.Plan, cte.Name),
+                Plan = cte.WorkTable is { } work ? new WorkTableScanOp(work, cte.Name, columns.Count) : new CteScanOp(cte.Plan, cte.Name),
                 Alias = alias,
                 Width = columns.Count,
                 Columns = columns.Select((c, i) => new ScopeColumn(alias, c.Name, c.Type, i)).ToList(),

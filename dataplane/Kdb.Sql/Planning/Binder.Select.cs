@@ -11,12 +11,22 @@ internal sealed partial class Binder
 {
     private readonly BindContext _ctx;
 
+    // Set for the next query bound when its outputs go straight into typed columns (INSERT ... SELECT).
+    private bool _keepUnknownOutput;
+
     public Binder(BindContext ctx) => _ctx = ctx;
 
     public BindContext Context => _ctx;
 
     /// <summary>Binds a subquery under <paramref name="outer"/>, reporting whether it referenced any enclosing row.</summary>
     public (Operator Plan, IReadOnlyList<ResultColumn> Columns, bool Correlated) BindSubquery(SelectStatement query, Scope outer)
+    {
+        var bound = TrackOuterReferences(outer, () => BindQuery(query, outer), out var correlated);
+        return (bound.Plan, bound.Columns, correlated);
+    }
+
+    /// <summary>Runs <paramref name="bind"/> and reports whether what it bound referenced a row of <paramref name="outer"/>'s chain.</summary>
+    private T TrackOuterReferences<T>(Scope? outer, Func<T> bind, out bool correlated)
     {
         var saved = new List<(Scope, bool)>();
         for (var s = outer; s is not null; s = s.Parent)
@@ -25,39 +35,31 @@ internal sealed partial class Binder
             s.ReferencedFromInside = false;
         }
 
-        var bound = BindQuery(query, outer);
-        var correlated = false;
+        var result = bind();
+        correlated = false;
         foreach (var (scope, was) in saved)
         {
             correlated |= scope.ReferencedFromInside;
             scope.ReferencedFromInside |= was;
         }
 
-        return (bound.Plan, bound.Columns, correlated);
+        return result;
     }
 
     public BoundQuery BindQuery(SelectStatement stmt, Scope? outer)
     {
+        var keepUnknown = _keepUnknownOutput;
+        _keepUnknownOutput = false;
         _ctx.PushCtes();
         try
         {
-            foreach (var cte in stmt.With)
-            {
-                if (stmt.Recursive)
-                {
-                    throw new SqlException(SqlState.FeatureNotSupported, "WITH RECURSIVE is not supported", stmt.Position);
-                }
-
-                var bound = BindQuery(cte.Query, outer);
-                var columns = RenameColumns(bound.Columns, cte.ColumnNames, cte.Name, stmt.Position);
-                _ctx.AddCte(new CteBinding(cte.Name, new MaterializeOp(bound.Plan), columns), stmt.Position);
-            }
+            BindWith(stmt.With, stmt.Recursive, stmt.Position, outer);
 
             BoundQuery body;
             var orderHandled = false;
             if (stmt.Body is SelectCore core)
             {
-                body = BindCore(core, stmt.OrderBy, outer, stmt.Limit is not null);
+                body = BindCore(core, stmt.OrderBy, outer, stmt.Limit is not null, keepUnknown);
                 orderHandled = true;
             }
             else
@@ -150,8 +152,8 @@ internal sealed partial class Binder
                 return BindValues(values, outer, null);
             case SetOperationBody setOp:
                 {
-                    var left = BindBody(setOp.Left, outer);
-                    var right = BindBody(setOp.Right, outer);
+                    var left = BindOperand(setOp.Left, outer);
+                    var right = BindOperand(setOp.Right, outer);
                     if (left.Columns.Count != right.Columns.Count)
                     {
                         throw new SqlException(SqlState.SyntaxError, $"each {setOp.Operator.ToString().ToUpperInvariant()} query must have the same number of columns", setOp.Position);
@@ -188,6 +190,9 @@ internal sealed partial class Binder
                 throw new SqlException(SqlState.FeatureNotSupported, "unsupported query form", body.Position);
         }
     }
+
+    /// <summary>An operand of a set operation (its unknown-typed columns stay unknown until the operation resolves them).</summary>
+    private BoundQuery BindOperand(QueryBody body, Scope? outer) => body is SelectCore core ? BindCore(core, [], outer, false, keepUnknown: true) : BindBody(body, outer);
 
     /// <summary>VALUES lists: columns named column1..n, typed by all rows together (or by <paramref name="targetTypes"/> for INSERT).</summary>
     public BoundQuery BindValues(ValuesBody values, Scope? outer, IReadOnlyList<SqlType>? targetTypes)

@@ -797,7 +797,8 @@ internal sealed partial class Binder
         if (target.Id is SqlTypeId.Text or SqlTypeId.Varchar or SqlTypeId.Name && operand.Type.Id is SqlTypeId.Regclass or SqlTypeId.Regtype or SqlTypeId.Regnamespace)
         {
             var kind = operand.Type.Id;
-            return new FuncExpr("regname", [operand], target, (a, ctx) => Value.FromText(kind switch
+            // pg_typeof yields its regtype already as the name.
+            return new FuncExpr("regname", [operand], target, (a, ctx) => a[0].Kind == ValueKind.Text ? a[0] : Value.FromText(kind switch
             {
                 SqlTypeId.Regclass => SystemCatalog.RelationName(ctx.Catalog, (uint)a[0].AsInt),
                 SqlTypeId.Regnamespace => a[0].AsInt switch { SystemCatalog.PgCatalogNamespace => "pg_catalog", SystemCatalog.InformationSchemaNamespace => "information_schema", _ => "public" },

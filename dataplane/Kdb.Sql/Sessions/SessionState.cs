@@ -167,13 +167,31 @@ internal sealed class SessionState
     }
 
     /// <summary>statement_timeout in milliseconds (0: none).</summary>
-    public int StatementTimeoutMs => ParseMilliseconds(_values["statement_timeout"], "statement_timeout");
+    public int StatementTimeoutMs
+    {
+        get
+        {
+            // Read by every statement: parse only when the setting's text changed.
+            var text = _values["statement_timeout"];
+            if (!ReferenceEquals(text, _timeoutText))
+            {
+                _timeoutMs = ParseMilliseconds(text, "statement_timeout");
+                _timeoutText = text;
+            }
+
+            return _timeoutMs;
+        }
+    }
+
+    private static readonly (string Suffix, int Factor)[] Units = [("ms", 1), ("s", 1000), ("min", 60_000), ("h", 3_600_000)];
+    private string? _timeoutText;
+    private int _timeoutMs;
 
     public static int ParseMilliseconds(string value, string name)
     {
         var v = value.Trim().Trim('\'').ToLowerInvariant();
         var multiplier = 1;
-        foreach (var (suffix, factor) in new[] { ("ms", 1), ("s", 1000), ("min", 60_000), ("h", 3_600_000) })
+        foreach (var (suffix, factor) in Units)
         {
             if (v.EndsWith(suffix, StringComparison.Ordinal) && !(suffix == "s" && v.EndsWith("ms", StringComparison.Ordinal)))
             {

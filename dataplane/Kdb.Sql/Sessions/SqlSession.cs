@@ -65,7 +65,11 @@ public sealed partial class SqlSession : IDisposable
     private readonly List<(string Name, int UndoMark, CatalogData? Catalog)> _savepoints = [];
     private readonly Codec.ByteWriter _keyWriter = new();
     private readonly Codec.ByteWriter _rowWriter = new(1024);
+    private readonly Stack<SqlCursor> _freeCursors = new();
     private SqlTransaction? _txn;
+
+    // The last transaction object, released and kept for the next transaction (no allocation per implicit transaction).
+    private SqlTransaction? _spareTxn;
     private CatalogData? _pendingCatalog;
     private bool _explicit;
     private bool _failed;
@@ -185,18 +189,74 @@ public sealed partial class SqlSession : IDisposable
 
     private async ValueTask EnsureTransactionAsync(CancellationToken cancellationToken)
     {
-        if (_txn is not null)
+        if (_txn is null)
         {
-            return;
+            BeginTransaction(await Database.Store.OpenSnapshotAsync(cancellationToken));
+        }
+    }
+
+    private void BeginTransaction(Kdb.Storage.IKvSnapshot snapshot)
+    {
+        if (_spareTxn is { } spare)
+        {
+            _spareTxn = null;
+            spare.Reset(snapshot);
+            _txn = spare;
+        }
+        else
+        {
+            _txn = new SqlTransaction(Database.Tenant, snapshot);
         }
 
-        var snapshot = await Database.Store.OpenSnapshotAsync(cancellationToken);
-        _txn = new SqlTransaction(Database.Tenant, snapshot);
         _txnTimestamp = DateTimeText.FromDateTime(DateTime.UtcNow);
         _readOnlyTxn = State.Get("default_transaction_read_only") == "on";
     }
 
-    internal async ValueTask<SqlCursor> ExecuteAsync(SqlStatement statement, IReadOnlyList<Value> parameters, CancellationToken cancellationToken)
+    internal ValueTask<SqlCursor> ExecuteAsync(SqlStatement statement, IReadOnlyList<Value> parameters, CancellationToken cancellationToken)
+    {
+        // The common case runs synchronously without an async state machine: a query whose snapshot is at hand.
+        if (!_failed && statement.Ast is SelectStatement or InsertStatement or UpdateStatement or DeleteStatement)
+        {
+            try
+            {
+                if (_txn is null)
+                {
+                    var opening = Database.Store.OpenSnapshotAsync(cancellationToken);
+                    if (!opening.IsCompletedSuccessfully)
+                    {
+                        return ExecuteSlowAsync(opening, statement, parameters, cancellationToken);
+                    }
+
+                    BeginTransaction(opening.Result);
+                }
+
+                return ValueTask.FromResult(RunQuery(statement, parameters, cancellationToken));
+            }
+            catch (Exception e)
+            {
+                return ValueTask.FromException<SqlCursor>(e);
+            }
+        }
+
+        return ExecuteAnyAsync(statement, parameters, cancellationToken);
+    }
+
+    private async ValueTask<SqlCursor> ExecuteSlowAsync(ValueTask<Kdb.Storage.IKvSnapshot> opening, SqlStatement statement, IReadOnlyList<Value> parameters, CancellationToken cancellationToken)
+    {
+        var snapshot = await opening;
+        if (_txn is null)
+        {
+            BeginTransaction(snapshot);
+        }
+        else
+        {
+            snapshot.Dispose();
+        }
+
+        return RunQuery(statement, parameters, cancellationToken);
+    }
+
+    private async ValueTask<SqlCursor> ExecuteAnyAsync(SqlStatement statement, IReadOnlyList<Value> parameters, CancellationToken cancellationToken)
     {
         if (_failed && statement.Ast is not TransactionStatement { Kind: TransactionKind.Rollback or TransactionKind.Commit or TransactionKind.RollbackToSavepoint })
         {
@@ -233,34 +293,70 @@ public sealed partial class SqlSession : IDisposable
             throw new SqlException(SqlState.ProtocolViolation, $"bind message supplies {parameters.Count} parameters, but prepared statement requires {statement.ParameterTypes.Count}");
         }
 
-        var (ctx, timeout) = NewContext(catalog, parameters, cancellationToken);
+        var cursor = _freeCursors.TryPop(out var free) ? free : new SqlCursor(this, NewContext(catalog, [], CancellationToken.None).Context);
+        var ctx = cursor.Context!;
+        var timeout = StatementTimeout(cancellationToken, out var token);
+        ctx.ResetStatement();
+        ctx.Transaction = _txn!;
+        ctx.TransactionEpoch = _txn!.Epoch;
+        ctx.Catalog = catalog;
+        ctx.CancellationToken = token;
+        ctx.TransactionTimestamp = _txnTimestamp;
+        ctx.StatementTimestamp = DateTimeText.FromDateTime(DateTime.UtcNow);
+        ctx.MemoryLimit = Database.Options.StatementMemoryBytes;
+        var values = ctx.Parameters.Length == parameters.Count ? ctx.Parameters : new Value[parameters.Count];
+        for (var i = 0; i < values.Length; i++)
+        {
+            values[i] = parameters[i];
+        }
+
+        ctx.Parameters = values;
         var plan = statement.Bound!.Plan;
         statement.InUse = true;
         try
         {
             plan.Open(ctx);
         }
-        catch (OperationCanceledException) when (timeout is not null && ctx.CancellationToken.IsCancellationRequested)
-        {
-            statement.InUse = false;
-            throw Canceled(timeout, this);
-        }
-        catch
+        catch (Exception e)
         {
             statement.InUse = false;
             timeout?.Dispose();
+            ReturnCursor(cursor);
+            if (e is OperationCanceledException && timeout is not null && token.IsCancellationRequested)
+            {
+                throw Canceled(timeout, this);
+            }
+
             throw;
         }
 
-        var verb = StatementVerb(statement.Ast);
-        return new SqlCursor(
-            statement.Columns,
-            plan,
-            ctx,
-            count => verb == "INSERT" ? $"INSERT 0 {count}" : $"{verb} {count}",
-            this,
-            timeout,
-            () => statement.InUse = false);
+        cursor.Start(statement, plan, StatementVerb(statement.Ast), timeout);
+        return cursor;
+    }
+
+    /// <summary>Takes back a disposed query cursor for a later statement (a few are kept: most clients run one at a time).</summary>
+    internal void ReturnCursor(SqlCursor cursor)
+    {
+        if (_freeCursors.Count < 4)
+        {
+            _freeCursors.Push(cursor);
+        }
+    }
+
+    /// <summary>A source that cancels after statement_timeout (null when there is none); <paramref name="token"/> is what the statement watches.</summary>
+    private CancellationTokenSource? StatementTimeout(CancellationToken cancellationToken, out CancellationToken token)
+    {
+        token = cancellationToken;
+        var timeoutMs = State.StatementTimeoutMs;
+        if (timeoutMs <= 0)
+        {
+            return null;
+        }
+
+        var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        timeout.CancelAfter(timeoutMs);
+        token = timeout.Token;
+        return timeout;
     }
 
     private static string StatementVerb(Statement statement) => statement switch
@@ -273,16 +369,7 @@ public sealed partial class SqlSession : IDisposable
 
     private (ExecContext Context, CancellationTokenSource? Timeout) NewContext(CatalogData catalog, IReadOnlyList<Value> parameters, CancellationToken cancellationToken)
     {
-        CancellationTokenSource? timeout = null;
-        var token = cancellationToken;
-        var timeoutMs = State.StatementTimeoutMs;
-        if (timeoutMs > 0)
-        {
-            timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-            timeout.CancelAfter(timeoutMs);
-            token = timeout.Token;
-        }
-
+        var timeout = StatementTimeout(cancellationToken, out var token);
         var values = new Value[parameters.Count];
         for (var i = 0; i < values.Length; i++)
         {
@@ -292,6 +379,7 @@ public sealed partial class SqlSession : IDisposable
         var ctx = new ExecContext
         {
             Transaction = _txn!,
+            TransactionEpoch = _txn?.Epoch ?? 0,
             Session = State,
             Catalog = catalog,
             Sequences = Sequences,
@@ -315,7 +403,24 @@ public sealed partial class SqlSession : IDisposable
     /// Called at Sync and at the end of a simple query: an implicit transaction commits (throws 40001 when it
     /// conflicts). Returns the status for ReadyForQuery.
     /// </summary>
-    public async ValueTask<SqlTransactionStatus> SyncAsync(CancellationToken cancellationToken = default)
+    public ValueTask<SqlTransactionStatus> SyncAsync(CancellationToken cancellationToken = default)
+    {
+        if (_explicit || _txn is null)
+        {
+            return ValueTask.FromResult(Status);
+        }
+
+        if (_failed || !_txn.HasWrites)
+        {
+            // Nothing to commit (a read-only implicit transaction): end it without an async state machine.
+            EndTransaction();
+            return ValueTask.FromResult(Status);
+        }
+
+        return SyncWithCommitAsync(cancellationToken);
+    }
+
+    private async ValueTask<SqlTransactionStatus> SyncWithCommitAsync(CancellationToken cancellationToken)
     {
         if (!_explicit && _txn is not null)
         {
@@ -373,7 +478,12 @@ public sealed partial class SqlSession : IDisposable
 
     private void EndTransaction()
     {
-        _txn?.Dispose();
+        if (_txn is { } txn)
+        {
+            txn.Release();
+            _spareTxn = txn;
+        }
+
         _txn = null;
         _pendingCatalog = null;
         _explicit = false;

@@ -31,9 +31,16 @@ internal sealed class SqlTransaction : IDisposable
     private SortedDictionary<byte[], byte[]?>? _writesStore;
     private List<(byte[] Start, byte[] End)>? _rangeDeletesStore;
     private List<UndoEntry>? _undoStore;
-    private List<byte[]>? _pointReads;
     private List<KeyRange>? _rangeReads;
     private long _writeBytes;
+    private IKvSnapshot _snapshot;
+
+    // Point-read keys, back to back in one buffer that a pooled transaction keeps: recording a read allocates
+    // nothing in steady state. Duplicates are removed when the commit record is built.
+    private byte[] _readKeyBytes = [];
+    private int _readKeyLength;
+    private int[] _readKeyEnds = [];
+    private int _readKeyCount;
 
     private static readonly SortedDictionary<byte[], byte[]?> NoWrites = new(ByteArrayComparer.Instance);
     private static readonly List<(byte[] Start, byte[] End)> NoRangeDeletes = [];
@@ -47,12 +54,43 @@ internal sealed class SqlTransaction : IDisposable
     public SqlTransaction(ulong tenant, IKvSnapshot snapshot)
     {
         Tenant = tenant;
-        Snapshot = snapshot;
+        _snapshot = snapshot;
     }
 
     public ulong Tenant { get; }
 
-    public IKvSnapshot Snapshot { get; }
+    public IKvSnapshot Snapshot => _snapshot;
+
+    /// <summary>Changes whenever the transaction ends or is reused: statements of an earlier use can tell.</summary>
+    public int Epoch { get; private set; }
+
+    /// <summary>Starts a new transaction on this (released) object: a session reuses one per transaction.</summary>
+    public void Reset(IKvSnapshot snapshot)
+    {
+        _snapshot = snapshot;
+        Epoch++;
+    }
+
+    /// <summary>Ends the transaction: releases its snapshot and forgets its reads and writes, keeping buffers of moderate size.</summary>
+    public void Release()
+    {
+        Epoch++;
+        _snapshot.Dispose();
+        _writesStore = null;
+        _rangeDeletesStore = null;
+        _writeBytes = 0;
+        _undoStore = _undoStore is { Capacity: <= 4096 } ? _undoStore : null;
+        _undoStore?.Clear();
+        _rangeReads = _rangeReads is { Capacity: <= 4096 } ? _rangeReads : null;
+        _rangeReads?.Clear();
+        _readKeyLength = 0;
+        _readKeyCount = 0;
+        if (_readKeyBytes.Length > 1 << 16 || _readKeyEnds.Length > 1 << 12)
+        {
+            _readKeyBytes = [];
+            _readKeyEnds = [];
+        }
+    }
 
     public ulong ReadVersion => Snapshot.Version;
 
@@ -64,21 +102,21 @@ internal sealed class SqlTransaction : IDisposable
     public int UndoMark => _undoStore?.Count ?? 0;
 
     /// <summary>Reads a key (own writes first), recording it in the read set.</summary>
-    public byte[]? Get(byte[] key)
-    {
-        if (Writes.TryGetValue(key, out var own))
-        {
-            return own;
-        }
+    public byte[]? Get(byte[] key) => _writesStore is { Count: > 0 } writes && writes.TryGetValue(key, out var own) ? own : GetCommitted(key);
 
+    /// <summary>Reads a key held in a scratch buffer (own writes first), recording it in the read set without allocating.</summary>
+    public byte[]? Get(ReadOnlySpan<byte> key) =>
+        _writesStore is { Count: > 0 } writes && writes.TryGetValue(key.ToArray(), out var own) ? own : GetCommitted(key);
+
+    private byte[]? GetCommitted(ReadOnlySpan<byte> key)
+    {
         RecordPointRead(key);
         if (IsRangeDeleted(key))
         {
             return null;
         }
 
-        var result = Snapshot.Get(key);
-        return result.Value;
+        return _snapshot.Get(key).Value;
     }
 
     /// <summary>Reads a key without recording it (catalog and sequence reads that validate elsewhere).</summary>
@@ -92,10 +130,21 @@ internal sealed class SqlTransaction : IDisposable
         return IsRangeDeleted(key) ? null : Snapshot.Get(key).Value;
     }
 
-    public void RecordPointRead(byte[] key)
+    public void RecordPointRead(ReadOnlySpan<byte> key)
     {
-        // Duplicates are removed when the commit record is built: most transactions never commit a read set.
-        (_pointReads ??= []).Add(key);
+        if (_readKeyLength + key.Length > _readKeyBytes.Length)
+        {
+            Array.Resize(ref _readKeyBytes, Math.Max(_readKeyLength + key.Length, Math.Max(256, _readKeyBytes.Length * 2)));
+        }
+
+        if (_readKeyCount == _readKeyEnds.Length)
+        {
+            Array.Resize(ref _readKeyEnds, Math.Max(16, _readKeyEnds.Length * 2));
+        }
+
+        key.CopyTo(_readKeyBytes.AsSpan(_readKeyLength));
+        _readKeyLength += key.Length;
+        _readKeyEnds[_readKeyCount++] = _readKeyLength;
     }
 
     public void RecordRangeRead(byte[] start, byte[] end) => (_rangeReads ??= []).Add(new KeyRange(start, end));
@@ -337,23 +386,25 @@ internal sealed class SqlTransaction : IDisposable
             writes.Add(pair.Value is null ? TxWrite.Delete(pair.Key) : TxWrite.Put(pair.Key, pair.Value));
         }
 
-        var pointReads = new List<ReadOnlyMemory<byte>>(_pointReads?.Count ?? 0);
-        if (_pointReads is not null)
+        // The record owns copies: this object's buffers are reused by the session's next transaction.
+        var pointReads = new List<ReadOnlyMemory<byte>>(_readKeyCount);
+        var seen = new HashSet<byte[]>(ByteArrayComparer.Instance);
+        var offset = 0;
+        for (var i = 0; i < _readKeyCount; i++)
         {
-            var seen = new HashSet<byte[]>(ByteArrayComparer.Instance);
-            foreach (var key in _pointReads)
+            var key = _readKeyBytes.AsSpan(offset, _readKeyEnds[i] - offset).ToArray();
+            offset = _readKeyEnds[i];
+            if (seen.Add(key))
             {
-                if (seen.Add(key))
-                {
-                    pointReads.Add(key);
-                }
+                pointReads.Add(key);
             }
         }
 
-        return new CommitRecord(Tenant, ReadVersion, pointReads, (IReadOnlyList<KeyRange>?)_rangeReads ?? [], writes);
+        IReadOnlyList<KeyRange> rangeReads = _rangeReads is { Count: > 0 } ? [.. _rangeReads] : [];
+        return new CommitRecord(Tenant, ReadVersion, pointReads, rangeReads, writes);
     }
 
-    public void Dispose() => Snapshot.Dispose();
+    public void Dispose() => _snapshot.Dispose();
 
     private readonly record struct UndoEntry(byte[] Key, bool Existed, byte[]? Previous, List<KeyValuePair<byte[], byte[]?>>? RangeRemoved);
 }

@@ -44,7 +44,7 @@ public sealed record DiffOutcome(string? SqlState, string? Error, IReadOnlyList<
 /// <item>errors compare by SQLSTATE class (the first two characters); an error on one side only is a mismatch;</item>
 /// <item>column count, names and type OIDs must match;</item>
 /// <item>rows compare as multisets; when the query has an ORDER BY, the sequence of its sort-key columns must match
-/// too (rows tied on every key may come in any order);</item>
+/// too (rows tied on every key may come in any order; numbers equal as values, such as 93 and 93.00, are ties);</item>
 /// <item>values compare as text, except numbers: two values that both parse as numbers are equal when they are
 /// within a relative 1e-12 of each other AND either their texts match or one of them shows ten or more fractional
 /// digits (the result of a division or avg, where PostgreSQL's choice of display scale is an implementation detail
@@ -101,7 +101,7 @@ public static class DiffComparer
             {
                 foreach (var k in sortKeys)
                 {
-                    if (!CellEquals(kdb.Rows[r][k], pg.Rows[r][k]))
+                    if (!OrderEquals(kdb.Rows[r][k], pg.Rows[r][k]))
                     {
                         return $"order differs at row {r + 1}, sort column {k + 1} ({kdb.Rows[r][k] ?? "NULL"} vs {pg.Rows[r][k] ?? "NULL"})";
                     }
@@ -124,6 +124,15 @@ public static class DiffComparer
 
         return null;
     }
+
+    /// <summary>
+    /// Equality of sort-key cells: numbers that are equal as values (93 and 93.00) sort as ties, so tied rows may
+    /// come in either order even when their texts differ; the multiset comparison still checks every text.
+    /// </summary>
+    private static bool OrderEquals(string? a, string? b) =>
+        CellEquals(a, b) || (a is not null && b is not null
+            && decimal.TryParse(a, NumberStyles.Float, CultureInfo.InvariantCulture, out var x)
+            && decimal.TryParse(b, NumberStyles.Float, CultureInfo.InvariantCulture, out var y) && x == y);
 
     /// <summary>Cell equality with the numeric rule of the class summary.</summary>
     public static bool CellEquals(string? a, string? b)

@@ -125,6 +125,8 @@ public sealed class DifferentialTests(PostgresFixture server, ITestOutputHelper 
         Assert.Null(DiffComparer.Compare(Rows(["3.3333333333333333333", "x"]), Rows(["3.3333333333333333", "x"]), null));
         Assert.Null(DiffComparer.Compare(Rows(["2.5", "x"]), Rows(["2.5000000000000000", "x"]), null));
         Assert.NotNull(DiffComparer.Compare(Rows(["1.5", "x"]), Rows(["1.50", "x"]), null));
+        Assert.Null(DiffComparer.Compare(Rows(["93", "x"], ["93.00", "y"]), Rows(["93.00", "y"], ["93", "x"]), [0]));
+        Assert.NotNull(DiffComparer.Compare(Rows(["93", "x"], ["93.00", "y"]), Rows(["93.00", "x"], ["93", "y"]), [0]));
         Assert.NotNull(DiffComparer.Compare(Rows([null, "x"]), Rows(["", "x"]), null));
         Assert.Null(DiffComparer.Compare(DiffOutcome.Failed("22012", "a"), DiffOutcome.Failed("22003", "b"), null));
         Assert.NotNull(DiffComparer.Compare(DiffOutcome.Failed("42883", "a"), DiffOutcome.Failed("22003", "b"), null));
