@@ -21,6 +21,7 @@ public static class PortalEndpoints
             string.IsNullOrEmpty(orgId) ? Results.LocalRedirect("/") : Results.LocalRedirect($"/orgs/{Uri.EscapeDataString(orgId)}/databases"))
             .RequireAuthorization();
         app.MapGet(JsonPrefix + "/databases/{databaseId}/status", StatusAsync).RequireAuthorization();
+        app.MapGet("/orgs/{orgId}/billing/{period}.csv", StatementCsvAsync).RequireAuthorization();
         return app;
     }
 
@@ -41,6 +42,19 @@ public static class PortalEndpoints
 
         await http.SignOutAsync(SessionDefaults.Scheme);
         return Results.LocalRedirect("/login?loggedOut=true");
+    }
+
+    // The statement as the control plane writes it (RFC 4180), fetched with the user's token: the browser
+    // never holds the token, so a plain link cannot ask the API itself.
+    private static async Task<IResult> StatementCsvAsync(string orgId, string period, ControlPlaneApi api, HttpContext http)
+    {
+        var csv = await api.GetTextAsync($"/v1/orgs/{ControlPlaneApi.Segment(orgId)}/invoices/{ControlPlaneApi.Segment(period)}", "text/csv", http.RequestAborted);
+        if (csv.Problem is { } problem)
+        {
+            return Results.Text(problem.IsNotFound ? "Not found: no such statement in an organization of yours." : problem.Message, "text/plain; charset=utf-8", statusCode: problem.Status == 0 ? StatusCodes.Status503ServiceUnavailable : problem.Status);
+        }
+
+        return Results.File(System.Text.Encoding.UTF8.GetBytes(csv.Value ?? string.Empty), "text/csv; charset=utf-8", $"kdb-statement-{orgId}-{period}.csv");
     }
 
     private static async Task<IResult> StatusAsync(string databaseId, ControlPlaneApi api, HttpContext http)

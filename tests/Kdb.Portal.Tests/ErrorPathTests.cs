@@ -178,12 +178,5 @@ public sealed class ErrorPathTests(PortalCloud cloud, ITestOutputHelper output)
         Assert.Equal("/login", new Uri(replayPage.Url).AbsolutePath);
     });
 
-    private static async Task LoginAsync(IPage page, string email)
-    {
-        await page.GotoAsync("/login");
-        await page.GetByLabel("Email").FillAsync(email);
-        await page.GetByLabel("Password").FillAsync(Password);
-        await page.GetByRole(AriaRole.Button, new() { Name = "Log in" }).ClickAsync();
-        await page.WaitForURLAsync("**/orgs/*/databases");
-    }
+    private static Task LoginAsync(IPage page, string email) => Steps.LoginAsync(page, email, Password);
 }

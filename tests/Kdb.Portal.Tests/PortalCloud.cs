@@ -30,7 +30,7 @@ public sealed class PortalCollection : ICollectionFixture<PortalCloud>
 public sealed class PortalCloud : IAsyncLifetime
 {
     public const string NodeSecret = "node-secret-0123456789abcdefghijklmnopqrstuvwxyz";
-    private const string ProxySecret = "proxy-secret-0123456789abcdefghijklmnopqrstuvwxyz";
+    public const string ProxySecret = "proxy-secret-0123456789abcdefghijklmnopqrstuvwxyz";
     private const string ProvisioningSecret = "prov-secret-0123456789abcdefghijklmnopqrstuvwxyz";
 
     private readonly PostgresFixture _postgres = new();
@@ -41,6 +41,7 @@ public sealed class PortalCloud : IAsyncLifetime
     private ILaunchedProcess? _portal;
     private IPlaywright? _playwright;
     private string? _keysDirectory;
+    private string? _mailDirectory;
 
     public Uri ControlPlaneUrl { get; private set; } = null!;
 
@@ -51,6 +52,12 @@ public sealed class PortalCloud : IAsyncLifetime
     public HttpClient ControlPlane { get; private set; } = null!;
 
     public ILaunchedProcess Portal => _portal!;
+
+    /// <summary>Where the control plane's mail sender writes its <c>.eml</c> files (see <see cref="Mailbox"/>).</summary>
+    public Mailbox Mail { get; private set; } = null!;
+
+    /// <summary>How many of the control plane's own provisioning consumers the fixture took out (0 when it hosts none).</summary>
+    public int RemovedProvisioningConsumers { get; private set; }
 
     /// <summary>The control plane's warnings and errors.</summary>
     public CapturedLog ControlPlaneLog { get; } = new();
@@ -63,12 +70,20 @@ public sealed class PortalCloud : IAsyncLifetime
     /// </summary>
     public const string HeldPrefix = "held";
 
+    /// <summary>The size every backup the stand-in takes reports (3 MiB, shown as "3 MiB").</summary>
+    public const long BackupSizeBytes = 3L << 20;
+
     public async Task InitializeAsync()
     {
         await _postgres.InitializeAsync();
         _database = await _postgres.CreateDatabaseAsync("portal");
         var controlPlanePort = FreePorts.Allocate();
         ControlPlaneUrl = new Uri($"http://127.0.0.1:{controlPlanePort}");
+        // Chosen before the control plane starts: its mails carry links to the portal.
+        var portalPort = FreePorts.Allocate();
+        PortalUrl = new Uri($"http://127.0.0.1:{portalPort}");
+        _mailDirectory = Directory.CreateTempSubdirectory("kdb-portal-mail-").FullName;
+        Mail = new Mailbox(_mailDirectory);
         var settings = new Dictionary<string, string>
         {
             ["ControlPlane:Port"] = controlPlanePort.ToString(CultureInfo.InvariantCulture),
@@ -82,6 +97,12 @@ public sealed class PortalCloud : IAsyncLifetime
             // Every portal request refreshes its token (see the portal settings below): allow the traffic.
             ["RateLimits:TokenRequestsPerMinute"] = "100000",
             ["RateLimits:ApiRequestsPerMinute"] = "100000",
+            ["RateLimits:PasswordResetRequestsPerMinute"] = "100000",
+            ["Mail:Directory"] = _mailDirectory,
+            ["Mail:LinkBaseUrl"] = PortalUrl.ToString(),
+            // What stays of the embedded provisioning once its consumers are taken out (see ConfigureServices below),
+            // its usage collector, talks to a port nobody listens on: there are no nodes to collect from.
+            ["Provisioning:ControlPlaneUrl"] = $"http://127.0.0.1:{FreePorts.Allocate()}",
         };
         var factory = new WebApplicationFactory<Program>().WithWebHostBuilder(web =>
         {
@@ -90,7 +111,21 @@ public sealed class PortalCloud : IAsyncLifetime
                 web.UseSetting(key, value);
             }
 
-            web.ConfigureServices(services => services.AddSingleton<Microsoft.Extensions.Logging.ILoggerProvider>(ControlPlaneLog));
+            web.ConfigureServices(services =>
+            {
+                services.AddSingleton<Microsoft.Extensions.Logging.ILoggerProvider>(ControlPlaneLog);
+
+                // The stand-in below is provisioning here: the real consumers the control plane hosts on its in-memory
+                // bus would race it and fail (no nodes, no backup objects), so their registrations are taken out.
+                var provisioning = services.Where(d => d.ImplementationInstance is MassTransit.Configuration.IConsumerRegistration r
+                    && r.Type.Namespace?.StartsWith("Kdb.Provisioning", StringComparison.Ordinal) == true).ToList();
+                foreach (var descriptor in provisioning)
+                {
+                    services.Remove(descriptor);
+                }
+
+                RemovedProvisioningConsumers = provisioning.Count;
+            });
         });
         factory.UseKestrel();
         factory.StartServer();
@@ -99,8 +134,6 @@ public sealed class PortalCloud : IAsyncLifetime
         await WaitReadyAsync(new Uri(ControlPlaneUrl, "/health/ready"));
         await StartProvisioningStandInAsync(factory.Services.GetRequiredService<IBus>());
 
-        var portalPort = FreePorts.Allocate();
-        PortalUrl = new Uri($"http://127.0.0.1:{portalPort}");
         _keysDirectory = Directory.CreateTempSubdirectory("kdb-portal-keys-").FullName;
         _portal = await ProcessLauncher.StartAsync(ProcessSpec.DotNet(RepoPaths.BuiltAssembly("portal/Kdb.Portal")) with
         {
@@ -164,6 +197,17 @@ public sealed class PortalCloud : IAsyncLifetime
         return response.IsSuccessStatusCode ? (await response.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("access_token").GetString() : null;
     }
 
+    /// <summary>Moves an org's creation back in time, so it has past monthly statements (no API changes that date).</summary>
+    public async Task BackdateOrgAsync(string orgId, TimeSpan age)
+    {
+        await using var connection = await _database!.OpenConnectionAsync();
+        await using var command = connection.CreateCommand();
+        command.CommandText = """UPDATE orgs SET "CreatedAt" = now() - @age WHERE "Id" = @id""";
+        command.Parameters.AddWithValue("age", age);
+        command.Parameters.AddWithValue("id", orgId);
+        Assert.Equal(1, await command.ExecuteNonQueryAsync());
+    }
+
     /// <summary>Calls the management or internal API directly.</summary>
     public async Task<(HttpStatusCode Status, JsonElement Body)> SendAsync(HttpMethod method, string path, string token, object? body = null)
     {
@@ -214,9 +258,12 @@ public sealed class PortalCloud : IAsyncLifetime
         }
 
         await _postgres.DisposeAsync();
-        if (_keysDirectory is not null)
+        foreach (var directory in new[] { _keysDirectory, _mailDirectory })
         {
-            Directory.Delete(_keysDirectory, recursive: true);
+            if (directory is not null)
+            {
+                Directory.Delete(directory, recursive: true);
+            }
         }
     }
 
@@ -249,6 +296,23 @@ public sealed class PortalCloud : IAsyncLifetime
             });
             e.Handler<DatabaseDeletionRequested>(ctx =>
                 ctx.Publish(new DatabaseDeleted(ctx.Message.OperationId, DateTimeOffset.UtcNow, ctx.Message.DatabaseId)));
+
+            // Backups are "stored" at once and pass a restore drill: the portal shows size and verified badge.
+            e.Handler<BackupRequested>(async ctx =>
+            {
+                var m = ctx.Message;
+                var result = new BackupResult(BackupSizeBytes, Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(m.BackupId))), 42, "key_portal_tests");
+                await ctx.Publish(new BackupCompleted(m.OperationId, DateTimeOffset.UtcNow, m.BackupId, m.DatabaseId, result));
+                await ctx.Publish(new BackupVerified("op_" + m.BackupId, DateTimeOffset.UtcNow, m.BackupId, "restore drill: 3 tables, row counts match"));
+            });
+
+            // A restore brings back the owner role (with a verifier the control plane records), nothing else.
+            e.Handler<RestoreRequested>(ctx =>
+            {
+                var m = ctx.Message;
+                var owner = new RoleVerifier("owner", RoleKind.Owner, Kdb.PgWire.Auth.ScramSha256Verifier.Create("restored owner password").ToString());
+                return ctx.Publish(new RestoreCompleted(m.OperationId, DateTimeOffset.UtcNow, m.Target.DatabaseId, [owner]));
+            });
         });
         await _provisioning.Ready;
     }

@@ -67,3 +67,41 @@ public sealed record QuotaReport(string OrgId, string Plan, QuotaLimits Limits, 
 
 /// <summary>One audit-log entry.</summary>
 public sealed record AuditEntry(long Id, string Actor, string Action, string? ResourceId, string? SourceIp, int Status, DateTimeOffset At);
+
+/// <summary>An invitation to an org; <see cref="Status"/> is pending, accepted or expired.</summary>
+public sealed record Invitation(string Id, string OrgId, string Email, string Role, string Status, string InvitedBy, DateTimeOffset CreatedAt, DateTimeOffset ExpiresAt);
+
+/// <summary>A membership, as accepting an invitation or changing a role answers it.</summary>
+public sealed record Membership(string OrgId, string UserId, string Role, DateTimeOffset CreatedAt);
+
+/// <summary>A backup; <see cref="Status"/> is pending, running, completed or failed.</summary>
+public sealed record Backup(
+    string Id, string DatabaseId, string Status, bool Verified, long SizeBytes, string? Sha256, string RaftIndex, string? Error,
+    DateTimeOffset CreatedAt, DateTimeOffset? CompletedAt, DateTimeOffset ExpiresAt, DateTimeOffset? VerifiedAt, string? VerificationDetails);
+
+/// <summary><c>POST /v1/databases/{id}/backups</c> → 202.</summary>
+public sealed record RequestedBackup(Backup Backup, Operation Operation);
+
+/// <summary>A database's backup schedule; with none set, <see cref="Enabled"/> is false and <see cref="Cron"/> null.</summary>
+public sealed record BackupSchedule(string DatabaseId, string? Cron, int RetentionDays, bool Enabled, DateTimeOffset? NextRunAt, DateTimeOffset? LastRunAt);
+
+/// <summary><c>POST /v1/databases/{id}/restore</c> → 202: the operation and the target database.</summary>
+public sealed record StartedRestore(Operation Operation, Database Database);
+
+/// <summary>One proxy connection event: connect, deny or throttle.</summary>
+public sealed record ConnectionEvent(string Id, DateTimeOffset At, string Kind, string? Reason, string? ClientIp, string? User, string Source);
+
+/// <summary>A client the proxies refuse after failed logins.</summary>
+public sealed record Lockout(string? ClientIp, DateTimeOffset LockedOutSince, DateTimeOffset LastRefusedAt, int RefusedConnections, int FailedLogins);
+
+/// <summary><c>GET /v1/databases/{id}/auth-lockouts</c>.</summary>
+public sealed record Lockouts(string DatabaseId, DateTimeOffset? LockoutResetAt, int WindowSeconds, IReadOnlyList<Lockout> Items);
+
+/// <summary>One monthly statement in the list; <see cref="Status"/> is open (this month) or final.</summary>
+public sealed record InvoiceSummary(string Period, string Status, string Plan, decimal Total, string Currency);
+
+/// <summary>One line of a statement.</summary>
+public sealed record LineItem(string Description, string? DatabaseId, string? DatabaseName, decimal Quantity, string Unit, decimal UnitPrice, decimal Amount);
+
+/// <summary><c>GET /v1/orgs/{id}/invoices/{yyyy-mm}</c>.</summary>
+public sealed record Invoice(string OrgId, string Period, string Status, string Plan, DateTimeOffset PeriodStart, DateTimeOffset PeriodEnd, IReadOnlyList<LineItem> LineItems, decimal Total, string Currency);

@@ -23,17 +23,31 @@ internal sealed class ControlPlaneApi(HttpClient http, IHttpContextAccessor acce
     public Task<ApiResult<T>> PatchAsync<T>(string path, object body, CancellationToken ct) =>
         SendAsync<T>(HttpMethod.Patch, path, body, ct, null);
 
+    public Task<ApiResult<T>> PutAsync<T>(string path, object body, CancellationToken ct) =>
+        SendAsync<T>(HttpMethod.Put, path, body, ct, null);
+
     public Task<ApiResult<JsonElement>> DeleteAsync(string path, CancellationToken ct) =>
         SendAsync<JsonElement>(HttpMethod.Delete, path, null, ct, null);
 
-    /// <summary>An anonymous call (sign-up).</summary>
+    /// <summary>A GET whose answer is not JSON (a CSV statement): the body as text, in the media type asked for.</summary>
+    public Task<ApiResult<string>> GetTextAsync(string path, string mediaType, CancellationToken ct) =>
+        SendAsync(HttpMethod.Get, path, null, ct, null, mediaType, static async (response, ct) => await response.Content.ReadAsStringAsync(ct));
+
+    /// <summary>An anonymous call (sign-up, password reset).</summary>
     public Task<ApiResult<T>> PostAnonymousAsync<T>(string path, object body, CancellationToken ct) =>
         SendAsync<T>(HttpMethod.Post, path, body, ct, string.Empty);
 
     /// <summary>Escapes one path segment (ids come from URLs the user can edit).</summary>
     public static string Segment(string value) => Uri.EscapeDataString(value);
 
-    private async Task<ApiResult<T>> SendAsync<T>(HttpMethod method, string path, object? body, CancellationToken ct, string? accessToken)
+    private Task<ApiResult<T>> SendAsync<T>(HttpMethod method, string path, object? body, CancellationToken ct, string? accessToken) =>
+        SendAsync(method, path, body, ct, accessToken, "application/json", static async (response, ct) =>
+            response.StatusCode == HttpStatusCode.NoContent || response.Content.Headers.ContentLength == 0
+                ? default
+                : await response.Content.ReadFromJsonAsync<T>(JsonSerializerOptions.Web, ct));
+
+    private async Task<ApiResult<T>> SendAsync<T>(
+        HttpMethod method, string path, object? body, CancellationToken ct, string? accessToken, string accept, Func<HttpResponseMessage, CancellationToken, Task<T?>> read)
     {
         var token = accessToken ?? await CurrentAccessTokenAsync();
         if (token is null)
@@ -47,7 +61,7 @@ internal sealed class ControlPlaneApi(HttpClient http, IHttpContextAccessor acce
             request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", token);
         }
 
-        request.Headers.Accept.Add(new MediaTypeWithQualityHeaderValue("application/json"));
+        request.Headers.Accept.Add(new MediaTypeWithQualityHeaderValue(accept));
         if (body is not null)
         {
             request.Content = JsonContent.Create(body, options: JsonSerializerOptions.Web);
@@ -56,18 +70,9 @@ internal sealed class ControlPlaneApi(HttpClient http, IHttpContextAccessor acce
         try
         {
             using var response = await http.SendAsync(request, ct);
-            if (response.IsSuccessStatusCode)
-            {
-                if (response.StatusCode == HttpStatusCode.NoContent || response.Content.Headers.ContentLength == 0)
-                {
-                    return new(default, null);
-                }
-
-                var value = await response.Content.ReadFromJsonAsync<T>(JsonSerializerOptions.Web, ct);
-                return new(value, null);
-            }
-
-            return new(default, await ProblemReader.ReadAsync(response, ct));
+            return response.IsSuccessStatusCode
+                ? new(await read(response, ct), null)
+                : new(default, await ProblemReader.ReadAsync(response, ct));
         }
         catch (HttpRequestException ex)
         {

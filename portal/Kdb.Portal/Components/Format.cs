@@ -7,6 +7,9 @@ public static class Format
 {
     private static readonly string[] Units = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"];
 
+    /// <summary>An org's roles, least to most powerful, as select options.</summary>
+    public static readonly (string Value, string Label)[] OrgRoles = [("viewer", "viewer"), ("developer", "developer"), ("admin", "admin"), ("owner", "owner")];
+
     public static string Bytes(long bytes)
     {
         double value = bytes;
