@@ -172,6 +172,28 @@ public interface IKvEngine : IKvReader, IDisposable
     EngineStats Stats { get; }
 }
 
+/// <summary>
+/// Group commit for callers that serialize commits under a lock of their own (validate, then apply): apply under
+/// that lock without waiting for the WAL, then wait for durability after releasing it, so concurrent committers share
+/// one fsync. A batch applied this way is visible to readers before it is durable; the caller must not acknowledge
+/// it (or let a reader's result depend on it) before <see cref="WaitDurable"/> returned. The storage engine
+/// implements it: cast an <see cref="IKvEngine"/> from <see cref="KvEngine.Open"/>.
+/// </summary>
+public interface IKvGroupCommit
+{
+    /// <summary>Like <see cref="IKvEngine.Apply"/>, but returns as soon as the batch is applied in memory and buffered
+    /// for the WAL, without waiting for its fsync.</summary>
+    ulong ApplyWithoutWaiting(WriteBatch batch, ulong? version = null);
+
+    /// <summary>The newest version durable per <see cref="EngineOptions.Durability"/> (with Periodic or None durability
+    /// and in Raft mode: the last applied version, as <see cref="WaitDurable"/> would not wait for it).</summary>
+    ulong DurableVersion { get; }
+
+    /// <summary>Returns once every batch up to <paramref name="version"/> is durable per
+    /// <see cref="EngineOptions.Durability"/> (at once with Periodic or None durability, and in Raft mode).</summary>
+    void WaitDurable(ulong version);
+}
+
 /// <summary>Opens engines.</summary>
 public static class KvEngine
 {

@@ -1,6 +1,7 @@
 using Kdb.PgWire.Session;
 using Kdb.PgWire.Types;
 using Kdb.Sql;
+using Kdb.Sql.Planning;
 using Kdb.Sql.Sessions;
 using Kdb.Sql.Syntax;
 using Kdb.Sql.Types;
@@ -113,6 +114,7 @@ internal sealed class KdbPgStatement : IPgStatement
 {
     private readonly SqlStatement _statement;
     private readonly SqlType[] _parameterTypes;
+    private RowCodecCache? _rowCodecs;
 
     public KdbPgStatement(SqlStatement statement)
     {
@@ -141,6 +143,31 @@ internal sealed class KdbPgStatement : IPgStatement
 
     public IReadOnlyList<PgColumn>? Columns { get; }
 
+    /// <summary>
+    /// The engine types and wire types a portal encodes its rows with, computed once per result shape: every
+    /// execution of a prepared statement reuses them (the engine hands out a new shape only after a catalog change).
+    /// </summary>
+    internal (SqlType[] Types, PgTypeOid[] Wire) RowCodecs(IReadOnlyList<ResultColumn>? resultColumns)
+    {
+        var cached = _rowCodecs;
+        if (cached is not null && ReferenceEquals(cached.Source, resultColumns))
+        {
+            return (cached.Types, cached.Wire);
+        }
+
+        var count = Columns?.Count ?? 0;
+        var types = new SqlType[count];
+        var wire = new PgTypeOid[count];
+        for (var i = 0; i < count; i++)
+        {
+            types[i] = resultColumns is not null && i < resultColumns.Count ? resultColumns[i].Type : SqlType.Text;
+            wire[i] = Columns![i].Type;
+        }
+
+        _rowCodecs = new RowCodecCache(resultColumns, types, wire);
+        return (types, wire);
+    }
+
     public IPgPortal Bind(PgParameters parameters)
     {
         // Decoded here so that a malformed value fails the Bind, as in PostgreSQL.
@@ -150,19 +177,21 @@ internal sealed class KdbPgStatement : IPgStatement
             values[i] = PgValues.Read(parameters, i, i < _parameterTypes.Length ? _parameterTypes[i] : SqlType.Text);
         }
 
-        return new KdbPgPortal(_statement, values, Columns);
+        return new KdbPgPortal(this, _statement, values);
     }
 
     public void Dispose()
     {
     }
+
+    private sealed record RowCodecCache(IReadOnlyList<ResultColumn>? Source, SqlType[] Types, PgTypeOid[] Wire);
 }
 
 /// <summary>
 /// A bound statement. Its cursor streams rows straight into the connection's output; a row limit suspends it
 /// after that many rows (without looking ahead, as PostgreSQL does) and a later Execute resumes it.
 /// </summary>
-internal sealed class KdbPgPortal(SqlStatement statement, Value[] parameters, IReadOnlyList<PgColumn>? columns) : IPgPortal
+internal sealed class KdbPgPortal(KdbPgStatement owner, SqlStatement statement, Value[] parameters) : IPgPortal
 {
     private SqlCursor? _cursor;
     private SqlType[] _types = [];
@@ -232,15 +261,7 @@ internal sealed class KdbPgPortal(SqlStatement statement, Value[] parameters, IR
     private void PrepareColumns(SqlCursor cursor)
     {
         // The protocol described the statement's columns; a row is encoded by those (the engine rebinds on catalog changes).
-        var resultColumns = cursor.Columns ?? statement.Columns;
-        var count = columns?.Count ?? 0;
-        _types = new SqlType[count];
-        _wire = new PgTypeOid[count];
-        for (var i = 0; i < count; i++)
-        {
-            _types[i] = resultColumns is not null && i < resultColumns.Count ? resultColumns[i].Type : SqlType.Text;
-            _wire[i] = columns![i].Type;
-        }
+        (_types, _wire) = owner.RowCodecs(cursor.Columns ?? statement.Columns);
     }
 
     public void Dispose() => _cursor?.Dispose();

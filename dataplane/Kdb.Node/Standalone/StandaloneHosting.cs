@@ -1,4 +1,5 @@
 using System.Net;
+using Kdb.Node.Auth;
 using Kdb.PgWire.Server;
 using Microsoft.AspNetCore.Connections;
 
@@ -11,20 +12,35 @@ public static class StandaloneHosting
     public static bool IsStandalone(IConfiguration configuration) =>
         string.Equals(configuration["Node:Mode"], "standalone", StringComparison.OrdinalIgnoreCase);
 
-    /// <summary>Opens the standalone data plane and listens for PostgreSQL clients on <paramref name="pgPort"/>.</summary>
+    /// <summary>
+    /// Opens the standalone data plane and listens for PostgreSQL clients on <paramref name="pgPort"/>. Token logins
+    /// are checked against the issuer in section <c>Tokens</c> (<see cref="TokenValidatorOptions.Read"/>), if any.
+    /// </summary>
     public static StandaloneServer AddStandaloneNode(this WebApplicationBuilder builder, string dataDirectory, int pgPort)
     {
         var options = StandaloneOptions.Read(builder.Configuration);
+        var tokenOptions = TokenValidatorOptions.Read(builder.Configuration.GetSection("Tokens"), options.DevelopmentTokensOnLoopback);
         var server = new StandaloneServer(dataDirectory, options);
-        var handler = new PgConnectionHandler(server.ProtocolOptions(), server, server);
         builder.Services.AddSingleton(server);
-        builder.Services.AddSingleton(handler);
+        builder.Services.AddSingleton(sp =>
+        {
+            var tokens = tokenOptions is null
+                ? null
+                : TokenValidators.Create(tokenOptions, time: sp.GetService<TimeProvider>(), logger: sp.GetRequiredService<ILoggerFactory>().CreateLogger("Kdb.Node.Auth"));
+            return new PgConnectionHandler(server.ProtocolOptions(), server, new StandaloneAuthenticator(server, tokens));
+        });
         builder.Services.AddSingleton(new StandaloneTls(server.LoadCertificate()));
         var retention = builder.Configuration.GetValue("Standalone:GcRetention", TimeSpan.FromMinutes(10));
         builder.Services.AddHostedService(sp => new GcThresholdService(server, retention, sp.GetService<TimeProvider>() ?? TimeProvider.System));
         var bind = builder.Configuration["BindAddress"] ?? "127.0.0.1";
         var address = IPAddress.Parse(bind);
         builder.WebHost.ConfigureKestrel(kestrel => kestrel.Listen(address, pgPort, listen => listen.UseConnectionHandler<PgKestrelConnectionHandler>()));
+        if (builder.Configuration.GetValue("Standalone:InlineSocketCompletions", true))
+        {
+            // A pgwire round trip is short CPU work with no blocking (commits wait for the WAL asynchronously), so running
+            // it on the socket's completion thread saves a thread-pool hop per message exchange.
+            builder.WebHost.UseSockets(sockets => sockets.UnsafePreferInlineScheduling = true);
+        }
         return server;
     }
 }

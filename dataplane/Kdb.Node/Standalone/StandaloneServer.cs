@@ -16,7 +16,7 @@ namespace Kdb.Node.Standalone;
 /// configured database (each under its own tenant id), and the pgwire session factory and authenticator over
 /// them. No Raft, no control plane.
 /// </summary>
-public sealed class StandaloneServer : IPgSessionFactory, IPgAuthenticator, IDisposable
+public sealed class StandaloneServer : IPgSessionFactory, IDisposable
 {
     private readonly IKvEngine _engine;
     private readonly Dictionary<string, (SqlDatabase Database, StandaloneDatabaseOptions Options)> _databases = new(StringComparer.Ordinal);
@@ -73,12 +73,9 @@ public sealed class StandaloneServer : IPgSessionFactory, IPgAuthenticator, IDis
         return ValueTask.FromResult<IPgSession>(session);
     }
 
-    public ValueTask<string?> GetScramVerifierAsync(string database, string user, CancellationToken cancellationToken) =>
-        ValueTask.FromResult(_databases.TryGetValue(database, out var entry) && entry.Options.Roles.TryGetValue(user, out var role) ? role.Verifier : null);
-
-    /// <summary>A standalone node has no token issuer to trust, so every token password is refused (28P01, like a wrong password).</summary>
-    public ValueTask<bool> ValidateTokenAsync(PgAuthMethod method, string token, string database, string user, CancellationToken cancellationToken) =>
-        ValueTask.FromResult(false);
+    /// <summary>The role <paramref name="user"/> of database <paramref name="database"/>, or null when either does not exist.</summary>
+    public StandaloneRole? FindRole(string database, string user) =>
+        _databases.TryGetValue(database, out var entry) && entry.Options.Roles.TryGetValue(user, out var role) ? role : null;
 
     /// <summary>The protocol settings from the standalone options.</summary>
     public PgServerOptions ProtocolOptions() => new()

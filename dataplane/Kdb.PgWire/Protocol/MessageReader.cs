@@ -51,7 +51,10 @@ internal ref struct MessageReader(ReadOnlySpan<byte> body)
         return s;
     }
 
-    public string ReadCString()
+    public string ReadCString() => DecodeName(ReadCStringBytes());
+
+    /// <summary>The bytes of a NUL-terminated string (without the NUL), not yet decoded.</summary>
+    public ReadOnlySpan<byte> ReadCStringBytes()
     {
         int end = _body[_position..].IndexOf((byte)0);
         if (end < 0)
@@ -59,18 +62,22 @@ internal ref struct MessageReader(ReadOnlySpan<byte> body)
             Throw("invalid string in message");
         }
 
-        string s;
+        ReadOnlySpan<byte> bytes = _body.Slice(_position, end);
+        _position += end + 1;
+        return bytes;
+    }
+
+    /// <summary>Decodes UTF-8 strictly: invalid bytes are 22021, as in PostgreSQL.</summary>
+    public static string DecodeName(ReadOnlySpan<byte> utf8)
+    {
         try
         {
-            s = Strict.GetString(_body.Slice(_position, end));
+            return Strict.GetString(utf8);
         }
         catch (DecoderFallbackException)
         {
             throw new PgException("22021", "invalid byte sequence for encoding \"UTF8\"");
         }
-
-        _position += end + 1;
-        return s;
     }
 
     public readonly void EnsureEnd()

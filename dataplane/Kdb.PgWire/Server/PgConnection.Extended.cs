@@ -49,7 +49,7 @@ internal sealed partial class PgConnection
     {
         var reader = new MessageReader(_message.WrittenSpan);
         string portalName = reader.ReadCString();
-        string statementName = reader.ReadCString();
+        IPgStatement? statement = FindStatement(ref reader, out string? statementName);
         int formatCount = reader.ReadInt16();
         if (formatCount < 0)
         {
@@ -63,15 +63,15 @@ internal sealed partial class PgConnection
         }
 
         int paramCount = reader.ReadInt16();
-        if (!_statements.TryGetValue(statementName, out IPgStatement? statement))
+        if (statement is null)
         {
-            throw UnknownStatement(statementName);
+            throw UnknownStatement(statementName!);
         }
 
         ReadOnlySpan<PgTypeOid> types = statement.ParameterTypes.Span;
         if (paramCount != types.Length)
         {
-            throw new PgException(PgSqlState.ProtocolViolation, $"bind message supplies {paramCount} parameters, but prepared statement \"{statementName}\" requires {types.Length}");
+            throw new PgException(PgSqlState.ProtocolViolation, $"bind message supplies {paramCount} parameters, but prepared statement \"{NameOf(statement)}\" requires {types.Length}");
         }
 
         if (formatCount > 1 && formatCount != paramCount)
@@ -95,17 +95,17 @@ internal sealed partial class PgConnection
                 throw new PgException(PgSqlState.ProtocolViolation, $"bind message has {resultFormatCount} result formats but query has {columnCount} columns");
             }
 
-            var resultFormats = new PgFormat[columnCount];
-            for (int i = 0; i < resultFormatCount; i++)
+            PgFormat[] resultFormats;
+            if (resultFormatCount <= 1)
             {
-                PgFormat f = ReadFormat(ref reader);
-                if (resultFormatCount == 1)
+                resultFormats = UniformFormats(columnCount, resultFormatCount == 0 ? PgFormat.Text : ReadFormat(ref reader));
+            }
+            else
+            {
+                resultFormats = new PgFormat[columnCount];
+                for (int i = 0; i < resultFormatCount; i++)
                 {
-                    Array.Fill(resultFormats, f);
-                }
-                else
-                {
-                    resultFormats[i] = f;
+                    resultFormats[i] = ReadFormat(ref reader);
                 }
             }
 
@@ -124,40 +124,87 @@ internal sealed partial class PgConnection
         return ValueTask.CompletedTask;
     }
 
+    /// <summary>
+    /// Looks the statement up by its name without allocating a string for it (named statements are looked up on every
+    /// Bind of a prepared workload). <paramref name="name"/> is set only when the statement does not exist.
+    /// </summary>
+    private IPgStatement? FindStatement(ref MessageReader reader, out string? name)
+    {
+        ReadOnlySpan<byte> utf8 = reader.ReadCStringBytes();
+        name = null;
+        if (utf8.Length <= 128)
+        {
+            Span<char> chars = stackalloc char[128];
+            if (System.Text.Unicode.Utf8.ToUtf16(utf8, chars, out _, out int written, replaceInvalidSequences: false) == OperationStatus.Done
+                && _statementsByName.TryGetValue(chars[..written], out IPgStatement? found))
+            {
+                return found;
+            }
+        }
+
+        name = MessageReader.DecodeName(utf8);
+        return _statements.GetValueOrDefault(name);
+    }
+
+    private string NameOf(IPgStatement statement)
+    {
+        foreach (KeyValuePair<string, IPgStatement> pair in _statements)
+        {
+            if (ReferenceEquals(pair.Value, statement))
+            {
+                return pair.Key;
+            }
+        }
+
+        return string.Empty;
+    }
+
+    /// <summary>One shared array per column count and format: portals only read their formats.</summary>
+    private PgFormat[] UniformFormats(int columnCount, PgFormat format)
+    {
+        ref PgFormat[]? cached = ref format == PgFormat.Binary ? ref _binaryFormats : ref _textFormats;
+        if (cached is null || cached.Length != columnCount)
+        {
+            cached = new PgFormat[columnCount];
+            Array.Fill(cached, format);
+        }
+
+        return cached;
+    }
+
     private static PgFormat ReadFormat(ref MessageReader reader)
     {
         short f = reader.ReadInt16();
         return f is 0 or 1 ? (PgFormat)f : throw new PgException(PgSqlState.ProtocolViolation, $"unsupported format code: {f}");
     }
 
-    /// <summary>Copies the values out of the message buffer into one pooled array owned by the portal.</summary>
-    private static PgParameters ReadParameters(ref MessageReader reader, int count, scoped ReadOnlySpan<PgTypeOid> types, scoped ReadOnlySpan<PgFormat> formats)
+    /// <summary>
+    /// Copies the values out of the message buffer into one pooled array owned by the portal. The holder is the one
+    /// the last closed portal gave back, when there is one, so a prepared workload binds without allocating it.
+    /// </summary>
+    private PgParameters ReadParameters(ref MessageReader reader, int count, scoped ReadOnlySpan<PgTypeOid> types, scoped ReadOnlySpan<PgFormat> formats)
     {
         if (count == 0)
         {
             return PgParameters.Empty;
         }
 
-        var offsets = new int[count];
-        var lengths = new int[count];
-        var typeCopy = new PgTypeOid[count];
-        var formatCopy = new PgFormat[count];
+        PgParameters parameters = _spareParameters ?? new PgParameters(count);
+        _spareParameters = null;
         byte[] data = ArrayPool<byte>.Shared.Rent(Math.Max(reader.Remaining, 16));
+        parameters.Reset(count, data);
         int written = 0;
         try
         {
             for (int i = 0; i < count; i++)
             {
-                typeCopy[i] = types[i];
-                formatCopy[i] = formats.Length == 0 ? PgFormat.Text : formats.Length == 1 ? formats[0] : formats[i];
                 int length = reader.ReadInt32();
                 if (length < -1)
                 {
                     throw new PgException(PgSqlState.ProtocolViolation, $"invalid length {length} of parameter ${i + 1}");
                 }
 
-                lengths[i] = length;
-                offsets[i] = written;
+                parameters.Set(i, types[i], formats.Length == 0 ? PgFormat.Text : formats.Length == 1 ? formats[0] : formats[i], written, length);
                 if (length > 0)
                 {
                     reader.ReadBytes(length).CopyTo(data.AsSpan(written));
@@ -167,11 +214,11 @@ internal sealed partial class PgConnection
         }
         catch
         {
-            ArrayPool<byte>.Shared.Return(data);
+            parameters.Dispose();
             throw;
         }
 
-        return new PgParameters(typeCopy, formatCopy, offsets, lengths, data);
+        return parameters;
     }
 
     private ValueTask HandleDescribe()
@@ -279,6 +326,10 @@ internal sealed partial class PgConnection
         if (_portals.Remove(name, out Portal? old))
         {
             old.Dispose();
+            if (old.Parameters != PgParameters.Empty)
+            {
+                _spareParameters = old.Parameters;
+            }
         }
     }
 
@@ -384,6 +435,8 @@ internal sealed partial class PgConnection
         public IReadOnlyList<PgColumn>? Columns => columns;
 
         public PgFormat[] Formats => formats;
+
+        public PgParameters Parameters => parameters;
 
         public void Dispose()
         {

@@ -117,17 +117,10 @@ internal sealed partial class PgConnection
     private async ValueTask NegotiateEncryptionAsync(bool ssl)
     {
         bool upgrade = ssl && !_isTls && _info.UpgradeToTls is not null;
-        Span<byte> answer = _writer.GetSpan(1);
-        answer[0] = upgrade ? (byte)'S' : (byte)'N';
-        _writer.Advance(1);
-        await FlushAsync().ConfigureAwait(false);
-        if (!upgrade)
-        {
-            return;
-        }
 
-        // Bytes sent before the handshake would be read as if they came over TLS (CVE-2021-23214): refuse them.
-        if (_reader.TryRead(out ReadResult pending))
+        // Bytes sent along with the request would be read as if they came over TLS (CVE-2021-23214): refuse them.
+        // Checked before answering: once 'S' is out, the client's ClientHello may arrive at any moment and is legitimate.
+        if (upgrade && _reader.TryRead(out ReadResult pending))
         {
             bool extra = !pending.Buffer.IsEmpty;
             _reader.AdvanceTo(pending.Buffer.Start);
@@ -135,6 +128,15 @@ internal sealed partial class PgConnection
             {
                 throw new IOException("received unencrypted data after SSL request");
             }
+        }
+
+        Span<byte> answer = _writer.GetSpan(1);
+        answer[0] = upgrade ? (byte)'S' : (byte)'N';
+        _writer.Advance(1);
+        await FlushAsync().ConfigureAwait(false);
+        if (!upgrade)
+        {
+            return;
         }
 
         IDuplexPipe secure = await _info.UpgradeToTls!(_connectionToken).ConfigureAwait(false);

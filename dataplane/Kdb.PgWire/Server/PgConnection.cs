@@ -29,6 +29,10 @@ internal sealed partial class PgConnection : IAsyncDisposable
     private readonly byte[] _header = new byte[5];
     private readonly Dictionary<string, IPgStatement> _statements = new(StringComparer.Ordinal);
     private readonly Dictionary<string, Portal> _portals = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, IPgStatement>.AlternateLookup<ReadOnlySpan<char>> _statementsByName;
+    private PgFormat[]? _textFormats;
+    private PgFormat[]? _binaryFormats;
+    private PgParameters? _spareParameters;
     private readonly Lock _cancelLock = new();
     private readonly PgRowWriter _rows;
     private readonly PgExecutionContext _context;
@@ -46,6 +50,10 @@ internal sealed partial class PgConnection : IAsyncDisposable
     private bool _copyInActive;
     private bool _copyOutActive;
     private CancellationTokenSource? _statementCts;
+
+    // Reused by every statement that ends uncanceled (TryReset), so running one allocates no token source.
+    private CancellationTokenSource? _reusableCts;
+    private CancellationTokenRegistration _reusableLink;
     private bool _canceledByRequest;
     private CancellationToken _connectionToken;
 
@@ -61,6 +69,7 @@ internal sealed partial class PgConnection : IAsyncDisposable
         _isTls = info.IsTls;
         _rows = new PgRowWriter(_writer, _rowScratch);
         _context = new PgExecutionContext(this, _rows);
+        _statementsByName = _statements.GetAlternateLookup<ReadOnlySpan<char>>();
     }
 
     private IPgSession Session => _session!;
@@ -169,6 +178,7 @@ internal sealed partial class PgConnection : IAsyncDisposable
     /// Reads one typed message into <see cref="_message"/>. False on a clean or truncated end of input.
     /// A length word above the limit is FATAL before the body is buffered.
     /// </summary>
+    [System.Runtime.CompilerServices.AsyncMethodBuilder(typeof(System.Runtime.CompilerServices.PoolingAsyncValueTaskMethodBuilder<>))]
     private async ValueTask<bool> ReadMessageAsync(bool idle, CancellationToken statementToken = default)
     {
         CancellationTokenSource? idleCts = null;
@@ -290,10 +300,7 @@ internal sealed partial class PgConnection : IAsyncDisposable
     /// <summary>Runs a portal under a statement-scoped token (CancelRequest, statement timeout) and finishes COPY framing.</summary>
     private async ValueTask<PgExecuteResult> ExecutePortalAsync(IPgPortal portal, IReadOnlyList<PgColumn>? columns, PgFormat[] formats, int maxRows, bool simple)
     {
-        CancellationTokenSource cts = _options.StatementTimeout > TimeSpan.Zero
-            ? new CancellationTokenSource(_options.StatementTimeout, _options.TimeProvider)
-            : new CancellationTokenSource();
-        CancellationTokenRegistration link = _connectionToken.UnsafeRegister(static s => ((CancellationTokenSource)s!).Cancel(), cts);
+        CancellationTokenSource cts = RentStatementCts();
         lock (_cancelLock)
         {
             _statementCts = cts;
@@ -330,10 +337,41 @@ internal sealed partial class PgConnection : IAsyncDisposable
                 _statementCts = null;
             }
 
-            await link.DisposeAsync().ConfigureAwait(false);
-            cts.Dispose();
+            await ReturnStatementCtsAsync(cts).ConfigureAwait(false);
             ApplyDiscard();
         }
+    }
+
+    private CancellationTokenSource RentStatementCts()
+    {
+        CancellationTokenSource? cts = _reusableCts;
+        if (cts is null)
+        {
+            cts = new CancellationTokenSource(Timeout.InfiniteTimeSpan, _options.TimeProvider);
+            _reusableLink = _connectionToken.UnsafeRegister(static s => ((CancellationTokenSource)s!).Cancel(), cts);
+            _reusableCts = cts;
+        }
+
+        if (_options.StatementTimeout > TimeSpan.Zero)
+        {
+            cts.CancelAfter(_options.StatementTimeout);
+        }
+
+        return cts;
+    }
+
+    /// <summary>Keeps the source for the next statement unless it was canceled (a canceled source cannot be reset).</summary>
+    private async ValueTask ReturnStatementCtsAsync(CancellationTokenSource cts)
+    {
+        if (cts.TryReset())
+        {
+            return;
+        }
+
+        _reusableCts = null;
+        await _reusableLink.DisposeAsync().ConfigureAwait(false);
+        _reusableLink = default;
+        cts.Dispose();
     }
 
     internal void CancelFromRequest(int secretKey)
@@ -500,6 +538,13 @@ internal sealed partial class PgConnection : IAsyncDisposable
         catch (Exception e) when (e is IOException or ObjectDisposedException or InvalidOperationException or OperationCanceledException)
         {
             _writer.Inner.Complete(e);
+        }
+
+        if (_reusableCts is { } reusable)
+        {
+            await _reusableLink.DisposeAsync().ConfigureAwait(false);
+            reusable.Dispose();
+            _reusableCts = null;
         }
 
         _message.Dispose();

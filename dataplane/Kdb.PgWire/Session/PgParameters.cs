@@ -11,26 +11,51 @@ namespace Kdb.PgWire.Session;
 /// </summary>
 public sealed class PgParameters : IDisposable
 {
-    private readonly PgTypeOid[] _types;
-    private readonly PgFormat[] _formats;
-    private readonly int[] _offsets;
-    private readonly int[] _lengths;
+    // Sized for the largest Bind this instance served: the connection reuses a disposed instance for the next Bind.
+    private PgTypeOid[] _types;
+    private PgFormat[] _formats;
+    private int[] _offsets;
+    private int[] _lengths;
+    private int _count;
     private byte[]? _data;
 
     /// <summary>No parameters.</summary>
-    public static PgParameters Empty { get; } = new([], [], [], [], null);
+    public static PgParameters Empty { get; } = new(0);
 
-    internal PgParameters(PgTypeOid[] types, PgFormat[] formats, int[] offsets, int[] lengths, byte[]? rentedData)
+    internal PgParameters(int capacity)
     {
-        _types = types;
-        _formats = formats;
-        _offsets = offsets;
-        _lengths = lengths;
-        _data = rentedData;
+        _types = new PgTypeOid[capacity];
+        _formats = new PgFormat[capacity];
+        _offsets = new int[capacity];
+        _lengths = new int[capacity];
     }
 
     /// <summary>Number of parameters.</summary>
-    public int Count => _types.Length;
+    public int Count => _count;
+
+    /// <summary>Makes room for <paramref name="count"/> parameters and takes ownership of the rented value buffer.</summary>
+    internal void Reset(int count, byte[] rentedData)
+    {
+        if (_types.Length < count)
+        {
+            _types = new PgTypeOid[count];
+            _formats = new PgFormat[count];
+            _offsets = new int[count];
+            _lengths = new int[count];
+        }
+
+        _count = count;
+        _data = rentedData;
+    }
+
+    /// <summary>Sets parameter <paramref name="index"/> (after <see cref="Reset"/>).</summary>
+    internal void Set(int index, PgTypeOid type, PgFormat format, int offset, int length)
+    {
+        _types[index] = type;
+        _formats[index] = format;
+        _offsets[index] = offset;
+        _lengths[index] = length;
+    }
 
     /// <summary>The parameter's resolved type (from Parse or from the statement's inference).</summary>
     public PgTypeOid TypeOf(int index) => _types[index];

@@ -12,7 +12,7 @@ namespace Kdb.Storage.Engine;
 /// Locks, always taken in this order: _applyLock → _stateLock; _flushLock → _stateLock;
 /// _compactionLock → _stateLock. _stateLock guards installing version sets and writing the manifest.
 /// </summary>
-internal sealed partial class StorageEngine : IKvEngine
+internal sealed partial class StorageEngine : IKvEngine, IKvGroupCommit
 {
     private const int MaxFrozenBeforeStall = 4;
 
@@ -58,7 +58,7 @@ internal sealed partial class StorageEngine : IKvEngine
             ReplayWal(active);
             // New writes go to a fresh file; the replayed files stay until the delta is flushed.
             var fileNo = _nextFileNo++;
-            _wal = new WalWriter(dir, fileNo);
+            _wal = new WalWriter(dir, fileNo, _lastVersion);
             if (active.IsEmpty && active.MaxVersion <= _persistedVersion)
             {
                 _current = new VersionSet(new Delta(fileNo), [], segments);
@@ -198,8 +198,36 @@ internal sealed partial class StorageEngine : IKvEngine
 
     public ulong Apply(WriteBatch batch, ulong? version = null)
     {
+        var v = ApplyCore(batch, version, out var ticket);
+        if (_wal is not null && _options.Durability == DurabilityMode.SyncPerBatch)
+        {
+            _wal.Sync(ticket);
+        }
+        return v;
+    }
+
+    public ulong ApplyWithoutWaiting(WriteBatch batch, ulong? version = null) => ApplyCore(batch, version, out _);
+
+    public ulong DurableVersion =>
+        _wal is null || _options.Durability != DurabilityMode.SyncPerBatch ? LastAppliedIndex : _wal.DurableSeq;
+
+    public void WaitDurable(ulong version)
+    {
+        if (_wal is null || _options.Durability != DurabilityMode.SyncPerBatch || _wal.DurableSeq >= version)
+        {
+            return;
+        }
+        ArgumentOutOfRangeException.ThrowIfGreaterThan(version, LastAppliedIndex);
+        // Versions and WAL positions grow together, so syncing everything appended so far covers it;
+        // callers that arrive while one fsync runs are covered by the next one (group commit).
+        _wal.Sync(_wal.AppendedTicket);
+    }
+
+    /// <summary>Appends the batch to the WAL buffer and the delta; durability is the caller's to wait for.</summary>
+    private ulong ApplyCore(WriteBatch batch, ulong? version, out long ticket)
+    {
         ArgumentNullException.ThrowIfNull(batch);
-        long ticket = 0;
+        ticket = 0;
         ulong v;
         lock (_applyLock)
         {
@@ -242,10 +270,6 @@ internal sealed partial class StorageEngine : IKvEngine
             {
                 FreezeLocked();
             }
-        }
-        if (_wal is not null && _options.Durability == DurabilityMode.SyncPerBatch)
-        {
-            _wal.Sync(ticket);
         }
         return v;
     }

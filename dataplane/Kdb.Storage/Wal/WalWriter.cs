@@ -20,10 +20,17 @@ internal sealed class WalWriter : IDisposable
     private long _appended;   // logical bytes appended since open
     private long _durable;    // logical bytes fsynced
     private long _fileBytes;
+    private ulong _lastSeq;    // seq of the last record appended
+    private ulong _durableSeq; // seq of the last record fsynced
 
-    public WalWriter(string dir, ulong fileNo)
+    /// <param name="dir">The WAL directory.</param>
+    /// <param name="fileNo">The number of the first file to create.</param>
+    /// <param name="durableSeq">The last seq already durable (replayed at open).</param>
+    public WalWriter(string dir, ulong fileNo, ulong durableSeq = 0)
     {
         _dir = dir;
+        _lastSeq = durableSeq;
+        _durableSeq = durableSeq;
         _fs = Create(fileNo);
         FileNo = fileNo;
     }
@@ -31,6 +38,21 @@ internal sealed class WalWriter : IDisposable
     public ulong FileNo { get; private set; }
 
     public long FileBytes => _fileBytes;
+
+    /// <summary>The seq of the newest record known to be fsynced.</summary>
+    public ulong DurableSeq => Volatile.Read(ref _durableSeq);
+
+    /// <summary>The ticket of everything appended so far (to sync a record whose own ticket the caller did not keep).</summary>
+    public long AppendedTicket
+    {
+        get
+        {
+            lock (_bufLock)
+            {
+                return _appended;
+            }
+        }
+    }
 
     private FileStream Create(ulong fileNo)
     {
@@ -56,6 +78,7 @@ internal sealed class WalWriter : IDisposable
             System.Buffers.Binary.BinaryPrimitives.WriteUInt64LittleEndian(h[8..], seq);
             _buf.Bytes(payload);
             _appended += WalFormat.RecordHeaderSize + payload.Length;
+            _lastSeq = seq;
             _fileBytes += WalFormat.RecordHeaderSize + payload.Length;
             ticket = _appended;
             spill &= _buf.Length >= SpillBytes;
@@ -99,10 +122,12 @@ internal sealed class WalWriter : IDisposable
     private void WriteOut(bool fsync)
     {
         long end;
+        ulong endSeq;
         lock (_bufLock)
         {
             (_buf, _spare) = (_spare, _buf);
             end = _appended;
+            endSeq = _lastSeq;
         }
         if (_spare.Length > 0)
         {
@@ -113,6 +138,7 @@ internal sealed class WalWriter : IDisposable
         {
             _fs.Flush(true);
             Volatile.Write(ref _durable, end);
+            Volatile.Write(ref _durableSeq, endSeq);
         }
     }
 

@@ -138,4 +138,45 @@ public sealed class PsqlTests(StandaloneNodeFixture fixture)
             File.Delete(file);
         }
     }
+
+    [Fact]
+    public async Task CtrlC_DuringLongQuery_PsqlSendsCancelRequestAndTheQueryFails57014()
+    {
+        var info = new System.Diagnostics.ProcessStartInfo(Tools.Bin("psql"))
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            UseShellExecute = false,
+        };
+        foreach (var argument in new[] { "-X", "-h", "127.0.0.1", "-p", Node.PgPort.ToString(System.Globalization.CultureInfo.InvariantCulture), "-U", StandaloneNode.Owner, "-d", StandaloneNode.Database, "-c", "select count(*) from generate_series(1, 2000000000) a" })
+        {
+            info.ArgumentList.Add(argument);
+        }
+
+        info.Environment["PGPASSWORD"] = StandaloneNode.OwnerPassword;
+        using var psql = System.Diagnostics.Process.Start(info)!;
+        var output = psql.StandardOutput.ReadToEndAsync();
+        var error = psql.StandardError.ReadToEndAsync();
+        using var deadline = new CancellationTokenSource(TimeSpan.FromMinutes(2));
+
+        // What Ctrl-C does in a terminal: SIGINT to psql, whose handler sends a CancelRequest on a new connection.
+        // The first may come before the query runs (then there is nothing to cancel yet), so repeat until psql ends.
+        await Task.Delay(2000, deadline.Token);
+        while (!psql.HasExited)
+        {
+            using (var kill = System.Diagnostics.Process.Start("kill", ["-INT", psql.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)]))
+            {
+                await kill.WaitForExitAsync(deadline.Token);
+            }
+
+            await Task.WhenAny(psql.WaitForExitAsync(deadline.Token), Task.Delay(500, deadline.Token));
+        }
+
+        var stderr = await error;
+        Assert.True(psql.ExitCode == 1, $"exit {psql.ExitCode}: {await output} {stderr}");
+        Assert.Contains("canceling statement due to user request", stderr, StringComparison.Ordinal);
+
+        // The node goes on serving.
+        Succeeded(await PsqlAsync("-c", "select 1"));
+    }
 }
