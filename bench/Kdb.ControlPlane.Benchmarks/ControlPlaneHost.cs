@@ -60,6 +60,8 @@ internal sealed class ControlPlaneHost : IAsyncDisposable
             // Only critical logs: the figures should not include console logging, and a failing request fails the
             // run by its status anyway (the refresh figure's serialization failures are counted, see TokensAsync).
             web.UseSetting("Logging:LogLevel:Default", "Critical");
+            // The figures exclude provisioning (issue 8): without nodes it would only retry in the same process.
+            web.UseSetting("Provisioning:Embedded", "false");
         });
 
         // The host's own Listen (ControlPlane:Port on loopback) decides the endpoint; Kestrel replaces the test server.

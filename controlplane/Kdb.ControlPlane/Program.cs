@@ -60,6 +60,8 @@ builder.Services.AddKdbMail(builder.Configuration);
 builder.Services.AddSingleton<PasswordResetQueue>();
 builder.Services.AddHostedService<PasswordResetMailer>();
 builder.Services.AddHostedService<QuotaSweep>();
+builder.Services.AddSingleton<QuotaCoalescer>();
+builder.Services.AddHostedService(sp => sp.GetRequiredService<QuotaCoalescer>());
 builder.Services.AddHostedService<BackupRetention>();
 builder.Services.AddHostedService<BackupScheduler>();
 builder.Services.AddHostedService<RestoreDrillScheduler>();
@@ -88,7 +90,7 @@ builder.Services.AddSingleton<IConfigureOptions<JwtBearerOptions>>(sp => new Con
 builder.Services.AddAuthorization();
 builder.Services.AddInternalAuth();
 builder.Services.AddSingleton<RouteSignal>();
-builder.Services.AddSingleton<RouteTableEndpoints.ProxyTracker>();
+builder.Services.AddSingleton<IProxyTracker, ProxyTracker>();
 builder.Services.AddProblemDetails();
 builder.Services.AddKdbRateLimits(builder.Configuration);
 builder.Services.AddOpenApi("v1");
@@ -107,11 +109,22 @@ builder.Services.AddKdbBus(builder.Configuration, bus =>
     bus.AddConsumer<RestoreFailedConsumer>();
     bus.AddConsumer<BackupVerifiedConsumer>();
     bus.AddConsumer<RestoreDrillFailedConsumer>();
-    if (!busOptions.IsRabbitMq)
+    // Provisioning:Embedded=false leaves provisioning out: the control plane's own tests and benchmark stand in
+    // for it (publishing its outcome events), and a real one racing them would answer first.
+    if (!busOptions.IsRabbitMq && builder.Configuration.GetValue("Provisioning:Embedded", true))
     {
         bus.AddProvisioningConsumers();
     }
 });
+
+// Data Protection's own hosted service reads the key ring as the host starts, before DatabaseMigrator has
+// created its table (an error logged on every first start). The ring loads on first use instead, which is
+// after migrations: the start-up tasks are its first users. Removed last, as
+// AddAuthentication and others call AddDataProtection again, which would re-add it.
+if (builder.Services.FirstOrDefault(d => d.ServiceType == typeof(IHostedService) && d.ImplementationType?.Name == "DataProtectionHostedService") is { } keyRingWarmup)
+{
+    builder.Services.Remove(keyRingWarmup);
+}
 
 var app = builder.Build();
 app.UseExceptionHandler();
@@ -139,6 +152,7 @@ api.MapBackupScheduleEndpoints();
 api.MapRestoreEndpoints();
 app.MapRouteTableEndpoints();
 app.MapNodeEndpoints();
+app.MapPlacementEndpoints();
 app.MapUsageEndpoints();
 app.MapConnectionLogIngestion();
 app.MapBackupKeyEndpoints();

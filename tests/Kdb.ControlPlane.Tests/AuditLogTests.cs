@@ -1,4 +1,5 @@
 using System.Net;
+using System.Text.Json;
 using Kdb.Testing;
 using Kdb.Testing.Postgres;
 using Npgsql;
@@ -39,6 +40,44 @@ public sealed class AuditLogTests(PostgresFixture postgres) : IAsyncLifetime
         var filtered = await _app.SendAsync(HttpMethod.Get, $"/v1/orgs/{orgId}/audit-log?resource={databaseId}&action=roles", owner);
         Assert.Single(filtered.Body.GetProperty("items").EnumerateArray());
         Assert.Equal(HttpStatusCode.NotFound, (await _app.SendAsync(HttpMethod.Get, $"/v1/orgs/{orgId}/audit-log", stranger)).Status);
+    }
+
+    [Fact]
+    public async Task EntriesWithoutAnOrg_AreShownToTheUserTheyConcern_AndToNobodyElse()
+    {
+        const string Email = "me-audit@example.com";
+        var token = await _app.SignupAndLoginAsync(Email);
+        var userId = (await _app.SendAsync(HttpMethod.Get, "/v1/me", token)).Body.GetProperty("id").GetString()!;
+        var other = await _app.SignupAndLoginAsync("me-audit-other@example.com");
+        for (var i = 0; i < 5; i++)
+        {
+            using var refused = await _app.Client.PostAsync(new Uri("/connect/token", UriKind.Relative), new FormUrlEncodedContent(new Dictionary<string, string>
+            {
+                ["grant_type"] = "password",
+                ["username"] = Email,
+                ["password"] = "not the password " + i,
+            }));
+            Assert.Equal(HttpStatusCode.BadRequest, refused.StatusCode);
+        }
+
+        // The access token from before the failures still works: the lockout stops new logins only.
+        var mine = await _app.SendAsync(HttpMethod.Get, "/v1/me/audit?limit=3", token);
+        Assert.Equal(HttpStatusCode.OK, mine.Status);
+        var page = mine.Body.GetProperty("items").EnumerateArray().ToList();
+        Assert.Equal(3, page.Count);
+        Assert.Equal("user.locked_out", page[0].GetProperty("action").GetString());
+        Assert.All(page, e => Assert.Equal(userId, e.GetProperty("resourceId").GetString()));
+        Assert.All(page.Skip(1), e => Assert.Equal("user.login_failed", e.GetProperty("action").GetString()));
+        var rest = await _app.SendAsync(HttpMethod.Get, $"/v1/me/audit?limit=50&cursor={mine.Body.GetProperty("nextCursor").GetString()}&action=login_failed", token);
+        Assert.Equal(3, rest.Body.GetProperty("items").GetArrayLength()); // 5 failures, 2 on the first page
+        Assert.Equal(JsonValueKind.Null, rest.Body.GetProperty("nextCursor").ValueKind);
+
+        // Nobody else sees them, whatever they ask; the org log does not hold them.
+        Assert.Empty((await _app.SendAsync(HttpMethod.Get, "/v1/me/audit", other)).Body.GetProperty("items").EnumerateArray());
+        var orgId = (await _app.SendAsync(HttpMethod.Get, "/v1/me", token)).Body.GetProperty("orgs")[0].GetProperty("id").GetString()!;
+        Assert.DoesNotContain((await _app.SendAsync(HttpMethod.Get, $"/v1/orgs/{orgId}/audit-log", token)).Body.GetProperty("items").EnumerateArray(), e => e.GetProperty("action").GetString()!.StartsWith("user.", StringComparison.Ordinal));
+        using var anonymous = await _app.Client.GetAsync(new Uri("/v1/me/audit", UriKind.Relative));
+        Assert.Equal(HttpStatusCode.Unauthorized, anonymous.StatusCode);
     }
 
     [Fact]

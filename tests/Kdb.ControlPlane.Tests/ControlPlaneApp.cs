@@ -45,6 +45,8 @@ public sealed class ControlPlaneApp : IAsyncDisposable
             web.UseSetting("ServiceClients:Node:Secret", NodeSecret);
             web.UseSetting("ServiceClients:Provisioning:Secret", ProvisioningSecret);
             web.UseSetting("Logging:LogLevel:Default", "Warning");
+            // The tests stand in for provisioning (issue 8): the real one would race their stand-ins.
+            web.UseSetting("Provisioning:Embedded", "false");
             if (logSink is not null)
             {
                 web.ConfigureServices(services => services.AddSingleton(logSink));

@@ -86,7 +86,10 @@ public sealed class InternalApiTests(PostgresFixture postgres) : IAsyncLifetime
         Assert.Equal(HttpStatusCode.OK, one.Status);
 
         var afterCreate = delta.Body.GetProperty("version").GetInt64();
-        await _app.SendAsync(HttpMethod.Delete, $"/v1/databases/{databaseId}", user);
+        // Like a live proxy, p1 polls on from what it holds: only then does the database turn ready.
+        Assert.Equal(HttpStatusCode.OK, (await _app.SendAsync(HttpMethod.Get, $"/internal/v1/routes?since={afterCreate}&proxy=p1", proxy)).Status);
+        await Eventually.WaitAsync(async () => (await _app.SendAsync(HttpMethod.Get, $"/v1/databases/{databaseId}", user)).Body.GetProperty("status").GetString() == "ready" ? true : (bool?)null, "ready");
+        Assert.Equal(HttpStatusCode.Accepted, (await _app.SendAsync(HttpMethod.Delete, $"/v1/databases/{databaseId}", user)).Status);
         var removal = await _app.SendAsync(HttpMethod.Get, $"/internal/v1/routes?since={afterCreate}&proxy=p1", proxy);
         Assert.Contains(databaseId, removal.Body.GetProperty("removals").EnumerateArray().Select(r => r.GetString()));
         Assert.Equal(HttpStatusCode.NotFound, (await _app.SendAsync(HttpMethod.Get, $"/internal/v1/routes/{databaseId}", proxy)).Status);

@@ -61,7 +61,8 @@ public sealed class InvoiceTests(SharedControlPlane cp) : IClassFixture<SharedCo
         var (owner, orgId, databaseId) = await ProOrgWithDatabaseAsync("months");
         var now = DateTimeOffset.UtcNow;
         var thisMonth = new DateTimeOffset(now.Year, now.Month, 1, 0, 0, 0, TimeSpan.Zero);
-        await cp.WithDbAsync(db => db.Orgs.Where(o => o.Id == orgId).ExecuteUpdateAsync(s => s.SetProperty(o => o.CreatedAt, thisMonth.AddMonths(-2).AddDays(3))));
+        // The org has been pro since it began, two months ago.
+        await BackdateAsync(orgId, thisMonth.AddMonths(-2).AddDays(3), thisMonth.AddMonths(-2).AddDays(3));
         await IngestAsync(databaseId, thisMonth.AddMonths(-1).AddHours(5), rowsWritten: 20_000_000, storageBytes: 0, egressBytes: 0);
 
         var list = await App.SendAsync(HttpMethod.Get, $"/v1/orgs/{orgId}/invoices", owner);
@@ -76,6 +77,43 @@ public sealed class InvoiceTests(SharedControlPlane cp) : IClassFixture<SharedCo
         var after = thisMonth.AddMonths(1).ToString("yyyy-MM", System.Globalization.CultureInfo.InvariantCulture);
         Assert.Equal(HttpStatusCode.NotFound, (await App.SendAsync(HttpMethod.Get, $"/v1/orgs/{orgId}/invoices/{before}", owner)).Status);
         Assert.Equal(HttpStatusCode.NotFound, (await App.SendAsync(HttpMethod.Get, $"/v1/orgs/{orgId}/invoices/{after}", owner)).Status);
+    }
+
+    [Fact]
+    public async Task PastMonths_ArePricedByThePlansThenInEffect_WithTheBaseFeeSplitByTime()
+    {
+        var (owner, orgId, databaseId) = await ProOrgWithDatabaseAsync("history");
+        var now = DateTimeOffset.UtcNow;
+        var thisMonth = new DateTimeOffset(now.Year, now.Month, 1, 0, 0, 0, TimeSpan.Zero);
+        var lastMonth = thisMonth.AddMonths(-1);
+        // Free since two months ago; the upgrade (recorded by the PATCH) happened on the 11th of last month at 00:30,
+        // so it took effect from 00:00 that day.
+        var upgradedAt = lastMonth.AddDays(10).AddMinutes(30);
+        var effective = lastMonth.AddDays(10);
+        await BackdateAsync(orgId, thisMonth.AddMonths(-2).AddDays(3), upgradedAt);
+        await IngestAsync(databaseId, lastMonth.AddHours(5), rowsWritten: 10_000_000, storageBytes: 0, egressBytes: 0);
+        await IngestAsync(databaseId, effective, rowsWritten: 10_000_000, storageBytes: 0, egressBytes: 0);
+
+        var invoice = (await App.SendAsync(HttpMethod.Get, $"/v1/orgs/{orgId}/invoices/{lastMonth:yyyy-MM}", owner)).Body;
+
+        var proShare = (decimal)(thisMonth - effective).Ticks / (thisMonth - lastMonth).Ticks;
+        var proFee = Math.Round(25m * proShare, 2, MidpointRounding.AwayFromZero);
+        var lines = invoice.GetProperty("lineItems").EnumerateArray().ToDictionary(l => l.GetProperty("description").GetString()!, l => l);
+        Assert.Equal(0m, lines["free plan"].GetProperty("amount").GetDecimal());
+        Assert.Equal(Math.Round(1 - proShare, 6), lines["free plan"].GetProperty("quantity").GetDecimal());
+        Assert.Equal(proFee, lines["pro plan"].GetProperty("amount").GetDecimal());
+        Assert.Equal(Math.Round(proShare, 6), lines["pro plan"].GetProperty("quantity").GetDecimal());
+        Assert.Equal(0m, lines["Request units (free plan)"].GetProperty("amount").GetDecimal());
+        Assert.Equal(1m, lines["Request units (free plan)"].GetProperty("quantity").GetDecimal());
+        Assert.Equal(0.20m, lines["Request units (pro plan)"].GetProperty("amount").GetDecimal());
+        Assert.Equal(proFee + 0.20m, invoice.GetProperty("total").GetDecimal());
+        Assert.Equal("pro", invoice.GetProperty("plan").GetString());
+        Assert.Equal(["free", "pro"], invoice.GetProperty("plans").EnumerateArray().Select(p => p.GetProperty("plan").GetString()));
+
+        // Before the upgrade the org was free all month; this month it is pro all month.
+        var list = (await App.SendAsync(HttpMethod.Get, $"/v1/orgs/{orgId}/invoices", owner)).Body.GetProperty("items").EnumerateArray().ToList();
+        Assert.Equal(["pro", "pro", "free"], list.Select(i => i.GetProperty("plan").GetString()));
+        Assert.Equal([25m, proFee + 0.20m, 0m], list.Select(i => i.GetProperty("total").GetDecimal()));
     }
 
     [Theory]
@@ -118,6 +156,13 @@ public sealed class InvoiceTests(SharedControlPlane cp) : IClassFixture<SharedCo
         Assert.Equal(HttpStatusCode.OK, (await App.SendAsync(HttpMethod.Patch, $"/v1/orgs/{orgId}", token, new { plan = "pro" })).Status);
         var created = await App.SendAsync(HttpMethod.Post, $"/v1/orgs/{orgId}/databases", token, new { name = "billed" });
         return (token, orgId, created.Body.GetProperty("database").GetProperty("id").GetString()!);
+    }
+
+    /// <summary>Moves the org's creation and its one recorded plan change (the PATCH to pro) into the past.</summary>
+    private async Task BackdateAsync(string orgId, DateTimeOffset createdAt, DateTimeOffset planChangedAt)
+    {
+        await cp.WithDbAsync(db => db.Orgs.Where(o => o.Id == orgId).ExecuteUpdateAsync(s => s.SetProperty(o => o.CreatedAt, createdAt)));
+        Assert.Equal(1, await cp.WithDbAsync(db => db.OrgPlanChanges.Where(c => c.OrgId == orgId && c.FromPlan == "free" && c.ToPlan == "pro").ExecuteUpdateAsync(s => s.SetProperty(c => c.At, planChangedAt))));
     }
 
     private async Task IngestAsync(string databaseId, DateTimeOffset hour, long rowsWritten, long storageBytes, long egressBytes)

@@ -34,6 +34,15 @@ public sealed class MigrationTests(PostgresFixture postgres)
         Assert.Equal(await DescribeSchemaAsync(fromModel.ConnectionString), await DescribeSchemaAsync(migrated.ConnectionString));
     }
 
+    [Fact]
+    public async Task FirstStart_OnAnEmptyDatabase_TouchesNoTableBeforeMigrating()
+    {
+        var logs = new CapturingLoggerProvider();
+        await using var app = await ControlPlaneApp.StartAsync(postgres, logSink: logs);
+        var early = logs.Messages.Where(m => m.Contains("does not exist", StringComparison.Ordinal) || m.StartsWith("Error Microsoft.AspNetCore.DataProtection", StringComparison.Ordinal)).ToList();
+        Assert.True(early.Count == 0, string.Join("\n", early));
+    }
+
     private static async Task<List<string>> DescribeSchemaAsync(string connectionString)
     {
         const string Sql = """

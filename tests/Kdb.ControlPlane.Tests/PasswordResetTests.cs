@@ -37,7 +37,7 @@ public sealed class PasswordResetTests(SharedControlPlane cp) : IClassFixture<Sh
     public async Task Confirm_SetsPassword_RevokesRefreshTokens_AndTheLinkWorksOnce()
     {
         var email = SharedControlPlane.Email("reset");
-        await cp.UserAsync(email);
+        var (userToken, _, _) = await cp.UserAsync(email);
         var refresh = await RefreshTokenAsync(email, Password);
         await App.Client.PostAsJsonAsync("/v1/password-reset", new { email });
         var token = SharedControlPlane.Token(await cp.WaitForMailAsync(email));
@@ -52,6 +52,12 @@ public sealed class PasswordResetTests(SharedControlPlane cp) : IClassFixture<Sh
         Assert.Equal(HttpStatusCode.OK, (await GrantAsync(email, "a brand new password")).Status);
         using var refreshed = await App.Client.PostAsync(new Uri("/connect/token", UriKind.Relative), new FormUrlEncodedContent(new Dictionary<string, string> { ["grant_type"] = "refresh_token", ["refresh_token"] = refresh }));
         Assert.Equal(HttpStatusCode.BadRequest, refreshed.StatusCode);
+
+        // The reset and the refused old password belong to no org: the user sees them at /v1/me/audit.
+        var mine = await App.SendAsync(HttpMethod.Get, "/v1/me/audit", userToken);
+        var actions = mine.Body.GetProperty("items").EnumerateArray().Select(e => e.GetProperty("action").GetString()).ToList();
+        Assert.Contains("password.reset", actions);
+        Assert.Contains("user.login_failed", actions);
     }
 
     [Fact]

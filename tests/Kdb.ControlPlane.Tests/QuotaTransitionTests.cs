@@ -59,14 +59,14 @@ public sealed class QuotaTransitionTests(SharedControlPlane cp) : IClassFixture<
 
         await IngestAsync(databaseId, rowsWritten: 8_000_000); // 800,000 RU: 80%
         await IngestAsync(databaseId, rowsWritten: 10); // still warning: no second event
-        Assert.Equal("warning", await StateAsync(token, databaseId));
+        await StateBecomesAsync(token, databaseId, "warning");
         Assert.True(await RouteVersionAsync(databaseId) > versionBefore);
 
         await IngestAsync(databaseId, rowsWritten: 2_000_000); // 1,000,001 RU
-        Assert.Equal("throttled", await StateAsync(token, databaseId));
+        await StateBecomesAsync(token, databaseId, "throttled");
 
         await IngestAsync(databaseId, rowsWritten: 2_500_000); // 1,250,001 RU
-        Assert.Equal("suspended", await StateAsync(token, databaseId));
+        await StateBecomesAsync(token, databaseId, "suspended");
 
         // Proxies see it in the route entry.
         await cp.WithDbAsync(db => db.Databases.Where(d => d.Id == databaseId).ExecuteUpdateAsync(s => s.SetProperty(d => d.Status, "ready")));
@@ -88,12 +88,12 @@ public sealed class QuotaTransitionTests(SharedControlPlane cp) : IClassFixture<
         var (token, orgId, databaseId) = await DatabaseAsync("storage");
 
         await IngestAsync(databaseId, storageBytes: FreeStorage + 1);
-        Assert.Equal("read_only", await StateAsync(token, databaseId));
+        await StateBecomesAsync(token, databaseId, "read_only");
         Assert.Equal("read_only", (await App.SendAsync(HttpMethod.Get, $"/v1/orgs/{orgId}/quota", token)).Body.GetProperty("perDatabase")[0].GetProperty("quotaState").GetString());
 
         Assert.Equal(HttpStatusCode.OK, (await App.SendAsync(HttpMethod.Patch, $"/v1/orgs/{orgId}", token, new { plan = "pro" })).Status);
 
-        Assert.Equal("ok", await StateAsync(token, databaseId));
+        await StateBecomesAsync(token, databaseId, "ok");
         var events = await EventsAsync(databaseId, 2);
         Assert.Equal([QuotaState.ReadOnly, QuotaState.Ok], events.Select(e => e.State));
     }
@@ -107,8 +107,8 @@ public sealed class QuotaTransitionTests(SharedControlPlane cp) : IClassFixture<
         await IngestAsync(first, rowsWritten: 6_000_000);
         await IngestAsync(second, rowsWritten: 5_000_000); // 1,100,000 RU over both
 
-        Assert.Equal("throttled", await StateAsync(token, first));
-        Assert.Equal("throttled", await StateAsync(token, second));
+        await StateBecomesAsync(token, first, "throttled");
+        await StateBecomesAsync(token, second, "throttled");
     }
 
     [Fact]
@@ -118,7 +118,7 @@ public sealed class QuotaTransitionTests(SharedControlPlane cp) : IClassFixture<
 
         await Task.WhenAll(Enumerable.Range(0, 6).Select(_ => IngestAsync(databaseId, rowsWritten: 2_000_000))); // 1,200,000 RU in all
 
-        Assert.Equal("throttled", await StateAsync(token, databaseId));
+        await StateBecomesAsync(token, databaseId, "throttled");
         var audited = await cp.WithDbAsync(db => db.AuditLog.CountAsync(a => a.OrgId == orgId && a.ResourceId == databaseId && a.Actor == Usage.QuotaEvaluator.Actor));
         var events = await EventsAsync(databaseId, audited);
         // Whatever the interleaving (ok → warning → throttled, or straight to throttled), every state change
@@ -157,8 +157,10 @@ public sealed class QuotaTransitionTests(SharedControlPlane cp) : IClassFixture<
         Assert.Equal(HttpStatusCode.Accepted, (await App.SendAsync(HttpMethod.Post, "/internal/v1/usage", node, new[] { record })).Status);
     }
 
-    private async Task<string> StateAsync(string token, string databaseId) =>
-        (await App.SendAsync(HttpMethod.Get, $"/v1/databases/{databaseId}", token)).Body.GetProperty("quotaState").GetString()!;
+    /// <summary>Waits for a state: usage is evaluated in the background, each org at most once a second.</summary>
+    private Task StateBecomesAsync(string token, string databaseId, string expected) => Eventually.WaitAsync(async () =>
+        (await App.SendAsync(HttpMethod.Get, $"/v1/databases/{databaseId}", token)).Body.GetProperty("quotaState").GetString() == expected ? true : (bool?)null,
+        $"quota state {expected}");
 
     private Task<long> RouteVersionAsync(string databaseId) =>
         cp.WithDbAsync(db => db.Databases.Where(d => d.Id == databaseId).Select(d => d.RouteVersion).SingleAsync());

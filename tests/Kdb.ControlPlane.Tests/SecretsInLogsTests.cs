@@ -1,7 +1,5 @@
-using System.Collections.Concurrent;
 using Kdb.Testing;
 using Kdb.Testing.Postgres;
-using Microsoft.Extensions.Logging;
 
 namespace Kdb.ControlPlane.Tests;
 
@@ -54,28 +52,6 @@ public sealed class SecretsInLogsTests(PostgresFixture postgres)
         {
             var leak = logs.FirstOrDefault(line => line.Contains(secret, StringComparison.Ordinal));
             Assert.True(leak is null, $"a secret reached the logs: {leak}");
-        }
-    }
-
-    private sealed class CapturingLoggerProvider : ILoggerProvider
-    {
-        public ConcurrentQueue<string> Messages { get; } = new();
-
-        public ILogger CreateLogger(string categoryName) => new Capturing(this, categoryName);
-
-        public void Dispose()
-        {
-        }
-
-        private sealed class Capturing(CapturingLoggerProvider owner, string category) : ILogger
-        {
-            public IDisposable? BeginScope<TState>(TState state)
-                where TState : notnull => null;
-
-            public bool IsEnabled(LogLevel logLevel) => true;
-
-            public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter) =>
-                owner.Messages.Enqueue($"{category}: {formatter(state, exception)} {exception} {state}");
         }
     }
 }

@@ -78,7 +78,23 @@ public static partial class AuditLog
     public static IEndpointRouteBuilder MapAuditLogEndpoints(this IEndpointRouteBuilder app)
     {
         app.MapGet("/v1/orgs/{orgId}/audit-log", ListAsync).RequireAuthorization();
+        app.MapGet("/v1/me/audit", MineAsync).RequireAuthorization();
         return app;
+    }
+
+    /// <summary>
+    /// Entries that belong to no org but to the caller: failed logins, lockouts and password resets of their
+    /// account, and their own requests outside any org. Only ever the caller's, whoever asks.
+    /// </summary>
+    private static async Task<IResult> MineAsync(HttpContext http, string? action, DateTimeOffset? from, DateTimeOffset? to, long? cursor, int? limit, ControlPlaneDbContext db, CancellationToken ct)
+    {
+        if (http.User.UserId() is not { } me)
+        {
+            return Problems.Unauthorized();
+        }
+
+        var query = db.AuditLog.AsNoTracking().Where(a => a.OrgId == null && (a.Actor == me || a.ResourceId == me));
+        return await PageAsync(query, null, action, null, from, to, cursor, limit, ct);
     }
 
     private static async Task<IResult> ListAsync(HttpContext http, string orgId, string? actor, string? action, string? resource, DateTimeOffset? from, DateTimeOffset? to, long? cursor, int? limit, ControlPlaneDbContext db, CancellationToken ct)
@@ -89,8 +105,12 @@ public static partial class AuditLog
             return denied;
         }
 
+        return await PageAsync(db.AuditLog.AsNoTracking().Where(a => a.OrgId == orgId), actor, action, resource, from, to, cursor, limit, ct);
+    }
+
+    private static async Task<IResult> PageAsync(IQueryable<AuditEntry> query, string? actor, string? action, string? resource, DateTimeOffset? from, DateTimeOffset? to, long? cursor, int? limit, CancellationToken ct)
+    {
         var take = Math.Clamp(limit ?? 50, 1, 200);
-        var query = db.AuditLog.AsNoTracking().Where(a => a.OrgId == orgId);
         if (!string.IsNullOrEmpty(actor))
         {
             query = query.Where(a => a.Actor == actor);

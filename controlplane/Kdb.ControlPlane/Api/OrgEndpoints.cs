@@ -140,6 +140,12 @@ public static class OrgEndpoints
         }
 
         var planChanged = request.Plan is not null && request.Plan != org.Plan;
+        if (planChanged)
+        {
+            // Saved with the org: invoices price each part of a month by the plan then in effect.
+            db.OrgPlanChanges.Add(new OrgPlanChange { OrgId = org.Id, FromPlan = org.Plan, ToPlan = request.Plan!, At = time.GetUtcNow(), ChangedBy = http.User.UserId() ?? "unknown" });
+        }
+
         org.Name = request.Name?.Trim() ?? org.Name;
         org.Plan = request.Plan ?? org.Plan;
         await db.SaveChangesAsync(ct);

@@ -30,6 +30,10 @@ public sealed class ControlPlaneDbContext(DbContextOptions<ControlPlaneDbContext
 
     public DbSet<NodeRecord> Nodes => Set<NodeRecord>();
 
+    public DbSet<GroupLeaderRecord> GroupLeaders => Set<GroupLeaderRecord>();
+
+    public DbSet<OrgPlanChange> OrgPlanChanges => Set<OrgPlanChange>();
+
     public DbSet<UsageReceipt> UsageReceipts => Set<UsageReceipt>();
 
     public DbSet<UsageHour> UsageHours => Set<UsageHour>();
@@ -119,6 +123,27 @@ public sealed class ControlPlaneDbContext(DbContextOptions<ControlPlaneDbContext
             e.HasIndex(d => d.TenantId).IsUnique();
             e.Property(d => d.RouteVersion).HasDefaultValueSql("nextval('route_version_seq')");
             e.HasIndex(d => d.RouteVersion);
+            // List pages of an org's live databases walk this index in id order.
+            e.HasIndex(d => new { d.OrgId, d.Id }).HasFilter("\"Status\" <> 'deleted'");
+            // A leader change bumps every database of the group.
+            e.HasIndex(d => d.GroupId);
+        });
+        builder.Entity<OrgPlanChange>(e =>
+        {
+            e.ToTable("org_plan_changes");
+            e.HasKey(c => c.Id);
+            e.Property(c => c.OrgId).HasMaxLength(30);
+            e.Property(c => c.FromPlan).HasMaxLength(20);
+            e.Property(c => c.ToPlan).HasMaxLength(20);
+            e.Property(c => c.ChangedBy).HasMaxLength(64);
+            e.HasIndex(c => new { c.OrgId, c.At });
+        });
+        builder.Entity<GroupLeaderRecord>(e =>
+        {
+            e.ToTable("group_leaders");
+            e.HasKey(g => g.GroupId);
+            e.Property(g => g.GroupId).ValueGeneratedNever();
+            e.Property(g => g.LeaderNodeId).HasMaxLength(64);
         });
         builder.HasSequence<long>("route_version_seq");
         builder.Entity<NodeRecord>(e =>
@@ -170,6 +195,9 @@ public sealed class ControlPlaneDbContext(DbContextOptions<ControlPlaneDbContext
             e.Property(a => a.ResourceId).HasMaxLength(64);
             e.Property(a => a.SourceIp).HasMaxLength(64);
             e.HasIndex(a => new { a.OrgId, a.Id });
+            // A user's own entries outside any org (/v1/me/audit): as the actor, or as the account acted on.
+            e.HasIndex(a => new { a.Actor, a.Id }, "IX_audit_log_Actor_Id_NoOrg").HasFilter("\"OrgId\" IS NULL");
+            e.HasIndex(a => new { a.ResourceId, a.Id }, "IX_audit_log_ResourceId_Id_NoOrg").HasFilter("\"OrgId\" IS NULL");
         });
         builder.Entity<IdempotencyRecord>(e =>
         {

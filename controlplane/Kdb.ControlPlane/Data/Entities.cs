@@ -161,6 +161,23 @@ public sealed class DatabaseRecord
 
     /// <summary>When an admin last lifted the proxies' failed-login lockouts: proxies forget failures before it.</summary>
     public DateTimeOffset? LockoutResetAt { get; set; }
+
+    /// <summary>The nodes holding a replica of its group, as provisioning placed them (<c>PUT /internal/v1/placements</c>).</summary>
+    public List<string> ReplicaNodeIds { get; set; } = [];
+}
+
+/// <summary>A shard group's leader as node heartbeats last reported it, with the Raft term that elected it.</summary>
+public sealed class GroupLeaderRecord
+{
+    /// <summary>The u64 group id, bit-for-bit in a bigint.</summary>
+    public long GroupId { get; set; }
+
+    public string LeaderNodeId { get; set; } = string.Empty;
+
+    /// <summary>A report of an older term never replaces a newer one (a deposed leader's late heartbeat).</summary>
+    public long Term { get; set; }
+
+    public DateTimeOffset ReportedAt { get; set; }
 }
 
 /// <summary>A role of a tenant database, kept only as its SCRAM-SHA-256 verifier.</summary>
@@ -474,4 +491,21 @@ public sealed class BackupKeyRecord
     public string ProtectedKey { get; set; } = string.Empty;
 
     public DateTimeOffset CreatedAt { get; set; }
+}
+
+/// <summary>A change of an org's plan: invoices price each part of a month by the plan then in effect.</summary>
+public sealed class OrgPlanChange
+{
+    public long Id { get; set; }
+
+    public string OrgId { get; set; } = string.Empty;
+
+    public string FromPlan { get; set; } = string.Empty;
+
+    public string ToPlan { get; set; } = string.Empty;
+
+    /// <summary>When the owner changed it; it takes effect from the start of that hour (docs/usage-metering.md).</summary>
+    public DateTimeOffset At { get; set; }
+
+    public string ChangedBy { get; set; } = string.Empty;
 }

@@ -39,17 +39,40 @@ internal static class OperationOutcomes
     }
 }
 
-internal sealed class DatabaseProvisionedConsumer(ControlPlaneDbContext db, RouteSignal signal, TimeProvider time) : IConsumer<DatabaseProvisioned>
+/// <summary>
+/// A provisioned database becomes <c>ready</c> in two steps (DESIGN: no race after a change): first its entry
+/// is routed while it is still <c>provisioning</c>, then, once every live proxy has fetched that version (or
+/// after the wait's timeout), it turns <c>ready</c>. A crash in between leaves the operation running, and the
+/// reconciler's re-published request brings the outcome again.
+/// </summary>
+internal sealed class DatabaseProvisionedConsumer(ControlPlaneDbContext db, RouteSignal signal, IProxyTracker proxies, TimeProvider time) : IConsumer<DatabaseProvisioned>
 {
-    public Task Consume(ConsumeContext<DatabaseProvisioned> context)
+    public async Task Consume(ConsumeContext<DatabaseProvisioned> context)
     {
         var m = context.Message;
-        return OperationOutcomes.ApplyAsync(db, signal, m.OperationId, m.DatabaseId, d =>
+        var ct = context.CancellationToken;
+        var group = unchecked((long)m.GroupId);
+        if (!await db.Operations.AnyAsync(o => o.Id == m.OperationId && o.ResourceId == m.DatabaseId && o.Status == "running", ct))
+        {
+            return;
+        }
+
+        var routed = await db.Database.SqlQuery<long>($"""
+            UPDATE databases SET "GroupId" = {group}, "RouteVersion" = nextval('route_version_seq')
+            WHERE "Id" = {m.DatabaseId} AND "Status" = 'provisioning' RETURNING "RouteVersion" AS "Value"
+            """).ToListAsync(ct);
+        if (routed.Count > 0)
+        {
+            signal.Pulse();
+            await proxies.WaitForAsync(routed[0], ct);
+        }
+
+        await OperationOutcomes.ApplyAsync(db, signal, m.OperationId, m.DatabaseId, d =>
         {
             d.Status = "ready";
-            d.GroupId = unchecked((long)m.GroupId);
+            d.GroupId = group;
             d.StatusReason = null;
-        }, true, null, time.GetUtcNow(), context.CancellationToken);
+        }, true, null, time.GetUtcNow(), ct);
     }
 }
 

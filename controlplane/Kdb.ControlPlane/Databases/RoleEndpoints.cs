@@ -58,7 +58,7 @@ public static partial class RoleEndpoints
         return Results.Ok(new OrgEndpoints.Page<RoleView>(roles.Select(r => new RoleView(r.Name, r.Kind, r.CreatedAt)).ToList(), null));
     }
 
-    private static async Task<IResult> CreateAsync(HttpContext http, string databaseId, CreateRoleRequest? request, ControlPlaneDbContext db, IConfiguration configuration, RouteSignal signal, TimeProvider time, CancellationToken ct)
+    private static async Task<IResult> CreateAsync(HttpContext http, string databaseId, CreateRoleRequest? request, ControlPlaneDbContext db, IConfiguration configuration, RouteSignal signal, IProxyTracker proxies, TimeProvider time, CancellationToken ct)
     {
         var (database, _, denied) = await AccessAsync(http, databaseId, db, OrgRoles.Admin, ct);
         if (denied is not null)
@@ -91,12 +91,12 @@ public static partial class RoleEndpoints
         var (password, verifier) = NewPassword();
         var role = new DatabaseRoleRecord { DatabaseId = database!.Id, Name = request!.Name!, Kind = request.Kind!, ScramVerifier = verifier, CreatedAt = now };
         db.DatabaseRoles.Add(role);
-        await SaveWithEventAsync(db, database, role, deleted: false, signal, time, ct);
+        await SaveWithEventAsync(db, database, role, deleted: false, signal, proxies, time, ct);
         return Results.Created($"/v1/databases/{database.Id}/roles/{role.Name}", new RoleWithPassword(
             new RoleView(role.Name, role.Kind, role.CreatedAt), password, DatabaseEndpoints.Uris(configuration, database.Id, role.Name, password)));
     }
 
-    private static async Task<IResult> ResetAsync(HttpContext http, string databaseId, string role, ControlPlaneDbContext db, IConfiguration configuration, RouteSignal signal, TimeProvider time, CancellationToken ct)
+    private static async Task<IResult> ResetAsync(HttpContext http, string databaseId, string role, ControlPlaneDbContext db, IConfiguration configuration, RouteSignal signal, IProxyTracker proxies, TimeProvider time, CancellationToken ct)
     {
         var (database, _, denied) = await AccessAsync(http, databaseId, db, OrgRoles.Admin, ct);
         if (denied is not null)
@@ -112,11 +112,11 @@ public static partial class RoleEndpoints
 
         var (password, verifier) = NewPassword();
         record.ScramVerifier = verifier;
-        await SaveWithEventAsync(db, database!, record, deleted: false, signal, time, ct);
+        await SaveWithEventAsync(db, database!, record, deleted: false, signal, proxies, time, ct);
         return Results.Ok(new { password, uris = DatabaseEndpoints.Uris(configuration, database!.Id, record.Name, password) });
     }
 
-    private static async Task<IResult> DeleteAsync(HttpContext http, string databaseId, string role, ControlPlaneDbContext db, RouteSignal signal, TimeProvider time, CancellationToken ct)
+    private static async Task<IResult> DeleteAsync(HttpContext http, string databaseId, string role, ControlPlaneDbContext db, RouteSignal signal, IProxyTracker proxies, TimeProvider time, CancellationToken ct)
     {
         var (database, _, denied) = await AccessAsync(http, databaseId, db, OrgRoles.Admin, ct);
         if (denied is not null)
@@ -136,7 +136,7 @@ public static partial class RoleEndpoints
         }
 
         db.DatabaseRoles.Remove(record);
-        await SaveWithEventAsync(db, database!, record, deleted: true, signal, time, ct);
+        await SaveWithEventAsync(db, database!, record, deleted: true, signal, proxies, time, ct);
         return Results.NoContent();
     }
 
@@ -169,7 +169,7 @@ public static partial class RoleEndpoints
         return Results.Ok(new DataToken(token, request.Role, time.GetUtcNow() + lifetime));
     }
 
-    private static async Task SaveWithEventAsync(ControlPlaneDbContext db, DatabaseRecord database, DatabaseRoleRecord role, bool deleted, RouteSignal signal, TimeProvider time, CancellationToken ct)
+    private static async Task SaveWithEventAsync(ControlPlaneDbContext db, DatabaseRecord database, DatabaseRoleRecord role, bool deleted, RouteSignal signal, IProxyTracker proxies, TimeProvider time, CancellationToken ct)
     {
         var now = time.GetUtcNow();
         var kind = role.Kind switch { "owner" => RoleKind.Owner, "readwrite" => RoleKind.ReadWrite, _ => RoleKind.ReadOnly };
@@ -177,9 +177,11 @@ public static partial class RoleEndpoints
         Outbox.Add(db, changed, now);
         await using var tx = await db.Database.BeginTransactionAsync(ct);
         await db.SaveChangesAsync(ct);
-        await RouteVersions.BumpAsync(db, database.Id, null, ct);
+        var version = await RouteVersions.BumpAsync(db, database.Id, null, ct);
         await tx.CommitAsync(ct);
         signal.Pulse();
+        // The caller gets the password only once every live proxy can authenticate it (DESIGN: no race after a change).
+        await proxies.WaitForAsync(version, ct);
     }
 
     private static (string Password, string Verifier) NewPassword()

@@ -1,4 +1,3 @@
-using System.Collections.Concurrent;
 using System.Globalization;
 using Kdb.ControlPlane.Api;
 using Kdb.ControlPlane.Data;
@@ -23,10 +22,14 @@ public sealed class RouteSignal
 /// </summary>
 public static class RouteVersions
 {
-    public static async Task BumpAsync(ControlPlaneDbContext db, string databaseId, RouteSignal? signal, CancellationToken ct)
+    /// <summary>Gives the database the next route version and returns it (0 when there is no such database).</summary>
+    public static async Task<long> BumpAsync(ControlPlaneDbContext db, string databaseId, RouteSignal? signal, CancellationToken ct)
     {
-        await db.Database.ExecuteSqlAsync($"UPDATE databases SET \"RouteVersion\" = nextval('route_version_seq') WHERE \"Id\" = {databaseId}", ct);
+        var versions = await db.Database
+            .SqlQuery<long>($"UPDATE databases SET \"RouteVersion\" = nextval('route_version_seq') WHERE \"Id\" = {databaseId} RETURNING \"RouteVersion\" AS \"Value\"")
+            .ToListAsync(ct);
         signal?.Pulse();
+        return versions.Count == 0 ? 0 : versions[0];
     }
 }
 
@@ -35,6 +38,15 @@ public static class RouteTableEndpoints
 {
     /// <summary>Statuses a proxy routes to; any other status is a removal.</summary>
     private static readonly string[] Routable = ["ready", "restoring", "moving"];
+
+    /// <summary>
+    /// Routed: a routable status, or a database still <c>provisioning</c> whose group is known, so that its
+    /// entry reaches every proxy before it turns <c>ready</c> (DESIGN: no race after a change).
+    /// </summary>
+    private static readonly System.Linq.Expressions.Expression<Func<DatabaseRecord, bool>> IsRoutedSql =
+        d => Routable.Contains(d.Status) || (d.Status == "provisioning" && d.GroupId != null);
+
+    private static readonly Func<DatabaseRecord, bool> IsRouted = IsRoutedSql.Compile();
 
     public sealed record Replica(string NodeId, string PgEndpoint, string HttpEndpoint);
 
@@ -57,16 +69,6 @@ public static class RouteTableEndpoints
 
     public sealed record RoutesResponse(long Version, bool Full, IReadOnlyList<RouteEntry> Upserts, IReadOnlyList<string> Removals);
 
-    /// <summary>The version each proxy asked from last, and when: which version every live proxy holds.</summary>
-    public sealed class ProxyTracker
-    {
-        private readonly ConcurrentDictionary<string, (long Since, DateTimeOffset SeenAt)> _proxies = new(StringComparer.Ordinal);
-
-        public void Saw(string proxyId, long since, DateTimeOffset now) => _proxies[proxyId] = (since, now);
-
-        public IReadOnlyDictionary<string, (long Since, DateTimeOffset SeenAt)> Snapshot() => new Dictionary<string, (long, DateTimeOffset)>(_proxies);
-    }
-
     public static IEndpointRouteBuilder MapRouteTableEndpoints(this IEndpointRouteBuilder app)
     {
         app.MapGet("/internal/v1/routes", PollAsync).RequireAuthorization(InternalAuth.Proxy);
@@ -74,17 +76,22 @@ public static class RouteTableEndpoints
         return app;
     }
 
-    private static async Task<IResult> PollAsync(HttpContext http, long? since, string? proxy, ControlPlaneDbContext db, RouteSignal signal, ProxyTracker tracker, IConfiguration configuration, TimeProvider time)
+    private static async Task<IResult> PollAsync(HttpContext http, long? since, string? proxy, ControlPlaneDbContext db, RouteSignal signal, IProxyTracker tracker, IConfiguration configuration, TimeProvider time)
     {
         var ct = http.RequestAborted;
+        if (proxy is { Length: > 64 })
+        {
+            return Problems.Validation(new Dictionary<string, string[]> { ["proxy"] = ["at most 64 characters"] });
+        }
+
         if (!string.IsNullOrEmpty(proxy))
         {
-            tracker.Saw(proxy, since ?? 0, time.GetUtcNow());
+            tracker.Saw(proxy, since ?? 0);
         }
 
         if (since is null or < 0)
         {
-            var all = await db.Databases.AsNoTracking().Where(d => Routable.Contains(d.Status)).ToListAsync(ct);
+            var all = await db.Databases.AsNoTracking().Where(IsRoutedSql).ToListAsync(ct);
             var version = await CurrentVersionAsync(db, ct);
             return Results.Ok(new RoutesResponse(version, true, await EntriesAsync(db, all, ct), []));
         }
@@ -96,8 +103,8 @@ public static class RouteTableEndpoints
             var changed = await db.Databases.AsNoTracking().Where(d => d.RouteVersion > since).OrderBy(d => d.RouteVersion).Take(1000).ToListAsync(ct);
             if (changed.Count > 0)
             {
-                var upserts = changed.Where(d => Routable.Contains(d.Status)).ToList();
-                var removals = changed.Where(d => !Routable.Contains(d.Status) && d.Status != "provisioning").Select(d => d.Id).ToList();
+                var upserts = changed.Where(IsRouted).ToList();
+                var removals = changed.Where(d => !IsRouted(d) && d.Status != "provisioning").Select(d => d.Id).ToList();
                 return Results.Ok(new RoutesResponse(changed[^1].RouteVersion, false, await EntriesAsync(db, upserts, ct), removals));
             }
 
@@ -116,7 +123,7 @@ public static class RouteTableEndpoints
 
     private static async Task<IResult> GetOneAsync(string databaseId, ControlPlaneDbContext db, CancellationToken ct)
     {
-        var database = await db.Databases.AsNoTracking().FirstOrDefaultAsync(d => d.Id == databaseId && Routable.Contains(d.Status), ct);
+        var database = await db.Databases.AsNoTracking().Where(IsRoutedSql).FirstOrDefaultAsync(d => d.Id == databaseId, ct);
         return database is null ? Problems.NotFound("No route for that database.") : Results.Ok((await EntriesAsync(db, [database], ct))[0]);
     }
 
@@ -134,18 +141,18 @@ public static class RouteTableEndpoints
         var orgIds = databases.Select(d => d.OrgId).Distinct().ToList();
         var roles = (await db.DatabaseRoles.AsNoTracking().Where(r => ids.Contains(r.DatabaseId)).ToListAsync(ct)).ToLookup(r => r.DatabaseId);
         var plans = await db.Orgs.AsNoTracking().Where(o => orgIds.Contains(o.Id)).ToDictionaryAsync(o => o.Id, o => o.Plan, ct);
+        var placed = await Placements.ResolveAsync(db, databases, ct);
         return databases.Select(d =>
         {
             var plan = PlanLimits.For(plans.GetValueOrDefault(d.OrgId, "free"));
-            // Replicas and the leader come from placements, which provisioning records; until then the
-            // entry names the group only and a proxy resolves it when placements exist.
+            var placement = placed[d.Id];
             return new RouteEntry(
                 d.Id,
                 unchecked((ulong)d.TenantId).ToString(CultureInfo.InvariantCulture),
                 d.OrgId,
-                d.GroupId is { } g ? unchecked((ulong)g).ToString(CultureInfo.InvariantCulture) : null,
-                [],
-                null,
+                placement.GroupId,
+                placement.Replicas,
+                placement.LeaderNodeId,
                 roles[d.Id].OrderBy(r => r.Name, StringComparer.Ordinal).Select(r => new RouteRole(r.Name, r.Kind, r.ScramVerifier)).ToList(),
                 d.QuotaState,
                 new RouteLimits(plan.MaxConnections, plan.StatementsPerSecond),

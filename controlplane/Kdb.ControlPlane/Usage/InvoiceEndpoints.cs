@@ -19,10 +19,11 @@ public static partial class InvoiceEndpoints
 
     public sealed record LineItem(string Description, string? DatabaseId, string? DatabaseName, decimal Quantity, string Unit, decimal UnitPrice, decimal Amount);
 
-    public sealed record Invoice(string OrgId, string Period, string Status, string Plan, DateTimeOffset PeriodStart, DateTimeOffset PeriodEnd, IReadOnlyList<LineItem> LineItems, decimal Total, string Currency);
+    /// <summary>A month's statement. <c>Plan</c> is the plan at the month's end; <c>Plans</c> every plan in effect during it.</summary>
+    public sealed record Invoice(string OrgId, string Period, string Status, string Plan, DateTimeOffset PeriodStart, DateTimeOffset PeriodEnd, IReadOnlyList<LineItem> LineItems, decimal Total, string Currency, IReadOnlyList<PlanPeriod> Plans);
 
-    /// <summary>Month-to-date sums of one database in one month.</summary>
-    public sealed record MonthUsage(DateTime Month, string DatabaseId, string DatabaseName, long RowsRead, long RowsWritten, long BytesRead, long BytesWritten, long CpuMs, long StorageByteHours, long EgressBytes);
+    /// <summary>Sums of one database in one month under one plan (<see cref="PlanHistory.PlanOfBucket"/> of <c>Bucket</c>).</summary>
+    public sealed record MonthUsage(DateTime Month, string DatabaseId, string DatabaseName, int Bucket, long RowsRead, long RowsWritten, long BytesRead, long BytesWritten, long CpuMs, long StorageByteHours, long EgressBytes);
 
     public static IEndpointRouteBuilder MapInvoiceEndpoints(this IEndpointRouteBuilder app)
     {
@@ -45,11 +46,12 @@ public static partial class InvoiceEndpoints
         var org = await db.Orgs.AsNoTracking().FirstAsync(o => o.Id == orgId, ct);
         var current = MonthOf(time.GetUtcNow());
         var first = MonthOf(org.CreatedAt);
-        var usage = (await UsageAsync(db, orgId, first, current.AddMonths(1), ct)).ToLookup(u => u.Month);
+        var history = await PlanHistory.LoadAsync(db, org, ct);
+        var usage = (await UsageAsync(db, orgId, history, first, current.AddMonths(1), ct)).ToLookup(u => u.Month);
         var items = new List<InvoiceSummary>();
         for (var month = current; month >= first && items.Count < 120; month = month.AddMonths(-1))
         {
-            var invoice = Build(org, month, current, [.. usage[month.UtcDateTime]]);
+            var invoice = Build(org, history, month, current, [.. usage[month.UtcDateTime]]);
             items.Add(new InvoiceSummary(invoice.Period, invoice.Status, invoice.Plan, invoice.Total, invoice.Currency));
         }
 
@@ -77,7 +79,8 @@ public static partial class InvoiceEndpoints
             return Problems.NotFound("No invoice for that period.");
         }
 
-        var invoice = Build(org, month, current, await UsageAsync(db, orgId, month, month.AddMonths(1), ct));
+        var history = await PlanHistory.LoadAsync(db, org, ct);
+        var invoice = Build(org, history, month, current, await UsageAsync(db, orgId, history, month, month.AddMonths(1), ct));
         var accept = http.Request.Headers.Accept.ToString();
         if (accept.Contains("text/csv", StringComparison.OrdinalIgnoreCase))
         {
@@ -88,23 +91,33 @@ public static partial class InvoiceEndpoints
         return Results.Ok(invoice);
     }
 
-    /// <summary>The statement of one month from its usage, priced by the org's plan.</summary>
-    public static Invoice Build(Org org, DateTimeOffset month, DateTimeOffset currentMonth, IReadOnlyList<MonthUsage> usage)
+    /// <summary>
+    /// The statement of one month: the base fee split between the plans in effect by their share of the month, and
+    /// each database's usage priced by the plan of the hour it was used in.
+    /// </summary>
+    public static Invoice Build(Org org, PlanHistory history, DateTimeOffset month, DateTimeOffset currentMonth, IReadOnlyList<MonthUsage> usage)
     {
-        var price = Pricing.For(org.Plan);
-        var lines = new List<LineItem>
+        var plans = history.PeriodsOf(month, org.CreatedAt);
+        var lines = new List<LineItem>();
+        foreach (var period in plans)
         {
-            new($"{org.Plan} plan", null, null, 1, "month", price.BaseFee, Pricing.Cents(price.BaseFee)),
-        };
-        foreach (var u in usage.OrderBy(u => u.DatabaseName, StringComparer.Ordinal).ThenBy(u => u.DatabaseId, StringComparer.Ordinal))
+            var fee = Pricing.For(period.Plan).BaseFee;
+            lines.Add(new($"{period.Plan} plan", null, null, Math.Round(period.Share, 6), "month", fee, Pricing.Cents(period.Share * fee)));
+        }
+
+        foreach (var u in usage.OrderBy(u => u.DatabaseName, StringComparer.Ordinal).ThenBy(u => u.DatabaseId, StringComparer.Ordinal).ThenBy(u => u.Bucket))
         {
+            var plan = history.PlanOfBucket(u.Bucket);
+            var price = Pricing.For(plan);
+            // With one plan all month the lines need not say which; otherwise each names the plan that priced it.
+            var under = plans.Count > 1 ? $" ({plan} plan)" : string.Empty;
             var units = (decimal)UsageEndpoints.RequestUnits(u.RowsRead, u.RowsWritten, u.BytesRead, u.BytesWritten, u.CpuMs);
             var millions = Math.Round(units / 1_000_000m, 6);
             var gbHours = Math.Round(u.StorageByteHours / 1_000_000_000m, 6);
             var egressGb = Math.Round(u.EgressBytes / 1_000_000_000m, 6);
-            lines.Add(new("Request units", u.DatabaseId, u.DatabaseName, millions, "million RU", price.PerMillionRequestUnits, Pricing.Cents(millions * price.PerMillionRequestUnits)));
-            lines.Add(new("Storage", u.DatabaseId, u.DatabaseName, gbHours, "GB-hour", price.PerGbHour, Pricing.Cents(gbHours * price.PerGbHour)));
-            lines.Add(new("Egress", u.DatabaseId, u.DatabaseName, egressGb, "GB", price.PerEgressGb, Pricing.Cents(egressGb * price.PerEgressGb)));
+            lines.Add(new("Request units" + under, u.DatabaseId, u.DatabaseName, millions, "million RU", price.PerMillionRequestUnits, Pricing.Cents(millions * price.PerMillionRequestUnits)));
+            lines.Add(new("Storage" + under, u.DatabaseId, u.DatabaseName, gbHours, "GB-hour", price.PerGbHour, Pricing.Cents(gbHours * price.PerGbHour)));
+            lines.Add(new("Egress" + under, u.DatabaseId, u.DatabaseName, egressGb, "GB", price.PerEgressGb, Pricing.Cents(egressGb * price.PerEgressGb)));
         }
 
         var total = 0m;
@@ -117,12 +130,13 @@ public static partial class InvoiceEndpoints
             org.Id,
             month.ToString("yyyy-MM", CultureInfo.InvariantCulture),
             month == currentMonth ? "open" : "final",
-            org.Plan,
+            history.PlanAt(month.AddMonths(1).AddHours(-1)),
             month,
             month.AddMonths(1),
             lines,
             total,
-            Pricing.Currency);
+            Pricing.Currency,
+            plans);
     }
 
     /// <summary>RFC 4180 CSV: a header row, one row per line item, and a total row.</summary>
@@ -160,16 +174,20 @@ public static partial class InvoiceEndpoints
     }
 
     // Deleted databases are included: they were billed while they existed.
-    private static Task<List<MonthUsage>> UsageAsync(ControlPlaneDbContext db, string orgId, DateTimeOffset from, DateTimeOffset to, CancellationToken ct) =>
-        db.Database.SqlQuery<MonthUsage>($"""
+    private static Task<List<MonthUsage>> UsageAsync(ControlPlaneDbContext db, string orgId, PlanHistory history, DateTimeOffset from, DateTimeOffset to, CancellationToken ct)
+    {
+        var thresholds = history.Thresholds;
+        return db.Database.SqlQuery<MonthUsage>($"""
             SELECT date_trunc('month', u."HourStart", 'UTC') AT TIME ZONE 'UTC' AS "Month", d."Id" AS "DatabaseId", d."Name" AS "DatabaseName",
+                   width_bucket(u."HourStart", {thresholds}::timestamptz[]) AS "Bucket",
                    sum(u."RowsRead")::bigint AS "RowsRead", sum(u."RowsWritten")::bigint AS "RowsWritten",
                    sum(u."BytesRead")::bigint AS "BytesRead", sum(u."BytesWritten")::bigint AS "BytesWritten", sum(u."CpuMs")::bigint AS "CpuMs",
                    sum(u."StorageBytes")::bigint AS "StorageByteHours", sum(u."EgressBytes")::bigint AS "EgressBytes"
             FROM usage_hourly u JOIN databases d ON d."Id" = u."DatabaseId"
             WHERE d."OrgId" = {orgId} AND u."HourStart" >= {from} AND u."HourStart" < {to}
-            GROUP BY 1, 2, 3
+            GROUP BY 1, 2, 3, 4
             """).ToListAsync(ct);
+    }
 
     private static DateTimeOffset MonthOf(DateTimeOffset at)
     {

@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using Kdb.ControlPlane.Api;
 using Kdb.ControlPlane.Data;
 using Kdb.ControlPlane.Databases;
@@ -64,11 +65,30 @@ public static class QuotaEvaluator
             return 0;
         }
 
-        var orgs = orgIds.ToArray();
+        // Most evaluations change nothing: find that out without a transaction or row locks, and lock only the
+        // orgs that have a transition to record (then evaluate those again under the locks).
+        var candidates = orgIds.ToArray();
+        var unlocked = await db.Databases.AsNoTracking().Where(d => candidates.Contains(d.OrgId) && d.Status != "deleted").ToListAsync(ct);
+        var states = await StatesAsync(db, unlocked, candidates, time.GetUtcNow(), ct);
+        var moving = new HashSet<string>(StringComparer.Ordinal);
+        foreach (var d in unlocked)
+        {
+            if (states[d.Id] != d.QuotaState)
+            {
+                moving.Add(d.OrgId);
+            }
+        }
+
+        if (moving.Count == 0)
+        {
+            return 0;
+        }
+
+        var orgs = moving.ToArray();
         await using var tx = await db.Database.BeginTransactionAsync(ct);
 
-        // Row locks in id order: two batches touching one org evaluate one after the other (and cannot
-        // deadlock), so a transition is published once.
+        // Row locks in id order: two evaluations of one org run one after the other (and cannot deadlock), so
+        // a transition is published once.
         var databases = await db.Databases
             .FromSql($"SELECT * FROM databases WHERE \"OrgId\" = ANY({orgs}) AND \"Status\" <> 'deleted' ORDER BY \"Id\" FOR UPDATE")
             .ToListAsync(ct);
@@ -80,8 +100,33 @@ public static class QuotaEvaluator
         // Read the clock only once the locks are held: transitions of one database then carry increasing
         // timestamps in the order they commit (and reach the outbox).
         var now = time.GetUtcNow();
-        var monthStart = new DateTimeOffset(now.Year, now.Month, 1, 0, 0, 0, TimeSpan.Zero);
+        states = await StatesAsync(db, databases, orgs, now, ct);
+        var transitions = 0;
+        foreach (var d in databases)
+        {
+            var state = states[d.Id];
+            if (state == d.QuotaState)
+            {
+                continue;
+            }
 
+            var previous = d.QuotaState;
+            d.QuotaState = state;
+            d.RouteVersion = await db.Database.SqlQuery<long>($"SELECT nextval('route_version_seq') AS \"Value\"").SingleAsync(ct);
+            Outbox.Add(db, new QuotaStateChanged(KdbIds.NewTimeOrdered("op_", time), now, d.Id, ToWire(state)), now);
+            AuditLog.Record(db, d.OrgId, Actor, $"quota.state_changed {previous} -> {state}", d.Id, null, StatusCodes.Status200OK, now);
+            transitions++;
+        }
+
+        await db.SaveChangesAsync(ct);
+        await tx.CommitAsync(ct);
+        return transitions;
+    }
+
+    /// <summary>The state each of <paramref name="databases"/> (every live database of <paramref name="orgs"/>) should be in now.</summary>
+    private static async Task<Dictionary<string, string>> StatesAsync(ControlPlaneDbContext db, List<DatabaseRecord> databases, string[] orgs, DateTimeOffset now, CancellationToken ct)
+    {
+        var monthStart = new DateTimeOffset(now.Year, now.Month, 1, 0, 0, 0, TimeSpan.Zero);
         var ids = databases.Select(d => d.Id).ToArray();
         var figures = await db.Database.SqlQuery<Figures>($"""
             SELECT d.id AS "DatabaseId",
@@ -105,29 +150,16 @@ public static class QuotaEvaluator
             orgUnits[d.OrgId] = orgUnits.GetValueOrDefault(d.OrgId) + UsageEndpoints.RequestUnits(f.RowsRead, f.RowsWritten, f.BytesRead, f.BytesWritten, f.CpuMs);
         }
 
-        var transitions = 0;
+        var states = new Dictionary<string, string>(databases.Count, StringComparer.Ordinal);
         foreach (var d in databases)
         {
             var plan = plans.GetValueOrDefault(d.OrgId, "free");
             var limits = PlanLimits.For(plan);
             var f = byId[d.Id];
-            var state = StateFor(orgUnits[d.OrgId], QuotaEndpoints.MonthlyRequestUnitsFor(plan), f.StorageBytes, limits.MaxStorageBytes, f.Connections, limits.MaxConnections);
-            if (state == d.QuotaState)
-            {
-                continue;
-            }
-
-            var previous = d.QuotaState;
-            d.QuotaState = state;
-            d.RouteVersion = await db.Database.SqlQuery<long>($"SELECT nextval('route_version_seq') AS \"Value\"").SingleAsync(ct);
-            Outbox.Add(db, new QuotaStateChanged(KdbIds.NewTimeOrdered("op_", time), now, d.Id, ToWire(state)), now);
-            AuditLog.Record(db, d.OrgId, Actor, $"quota.state_changed {previous} -> {state}", d.Id, null, StatusCodes.Status200OK, now);
-            transitions++;
+            states[d.Id] = StateFor(orgUnits[d.OrgId], QuotaEndpoints.MonthlyRequestUnitsFor(plan), f.StorageBytes, limits.MaxStorageBytes, f.Connections, limits.MaxConnections);
         }
 
-        await db.SaveChangesAsync(ct);
-        await tx.CommitAsync(ct);
-        return transitions;
+        return states;
     }
 
     /// <summary>One database's month-to-date counters and latest gauges.</summary>
@@ -170,4 +202,86 @@ internal sealed partial class QuotaSweep(IServiceScopeFactory scopes, StartupSta
 
     [LoggerMessage(LogLevel.Warning, "Quota sweep failed; retrying at the next interval")]
     private static partial void LogSweepFailed(ILogger logger, Exception ex);
+}
+
+/// <summary>
+/// Evaluates the quotas of the orgs whose databases reported usage, coalesced: every org at most once per
+/// <c>Quotas:EvaluationInterval</c> (default 1 s) however many batches arrive, off the ingestion path. Each
+/// evaluation locks every live database of the org, so doing it per batch made concurrent senders queue.
+/// </summary>
+internal sealed partial class QuotaCoalescer(IServiceScopeFactory scopes, StartupState state, Internal.RouteSignal signal, IConfiguration configuration, TimeProvider time, ILogger<QuotaCoalescer> logger) : BackgroundService
+{
+    private readonly ConcurrentDictionary<string, byte> _pending = new(StringComparer.Ordinal);
+    private readonly SemaphoreSlim _wake = new(0, 1);
+
+    /// <summary>Notes databases that reported usage; their orgs are evaluated within the interval.</summary>
+    public void Touch(IEnumerable<string> databaseIds)
+    {
+        foreach (var id in databaseIds)
+        {
+            _pending.TryAdd(id, 0);
+        }
+
+        try
+        {
+            _wake.Release();
+        }
+        catch (SemaphoreFullException)
+        {
+            // Already due to wake: the pending set is read then.
+        }
+    }
+
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        var interval = configuration.GetValue("Quotas:EvaluationInterval", TimeSpan.FromSeconds(1));
+        while (!stoppingToken.IsCancellationRequested)
+        {
+            await _wake.WaitAsync(stoppingToken);
+            if (!state.IsReady || _pending.IsEmpty)
+            {
+                continue;
+            }
+
+            var databaseIds = new List<string>(_pending.Count);
+            foreach (var id in _pending.Keys)
+            {
+                if (_pending.TryRemove(id, out _))
+                {
+                    databaseIds.Add(id);
+                }
+            }
+
+            try
+            {
+                await using var scope = scopes.CreateAsyncScope();
+                var db = scope.ServiceProvider.GetRequiredService<ControlPlaneDbContext>();
+                var orgIds = await db.Databases.AsNoTracking().Where(d => databaseIds.Contains(d.Id)).Select(d => d.OrgId).Distinct().ToListAsync(stoppingToken);
+                if (await QuotaEvaluator.EvaluateAsync(db, orgIds, time, stoppingToken) > 0)
+                {
+                    signal.Pulse();
+                }
+            }
+            catch (Exception ex) when (ex is not OperationCanceledException)
+            {
+                // Put them back: usage already stored must still be evaluated.
+                foreach (var id in databaseIds)
+                {
+                    _pending.TryAdd(id, 0);
+                }
+
+                LogEvaluationFailed(logger, ex);
+            }
+
+            // The pause is what coalesces: batches arriving meanwhile are evaluated together afterwards.
+            await Task.Delay(interval, time, stoppingToken);
+            if (!_pending.IsEmpty)
+            {
+                Touch([]);
+            }
+        }
+    }
+
+    [LoggerMessage(LogLevel.Warning, "Quota evaluation of reported usage failed; retrying")]
+    private static partial void LogEvaluationFailed(ILogger logger, Exception ex);
 }

@@ -99,3 +99,27 @@ public sealed class Backups : Migration
 {
     protected override void Up(MigrationBuilder migrationBuilder) => migrationBuilder.Sql(SqlScript.Read("0010_backups.sql"));
 }
+
+/// <summary>Placements (replica nodes per database), group leaders from heartbeats, and list-page indexes.</summary>
+[DbContext(typeof(ControlPlaneDbContext))]
+[Migration("20261201000011_Placements")]
+public sealed class Placements : Migration
+{
+    protected override void Up(MigrationBuilder migrationBuilder) => migrationBuilder.Sql(SqlScript.Read("0011_placements.sql"));
+}
+
+/// <summary>Indexes for a user's own audit entries outside any org.</summary>
+[DbContext(typeof(ControlPlaneDbContext))]
+[Migration("20261201000012_UserAudit")]
+public sealed class UserAudit : Migration
+{
+    protected override void Up(MigrationBuilder migrationBuilder) => migrationBuilder.Sql(SqlScript.Read("0012_user_audit.sql"));
+}
+
+/// <summary>Org plan history, so invoices price past months by the plans then in effect.</summary>
+[DbContext(typeof(ControlPlaneDbContext))]
+[Migration("20261201000013_PlanHistory")]
+public sealed class PlanHistory : Migration
+{
+    protected override void Up(MigrationBuilder migrationBuilder) => migrationBuilder.Sql(SqlScript.Read("0013_plan_history.sql"));
+}
