@@ -91,6 +91,7 @@ static async Task<TimeSpan> MeasureFailoverAsync(ThreeNodeCluster cluster, Clust
     var cs = ThreeNodeCluster.ConnectionString(survivor, db) + ";Timeout=5;Command Timeout=10";
     async Task<bool> TryCommitAsync()
     {
+        var attempt = Stopwatch.StartNew();
         try
         {
             await using var conn = new NpgsqlConnection(cs);
@@ -101,6 +102,7 @@ static async Task<TimeSpan> MeasureFailoverAsync(ThreeNodeCluster cluster, Clust
         }
         catch (Exception e) when (e is NpgsqlException or TimeoutException)
         {
+            Console.Error.WriteLine($"# failover attempt failed after {attempt.ElapsedMilliseconds} ms: {e.Message}");
             return false;
         }
     }

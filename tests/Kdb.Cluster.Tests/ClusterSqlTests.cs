@@ -219,6 +219,23 @@ public sealed class ClusterSqlTests(ThreeNodeCluster cluster)
             return string.Join("|", Enumerable.Range(0, reader.FieldCount).Select(i => Convert.ToString(reader.GetValue(i), System.Globalization.CultureInfo.InvariantCulture)));
         }
         Assert.Equal(await Run(source), await Run(target));
+        // The restored index points at the restored rows, not at the source's: delete in the source, read by index in the target.
+        await using (var conn = new NpgsqlConnection(ThreeNodeCluster.ConnectionString(cluster.Nodes[0], source)))
+        {
+            await conn.OpenAsync();
+            await using var cmd = new NpgsqlCommand("DELETE FROM items WHERE id <= 100", conn);
+            Assert.Equal(100, await cmd.ExecuteNonQueryAsync());
+        }
+        await using (var conn = new NpgsqlConnection(ThreeNodeCluster.ConnectionString(cluster.Nodes[1], target)))
+        {
+            await conn.OpenAsync();
+            await using var cmd = new NpgsqlCommand("SELECT count(*) FROM items WHERE name = 'item42'", conn);
+            Assert.Equal(1L, await cmd.ExecuteScalarAsync());
+            cmd.CommandText = "SELECT id, price FROM items WHERE name = 'item42'";
+            await using var reader = await cmd.ExecuteReaderAsync();
+            Assert.True(await reader.ReadAsync());
+            Assert.Equal(42, reader.GetInt32(0));
+        }
         // The owner of the target signs in with the target's own role (the backup carries data, not credentials).
         using (var again = await PostRawAsync(cluster.Nodes[2], $"/internal/v1/databases/{target}/import", backup))
         {

@@ -52,6 +52,7 @@ public sealed class FailoverTests(ThreeNodeCluster cluster, ITestOutputHelper ou
                     while (!stop.IsCancellationRequested)
                     {
                         var id = Interlocked.Increment(ref nextId);
+                        var startedAt = clock.ElapsedMilliseconds;
                         var (from, to) = (random.Next(1, 21), random.Next(1, 21));
                         await using var tx = await conn.BeginTransactionAsync(stop.Token);
                         await using var cmd = new NpgsqlCommand(
@@ -61,7 +62,8 @@ public sealed class FailoverTests(ThreeNodeCluster cluster, ITestOutputHelper ou
                             await cmd.ExecuteNonQueryAsync(stop.Token);
                             await tx.CommitAsync(stop.Token);
                             acknowledged.Add(id);
-                            if (Volatile.Read(ref killedAt) != 0)
+                            var kill = Volatile.Read(ref killedAt);
+                            if (kill != 0 && startedAt > kill)
                             {
                                 Interlocked.CompareExchange(ref firstCommitAfterKill, clock.ElapsedMilliseconds, 0);
                             }

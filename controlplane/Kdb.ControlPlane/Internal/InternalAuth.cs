@@ -33,7 +33,7 @@ public static class InternalAuth
             .AddPolicy(Proxy, p => Require(p, Proxy))
             .AddPolicy(Node, p => Require(p, Node))
             .AddPolicy(Provisioning, p => Require(p, Provisioning))
-            .AddPolicy(UsageReporter, p => Require(p, Node, Proxy));
+            .AddPolicy(UsageReporter, p => Require(p, Node, Proxy, Provisioning));
         return services;
     }
 

@@ -38,9 +38,13 @@ internal static class BackupStream
             BinaryPrimitives.WriteInt32LittleEndian(u32, e.Key.Length - 8);
             data.Write(u32);
             data.Write(e.Key.AsSpan(8));
-            BinaryPrimitives.WriteInt32LittleEndian(u32, e.Value.Length);
+            // A secondary-index entry's value is its row's full key: write it tenant-relative too, or an import into
+            // another tenant would point its index at the source database's rows.
+            var relative = ValueIsRowKey(e.Key, e.Value, start);
+            var value = relative ? e.Value.AsSpan(8) : e.Value;
+            BinaryPrimitives.WriteUInt32LittleEndian(u32, (uint)value.Length | (relative ? RelativeKeyFlag : 0));
             data.Write(u32);
-            data.Write(e.Value);
+            data.Write(value);
             rows++;
             if (data.Length >= ChunkBytes)
             {
@@ -129,8 +133,16 @@ internal static class BackupStream
                 BinaryPrimitives.WriteUInt64BigEndian(key, found.Record.TenantId);
                 data.AsSpan(offset + 4, keyLength).CopyTo(key.AsSpan(8));
                 offset += 4 + keyLength;
-                var valueLength = BinaryPrimitives.ReadInt32LittleEndian(data.AsSpan(offset));
-                var value = data.AsMemory(offset + 4, valueLength);
+                var rawLength = BinaryPrimitives.ReadUInt32LittleEndian(data.AsSpan(offset));
+                var valueLength = (int)(rawLength & ~RelativeKeyFlag);
+                ReadOnlyMemory<byte> value = data.AsMemory(offset + 4, valueLength);
+                if ((rawLength & RelativeKeyFlag) != 0)
+                {
+                    var rowKey = new byte[8 + valueLength];
+                    BinaryPrimitives.WriteUInt64BigEndian(rowKey, found.Record.TenantId);
+                    value.Span.CopyTo(rowKey.AsSpan(8));
+                    value = rowKey;
+                }
                 offset += 4 + valueLength;
                 writes.Add(TxWrite.Put(key, value));
                 batchBytes += key.Length + valueLength + 16;
@@ -157,6 +169,18 @@ internal static class BackupStream
             throw new InvalidOperationException("the import was refused: " + (result.Message ?? result.Status.ToString()));
         }
     }
+
+    /// <summary>Set in a pair's value length: the value is a row key of this tenant, stored without its 8-byte prefix.</summary>
+    private const uint RelativeKeyFlag = 0x8000_0000;
+
+    /// <summary>Keys with a non-zero index id (bytes 12-15) in an ordinary table are secondary-index entries whose value is
+    /// the row's full key (dataplane/Kdb.Sql TableWriter).</summary>
+    private static bool ValueIsRowKey(byte[] key, byte[] value, byte[] tenantPrefix) =>
+        key.Length >= 16
+        && BinaryPrimitives.ReadUInt32BigEndian(key.AsSpan(8)) is not 0 and not DataApiEndpoints.KvTable
+        && BinaryPrimitives.ReadUInt32BigEndian(key.AsSpan(12)) != 0
+        && value.Length >= 16
+        && value.AsSpan(0, 8).SequenceEqual(tenantPrefix);
 
     private static IResult Corrupt(string detail) => Results.Problem(statusCode: 422, title: "Corrupt backup", detail: detail + "; nothing was imported");
 
@@ -197,7 +221,7 @@ internal static class BackupStream
                 {
                     return null;
                 }
-                var length = BinaryPrimitives.ReadInt32LittleEndian(data.AsSpan(offset));
+                var length = (int)(BinaryPrimitives.ReadUInt32LittleEndian(data.AsSpan(offset)) & (part == 0 ? uint.MaxValue : ~RelativeKeyFlag));
                 if (length < 0 || offset + 4 + length > data.Length)
                 {
                     return null;

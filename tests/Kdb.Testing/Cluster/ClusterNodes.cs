@@ -74,21 +74,20 @@ public sealed class ClusterNodeProcess : IAsyncDisposable
         _process = await ProcessLauncher.StartAsync(spec);
     }
 
-    /// <summary>SIGKILL: no shutdown hook runs.</summary>
+    /// <summary>SIGKILL of the node and its wrappers (the launcher runs it under setsid and a shell): no shutdown hook runs.</summary>
     public async Task KillAsync()
     {
         if (_process is null)
         {
             return;
         }
-        try
+        var members = ProcessTree.Members(_process.ProcessId);
+        ProcessTree.Kill(members);
+        var deadline = DateTime.UtcNow.AddSeconds(10);
+        while (members.Any(ProcessTree.IsAlive) && DateTime.UtcNow < deadline)
         {
-            System.Diagnostics.Process.GetProcessById(_process.ProcessId).Kill();
+            await Task.Delay(10);
         }
-        catch (ArgumentException)
-        {
-        }
-        await _process.WaitForExitAsync();
         await _process.DisposeAsync();
         _process = null;
     }

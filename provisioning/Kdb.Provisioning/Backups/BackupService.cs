@@ -1,0 +1,212 @@
+using System.Diagnostics;
+using System.IO.Pipelines;
+using System.Net;
+using Kdb.Contracts.V1;
+using Kdb.Node.Admin;
+using Kdb.Provisioning.Placement;
+using Kdb.Provisioning.Storage;
+
+namespace Kdb.Provisioning.Backups;
+
+/// <summary>A backup, restore or drill that cannot succeed; the message says why and names the backup.</summary>
+internal sealed class BackupOperationException(string message) : Exception(message);
+
+/// <summary>
+/// Takes, restores, verifies and deletes backups. A backup is the node's consistent export of the database's
+/// keyspace at a Raft index, sealed chunk by chunk (see <see cref="BackupCodec"/>), plus a manifest that carries
+/// the database's roles. A restore checks every chunk before it creates anything, imports into a new database,
+/// then compares the new database's own export with the backup's totals before calling it done.
+/// </summary>
+internal sealed class BackupService(DatabaseOperations databases, IObjectStore store, ProvisioningOptions options, TimeProvider time)
+{
+    public IObjectStore Store => store;
+
+    /// <summary>Takes a backup, or returns the manifest of the one already taken under this id (redelivery).</summary>
+    public async Task<BackupManifest> BackupAsync(string backupId, string databaseId, CancellationToken ct)
+    {
+        if (await BackupManifest.LoadAsync(store, backupId, ct) is { } done)
+        {
+            return done;
+        }
+        var started = Stopwatch.GetTimestamp();
+        var location = await databases.LocateAsync(databaseId, ct)
+            ?? throw new BackupOperationException($"backup {backupId}: database {databaseId} is not placed on any shard group");
+        var record = await DatabaseRecordInfo.LoadAsync(store, databaseId, ct)
+            ?? throw new BackupOperationException($"backup {backupId}: provisioning holds no record of database {databaseId}'s org");
+        var info = await databases.DescribeAsync(location, databaseId, ct)
+            ?? throw new BackupOperationException($"backup {backupId}: group {location.GroupId} does not host database {databaseId}");
+        var (keyId, key) = await databases.Fleet.ControlPlane.CreateBackupKeyAsync(record.OrgId, ct);
+        var roles = info.Roles.Select(DatabaseOperations.FromWire).ToList();
+        var sealedExport = await databases.OnGroupAsync(location, (admin, t) => ExportSealedAsync(admin, databaseId, backupId, key, t), ct, Timeout.InfiniteTimeSpan);
+        var manifest = new BackupManifest(
+            BackupManifest.CurrentVersion, backupId, databaseId, record.OrgId, info.TenantId, keyId,
+            sealedExport.Summary.RaftIndex, sealedExport.Summary.Rows, sealedExport.Summary.TotalCrc32C, sealedExport.Summary.Bytes, sealedExport.Summary.Sha256,
+            sealedExport.StoredBytes, sealedExport.StoredSha256,
+            BackupCodec.SealRoles(key, backupId, BackupManifest.SerializeRoles(roles)),
+            sealedExport.Chunks, time.GetUtcNow(), Stopwatch.GetElapsedTime(started).TotalSeconds);
+        // Two deliveries racing: the first manifest wins and both report it.
+        if (!await store.CompareAndSwapAsync(BackupManifest.KeyOf(backupId), null, manifest.Serialize(), ct))
+        {
+            return await BackupManifest.LoadAsync(store, backupId, ct) ?? manifest;
+        }
+        return manifest;
+    }
+
+    /// <summary>
+    /// Restores a backup into <paramref name="target"/> (a database the control plane created for it); returns the
+    /// roles restored. A corrupt backup fails before anything is created; a failed import drops what it made.
+    /// </summary>
+    public async Task<IReadOnlyList<RoleVerifier>> RestoreAsync(string backupId, RestoreTarget target, CancellationToken ct)
+    {
+        var (manifest, key, roles) = await OpenVerifiedAsync(backupId, target.OrgId, ct);
+        var owner = roles.FirstOrDefault(r => r.Kind == RoleKind.Owner)
+            ?? throw new BackupOperationException($"backup {backupId} holds no owner role");
+        var location = await databases.EnsureCreatedAsync(target.DatabaseId, target.TenantId, target.OrgId, owner, ct)
+            ?? throw new BackupOperationException($"restore of backup {backupId}: target database {target.DatabaseId} no longer exists");
+        try
+        {
+            await ImportAsync(location, target.DatabaseId, manifest, key, roles, ct);
+        }
+        catch (Exception e) when (DatabaseOperations.IsFinal(e) || e is BackupOperationException)
+        {
+            // Leave nothing half-restored visible: the target's data goes, the control plane marks it failed.
+            await databases.DropAsync(location, target.DatabaseId, ct);
+            throw;
+        }
+        return roles;
+    }
+
+    /// <summary>Restores a backup into a scratch database, compares it, drops it; returns what was checked.</summary>
+    public async Task<string> DrillAsync(string backupId, CancellationToken ct)
+    {
+        var manifest = await BackupManifest.LoadAsync(store, backupId, ct)
+            ?? throw new BackupOperationException($"backup {backupId} is not in the object store");
+        var scratchId = "db_drill" + Convert.ToHexStringLower(System.Security.Cryptography.RandomNumberGenerator.GetBytes(6));
+        var (_, key, roles) = await OpenVerifiedAsync(backupId, manifest.OrgId, ct);
+        var owner = roles.First(r => r.Kind == RoleKind.Owner);
+        var chosen = await databases.Fleet.PlaceAsync(ct);
+        var location = new DatabaseLocation(chosen.GroupId, chosen.NodeIds, chosen.LeaderNodeId);
+        var tenant = BitConverter.ToUInt64(System.Security.Cryptography.RandomNumberGenerator.GetBytes(8)) | 1UL << 63;
+        var create = new Node.Admin.Wire.CreateDatabaseRequest { GroupId = location.GroupId, DatabaseId = scratchId, TenantId = tenant, Owner = DatabaseOperations.ToWire(owner) };
+        await databases.OnGroupAsync(location, (admin, t) => admin.CreateDatabaseAsync(create, t), ct);
+        try
+        {
+            await ImportAsync(location, scratchId, manifest, key, [], ct);
+            return $"restored into a scratch database on group {location.GroupId}: {manifest.Rows} rows, CRC32C {manifest.TotalCrc32C:x16}, Raft index {manifest.RaftIndex}, {manifest.PlaintextBytes} bytes";
+        }
+        finally
+        {
+            await databases.DropAsync(location, scratchId, ct);
+        }
+    }
+
+    /// <summary>Deletes a backup's chunks, then its manifest; false when it was already gone.</summary>
+    public async Task<bool> DeleteAsync(string backupId, CancellationToken ct)
+    {
+        BackupManifest? manifest;
+        try
+        {
+            manifest = await BackupManifest.LoadAsync(store, backupId, ct);
+        }
+        catch (ObjectCorruptException)
+        {
+            manifest = null;
+            await store.DeleteAsync(BackupManifest.KeyOf(backupId), ct);
+        }
+        if (manifest is null)
+        {
+            return false;
+        }
+        foreach (var chunk in manifest.Chunks)
+        {
+            await store.DeleteAsync(BackupManifest.ChunkKey(chunk.Sha256), ct);
+        }
+        // The manifest goes last, so a crash midway leaves it to find the remaining chunks on redelivery.
+        await store.DeleteAsync(BackupManifest.KeyOf(backupId), ct);
+        return true;
+    }
+
+    private async Task<(BackupManifest Manifest, byte[] Key, IReadOnlyList<RoleVerifier> Roles)> OpenVerifiedAsync(string backupId, string orgId, CancellationToken ct)
+    {
+        BackupManifest manifest;
+        try
+        {
+            manifest = await BackupManifest.LoadAsync(store, backupId, ct)
+                ?? throw new BackupOperationException($"backup {backupId} is not in the object store");
+        }
+        catch (ObjectCorruptException e)
+        {
+            throw new BackupCorruptException($"backup {backupId} is corrupt: {e.Message}");
+        }
+        var key = await databases.Fleet.ControlPlane.BackupKeyAsync(orgId, manifest.KeyId, ct)
+            ?? throw new BackupOperationException($"backup {backupId}: its key {manifest.KeyId} is not one of org {orgId}'s backup keys");
+        var roles = BackupManifest.DeserializeRoles(BackupCodec.OpenRoles(key, backupId, manifest.SealedRoles));
+        // Every chunk is checked before anything is created.
+        await BackupCodec.OpenAsync(manifest, store, key, _ => Task.CompletedTask, ct);
+        return (manifest, key, roles);
+    }
+
+    private async Task ImportAsync(DatabaseLocation location, string databaseId, BackupManifest manifest, byte[] key, IReadOnlyList<RoleVerifier> roles, CancellationToken ct)
+    {
+        try
+        {
+            await databases.OnGroupAsync(location, async (admin, t) =>
+            {
+                await using var source = BackupCodec.OpenStream(manifest, store, key, t);
+                return await admin.ImportAsync(databaseId, source, t);
+            }, ct, Timeout.InfiniteTimeSpan);
+        }
+        catch (NodeAdminException e) when (e.Status == HttpStatusCode.Conflict && e.Title != "Not the leader")
+        {
+            // "needs a new or emptied database": an earlier delivery imported it; the comparison below decides.
+        }
+        foreach (var role in roles.Where(r => r.Kind != RoleKind.Owner))
+        {
+            await databases.OnGroupAsync(location, (admin, t) => admin.SetRoleAsync(databaseId, DatabaseOperations.ToWire(role), t), ct);
+        }
+        var check = await databases.OnGroupAsync(location, (admin, t) => ExportSummaryAsync(admin, databaseId, t), ct, Timeout.InfiniteTimeSpan);
+        if (check.Rows != manifest.Rows || check.TotalCrc32C != manifest.TotalCrc32C)
+        {
+            throw new BackupOperationException(
+                $"restore of backup {manifest.BackupId} does not match it: {check.Rows} rows (CRC32C {check.TotalCrc32C:x}) restored, {manifest.Rows} (CRC32C {manifest.TotalCrc32C:x}) backed up");
+        }
+    }
+
+    private async Task<(ExportSummary Summary, List<ChunkRef> Chunks, long StoredBytes, string StoredSha256)> ExportSealedAsync(
+        NodeAdminClient admin, string databaseId, string backupId, byte[] key, CancellationToken ct)
+    {
+        var pipe = new Pipe(new PipeOptions(pauseWriterThreshold: 8 << 20, resumeWriterThreshold: 4 << 20));
+        var export = ExportIntoAsync(admin, databaseId, pipe.Writer, ct);
+        await using var reader = pipe.Reader.AsStream();
+        var sealedExport = await BackupCodec.SealAsync(reader, store, key, backupId, options.BackupChunkBytes, ct);
+        await export;
+        return sealedExport;
+    }
+
+    private static async Task<ExportSummary> ExportSummaryAsync(NodeAdminClient admin, string databaseId, CancellationToken ct)
+    {
+        var pipe = new Pipe(new PipeOptions(pauseWriterThreshold: 8 << 20, resumeWriterThreshold: 4 << 20));
+        var export = ExportIntoAsync(admin, databaseId, pipe.Writer, ct);
+        await using var reader = pipe.Reader.AsStream();
+        var summary = await BackupCodec.ReadExportAsync(reader, _ => Task.CompletedTask, ct);
+        await export;
+        return summary;
+    }
+
+    private static async Task ExportIntoAsync(NodeAdminClient admin, string databaseId, PipeWriter writer, CancellationToken ct)
+    {
+        try
+        {
+            await using (var sink = writer.AsStream(leaveOpen: true))
+            {
+                await admin.ExportAsync(databaseId, sink, ct);
+            }
+            await writer.CompleteAsync();
+        }
+        catch (Exception e)
+        {
+            await writer.CompleteAsync(e);
+            throw;
+        }
+    }
+}

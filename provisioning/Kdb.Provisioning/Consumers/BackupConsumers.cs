@@ -1,0 +1,83 @@
+using Kdb.Contracts.V1;
+using Kdb.Provisioning.Backups;
+using Kdb.Provisioning.Placement;
+using MassTransit;
+using Microsoft.Extensions.Logging;
+
+namespace Kdb.Provisioning.Consumers;
+
+/// <summary>BackupRequested → export, seal, store → BackupCompleted, or BackupFailed with the reason.</summary>
+internal sealed partial class BackupRequestedConsumer(BackupService backups, ILogger<BackupRequestedConsumer> logger) : IConsumer<BackupRequested>
+{
+    public async Task Consume(ConsumeContext<BackupRequested> context)
+    {
+        var m = context.Message;
+        try
+        {
+            var manifest = await backups.BackupAsync(m.BackupId, m.DatabaseId, context.CancellationToken);
+            await context.Publish(new BackupCompleted(m.OperationId, DateTimeOffset.UtcNow, m.BackupId, m.DatabaseId, manifest.Result));
+        }
+        catch (Exception e) when (e is BackupOperationException || DatabaseOperations.IsFinal(e))
+        {
+            LogFailed(logger, m.BackupId, e.Message);
+            await context.Publish(new BackupFailed(m.OperationId, DateTimeOffset.UtcNow, m.BackupId, m.DatabaseId, e.Message));
+        }
+    }
+
+    [LoggerMessage(LogLevel.Warning, "Backup {BackupId} failed: {Reason}")]
+    private static partial void LogFailed(ILogger logger, string backupId, string reason);
+}
+
+/// <summary>BackupExpired → the backup's objects are deleted (already deleted is fine).</summary>
+internal sealed class BackupExpiredConsumer(BackupService backups) : IConsumer<BackupExpired>
+{
+    public Task Consume(ConsumeContext<BackupExpired> context) => backups.DeleteAsync(context.Message.BackupId, context.CancellationToken);
+}
+
+/// <summary>RestoreRequested → a verified restore into the target → RestoreCompleted with the roles, or RestoreFailed.</summary>
+internal sealed partial class RestoreRequestedConsumer(BackupService backups, ILogger<RestoreRequestedConsumer> logger) : IConsumer<RestoreRequested>
+{
+    public async Task Consume(ConsumeContext<RestoreRequested> context)
+    {
+        var m = context.Message;
+        try
+        {
+            if (m.InPlace)
+            {
+                // Replacing live data needs a safety backup and a write pause first; refusing keeps the source intact.
+                throw new BackupOperationException($"restore of backup {m.BackupId} in place is not supported yet; restore into a new database");
+            }
+            var roles = await backups.RestoreAsync(m.BackupId, m.Target, context.CancellationToken);
+            await context.Publish(new RestoreCompleted(m.OperationId, DateTimeOffset.UtcNow, m.Target.DatabaseId, roles));
+        }
+        catch (Exception e) when (e is BackupOperationException || DatabaseOperations.IsFinal(e))
+        {
+            LogFailed(logger, m.BackupId, m.Target.DatabaseId, e.Message);
+            await context.Publish(new RestoreFailed(m.OperationId, DateTimeOffset.UtcNow, m.Target.DatabaseId, e.Message));
+        }
+    }
+
+    [LoggerMessage(LogLevel.Warning, "Restore of backup {BackupId} into {DatabaseId} failed: {Reason}")]
+    private static partial void LogFailed(ILogger logger, string backupId, string databaseId, string reason);
+}
+
+/// <summary>RestoreDrillRequested → each backup restored into a scratch database and compared → BackupVerified or RestoreDrillFailed.</summary>
+internal sealed class RestoreDrillRequestedConsumer(BackupService backups) : IConsumer<RestoreDrillRequested>
+{
+    public async Task Consume(ConsumeContext<RestoreDrillRequested> context)
+    {
+        var m = context.Message;
+        foreach (var backupId in m.BackupIds)
+        {
+            try
+            {
+                var details = await backups.DrillAsync(backupId, context.CancellationToken);
+                await context.Publish(new BackupVerified(m.OperationId, DateTimeOffset.UtcNow, backupId, details));
+            }
+            catch (Exception e) when (e is BackupOperationException || DatabaseOperations.IsFinal(e))
+            {
+                await context.Publish(new RestoreDrillFailed(m.OperationId, DateTimeOffset.UtcNow, backupId, e.Message));
+            }
+        }
+    }
+}

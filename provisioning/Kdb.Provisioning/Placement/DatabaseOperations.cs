@@ -1,0 +1,133 @@
+using System.Net;
+using Kdb.Contracts.V1;
+using Kdb.Node.Admin;
+using Kdb.Node.Admin.Wire;
+using ContractRoleKind = Kdb.Contracts.V1.RoleKind;
+using WireRoleKind = Kdb.Node.Admin.Wire.RoleKind;
+using Kdb.Provisioning.Backups;
+using Kdb.Provisioning.ControlPlane;
+using Kdb.Provisioning.Storage;
+
+namespace Kdb.Provisioning.Placement;
+
+/// <summary>A database's group as the control plane's placement records it.</summary>
+internal sealed record DatabaseLocation(ulong GroupId, IReadOnlyList<string> NodeIds, string? LeaderNodeId);
+
+/// <summary>
+/// The database steps the consumers share: create (place, record the placement, create on the group) and find
+/// a database's group. Each step is safe to repeat: the placement is written before the database is created, so
+/// a redelivered request finds the group chosen the first time instead of creating a second copy elsewhere.
+/// </summary>
+internal sealed class DatabaseOperations(Fleet fleet, IObjectStore store)
+{
+    public Fleet Fleet => fleet;
+
+    /// <summary>The database's group, or null when the control plane has no such database or it is not placed yet.</summary>
+    public async Task<DatabaseLocation?> LocateAsync(string databaseId, CancellationToken ct) =>
+        await fleet.ControlPlane.PlacementAsync(databaseId, ct) is { GroupId: { } group, ReplicaNodeIds.Count: > 0 } p
+            ? new DatabaseLocation(group, p.ReplicaNodeIds, p.LeaderNodeId)
+            : null;
+
+    /// <summary>
+    /// Makes sure the database exists on a group with its owner role; returns where, or null when the control
+    /// plane no longer has the database (deleted meanwhile: nothing to do).
+    /// </summary>
+    public async Task<DatabaseLocation?> EnsureCreatedAsync(string databaseId, ulong tenantId, string orgId, RoleVerifier owner, CancellationToken ct)
+    {
+        var placement = await fleet.ControlPlane.PlacementAsync(databaseId, ct);
+        if (placement is null)
+        {
+            return null;
+        }
+        DatabaseLocation location;
+        if (placement is { GroupId: { } placedGroup, ReplicaNodeIds.Count: > 0 })
+        {
+            location = new DatabaseLocation(placedGroup, placement.ReplicaNodeIds, placement.LeaderNodeId);
+        }
+        else
+        {
+            var chosen = await fleet.PlaceAsync(ct);
+            if (!await fleet.ControlPlane.PutPlacementAsync(databaseId, chosen.GroupId, chosen.NodeIds, ct))
+            {
+                return null;
+            }
+            location = new DatabaseLocation(chosen.GroupId, chosen.NodeIds, chosen.LeaderNodeId);
+        }
+        // The org is kept for backups: their events name only the database.
+        await new DatabaseRecordInfo(databaseId, orgId, tenantId).SaveAsync(store, ct);
+        // A redelivered request finds the database already there: check before proposing anything.
+        if (await DescribeAsync(location, databaseId, ct) is { } existing)
+        {
+            return existing.TenantId == tenantId
+                ? location
+                : throw new PlacementImpossibleException($"database {databaseId} already exists on group {location.GroupId} with another tenant");
+        }
+        var request = new CreateDatabaseRequest { GroupId = location.GroupId, DatabaseId = databaseId, TenantId = tenantId, Owner = ToWire(owner) };
+        try
+        {
+            await OnGroupAsync(location, (admin, t) => admin.CreateDatabaseAsync(request, t), ct);
+        }
+        catch (NodeAdminException e) when (e.Status == HttpStatusCode.Conflict && e.Title != "Not the leader")
+        {
+            // Created by a delivery racing this one? Then it is there with our tenant; anything else is a real conflict.
+            if (await DescribeAsync(location, databaseId, ct) is not { } raced || raced.TenantId != tenantId)
+            {
+                throw;
+            }
+        }
+        return location;
+    }
+
+    /// <summary>The database as its group describes it (tenant, state, roles), or null when the group does not host it.</summary>
+    public async Task<DatabaseInfo?> DescribeAsync(DatabaseLocation location, string databaseId, CancellationToken ct)
+    {
+        var listed = await OnGroupAsync(location, (admin, t) => admin.DatabasesAsync(location.GroupId, t), ct);
+        return listed.Databases.FirstOrDefault(d => d.DatabaseId == databaseId);
+    }
+
+    /// <summary>An admin call on the group (leader first); <paramref name="call"/> gets a token that ends after <paramref name="timeout"/> (default 30 s).</summary>
+    public Task<T> OnGroupAsync<T>(DatabaseLocation location, Func<NodeAdminClient, CancellationToken, Task<T>> call, CancellationToken ct, TimeSpan? timeout = null) =>
+        fleet.OnGroupAsync(location.NodeIds, location.LeaderNodeId, call, timeout ?? Fleet.CallTimeout, ct);
+
+    /// <summary>Drops the database's data on its group; a database the group does not host counts as dropped.</summary>
+    public async Task DropAsync(DatabaseLocation location, string databaseId, CancellationToken ct)
+    {
+        try
+        {
+            await OnGroupAsync(location, (admin, t) => admin.DropDatabaseAsync(databaseId, t), ct);
+        }
+        catch (NodeAdminException e) when (e.Status == HttpStatusCode.NotFound)
+        {
+        }
+    }
+
+    public static Role ToWire(RoleVerifier role) => new()
+    {
+        Name = role.Name,
+        Kind = role.Kind switch
+        {
+            ContractRoleKind.Owner => WireRoleKind.Owner,
+            ContractRoleKind.ReadWrite => WireRoleKind.Readwrite,
+            _ => WireRoleKind.Readonly,
+        },
+        ScramVerifier = role.ScramVerifier,
+    };
+
+    public static RoleVerifier FromWire(Role role) => new(role.Name, role.Kind switch
+    {
+        WireRoleKind.Owner => ContractRoleKind.Owner,
+        WireRoleKind.Readwrite => ContractRoleKind.ReadWrite,
+        _ => ContractRoleKind.ReadOnly,
+    }, role.ScramVerifier);
+
+    /// <summary>
+    /// Whether a failure is final: retrying cannot change it (placement impossible, the control plane or a node
+    /// refused the request as invalid). Everything else — transport errors, 5xx, elections — is retried.
+    /// </summary>
+    public static bool IsFinal(Exception e) => e switch
+    {
+        PlacementImpossibleException or ControlPlaneRefusedException or BackupCorruptException or ObjectCorruptException => true,
+        NodeAdminException n => n.Status is HttpStatusCode.BadRequest or HttpStatusCode.UnprocessableEntity or HttpStatusCode.Conflict && n.Title != "Not the leader",
+        _ => false,
+    };
+}

@@ -1,0 +1,217 @@
+using System.Collections.Concurrent;
+using System.Net;
+using System.Security.Cryptography;
+using Kdb.Node.Admin;
+using Kdb.Node.Admin.Wire;
+using Kdb.Provisioning.ControlPlane;
+
+namespace Kdb.Provisioning.Placement;
+
+/// <summary>A shard group provisioning may place a database on: its replicas and the leader last seen.</summary>
+internal sealed record GroupPlacement(ulong GroupId, IReadOnlyList<string> NodeIds, string? LeaderNodeId);
+
+/// <summary>Placement cannot succeed on this fleet as it is (too few alive nodes): a final failure, not a transient one.</summary>
+internal sealed class PlacementImpossibleException(string message) : Exception(message);
+
+/// <summary>
+/// The data-plane fleet as provisioning sees it: nodes from the control plane's node list, admin clients for
+/// them, and placement. Placement decisions are serialised within the process, and groups this process formed
+/// are remembered until heartbeats report them, so concurrent requests neither form needless groups nor
+/// overfill one.
+/// </summary>
+internal sealed class Fleet(ControlPlaneClient controlPlane, HttpClient adminHttp, ProvisioningOptions options)
+{
+    private readonly SemaphoreSlim _placementGate = new(1, 1);
+    private readonly ConcurrentDictionary<Uri, NodeAdminClient> _clients = new();
+    private readonly Dictionary<ulong, LocalGroup> _local = [];
+
+    /// <summary>How long one admin call may take on one replica before the next replica is tried.</summary>
+    public static readonly TimeSpan CallTimeout = TimeSpan.FromSeconds(30);
+
+    public ControlPlaneClient ControlPlane => controlPlane;
+
+    public NodeAdminClient Admin(NodeEntry node) =>
+        _clients.GetOrAdd(node.InternalUrl, url => new NodeAdminClient(adminHttp, url, controlPlane.TokenAsync));
+
+    /// <summary>
+    /// Chooses a group for a new database and reserves a slot on it: the least-filled group whose replicas are
+    /// all alive, else a new group of <see cref="ProvisioningOptions.ReplicasPerGroup"/> replicas on the alive
+    /// nodes holding the fewest groups.
+    /// </summary>
+    public async Task<GroupPlacement> PlaceAsync(CancellationToken ct)
+    {
+        await _placementGate.WaitAsync(ct);
+        try
+        {
+            var nodes = await controlPlane.NodesAsync(ct);
+            var alive = nodes.Where(n => n.Alive).ToDictionary(n => n.NodeId, StringComparer.Ordinal);
+            var groups = KnownGroups(nodes);
+            GroupPlacement? best = null;
+            var bestCount = int.MaxValue;
+            foreach (var (id, g) in groups)
+            {
+                if (g.NodeIds.Count >= options.ReplicasPerGroup && g.NodeIds.All(alive.ContainsKey) && g.Databases < options.MaxDatabasesPerGroup && g.Databases < bestCount)
+                {
+                    best = new GroupPlacement(id, g.NodeIds, g.Leader);
+                    bestCount = g.Databases;
+                }
+            }
+            if (best is null)
+            {
+                best = await FormGroupAsync(alive.Values.ToList(), groups, ct);
+            }
+            Reserve(best);
+            return best;
+        }
+        finally
+        {
+            _placementGate.Release();
+        }
+    }
+
+    /// <summary>
+    /// Runs an admin call on a group, trying its leader first, then every other alive replica; a replica that does
+    /// not answer within <paramref name="timeout"/> counts as unavailable.
+    /// </summary>
+    public async Task<T> OnGroupAsync<T>(IReadOnlyList<string> nodeIds, string? leader, Func<NodeAdminClient, CancellationToken, Task<T>> call, TimeSpan timeout, CancellationToken ct)
+    {
+        var nodes = await controlPlane.NodesAsync(ct);
+        var order = nodes.Where(n => nodeIds.Contains(n.NodeId, StringComparer.Ordinal))
+            .OrderBy(n => n.NodeId == leader ? 0 : n.Alive ? 1 : 2)
+            .ToList();
+        if (order.Count == 0)
+        {
+            throw new HttpRequestException($"no node of [{string.Join(", ", nodeIds)}] is known to the control plane");
+        }
+        Exception? last = null;
+        foreach (var node in order)
+        {
+            using var attempt = CancellationTokenSource.CreateLinkedTokenSource(ct);
+            attempt.CancelAfter(timeout);
+            try
+            {
+                return await call(Admin(node), attempt.Token);
+            }
+            catch (OperationCanceledException e) when (!ct.IsCancellationRequested)
+            {
+                last = new TimeoutException($"node {node.NodeId} did not answer within {timeout.TotalSeconds} s", e);
+            }
+            catch (HttpRequestException e)
+            {
+                last = e;
+            }
+            catch (NodeAdminException e) when (e.Status is HttpStatusCode.ServiceUnavailable or HttpStatusCode.GatewayTimeout || e.Title == "Not the leader")
+            {
+                last = e;
+            }
+        }
+        throw new HttpRequestException("no replica of the group could serve the call: " + last?.Message, last);
+    }
+
+    private async Task<GroupPlacement> FormGroupAsync(List<NodeEntry> alive, Dictionary<ulong, KnownGroup> groups, CancellationToken ct)
+    {
+        if (alive.Count < options.ReplicasPerGroup)
+        {
+            throw new PlacementImpossibleException($"a new shard group needs {options.ReplicasPerGroup} alive nodes; the control plane lists {alive.Count} alive");
+        }
+        var load = alive.ToDictionary(n => n.NodeId, n => groups.Values.Count(g => g.NodeIds.Contains(n.NodeId)), StringComparer.Ordinal);
+        var members = alive.OrderBy(n => load[n.NodeId]).ThenBy(n => n.NodeId, StringComparer.Ordinal).Take(options.ReplicasPerGroup).ToList();
+        ulong groupId;
+        do
+        {
+            groupId = BitConverter.ToUInt64(RandomNumberGenerator.GetBytes(8)) >> 1;
+        }
+        while (groupId == 0 || groups.ContainsKey(groupId));
+        var request = new CreateGroupRequest { GroupId = groupId };
+        request.Members.AddRange(members.Select(m => new Member { NodeId = m.NodeId, InternalUrl = m.InternalUrl.ToString().TrimEnd('/') }));
+        foreach (var m in members)
+        {
+            using var call = CancellationTokenSource.CreateLinkedTokenSource(ct);
+            call.CancelAfter(CallTimeout);
+            await Admin(m).CreateGroupAsync(request, call.Token);
+        }
+        var leader = await WaitForLeaderAsync(groupId, members, ct);
+        var placement = new GroupPlacement(groupId, members.Select(m => m.NodeId).ToList(), leader);
+        _local[groupId] = new LocalGroup(placement.NodeIds, leader, 0);
+        return placement;
+    }
+
+    private async Task<string> WaitForLeaderAsync(ulong groupId, List<NodeEntry> members, CancellationToken ct)
+    {
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(ct);
+        timeout.CancelAfter(options.GroupLeaderTimeout);
+        while (true)
+        {
+            foreach (var m in members)
+            {
+                try
+                {
+                    var status = await Admin(m).StatusAsync(timeout.Token);
+                    if (status.Groups.FirstOrDefault(g => g.GroupId == groupId) is { LeaderNodeId.Length: > 0 } g)
+                    {
+                        return g.LeaderNodeId;
+                    }
+                }
+                catch (HttpRequestException)
+                {
+                }
+            }
+            try
+            {
+                await Task.Delay(50, timeout.Token);
+            }
+            catch (OperationCanceledException) when (!ct.IsCancellationRequested)
+            {
+                throw new HttpRequestException($"shard group {groupId} elected no leader within {options.GroupLeaderTimeout.TotalSeconds} s");
+            }
+        }
+    }
+
+    /// <summary>Groups from heartbeats, merged with groups formed here that heartbeats do not show yet.</summary>
+    private Dictionary<ulong, KnownGroup> KnownGroups(IReadOnlyList<NodeEntry> nodes)
+    {
+        var groups = new Dictionary<ulong, KnownGroup>();
+        foreach (var n in nodes)
+        {
+            foreach (var g in n.Groups)
+            {
+                if (!groups.TryGetValue(g.GroupId, out var known))
+                {
+                    groups[g.GroupId] = known = new KnownGroup([], null, 0);
+                }
+                known.NodeIds.Add(n.NodeId);
+                known.Databases = Math.Max(known.Databases, g.Databases);
+                known.Leader ??= g.LeaderNodeId is { Length: > 0 } l ? l : null;
+            }
+        }
+        foreach (var (id, local) in _local)
+        {
+            if (!groups.TryGetValue(id, out var known))
+            {
+                groups[id] = new KnownGroup([.. local.NodeIds], local.Leader, local.Reserved);
+            }
+            else
+            {
+                // Heartbeats lag behind our reservations: count whichever is larger.
+                known.Databases = Math.Max(known.Databases, local.Reserved);
+            }
+        }
+        return groups;
+    }
+
+    private void Reserve(GroupPlacement placement)
+    {
+        _local[placement.GroupId] = _local.TryGetValue(placement.GroupId, out var local)
+            ? local with { Reserved = local.Reserved + 1 }
+            : new LocalGroup(placement.NodeIds, placement.LeaderNodeId, 1);
+    }
+
+    private sealed class KnownGroup(List<string> nodeIds, string? leader, int databases)
+    {
+        public List<string> NodeIds { get; } = nodeIds;
+        public string? Leader { get; set; } = leader;
+        public int Databases { get; set; } = databases;
+    }
+
+    private sealed record LocalGroup(IReadOnlyList<string> NodeIds, string? Leader, int Reserved);
+}

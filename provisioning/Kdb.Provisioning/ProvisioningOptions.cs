@@ -1,0 +1,59 @@
+using System.Globalization;
+using Microsoft.Extensions.Configuration;
+
+namespace Kdb.Provisioning;
+
+/// <summary>
+/// Provisioning settings (configuration section <c>Provisioning</c>). Where the control plane and the
+/// service identity come from depends on the host: the worker has <c>ControlPlane:Url</c> and
+/// <c>ServiceClient:Id/Secret</c> (as the nodes do); inside the control plane the consumers call the
+/// control plane's own port with the provisioning client's secret from <c>ServiceClients:Provisioning:Secret</c>.
+/// </summary>
+public sealed class ProvisioningOptions
+{
+    public const string Section = "Provisioning";
+
+    /// <summary>The control plane's base URL (its internal API and token endpoint).</summary>
+    public Uri ControlPlaneUrl { get; set; } = new("http://127.0.0.1:5100");
+
+    /// <summary>The service client provisioning authenticates as.</summary>
+    public string ClientId { get; set; } = "kdb-provisioning";
+
+    public string ClientSecret { get; set; } = string.Empty;
+
+    /// <summary>Root directory of the filesystem object store (backups).</summary>
+    public string ObjectStorePath { get; set; } = Path.Combine(".kdb", "objects");
+
+    /// <summary>Replicas of a new shard group.</summary>
+    public int ReplicasPerGroup { get; set; } = 3;
+
+    /// <summary>Databases a group takes before placement forms a new one.</summary>
+    public int MaxDatabasesPerGroup { get; set; } = 500;
+
+    /// <summary>Plaintext bytes per encrypted backup chunk.</summary>
+    public int BackupChunkBytes { get; set; } = 4 << 20;
+
+    /// <summary>How long a new group may take to elect a leader.</summary>
+    public TimeSpan GroupLeaderTimeout { get; set; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>Usage polling interval; zero turns usage collection off.</summary>
+    public TimeSpan UsageInterval { get; set; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>Reads the options from either host's configuration (see the type's summary).</summary>
+    public static ProvisioningOptions From(IConfiguration configuration)
+    {
+        var options = configuration.GetSection(Section).Get<ProvisioningOptions>() ?? new ProvisioningOptions();
+        if (configuration.GetSection(Section)["ControlPlaneUrl"] is null)
+        {
+            var url = configuration["ControlPlane:Url"];
+            var port = configuration.GetValue("ControlPlane:Port", 5100);
+            options.ControlPlaneUrl = new Uri(string.IsNullOrEmpty(url) ? $"http://127.0.0.1:{port.ToString(CultureInfo.InvariantCulture)}" : url);
+        }
+        if (string.IsNullOrEmpty(options.ClientSecret))
+        {
+            options.ClientId = configuration["ServiceClient:Id"] ?? options.ClientId;
+            options.ClientSecret = configuration["ServiceClient:Secret"] is { Length: > 0 } own ? own : configuration["ServiceClients:Provisioning:Secret"] ?? string.Empty;
+        }
+        return options;
+    }
+}
