@@ -1,18 +1,95 @@
+using Kdb.Node.Auth;
+using Kdb.Node.ControlPlane;
+using Kdb.Proxy;
+using Kdb.Proxy.Http;
+using Kdb.Proxy.Logs;
+using Kdb.Proxy.Pg;
+using Kdb.Proxy.Routing;
+using Kdb.Proxy.Throttling;
+using Kdb.Proxy.Tls;
 using Kdb.ServiceDefaults;
+using Microsoft.AspNetCore.Connections;
+using Microsoft.Extensions.Diagnostics.HealthChecks;
 
 var builder = WebApplication.CreateBuilder(args);
 builder.AddKdbServiceDefaults("proxy");
+ProxyOptions options = ProxyOptions.Read(builder.Configuration);
+builder.Services.AddSingleton(options);
+builder.Services.AddSingleton(TimeProvider.System);
 
 // Tenants reach the PostgreSQL and HTTP ports; health and metrics answer only on the management port.
-var managementPort = builder.Configuration.GetPort("Proxy:ManagementPort", 6490);
-builder.ListenOn(managementPort);
+var bind = System.Net.IPAddress.Parse(builder.Configuration["BindAddress"] ?? "127.0.0.1");
+builder.ListenOn(options.ManagementPort);
+builder.WebHost.ConfigureKestrel(kestrel =>
+{
+    kestrel.Listen(bind, options.PgPort, listen => listen.UseConnectionHandler<PgFrontHandler>());
+    kestrel.Listen(bind, options.HttpPort);
 
-var controlPlane = builder.Configuration["ControlPlane:Url"] ?? "http://127.0.0.1:5100";
-builder.Services.AddHealthChecks().AddHttpDependency("controlplane", new Uri(new Uri(controlPlane), "/health/live"));
+    // The data API's own limit (DESIGN: 1 MiB bodies); Kestrel answers 413 before the body reaches a node.
+    kestrel.Limits.MaxRequestBodySize = HttpFront.MaxBodyBytes;
+});
+builder.Services.AddHttpForwarder();
+builder.Services.Configure<HostOptions>(host => host.ShutdownTimeout = options.DrainTimeout);
+
+var controlPlaneUrl = new Uri(builder.Configuration["ControlPlane:Url"] ?? "http://127.0.0.1:5100");
+builder.Services.AddHealthChecks()
+    .AddHttpDependency("controlplane", new Uri(controlPlaneUrl, "/health/live"))
+    .AddCheck<RoutesLoadedCheck>("routes");
+
+// The control plane: a long-poll needs a timeout above its 30 s.
+var http = new HttpClient(new SocketsHttpHandler { UseProxy = false, PooledConnectionLifetime = TimeSpan.FromMinutes(5) })
+{
+    BaseAddress = controlPlaneUrl,
+    Timeout = TimeSpan.FromSeconds(75),
+};
+string? staticToken = builder.Configuration["Proxy:ServiceToken"];
+var serviceClient = new ServiceTokenClient(http, new ServiceClientOptions
+{
+    Id = builder.Configuration["ServiceClient:Id"] ?? "kdb-proxy",
+    Secret = builder.Configuration["ServiceClient:Secret"] ?? string.Empty,
+}, TimeProvider.System);
+builder.Services.AddSingleton<IControlPlaneClient>(new ControlPlaneClient(http, options.ProxyId, ct =>
+    staticToken is { Length: > 0 } ? ValueTask.FromResult(staticToken) : new ValueTask<string>(serviceClient.GetAsync(ct))));
+
+// Data tokens are the control plane's: its issuer and JWKS unless configured otherwise.
+TokenValidatorOptions? tokenOptions = TokenValidatorOptions.Read(builder.Configuration.GetSection("Tokens"), development: controlPlaneUrl.IsLoopback)
+    ?? new TokenValidatorOptions { Issuer = controlPlaneUrl.GetLeftPart(UriPartial.Authority), AllowHttpIssuer = controlPlaneUrl.IsLoopback };
+
+builder.Services.AddSingleton<IRouteCache, RouteCache>();
+builder.Services.AddSingleton<AuthThrottle>();
+builder.Services.AddSingleton<CancelMap>();
+builder.Services.AddSingleton<ProxyMetrics>();
+builder.Services.AddSingleton<ConnectionLog>();
+builder.Services.AddSingleton<IConnectionLog>(sp => sp.GetRequiredService<ConnectionLog>());
+builder.Services.AddHostedService(sp => sp.GetRequiredService<ConnectionLog>());
+builder.Services.AddHostedService<RouteFollower>();
+builder.Services.AddHostedService<UsageReporter>();
+builder.Services.AddSingleton(sp => new CertificateSource(
+    builder.Configuration["Tls:Certificate"], builder.Configuration["Tls:Key"], TimeProvider.System, sp.GetRequiredService<ILogger<CertificateSource>>()));
+builder.Services.AddSingleton(sp => new PgFrontServices(
+    options,
+    sp.GetRequiredService<IRouteCache>(),
+    sp.GetRequiredService<AuthThrottle>(),
+    sp.GetRequiredService<CancelMap>(),
+    sp.GetRequiredService<IConnectionLog>(),
+    TokenValidators.Create(tokenOptions, logger: sp.GetRequiredService<ILogger<PgFrontConnection>>()),
+    sp.GetRequiredService<CertificateSource>(),
+    sp.GetRequiredService<IControlPlaneClient>(),
+    sp.GetRequiredService<ProxyMetrics>(),
+    TimeProvider.System,
+    sp.GetRequiredService<ILogger<PgFrontConnection>>()));
 
 var app = builder.Build();
-app.MapKdbManagementEndpoints(managementPort);
+app.MapKdbManagementEndpoints(options.ManagementPort);
+app.MapHttpFront(options.HttpPort, app.Services.GetRequiredService<PgFrontServices>().Tokens);
 app.Run();
 
 /// <summary>Entry point, visible to WebApplicationFactory in tests.</summary>
 public partial class Program;
+
+/// <summary>Ready once the first full route table has been loaded.</summary>
+internal sealed class RoutesLoadedCheck(IRouteCache routes) : IHealthCheck
+{
+    public Task<HealthCheckResult> CheckHealthAsync(HealthCheckContext context, CancellationToken cancellationToken = default) =>
+        Task.FromResult(routes.Loaded ? HealthCheckResult.Healthy($"route version {routes.Version}") : HealthCheckResult.Unhealthy("no route table yet"));
+}

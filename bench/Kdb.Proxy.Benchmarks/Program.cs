@@ -1,0 +1,147 @@
+using System.Diagnostics;
+using Kdb.Bench.Common;
+using Kdb.Testing.Cluster;
+using Kdb.Testing.Proxy;
+using Npgsql;
+
+// Three clustered nodes and a proxy in front of them (TLS off on both paths). Every figure is measured through the
+// proxy and directly against the group's leader in the same run, the direct one being the baseline.
+var quick = args.Contains("--quick");
+var seconds = quick ? 5 : 20;
+// Each idle session also holds one on the leader, whose own limit is 1000.
+var idleSessions = quick ? 300 : 900;
+var bed = new ProxyTestBed();
+await bed.InitializeAsync();
+try
+{
+    var entry = await bed.CreateRoutedDatabaseAsync(ThreeNodeCluster.OwnerPassword, maxConnections: 10_000);
+    var leader = await bed.Cluster.LeaderOfAsync(bed.GroupId);
+    var viaProxy = new PgTarget("proxy", bed.Proxy.PgPort, "owner", ThreeNodeCluster.OwnerPassword, entry.DatabaseId);
+    var direct = new PgTarget("direct", leader.PgPort, "owner", ThreeNodeCluster.OwnerPassword, entry.DatabaseId);
+    // First, before any load has grown the proxy's heap: RSS growth per idle session is only meaningful then.
+    BenchTools.Figure("proxy_idle_conn_kb", await IdleKbAsync(viaProxy, FindDescendant(bed.Proxy.ProcessId, "Kdb.Proxy.dll"), idleSessions), "KB");
+
+    Console.Error.WriteLine("# pgbench -i -s 1 through the proxy");
+    BenchTools.Pgbench(viaProxy, TimeSpan.FromMinutes(10), "-i", "-s", "1", "-q");
+
+    var directTps = BenchTools.PgbenchTps(direct, "-S", seconds);
+    var proxyTps = BenchTools.PgbenchTps(viaProxy, "-S", seconds);
+    BenchTools.Figure("proxy_select_tps.direct", directTps, "tps");
+    BenchTools.Figure("proxy_select_tps.proxy", proxyTps, "tps");
+    BenchTools.Figure("proxy_over_direct_select", proxyTps / directTps, "x");
+
+    var directP50 = await RoundTripP50UsAsync(direct);
+    var proxyP50 = await RoundTripP50UsAsync(viaProxy);
+    BenchTools.Figure("proxy_round_trip_p50_us.direct", directP50, "us");
+    BenchTools.Figure("proxy_round_trip_p50_us.proxy", proxyP50, "us");
+    BenchTools.Figure("proxy_added_p50_us", proxyP50 - directP50, "us");
+
+    BenchTools.Figure("proxy_connect_p50_ms.direct", await ConnectP50MsAsync(direct), "ms");
+    BenchTools.Figure("proxy_connect_p50_ms", await ConnectP50MsAsync(viaProxy), "ms");
+}
+finally
+{
+    await bed.DisposeAsync();
+}
+
+// The launcher starts hosts under setsid and a watchdog shell: the proxy itself is a descendant of that pid.
+static int FindDescendant(int root, string marker)
+{
+    var pending = new Queue<int>([root]);
+    while (pending.TryDequeue(out var pid))
+    {
+        var cmdline = File.Exists($"/proc/{pid}/cmdline") ? File.ReadAllText($"/proc/{pid}/cmdline") : string.Empty;
+        // The wrapper shell's command line names the assembly too; the host is the process that dotnet itself runs.
+        if (cmdline.Contains(marker, StringComparison.Ordinal) && cmdline.Split('\0')[0].EndsWith("dotnet", StringComparison.Ordinal))
+        {
+            return pid;
+        }
+
+        foreach (var task in Directory.Exists($"/proc/{pid}/task") ? Directory.GetDirectories($"/proc/{pid}/task") : [])
+        {
+            var children = Path.Combine(task, "children");
+            foreach (var child in File.Exists(children) ? File.ReadAllText(children).Split(' ', StringSplitOptions.RemoveEmptyEntries) : [])
+            {
+                pending.Enqueue(int.Parse(child, System.Globalization.CultureInfo.InvariantCulture));
+            }
+        }
+    }
+
+    throw new InvalidOperationException($"no process running {marker} below pid {root}");
+}
+
+static string Cs(PgTarget t) => t.ConnectionString + ";Pooling=false;SSL Mode=Disable;Gss Encryption Mode=Disable";
+
+// One connection, simple SELECTs one after another: the median round trip.
+static async Task<double> RoundTripP50UsAsync(PgTarget target)
+{
+    await using var conn = new NpgsqlConnection(Cs(target));
+    await conn.OpenAsync();
+    await using var cmd = new NpgsqlCommand("SELECT 1", conn);
+    await cmd.PrepareAsync();
+    var samples = new double[3000];
+    for (var i = -300; i < samples.Length; i++)
+    {
+        var start = Stopwatch.GetTimestamp();
+        await cmd.ExecuteScalarAsync();
+        if (i >= 0)
+        {
+            samples[i] = Stopwatch.GetElapsedTime(start).TotalMicroseconds;
+        }
+    }
+
+    Array.Sort(samples);
+    return samples[samples.Length / 2];
+}
+
+// New connections one after another (the route is cached after the first): the median OpenAsync, SCRAM included.
+static async Task<double> ConnectP50MsAsync(PgTarget target)
+{
+    var samples = new double[200];
+    for (var i = -10; i < samples.Length; i++)
+    {
+        var start = Stopwatch.GetTimestamp();
+        await using var conn = new NpgsqlConnection(Cs(target));
+        await conn.OpenAsync();
+        if (i >= 0)
+        {
+            samples[i] = Stopwatch.GetElapsedTime(start).TotalMilliseconds;
+        }
+    }
+
+    Array.Sort(samples);
+    return samples[samples.Length / 2];
+}
+
+// Opens idle sessions through the proxy and divides the proxy's resident-set growth by their number.
+static async Task<double> IdleKbAsync(PgTarget target, int proxyPid, int count)
+{
+    // One session first, so the code paths are compiled before the baseline is read.
+    await using (var warm = new NpgsqlConnection(Cs(target)))
+    {
+        await warm.OpenAsync();
+    }
+
+    await Task.Delay(1000);
+    var before = BenchTools.RssKb(proxyPid);
+    var open = new List<NpgsqlConnection>();
+    try
+    {
+        for (var i = 0; i < count; i++)
+        {
+            var c = new NpgsqlConnection(Cs(target));
+            await c.OpenAsync();
+            open.Add(c);
+        }
+
+        await Task.Delay(2000);
+        return (BenchTools.RssKb(proxyPid) - before) / (double)count;
+    }
+    finally
+    {
+        foreach (var c in open)
+        {
+            await c.DisposeAsync();
+        }
+    }
+}

@@ -1,0 +1,392 @@
+using System.Buffers.Binary;
+using System.IO.Pipelines;
+using System.Net;
+using System.Net.Security;
+using System.Security.Authentication;
+using System.Text;
+using Kdb.Node.Auth;
+using Kdb.PgWire.Auth;
+using Kdb.Proxy.Logs;
+using Kdb.Proxy.Routing;
+using Kdb.Proxy.Throttling;
+using Kdb.Proxy.Tls;
+using Microsoft.AspNetCore.Connections;
+
+namespace Kdb.Proxy.Pg;
+
+/// <summary>Everything a client connection needs, shared by all of them.</summary>
+internal sealed record PgFrontServices(
+    ProxyOptions Options,
+    IRouteCache Routes,
+    AuthThrottle Throttle,
+    CancelMap Cancels,
+    IConnectionLog Log,
+    ITokenValidator? Tokens,
+    CertificateSource Certificates,
+    IControlPlaneClient ControlPlane,
+    ProxyMetrics Metrics,
+    TimeProvider Time,
+    ILogger Logger);
+
+/// <summary>
+/// One client connection: SSLRequest, startup, routing, authentication at the proxy, a backend connection to a
+/// replica of the database's group, then the relay. Every refusal is an ErrorResponse with a SQLSTATE, and every
+/// failed login — unknown database, foreign database, wrong password, wrong token — is the same 28P01 after a full
+/// exchange (DESIGN: failed logins look alike).
+/// </summary>
+internal sealed partial class PgFrontConnection(ConnectionContext connection, PgFrontServices services)
+{
+    // Password and SASL messages are small; PostgreSQL itself caps them near this size.
+    private const int MaxAuthMessage = 16 * 1024;
+
+    private readonly ProxyOptions _options = services.Options;
+    private readonly string _clientIp = (connection.RemoteEndPoint as IPEndPoint)?.Address.ToString() ?? "unknown";
+    private readonly bool _loopback = connection.RemoteEndPoint is IPEndPoint ip && IPAddress.IsLoopback(ip.Address);
+    private IDuplexPipe _client = connection.Transport;
+    private SslStream? _tls;
+    private string? _sniHost;
+
+    public async Task RunAsync()
+    {
+        using var startup = CancellationTokenSource.CreateLinkedTokenSource(connection.ConnectionClosed);
+        startup.CancelAfter(_options.StartupTimeout);
+        try
+        {
+            Session? session = await StartupAsync(startup.Token).ConfigureAwait(false);
+            if (session is not null)
+            {
+                await RelayAsync(session).ConfigureAwait(false);
+            }
+        }
+        catch (Exception e) when (e is OperationCanceledException or IOException or AuthenticationException or ConnectionResetException or ObjectDisposedException)
+        {
+            // The client went away, timed out during startup, or failed the TLS handshake: nothing to answer.
+        }
+        finally
+        {
+            if (_tls is not null)
+            {
+                await _tls.DisposeAsync().ConfigureAwait(false);
+            }
+        }
+    }
+
+    private async Task<Session?> StartupAsync(CancellationToken ct)
+    {
+        bool sslAsked = false;
+        bool gssAsked = false;
+        Dictionary<string, string>? parameters;
+        while (true)
+        {
+            byte[]? packet = await PgFrames.ReadStartupPacketAsync(_client.Input, ct).ConfigureAwait(false);
+            if (packet is null)
+            {
+                return null;
+            }
+
+            int code = BinaryPrimitives.ReadInt32BigEndian(packet);
+            if (code is StartupCodes.SslRequest or StartupCodes.GssEncRequest && packet.Length == 4)
+            {
+                ref bool asked = ref code == StartupCodes.SslRequest ? ref sslAsked : ref gssAsked;
+                if (asked || _tls is not null)
+                {
+                    return null;
+                }
+
+                asked = true;
+                if (!await NegotiateTlsAsync(code == StartupCodes.SslRequest, ct).ConfigureAwait(false))
+                {
+                    return null;
+                }
+
+                continue;
+            }
+
+            if (code == StartupCodes.CancelRequest && packet.Length == 12)
+            {
+                // Clients close the cancel connection right after sending; the forward must not depend on it staying open.
+                using var forward = new CancellationTokenSource(_options.BackendConnectTimeout);
+                await services.Cancels.ForwardAsync(BinaryPrimitives.ReadInt32BigEndian(packet.AsSpan(4)), BinaryPrimitives.ReadInt32BigEndian(packet.AsSpan(8)), forward.Token).ConfigureAwait(false);
+                return null;
+            }
+
+            if (code >> 16 != 3)
+            {
+                await FailAsync(ProxySqlState.FeatureNotSupported, $"unsupported frontend protocol {code >> 16}.{code & 0xFFFF}: server supports 3.0 to 3.0").ConfigureAwait(false);
+                return null;
+            }
+
+            parameters = PgFrames.ParseStartupParameters(packet.AsSpan(4));
+            if (parameters is null)
+            {
+                await FailAsync(ProxySqlState.ProtocolViolation, "invalid startup packet layout: expected terminator as last byte").ConfigureAwait(false);
+                return null;
+            }
+
+            break;
+        }
+
+        if (_tls is null && (_options.RequireTls || !_loopback))
+        {
+            await FailAsync(ProxySqlState.InvalidAuthorization, "SSL connection is required", "Connect with sslmode=require.").ConfigureAwait(false);
+            return null;
+        }
+
+        StartupRequest? request = StartupRequest.Parse(parameters, _sniHost, out string? error);
+        if (request is null)
+        {
+            await FailAsync(ProxySqlState.InvalidAuthorization, error!).ConfigureAwait(false);
+            return null;
+        }
+
+        // Names longer than PostgreSQL's identifiers exist nowhere; they still get the full, failing exchange.
+        DatabaseState? database = request.Database.Length <= 63 ? await services.Routes.ResolveAsync(request.Database, ct).ConfigureAwait(false) : null;
+        if (services.Throttle.Begin(_clientIp, request.Database, database?.LockoutResetAt) == ThrottleVerdict.Throttled)
+        {
+            services.Metrics.Throttled.Add(1);
+            services.Log.Record(request.Database, "throttle", "locked_out", _clientIp, request.User);
+            await FailAsync(ProxySqlState.ConnectionRejected, "too many failed login attempts; try again later").ConfigureAwait(false);
+            return null;
+        }
+
+        bool authenticated;
+        bool scram = false;
+        try
+        {
+            (authenticated, scram) = await AuthenticateAsync(request, database, ct).ConfigureAwait(false);
+        }
+        catch
+        {
+            services.Throttle.Abandon(_clientIp, request.Database);
+            throw;
+        }
+
+        if (!authenticated || database is null)
+        {
+            services.Throttle.Failed(_clientIp, request.Database);
+            services.Metrics.Denied.Add(1, new KeyValuePair<string, object?>("reason", "auth_failed"));
+            services.Log.Record(request.Database, "deny", "auth_failed", _clientIp, request.User);
+            await FailAsync(ProxySqlState.InvalidPassword, $"password authentication failed for user \"{request.User}\"").ConfigureAwait(false);
+            return null;
+        }
+
+        services.Throttle.Succeeded(_clientIp, request.Database);
+        if (database.Suspended)
+        {
+            Deny(request, database, "suspended");
+            await FailAsync(ProxySqlState.QuotaSuspended, "database suspended: quota exceeded").ConfigureAwait(false);
+            return null;
+        }
+
+        if (!database.TryOpenSession())
+        {
+            Deny(request, database, "max_connections");
+            await FailAsync(ProxySqlState.TooManyConnections, $"too many connections for database \"{request.Database}\"").ConfigureAwait(false);
+            return null;
+        }
+
+        BackendConnection? backend = null;
+        try
+        {
+            backend = await ConnectBackendAsync(request, database, ct).ConfigureAwait(false);
+        }
+        finally
+        {
+            if (backend is null)
+            {
+                database.CloseSession();
+            }
+        }
+
+        if (backend is null)
+        {
+            return null;
+        }
+
+        (int pid, int secret) = services.Cancels.Register(backend.Replica.PgEndpoint, backend.ProcessId, backend.SecretKey);
+        PipeWriter output = _client.Output;
+        PgFrames.WriteAuthentication(output, 0);
+        PgFrames.WriteBackendKeyData(output, pid, secret);
+
+        // The node's greeting ends with its ReadyForQuery; BackendKeyData may come before it in any order.
+        await output.WriteAsync(backend.Greeting, ct).ConfigureAwait(false);
+        services.Metrics.Connections.Add(1);
+        services.Log.Record(request.Database, "connect", scram ? "scram" : "token", _clientIp, request.User);
+        return new Session(database, backend, pid);
+    }
+
+    private async Task<BackendConnection?> ConnectBackendAsync(StartupRequest request, DatabaseState database, CancellationToken ct)
+    {
+        string token = await services.ControlPlane.GetServiceTokenAsync(ct).ConfigureAwait(false);
+        RouteEntry entry = database.Entry;
+        BackendException? last = null;
+        foreach (RouteReplica replica in services.Routes.ReplicasInOrder(entry))
+        {
+            try
+            {
+                BackendConnection backend = await BackendConnector.ConnectAsync(replica, request, entry.DatabaseId, token, _options.BackendConnectTimeout, ct).ConfigureAwait(false);
+                if (entry.GroupId is { } group && backend.Leader is { } leader)
+                {
+                    services.Routes.ReportLeader(group, leader);
+                }
+
+                return backend;
+            }
+            catch (BackendException e)
+            {
+                // Followers forward to the leader, so any replica serves: try the next one at once (DESIGN).
+                LogReplicaFailed(services.Logger, replica.NodeId, entry.DatabaseId, e.Message);
+                last = e;
+            }
+        }
+
+        Deny(request, database, "no_backend");
+        await FailAsync(last?.SqlState is { } state && !state.StartsWith("08", StringComparison.Ordinal) && state != "57P03" ? state : ProxySqlState.ConnectionFailure,
+            last?.SqlState is not null ? last.Message : "could not connect to any replica of the database").ConfigureAwait(false);
+        return null;
+    }
+
+    private async Task<(bool Authenticated, bool Scram)> AuthenticateAsync(StartupRequest request, DatabaseState? database, CancellationToken ct)
+    {
+        RouteEntry? entry = database?.Entry;
+        RouteRole? role = entry?.FindRole(request.User);
+        if (request.TokenPassword)
+        {
+            if (_tls is null && !(_options.DevelopmentLoopbackAuth && _loopback))
+            {
+                // Refused before the password is sent, so a token never crosses the wire in clear.
+                await FailAsync(ProxySqlState.InvalidPassword, $"password authentication failed for user \"{request.User}\"", "Token passwords require an SSL connection (sslmode=require).").ConfigureAwait(false);
+                throw new OperationCanceledException("token over plaintext");
+            }
+
+            PgFrames.WriteAuthentication(_client.Output, 3);
+            await _client.Output.FlushAsync(ct).ConfigureAwait(false);
+            (byte Code, byte[] Body)? message = await PgFrames.ReadMessageAsync(_client.Input, MaxAuthMessage, ct).ConfigureAwait(false);
+            if (message is not { Code: (byte)'p' } m || m.Body.Length == 0 || m.Body[^1] != 0)
+            {
+                return (false, false);
+            }
+
+            string token = Encoding.UTF8.GetString(m.Body.AsSpan(0, m.Body.Length - 1));
+            if (services.Tokens is null)
+            {
+                return (false, false);
+            }
+
+            TokenCheck check = await services.Tokens.ValidateDataTokenAsync(token, request.Database, request.User, ct).ConfigureAwait(false);
+            return (check.IsValid && role is not null && entry is not null, false);
+        }
+
+        bool real = ScramSha256Verifier.TryParse(role?.ScramVerifier, out ScramSha256Verifier? verifier);
+        if (!real)
+        {
+            verifier = ScramSha256Verifier.CreateFake(_options.FakeVerifierSecret, request.Database, request.User);
+        }
+
+        var exchange = new ScramServerExchange(verifier!);
+        PgFrames.WriteSaslOffer(_client.Output);
+        await _client.Output.FlushAsync(ct).ConfigureAwait(false);
+        (byte Code, byte[] Body)? first = await PgFrames.ReadMessageAsync(_client.Input, MaxAuthMessage, ct).ConfigureAwait(false);
+        byte[]? clientFirst = first is { Code: (byte)'p' } f ? ReadSaslInitial(f.Body) : null;
+        string? serverFirst = clientFirst is null ? null : exchange.HandleClientFirst(clientFirst);
+        if (serverFirst is null)
+        {
+            await FailAsync(ProxySqlState.ProtocolViolation, "malformed SCRAM message").ConfigureAwait(false);
+            throw new OperationCanceledException("malformed SASL");
+        }
+
+        PgFrames.WriteAuthentication(_client.Output, 11, Encoding.UTF8.GetBytes(serverFirst));
+        await _client.Output.FlushAsync(ct).ConfigureAwait(false);
+        (byte Code, byte[] Body)? final = await PgFrames.ReadMessageAsync(_client.Input, MaxAuthMessage, ct).ConfigureAwait(false);
+        if (final is not { Code: (byte)'p' } fin)
+        {
+            return (false, true);
+        }
+
+        string? serverFinal = exchange.HandleClientFinal(fin.Body);
+        if (serverFinal is null || !real || entry is null)
+        {
+            return (false, true);
+        }
+
+        PgFrames.WriteAuthentication(_client.Output, 12, Encoding.UTF8.GetBytes(serverFinal));
+        return (true, true);
+    }
+
+    private static byte[]? ReadSaslInitial(byte[] body)
+    {
+        int end = Array.IndexOf(body, (byte)0);
+        if (end < 0 || !body.AsSpan(0, end).SequenceEqual("SCRAM-SHA-256"u8) || body.Length < end + 5)
+        {
+            return null;
+        }
+
+        int length = BinaryPrimitives.ReadInt32BigEndian(body.AsSpan(end + 1));
+        return length >= 0 && body.Length == end + 5 + length ? body.AsSpan(end + 5, length).ToArray() : null;
+    }
+
+    private async Task<bool> NegotiateTlsAsync(bool ssl, CancellationToken ct)
+    {
+        System.Security.Cryptography.X509Certificates.X509Certificate2? certificate = ssl ? services.Certificates.Current : null;
+        Memory<byte> answer = _client.Output.GetMemory(1);
+        answer.Span[0] = certificate is null ? (byte)'N' : (byte)'S';
+        _client.Output.Advance(1);
+        await _client.Output.FlushAsync(ct).ConfigureAwait(false);
+        if (certificate is null)
+        {
+            return true;
+        }
+
+        // Bytes sent before the handshake would be taken as if they came over TLS (CVE-2021-23214): refuse them.
+        if (_client.Input.TryRead(out ReadResult pending))
+        {
+            bool extra = !pending.Buffer.IsEmpty;
+            _client.Input.AdvanceTo(pending.Buffer.Start);
+            if (extra)
+            {
+                return false;
+            }
+        }
+
+        var tls = new SslStream(new PipeStream(connection.Transport), leaveInnerStreamOpen: false);
+        _tls = tls;
+        await tls.AuthenticateAsServerAsync(new SslServerAuthenticationOptions { ServerCertificate = certificate, ClientCertificateRequired = false }, ct).ConfigureAwait(false);
+        _sniHost = tls.TargetHostName;
+        _client = new StreamPipe(tls);
+        return true;
+    }
+
+    private async Task RelayAsync(Session session)
+    {
+        services.Metrics.SessionOpened();
+        try
+        {
+            using var stop = CancellationTokenSource.CreateLinkedTokenSource(connection.ConnectionClosed, session.Database.RemovedToken);
+            await _client.Output.FlushAsync(stop.Token).ConfigureAwait(false);
+            await PgRelay.RunAsync(_client, session.Backend.Socket, session.Database, services.Time, stop.Token).ConfigureAwait(false);
+        }
+        finally
+        {
+            services.Metrics.SessionClosed();
+            services.Cancels.Unregister(session.ProcessId);
+            session.Database.CloseSession();
+        }
+    }
+
+    private void Deny(StartupRequest request, DatabaseState database, string reason)
+    {
+        services.Metrics.Denied.Add(1, new KeyValuePair<string, object?>("reason", reason));
+        services.Log.Record(database.Entry.DatabaseId, "deny", reason, _clientIp, request.User);
+    }
+
+    private async Task FailAsync(string sqlState, string message, string? hint = null)
+    {
+        PgFrames.WriteError(_client.Output, "FATAL", sqlState, message, hint);
+        await _client.Output.FlushAsync().ConfigureAwait(false);
+    }
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Replica {NodeId} refused a session of {DatabaseId}: {Reason}")]
+    private static partial void LogReplicaFailed(ILogger logger, string nodeId, string databaseId, string reason);
+
+    private sealed record Session(DatabaseState Database, BackendConnection Backend, int ProcessId);
+}
