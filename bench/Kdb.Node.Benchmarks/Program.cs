@@ -9,6 +9,8 @@ using Npgsql;
 // 3-replica group directly (no proxy; fsync on everywhere, TLS off), then failover time after SIGKILL of the leader,
 // then tenant density (resident memory per idle database). `--quick` shortens every part.
 var quick = args.Contains("--quick");
+// --only pgbench: the pgbench figures alone (for iterating on the data path).
+var pgbenchOnly = args.SkipWhile(a => a != "--only").Skip(1).FirstOrDefault() == "pgbench";
 var seconds = quick ? 5 : 30;
 var scale = quick ? 1 : 10;
 var densityDatabases = quick ? 2_000 : 50_000;
@@ -38,6 +40,10 @@ try
         BenchTools.Figure($"pgbench_{figure}_tps.postgres", postgres, "tps");
         BenchTools.Figure($"pgbench_{figure}_tps.group3", group3, "tps");
         BenchTools.Figure($"pgbench_{figure}_over_postgres.group3", group3 / postgres, "x");
+    }
+    if (pgbenchOnly)
+    {
+        return;
     }
 
     // Density: many databases on one group, then the growth of each replica's resident memory per database.

@@ -17,12 +17,17 @@ public sealed class ClusterHost : IDisposable
     private readonly ConcurrentQueue<object> _inbox = new();
     private readonly AutoResetEvent _wake = new(false);
     private readonly ConcurrentDictionary<ulong, ShardGroup> _groups = new();
+    // The loop walks every group several times per round: an array (replaced on attach) instead of the dictionary's
+    // Values, which copies under all its locks on each call.
+    private ShardGroup[] _all = [];
     private readonly ConcurrentDictionary<string, ulong> _databaseGroups = new(StringComparer.Ordinal);
     private readonly Thread _loop;
     private readonly Stopwatch _clock = Stopwatch.StartNew();
     private readonly List<(ShardGroup Group, Ready Ready)> _round = [];
     private readonly List<Kdb.Raft.Storage.IRaftLogStore> _syncs = [];
     private volatile bool _stopping;
+    // 1 while the loop is about to wait or waiting: producers signal the event only then (one syscall per wait, not per message).
+    private int _sleeping;
     private long _leaderChanges;
 
     private ClusterHost(ClusterOptions options, Action<Message> send, Action<GroupMember> peerAdded)
@@ -64,7 +69,16 @@ public sealed class ClusterHost : IDisposable
     public void Deliver(Message message)
     {
         _inbox.Enqueue(message);
-        _wake.Set();
+        Wake();
+    }
+
+    private void Wake()
+    {
+        // Enqueue is a full fence, so either the loop sees the item when it rechecks the inbox, or we see it sleeping.
+        if (Volatile.Read(ref _sleeping) == 1 && Interlocked.Exchange(ref _sleeping, 0) == 1)
+        {
+            _wake.Set();
+        }
     }
 
     public IReadOnlyCollection<ulong> GroupIds => [.. _groups.Keys];
@@ -117,15 +131,20 @@ public sealed class ClusterHost : IDisposable
     public Task ReadIndexAsync(ulong groupId)
     {
         var group = Group(groupId);
+        if (group.TryLeaseRead(_clock.ElapsedMilliseconds, out var leaseIndex))
+        {
+            return WaitApplied(group, leaseIndex);
+        }
         var done = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         Post(() => group.ReadIndex(done, _clock.ElapsedMilliseconds));
         return done.Task;
     }
 
     /// <summary>Completes once this replica has applied <paramref name="index"/>.</summary>
-    public Task WaitAppliedAsync(ulong groupId, ulong index)
+    public Task WaitAppliedAsync(ulong groupId, ulong index) => WaitApplied(Group(groupId), index);
+
+    private Task WaitApplied(ShardGroup group, ulong index)
     {
-        var group = Group(groupId);
         if (group.AppliedIndex >= index)
         {
             return Task.CompletedTask;
@@ -276,6 +295,7 @@ public sealed class ClusterHost : IDisposable
     {
         group.StateMachine.DatabaseChanged += id => _databaseGroups.TryRemove(id, out _);
         _groups[group.GroupId] = group;
+        _all = [.. _all, group];
         foreach (var m in group.Manifest.Members)
         {
             if (m.RaftId != RaftId)
@@ -307,7 +327,7 @@ public sealed class ClusterHost : IDisposable
             throw new ClusterException("57P01", "the node is shutting down");
         }
         _inbox.Enqueue(action);
-        _wake.Set();
+        Wake();
     }
 
     private Task<T> RunAsync<T>(Func<T> func)
@@ -334,9 +354,14 @@ public sealed class ClusterHost : IDisposable
         while (!_stopping)
         {
             var wait = (int)Math.Max(0, nextTick - _clock.ElapsedMilliseconds);
-            if (_inbox.IsEmpty)
+            if (_inbox.IsEmpty && wait > 0)
             {
-                _wake.WaitOne(wait);
+                Interlocked.Exchange(ref _sleeping, 1);
+                if (_inbox.IsEmpty)
+                {
+                    _wake.WaitOne(wait);
+                }
+                Interlocked.Exchange(ref _sleeping, 0);
             }
             while (_inbox.TryDequeue(out var item))
             {
@@ -346,6 +371,11 @@ public sealed class ClusterHost : IDisposable
                         if (_groups.TryGetValue(m.GroupId, out var target))
                         {
                             target.Node.Step(m);
+                            if (m.Type == MessageType.HeartbeatResponse)
+                            {
+                                // An acknowledged heartbeat round extends the lease; it makes no Ready of its own.
+                                target.PublishLease();
+                            }
                         }
                         break;
                     case Action a:
@@ -356,18 +386,18 @@ public sealed class ClusterHost : IDisposable
             var now = _clock.ElapsedMilliseconds;
             if (now >= nextTick)
             {
-                foreach (var g in _groups.Values)
+                foreach (var g in _all)
                 {
                     g.Tick(now);
                 }
                 nextTick = now + _options.TickMs;
             }
             ProcessReadies();
-            foreach (var (id, g) in _groups)
+            foreach (var g in _all)
             {
-                if (!roles.TryGetValue(id, out var leader) || leader != g.LeaderRaftId)
+                if (!roles.TryGetValue(g.GroupId, out var leader) || leader != g.LeaderRaftId)
                 {
-                    roles[id] = g.LeaderRaftId;
+                    roles[g.GroupId] = g.LeaderRaftId;
                     Interlocked.Increment(ref _leaderChanges);
                     g.FailStaleProposals();
                     g.ReissueReads();
@@ -383,7 +413,7 @@ public sealed class ClusterHost : IDisposable
         {
             _round.Clear();
             _syncs.Clear();
-            foreach (var g in _groups.Values)
+            foreach (var g in _all)
             {
                 if (g.Node.HasReady)
                 {

@@ -47,6 +47,8 @@ internal sealed class ShardGroup : IDisposable
     public ulong CommitIndex => Interlocked.Read(ref _commit);
     private ulong _leader;
     private ulong _applied;
+    private ulong _leaseCommit;
+    private long _leaseUntil = long.MinValue;
     private ulong _term;
     private ulong _commit;
 
@@ -189,6 +191,8 @@ internal sealed class ShardGroup : IDisposable
     public Ready BeginReady(Action<IReadOnlyList<Message>> send)
     {
         var rd = Node.GetReady();
+        // Before anything of this round leaves (messages, applies): a commit index known outside must be published here first.
+        PublishLease();
         send(rd.EarlyMessages);
         if (rd.Snapshot is { } snap)
         {
@@ -270,8 +274,32 @@ internal sealed class ShardGroup : IDisposable
         Manifest.Save(_directory);
     }
 
+    /// <summary>Lease read on the caller's thread (no hop to the loop): true with the index to wait for when this replica
+    /// leads under a running lease. Published after every step and before every round's output, commit index before lease,
+    /// so a reader that sees a lease also sees a commit index at least as new as anything acknowledged before it.</summary>
+    public bool TryLeaseRead(long nowMs, out ulong index)
+    {
+        var until = Volatile.Read(ref _leaseUntil);
+        index = Volatile.Read(ref _leaseCommit);
+        return nowMs < until;
+    }
+
+    /// <summary>Publishes the core's lease (loop thread): cheap enough to call after every message.</summary>
+    public void PublishLease()
+    {
+        var until = Node.LeaseReadUntil;
+        if (until == long.MinValue)
+        {
+            Volatile.Write(ref _leaseUntil, long.MinValue);
+            return;
+        }
+        Volatile.Write(ref _leaseCommit, Node.CommitIndex);
+        Volatile.Write(ref _leaseUntil, until);
+    }
+
     private void Refresh()
     {
+        PublishLease();
         Role = Node.Role;
         Interlocked.Exchange(ref _leader, Node.Leader);
         Interlocked.Exchange(ref _applied, Node.AppliedIndex);

@@ -1,4 +1,5 @@
 using System.Buffers.Binary;
+using System.Collections.Concurrent;
 using Kdb.Storage;
 using Kdb.Transactions;
 
@@ -20,14 +21,45 @@ internal sealed class ShardStateMachine(IKvEngine engine) : IVersionSource
     /// <summary>Databases created or dropped, roles or states changed: readers of the directory refresh.</summary>
     public event Action<string>? DatabaseChanged;
 
+    // Every statement checks its database's state: decoded records are cached, tagged with the generation they were read
+    // at. Any directory change bumps the generation after it is written, so a record read before a change never matches.
+    private const int MaxCachedRecords = 10_000;
+    private readonly ConcurrentDictionary<string, (long Generation, DatabaseRecord Record)> _records = new(StringComparer.Ordinal);
+    private long _generation;
+
     public void ReplaceEngine(IKvEngine engine)
     {
         _engine = engine;
         GcThreshold = ReadGcThreshold(engine);
+        Interlocked.Increment(ref _generation);
     }
 
-    public DatabaseRecord? FindDatabase(string databaseId) =>
-        _engine.Get(SystemKeys.Database(databaseId)) is { Found: true } r ? DatabaseRecord.Decode(r.Value!) : null;
+    /// <summary>Safe on any thread.</summary>
+    public DatabaseRecord? FindDatabase(string databaseId)
+    {
+        var generation = Volatile.Read(ref _generation);
+        if (_records.TryGetValue(databaseId, out var cached) && cached.Generation == generation)
+        {
+            return cached.Record;
+        }
+        if (_engine.Get(SystemKeys.Database(databaseId)) is not { Found: true } r)
+        {
+            return null;
+        }
+        var record = DatabaseRecord.Decode(r.Value!);
+        if (_records.Count >= MaxCachedRecords)
+        {
+            _records.Clear();
+        }
+        _records[databaseId] = (generation, record);
+        return record;
+    }
+
+    private void Changed(string databaseId)
+    {
+        Interlocked.Increment(ref _generation);
+        DatabaseChanged?.Invoke(databaseId);
+    }
 
     public DatabaseRecord? FindTenant(ulong tenantId)
     {
@@ -156,7 +188,7 @@ internal sealed class ShardStateMachine(IKvEngine engine) : IVersionSource
         batch.Put(SystemKeys.Database(databaseId), record.Encode());
         batch.Put(SystemKeys.Tenant(tenantId), System.Text.Encoding.UTF8.GetBytes(databaseId));
         _engine.Apply(batch, index);
-        DatabaseChanged?.Invoke(databaseId);
+        Changed(databaseId);
         return new ApplyResult(ApplyStatus.Ok, index);
     }
 
@@ -172,7 +204,7 @@ internal sealed class ShardStateMachine(IKvEngine engine) : IVersionSource
         batch.Delete(SystemKeys.Database(databaseId));
         // The tenant key stays: a tenant id is never reused (DESIGN).
         _engine.Apply(batch, index);
-        DatabaseChanged?.Invoke(databaseId);
+        Changed(databaseId);
         return new ApplyResult(ApplyStatus.Ok, index);
     }
 
@@ -211,7 +243,7 @@ internal sealed class ShardStateMachine(IKvEngine engine) : IVersionSource
             roles.Add(role);
         }
         Put(index, SystemKeys.Database(databaseId), (db with { Roles = roles }).Encode());
-        DatabaseChanged?.Invoke(databaseId);
+        Changed(databaseId);
         return new ApplyResult(ApplyStatus.Ok, index);
     }
 
@@ -229,7 +261,7 @@ internal sealed class ShardStateMachine(IKvEngine engine) : IVersionSource
             return new ApplyResult(ApplyStatus.NotFound, index);
         }
         Put(index, SystemKeys.Database(databaseId), (db with { State = (DatabaseState)state }).Encode());
-        DatabaseChanged?.Invoke(databaseId);
+        Changed(databaseId);
         return new ApplyResult(ApplyStatus.Ok, index);
     }
 

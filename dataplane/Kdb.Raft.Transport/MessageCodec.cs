@@ -6,6 +6,7 @@ namespace Kdb.Raft.Transport;
 /// <summary>Maps core messages to and from their protobuf form. Decoding validates what protobuf cannot (enum ranges, sizes).</summary>
 internal static class MessageCodec
 {
+    /// <summary>Entry data and snapshot chunks are wrapped, not copied: the core never mutates them once proposed.</summary>
     public static RaftMessage ToWire(Message m)
     {
         var w = new RaftMessage
@@ -27,7 +28,7 @@ internal static class MessageCodec
         };
         foreach (var e in m.Entries)
         {
-            w.Entries.Add(new WireEntry { Term = e.Term, Index = e.Index, Type = (uint)e.Type, Data = ByteString.CopyFrom(e.Data.Span) });
+            w.Entries.Add(new WireEntry { Term = e.Term, Index = e.Index, Type = (uint)e.Type, Data = UnsafeByteOperations.UnsafeWrap(e.Data) });
         }
         if (m.Snapshot is { } s)
         {
@@ -38,7 +39,7 @@ internal static class MessageCodec
         }
         if (!m.SnapshotChunk.IsEmpty)
         {
-            w.SnapshotChunk = ByteString.CopyFrom(m.SnapshotChunk.Span);
+            w.SnapshotChunk = UnsafeByteOperations.UnsafeWrap(m.SnapshotChunk);
         }
         return w;
     }

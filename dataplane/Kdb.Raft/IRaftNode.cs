@@ -45,6 +45,12 @@ public interface IRaftNode
     /// <summary>The leader's view of a peer, or null if not leader or not a member.</summary>
     PeerProgress? GetProgress(ulong peer);
 
+    /// <summary>Host-clock time (ms, the clock passed to <see cref="Tick"/>) until which this node may serve a read at
+    /// <see cref="CommitIndex"/> without asking anyone: a leader in <see cref="ReadMode.Lease"/> whose lease runs, whose
+    /// term has committed an entry and that is not transferring leadership. <see cref="long.MinValue"/> otherwise. Lets a
+    /// host answer lease reads on other threads from a value it publishes after each <see cref="GetReady"/>.</summary>
+    long LeaseReadUntil => long.MinValue;
+
     /// <summary>True while the group is quiet (<see cref="RaftConfig.QuiesceAfterTicks"/>): <see cref="Tick"/> does nothing, so the host may skip it.</summary>
     bool IsQuiesced => false;
 

@@ -478,6 +478,11 @@ internal sealed partial class RaftNode
         return ReadIndexStatus.Pending;
     }
 
+    public long LeaseReadUntil =>
+        Role == RaftRole.Leader && _config.ReadMode == ReadMode.Lease && !_leaseDisabled && _log.TermAt(_log.Committed) == Term
+            ? _leaseUntil
+            : long.MinValue;
+
     private ReadIndexStatus HandleReadRequest(ulong context, ulong from, long now)
     {
         if (_log.TermAt(_log.Committed) != Term)

@@ -62,6 +62,30 @@ internal sealed class SimNode
 
     public long LocalNow(long realMs) => (long)(realMs * ClockRate) + ClockOffset;
 
+    // The cluster host's lease read (Kdb.Cluster ShardGroup.TryLeaseRead): the core's lease and commit index, published after
+    // each GetReady and Advance and after a heartbeat response, and served later from these values without asking the core.
+    private long _publishedLeaseUntil = long.MinValue;
+    private ulong _publishedLeaseCommit;
+
+    public void PublishLease()
+    {
+        var until = Core!.LeaseReadUntil;
+        if (until != long.MinValue)
+        {
+            _publishedLeaseCommit = Core.CommitIndex;
+        }
+        _publishedLeaseUntil = until;
+    }
+
+    /// <summary>Called after the simulator steps a message into the core (the host publishes on heartbeat responses).</summary>
+    public void AfterStep(Message m)
+    {
+        if (m.Type == MessageType.HeartbeatResponse)
+        {
+            PublishLease();
+        }
+    }
+
     public void Start(long now)
     {
         _store = RaftLogStore.Open(Disk, "/raft", new RaftLogStoreOptions { SegmentBytes = 4096 });
@@ -86,6 +110,7 @@ internal sealed class SimNode
         _lastCommitSeen = Math.Max(rec.HardState.Commit, rec.Snapshot?.Index ?? 0);
         NextTickLocal = LocalNow(now) + _config.TickMs;
         PausedUntil = -1;
+        _publishedLeaseUntil = long.MinValue;
     }
 
     public void Crash(Random rng, bool tear)
@@ -122,6 +147,13 @@ internal sealed class SimNode
         var core = Core!;
         if (op.Kind == KvOp.Get)
         {
+            // Every other read takes the host's published lease when it runs (both paths stay covered).
+            if (op.OpId % 2 == 0 && LocalNow(now) < _publishedLeaseUntil)
+            {
+                PendingReads[op.OpId] = (op, _publishedLeaseCommit);
+                ServeReads(now);
+                return;
+            }
             var st = core.ReadIndex(op.OpId, LocalNow(now));
             if (st == ReadIndexStatus.Pending)
             {
@@ -149,6 +181,7 @@ internal sealed class SimNode
     public bool ProcessReady(long now)
     {
         var rd = Core!.GetReady();
+        PublishLease();
         // Early messages leave before anything of this Ready is durable: that is the opt-in being proven.
         foreach (var m in rd.EarlyMessages)
         {
@@ -277,6 +310,7 @@ internal sealed class SimNode
             }
         }
         core.Advance(rd);
+        PublishLease();
         ServeReads(now);
         return MaybeSnapshot();
     }

@@ -131,6 +131,7 @@ internal sealed class Simulator
                     continue;
                 }
                 node.Core!.Step(m);
+                node.AfterStep(m);
             }
             foreach (var node in _nodes)
             {
