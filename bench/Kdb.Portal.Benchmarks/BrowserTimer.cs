@@ -3,8 +3,11 @@ using Microsoft.Playwright;
 
 namespace Kdb.Portal.Benchmarks;
 
-/// <summary>One page's samples: first-contentful-paint and the portal's time to first byte, both from navigation start.</summary>
-internal sealed record RenderSamples(double[] FirstPaint, double[] ResponseStart);
+/// <summary>
+/// One page's samples: first-contentful-paint and the portal's time to first byte, both from navigation start; and what the
+/// load fetched over the network (the page plus every subresource not served from the browser's cache, and their bytes).
+/// </summary>
+internal sealed record RenderSamples(double[] FirstPaint, double[] ResponseStart, double[] NetworkRequests, double[] TransferBytes);
 
 /// <summary>Loads pages in Debian's headless Chromium, signed in through the login form, and reads the browser's own paint timing.</summary>
 internal static class BrowserTimer
@@ -16,11 +19,13 @@ internal static class BrowserTimer
                 const paint = performance.getEntriesByName('first-contentful-paint')[0];
                 if (paint) {
                     const nav = performance.getEntriesByType('navigation')[0];
-                    return [paint.startTime, nav.responseStart];
+                    // transferSize is 0 for a resource the cache served without asking the server (a revalidation is not 0).
+                    const fetched = performance.getEntriesByType('resource').filter(r => r.transferSize > 0);
+                    return [paint.startTime, nav.responseStart, 1 + fetched.length, fetched.reduce((sum, r) => sum + r.transferSize, nav.transferSize)];
                 }
                 await new Promise(r => setTimeout(r, 20));
             }
-            return [-1, -1];
+            return [-1, -1, -1, -1];
         }
         """;
 
@@ -47,6 +52,8 @@ internal static class BrowserTimer
         {
             var firstPaint = new double[timed];
             var responseStart = new double[timed];
+            var requests = new double[timed];
+            var bytes = new double[timed];
             for (var i = -warmup; i < timed; i++)
             {
                 var response = await page.GotoAsync(target.Path, new PageGotoOptions { WaitUntil = WaitUntilState.Load });
@@ -60,6 +67,8 @@ internal static class BrowserTimer
                 {
                     firstPaint[i] = timing[0].GetDouble();
                     responseStart[i] = timing[1].GetDouble();
+                    requests[i] = timing[2].GetDouble();
+                    bytes[i] = timing[3].GetDouble();
                     if (firstPaint[i] < 0)
                     {
                         throw new InvalidOperationException($"Chromium reported no first-contentful-paint for {target.Path}");
@@ -67,7 +76,7 @@ internal static class BrowserTimer
                 }
             }
 
-            results[target.Name] = new RenderSamples(firstPaint, responseStart);
+            results[target.Name] = new RenderSamples(firstPaint, responseStart, requests, bytes);
         }
 
         return results;

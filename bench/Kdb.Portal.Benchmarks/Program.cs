@@ -74,6 +74,7 @@ internal static class BenchMain
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"# setup: private PostgreSQL 15, the control plane in this process on Kestrel, the portal as its own process (Release build), Chromium headless; all on loopback; one org with {Databases:N0} ready databases (seeded into the store), {seeded.Backups} backups, {seeded.ConnectionEvents} connection events, {seeded.UsageRecords:N0} hourly usage records, {seeded.ApiKeys} API keys, {seeded.Invitations} invitations"));
         Console.WriteLine($"# first render: median over {timed} loads (after {warmup} warm-up) of Chromium's first-contentful-paint, from navigation start, signed in, cache off (pages are no-store)");
         Console.WriteLine("# baseline: median time of the GETs that page makes to the management API, made one after another by an HttpClient with the same user's token");
+        Console.WriteLine("# network: median count of requests a load sends (the page and every stylesheet or script the browser cache did not serve) and their bytes on the wire");
         var figures = new List<string>();
         var worst = 0.0;
         foreach (var page in pages)
@@ -85,6 +86,8 @@ internal static class BenchMain
             figures.Add(Line($"portal_first_render_ms.{page.Name}", render, "ms"));
             figures.Add(Line($"portal_server_ms.{page.Name}", server, "ms"));
             figures.Add(Line($"portal_api_baseline_ms.{page.Name}", api, "ms"));
+            figures.Add(Line($"portal_network_requests.{page.Name}", Median(renders[page.Name].NetworkRequests), "requests"));
+            figures.Add(Line($"portal_transfer_kb.{page.Name}", Median(renders[page.Name].TransferBytes) / 1024, "KiB"));
         }
 
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"# target portal_first_render_ms.<page> <= 300 ms: slowest page {worst:0.#} ms, {(worst <= 300 ? "met" : "MISSED")}"));

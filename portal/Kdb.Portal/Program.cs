@@ -12,6 +12,11 @@ builder.ListenOn(builder.Configuration.GetPort("Portal:Port", 5200));
 // Serve wwwroot from the build output too (the local cloud runs build output, not a publish folder).
 builder.WebHost.UseStaticWebAssets();
 
+// From build output MapStaticAssets would re-read the files and send "no-cache", so every page load fetched the
+// stylesheet again before it could paint. Nothing edits wwwroot under a running portal: serve the fingerprinted
+// assets as publish does (immutable, precompressed).
+builder.Configuration["ReloadStaticAssetsAtRuntime"] ??= "false";
+
 var controlPlane = new Uri(builder.Configuration["ControlPlane:Url"] ?? "http://127.0.0.1:5100");
 builder.Services.AddHealthChecks().AddHttpDependency("controlplane", new Uri(controlPlane, "/health/live"));
 
@@ -59,15 +64,17 @@ app.UseExceptionHandler("/error", createScopeForErrors: true);
 app.UseStatusCodePagesWithReExecute("/not-found", createScopeForStatusCodePages: true);
 app.Use((context, next) =>
 {
-    // Pages carry one-time secrets: never cache them, never frame them.
-    context.Response.Headers.CacheControl = "no-store";
+    // Pages carry one-time secrets: never cache them, never frame them. Static assets set their own caching
+    // (fingerprinted ones are immutable), which is why no-store is only the default.
     context.Response.Headers.XFrameOptions = "DENY";
     context.Response.Headers.XContentTypeOptions = "nosniff";
     context.Response.Headers["Referrer-Policy"] = "no-referrer";
+    context.Response.OnStarting(PageResponses.DefaultToNoStore, context);
     return next(context);
 });
 app.UseAuthentication();
 app.UseAuthorization();
+app.Use(PageResponses.PrefetchSignedInUser);
 app.UseAntiforgery();
 app.MapKdbManagementEndpoints();
 app.MapStaticAssets();

@@ -153,12 +153,7 @@ public sealed class PortalCloud : IAsyncLifetime
         });
 
         _playwright = await Playwright.CreateAsync();
-        Browser = await _playwright.Chromium.LaunchAsync(new BrowserTypeLaunchOptions
-        {
-            ExecutablePath = "/usr/bin/chromium",
-            Headless = true,
-            Args = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--no-first-run", "--disable-sync", "--disable-quic"],
-        });
+        Browser = await HeadlessChromium.LaunchAsync(_playwright);
     }
 
     /// <summary>The DatabaseRequested event provisioning received for the database named <paramref name="name"/>.</summary>
@@ -172,13 +167,7 @@ public sealed class PortalCloud : IAsyncLifetime
     public void Release(string databaseName) => Gate(databaseName).TrySetResult();
 
     /// <summary>A fresh browser context (its own cookies) on the portal, allowed to use the clipboard.</summary>
-    public async Task<IBrowserContext> NewContextAsync()
-    {
-        var context = await Browser.NewContextAsync(new BrowserNewContextOptions { BaseURL = PortalUrl.ToString(), ViewportSize = new ViewportSize { Width = 1280, Height = 900 } });
-        await context.GrantPermissionsAsync(["clipboard-read", "clipboard-write"], new BrowserContextGrantPermissionsOptions { Origin = PortalUrl.ToString().TrimEnd('/') });
-        context.SetDefaultTimeout(20_000);
-        return context;
-    }
+    public Task<IBrowserContext> NewContextAsync() => HeadlessChromium.NewContextAsync(Browser, PortalUrl);
 
     /// <summary>Signs a user up through the API and returns an access token and their first org.</summary>
     public async Task<(string Token, string OrgId)> SignupThroughApiAsync(string email, string password)

@@ -120,6 +120,34 @@ public sealed partial class SessionHttpTests(PortalCloud cloud) : IDisposable
         Assert.Contains("/orgs/", ok.Headers.Location!.OriginalString, StringComparison.Ordinal);
     }
 
+    [Fact]
+    public async Task Pages_AreNoStore_FingerprintedAssets_AreImmutableAndCompressed()
+    {
+        await cloud.SignupThroughApiAsync("caching@example.com", Password);
+        var (_, cookies) = await LoginAsync("caching@example.com", Password);
+        using var page = await GetAsync("/", cookies);
+        var landing = page.Headers.Location!;
+        using var databases = await GetAsync(landing.IsAbsoluteUri ? landing.PathAndQuery : landing.OriginalString, cookies);
+        Assert.Equal(HttpStatusCode.OK, databases.StatusCode);
+        Assert.True(databases.Headers.CacheControl?.NoStore, databases.Headers.CacheControl?.ToString());
+        var html = await databases.Content.ReadAsStringAsync();
+        var assets = FingerprintedAsset().Matches(html).Select(m => m.Groups[1].Value).ToList();
+        Assert.Equal(2, assets.Count); // portal.<hash>.css and portal.<hash>.js
+
+        foreach (var asset in assets)
+        {
+            using var request = new HttpRequestMessage(HttpMethod.Get, new Uri(asset, UriKind.Relative));
+            request.Headers.AcceptEncoding.ParseAdd("gzip");
+            using var response = await _http.SendAsync(request);
+            Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+            var cacheControl = string.Join(", ", response.Headers.GetValues("Cache-Control"));
+            Assert.Contains("immutable", cacheControl, StringComparison.Ordinal);
+            Assert.DoesNotContain("no-", cacheControl, StringComparison.Ordinal);
+            Assert.Equal("nosniff", Assert.Single(response.Headers.GetValues("X-Content-Type-Options")));
+            Assert.Contains("gzip", response.Content.Headers.ContentEncoding);
+        }
+    }
+
     private async Task<(HttpResponseMessage Response, Dictionary<string, string> Cookies)> LoginAsync(string email, string password)
     {
         var cookies = new Dictionary<string, string>(StringComparer.Ordinal);
@@ -167,6 +195,9 @@ public sealed partial class SessionHttpTests(PortalCloud cloud) : IDisposable
     }
 
     private static string CookieHeader(Dictionary<string, string> cookies) => string.Join("; ", cookies.Select(c => $"{c.Key}={c.Value}"));
+
+    [GeneratedRegex("(?:href|src)=\"/?(portal\\.[a-z0-9]+\\.(?:css|js))\"")]
+    private static partial Regex FingerprintedAsset();
 
     [GeneratedRegex("name=\"__RequestVerificationToken\" value=\"([^\"]+)\"")]
     private static partial Regex AntiforgeryField();

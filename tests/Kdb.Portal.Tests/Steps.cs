@@ -31,9 +31,9 @@ internal static class Steps
     }
 
     /// <summary>Loads the page again (a GET, never a re-post) until <paramref name="locator"/> has <paramref name="text"/> (for changes no script pushes).</summary>
-    public static async Task ReloadUntilTextAsync(IPage page, ILocator locator, string text)
+    public static async Task ReloadUntilTextAsync(IPage page, ILocator locator, string text, int attempts = 60)
     {
-        for (var attempt = 0; attempt < 60; attempt++)
+        for (var attempt = 0; attempt < attempts; attempt++)
         {
             if (await locator.CountAsync() > 0 && (await locator.First.InnerTextAsync()).Contains(text, StringComparison.Ordinal))
             {
