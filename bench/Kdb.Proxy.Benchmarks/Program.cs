@@ -38,6 +38,24 @@ try
 
     BenchTools.Figure("proxy_connect_p50_ms.direct", await ConnectP50MsAsync(direct), "ms");
     BenchTools.Figure("proxy_connect_p50_ms", await ConnectP50MsAsync(viaProxy), "ms");
+
+    // The same proxy with Kestrel's thread-pool scheduling (the default before inline scheduling), alternated with
+    // the inline one so the machine's load drifts hit both alike: the added latency of each, against the same direct runs.
+    await using var pooled = await ProxyProcess.StartAsync(bed.Routes.BaseAddress, bed.Cluster.Issuer, new Dictionary<string, string> { ["Proxy:InlineScheduling"] = "false" });
+    var viaPooled = viaProxy with { Port = pooled.PgPort };
+    double[] inlineRuns = new double[3], poolRuns = new double[3], directRuns = new double[3];
+    for (var round = 0; round < 3; round++)
+    {
+        directRuns[round] = await RoundTripP50UsAsync(direct);
+        inlineRuns[round] = await RoundTripP50UsAsync(viaProxy);
+        poolRuns[round] = await RoundTripP50UsAsync(viaPooled);
+    }
+
+    Array.Sort(inlineRuns);
+    Array.Sort(poolRuns);
+    Array.Sort(directRuns);
+    BenchTools.Figure("proxy_added_p50_us.inline_scheduling", inlineRuns[1] - directRuns[1], "us");
+    BenchTools.Figure("proxy_added_p50_us.pool_scheduling", poolRuns[1] - directRuns[1], "us");
 }
 finally
 {

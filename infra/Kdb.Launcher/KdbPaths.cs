@@ -24,6 +24,9 @@ internal sealed record KdbPaths(string Root, string State)
     /// <summary>Where the control plane's default mail sender writes <c>.eml</c> files (<c>./kdb mail</c>).</summary>
     public string Mail => Path.Combine(State, "mail");
 
+    /// <summary>The demo account and database seeded by <c>up</c>, shell-sourceable.</summary>
+    public string DemoEnvFile => Path.Combine(State, "demo.env");
+
     public string Solution => Path.Combine(Root, "Kdb.Cloud.sln");
 
     public string LogFile(string service) => Path.Combine(Logs, service + ".log");

@@ -18,6 +18,7 @@ internal sealed class Secrets
         "KDB_CLIENT_PROVISIONING_SECRET",
         "KDB_CLIENT_OPERATOR_SECRET",
         "KDB_DATAPROTECTION_SECRET",
+        "KDB_DEMO_PASSWORD",
     ];
 
     private readonly Dictionary<string, string> _values;

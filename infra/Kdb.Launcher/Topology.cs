@@ -120,6 +120,10 @@ internal sealed class Topology
             ["KDB_ControlPlane__Url"] = controlPlaneUrl,
             ["KDB_ServiceClient__Id"] = "kdb-proxy",
             ["KDB_ServiceClient__Secret"] = secrets["KDB_CLIENT_PROXY_SECRET"],
+            ["KDB_Proxy__ProxyId"] = "proxy-local",
+            // Like the nodes: data tokens are the control plane's (its issuer and JWKS); TLS comes from the common dev-CA settings.
+            ["KDB_Tokens__Issuer"] = controlPlaneUrl,
+            ["KDB_Tokens__AllowHttpIssuer"] = "true",
         })));
 
         services.Add(Dotnet(paths, "portal", "portal", "Kdb.Portal", [CloudOptions.PortalPort], CloudOptions.PortalPort, $"http://127.0.0.1:{CloudOptions.PortalPort}", Merge(common, new()

@@ -75,6 +75,7 @@ internal sealed class UpCommand(KdbPaths paths, IAnsiConsole console)
 
         await WaitReadyAsync(topology.Services, ReadyTimeout, cancellationToken);
         new StatusCommand(paths, console).PrintEndpoints(topology);
+        await SeedDemoAsync(secrets, cancellationToken);
         if (detach)
         {
             console.MarkupLine("[green]local cloud is up[/] (detached: ./kdb status, ./kdb logs SERVICE, ./kdb down)");
@@ -88,6 +89,19 @@ internal sealed class UpCommand(KdbPaths paths, IAnsiConsole console)
         await stop.Task;
         console.MarkupLine("stopping…");
         return await new DownCommand(paths, console).RunAsync();
+    }
+
+    private async Task SeedDemoAsync(Secrets secrets, CancellationToken cancellationToken)
+    {
+        using var http = new HttpClient(new SocketsHttpHandler { UseProxy = false }) { Timeout = TimeSpan.FromSeconds(60) };
+        var seeder = new DemoSeeder(http, new Uri($"http://127.0.0.1:{CloudOptions.ControlPlanePort}"), TimeProvider.System);
+        var demo = await console.Status().StartAsync("seeding the demo account and database…", _ =>
+            seeder.SeedAsync(secrets["KDB_DEMO_PASSWORD"], $"http://127.0.0.1:{CloudOptions.PortalPort}", paths.DemoEnvFile, cancellationToken));
+        var relative = Path.GetRelativePath(Directory.GetCurrentDirectory(), paths.DemoEnvFile);
+        relative = relative.Contains('/', StringComparison.Ordinal) ? relative : "./" + relative; // '.' searches PATH for a bare name
+        console.MarkupLineInterpolated($"demo database [bold]{demo.DatabaseId}[/] is ready (details in {relative}):");
+        console.MarkupLineInterpolated($"  psql \"$(. {relative} && echo \"$KDB_DEMO_URI\")\"");
+        console.MarkupLineInterpolated($"  portal {demo.PortalUrl}  login {demo.Email} / {demo.Password}");
     }
 
     private async Task BuildAsync()

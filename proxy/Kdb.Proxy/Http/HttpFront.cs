@@ -1,16 +1,17 @@
-using System.Net;
 using System.Threading.RateLimiting;
 using Kdb.Node.Auth;
 using Kdb.Proxy.Routing;
 using Microsoft.IdentityModel.JsonWebTokens;
+using Yarp.ReverseProxy;
 using Yarp.ReverseProxy.Forwarder;
+using Yarp.ReverseProxy.Model;
 
 namespace Kdb.Proxy.Http;
 
 /// <summary>
 /// The HTTP data API at the proxy: DESIGN's paths (<c>/v1/databases/{id}/sql</c>, <c>/v1/databases/{id}/kv/…</c>) and the
 /// host form (<c>Host: db-&lt;id&gt;.&lt;domain&gt;</c> with <c>/v1/sql</c>, <c>/v1/kv/…</c>) mapped onto them, forwarded with YARP to
-/// the group's leader. The proxy checks the data token offline first; an unknown database and a token that does not
+/// the group's leader through YARP's pipeline, its clusters fed by <see cref="RouteTableProxyConfig"/>. The proxy checks the data token offline first; an unknown database and a token that does not
 /// open it get the same 401. Statements per second of the route entry are enforced per database (429), and bodies
 /// over 1 MiB are refused (413) by Kestrel's limit on this port.
 /// </summary>
@@ -23,16 +24,9 @@ internal static class HttpFront
 
     public static void MapHttpFront(this WebApplication app, int httpPort, ITokenValidator? tokens)
     {
-        IHttpForwarder forwarder = app.Services.GetRequiredService<IHttpForwarder>();
         IRouteCache routes = app.Services.GetRequiredService<IRouteCache>();
-        var invoker = new HttpMessageInvoker(new SocketsHttpHandler
-        {
-            UseProxy = false,
-            AllowAutoRedirect = false,
-            AutomaticDecompression = DecompressionMethods.None,
-            UseCookies = false,
-            ConnectTimeout = TimeSpan.FromSeconds(3),
-        });
+        IProxyStateLookup proxyState = app.Services.GetRequiredService<IProxyStateLookup>();
+        RouteTableProxyConfig config = app.Services.GetRequiredService<RouteTableProxyConfig>();
         var limiter = PartitionedRateLimiter.Create<string, string>(id => RateLimitPartition.GetTokenBucketLimiter(id, _ =>
         {
             int rate = Math.Max(1, Rate(routes, id));
@@ -46,12 +40,25 @@ internal static class HttpFront
             };
         }));
 
-        RequestDelegate handle = async context =>
+        // The host form becomes the path form before routing, so YARP's one route serves both.
+        app.Use((context, next) =>
         {
-            (string? databaseId, string? path) = Target(context.Request);
+            if (context.Connection.LocalPort == httpPort && HostFormPath(context.Request) is { } path)
+            {
+                context.Request.Path = path;
+            }
+
+            return next(context);
+        });
+        app.UseRouting();
+
+        // Checks before YARP forwards: the route's placeholder cluster is swapped for the database's group cluster.
+        app.MapReverseProxy(proxy => proxy.Use(async (context, next) =>
+        {
+            string? databaseId = context.Request.RouteValues["databaseId"] as string;
             if (context.Connection.LocalPort != httpPort || databaseId is null)
             {
-                await Results.Problem(statusCode: 404, title: "Not found").ExecuteAsync(context).ConfigureAwait(false);
+                await NotFoundAsync(context).ConfigureAwait(false);
                 return;
             }
 
@@ -82,30 +89,62 @@ internal static class HttpFront
                 return;
             }
 
-            RouteReplica? replica = First(routes.ReplicasInOrder(database.Entry));
-            if (replica?.HttpEndpoint is not { Length: > 0 } destination)
+            if (Destination(proxyState, config, routes, database.Entry) is not { } target)
             {
                 await Results.Problem(statusCode: 503, title: "Unavailable").ExecuteAsync(context).ConfigureAwait(false);
                 return;
             }
 
-            context.Request.Path = path;
-            ForwarderError error = await forwarder.SendAsync(context, destination, invoker, ForwarderRequestConfig.Empty, HttpTransformer.Default).ConfigureAwait(false);
-            if (error != ForwarderError.None && !context.Response.HasStarted)
+            context.ReassignProxyRequest(target.Cluster);
+            context.GetReverseProxyFeature().AvailableDestinations = target.Destination;
+            await next().ConfigureAwait(false);
+            if (context.Features.Get<IForwarderErrorFeature>() is { Error: not ForwarderError.None } failure && !context.Response.HasStarted)
             {
-                if (IsTooLarge(context.Features.Get<IForwarderErrorFeature>()?.Exception))
+                if (IsTooLarge(failure.Exception))
                 {
                     await TooLargeAsync(context).ConfigureAwait(false);
                     return;
                 }
 
-                await Results.Problem(statusCode: 502, title: "Bad gateway", detail: error.ToString()).ExecuteAsync(context).ConfigureAwait(false);
+                await Results.Problem(statusCode: 502, title: "Bad gateway", detail: failure.Error.ToString()).ExecuteAsync(context).ConfigureAwait(false);
             }
-        };
+        }));
 
-        // Any Host header (the host form names the database in it); the handler answers only on the tenant port.
-        app.Map("/v1/{**rest}", handle);
+        // Any other path under /v1 of either form: a problem, not an empty 404.
+        app.Map("/v1/{**rest}", NotFoundAsync);
     }
+
+    /// <summary>The group cluster YARP holds for the entry and its preferred replica (the known leader first).</summary>
+    private static (ClusterState Cluster, DestinationState[] Destination)? Destination(IProxyStateLookup state, RouteTableProxyConfig config, IRouteCache routes, RouteEntry entry)
+    {
+        if (entry.GroupId is not { } group)
+        {
+            return null;
+        }
+
+        string clusterId = RouteTableProxyConfig.ClusterId(group);
+        if (!state.TryGetCluster(clusterId, out ClusterState? cluster))
+        {
+            // An entry fetched a moment ago may not have reached YARP yet: the update applies synchronously.
+            config.Refresh();
+            if (!state.TryGetCluster(clusterId, out cluster))
+            {
+                return null;
+            }
+        }
+
+        foreach (RouteReplica replica in routes.ReplicasInOrder(entry))
+        {
+            if (cluster.Destinations.TryGetValue(replica.NodeId, out DestinationState? destination))
+            {
+                return (cluster, [destination]);
+            }
+        }
+
+        return null;
+    }
+
+    private static Task NotFoundAsync(HttpContext context) => Results.Problem(statusCode: 404, title: "Not found").ExecuteAsync(context);
 
     // A chunked body over the limit fails while YARP streams it; the 413 from Kestrel may sit below other exceptions.
     private static bool IsTooLarge(Exception? e)
@@ -124,21 +163,14 @@ internal static class HttpFront
     private static Task TooLargeAsync(HttpContext context) =>
         Results.Problem(statusCode: 413, title: "Payload too large", detail: "request bodies are limited to 1 MiB").ExecuteAsync(context);
 
-    /// <summary>The database and the node path of a request, from the path form or the host form; nulls when neither.</summary>
-    internal static (string? DatabaseId, string? Path) Target(HttpRequest request)
+    /// <summary>The path form of a host-form request (<c>Host: db-&lt;id&gt;.…</c> with <c>/v1/sql</c> or <c>/v1/kv/…</c>); null otherwise.</summary>
+    internal static string? HostFormPath(HttpRequest request)
     {
         string path = request.Path.Value ?? string.Empty;
-        const string Prefix = "/v1/databases/";
-        if (path.StartsWith(Prefix, StringComparison.Ordinal))
-        {
-            int slash = path.IndexOf('/', Prefix.Length);
-            return slash > Prefix.Length ? (path[Prefix.Length..slash], path) : (null, null);
-        }
-
         string? id = Pg.StartupRequest.FromSni(request.Host.Host);
         return id is not null && (path == "/v1/sql" || path.StartsWith("/v1/kv/", StringComparison.Ordinal))
-            ? (id, Prefix + id + path[3..])
-            : (null, null);
+            ? "/v1/databases/" + id + path[3..]
+            : null;
     }
 
     private static async Task<bool> AuthorizedAsync(ITokenValidator tokens, HttpContext context, DatabaseState database)
@@ -173,5 +205,4 @@ internal static class HttpFront
     private static int Rate(IRouteCache routes, string id) =>
         routes.ResolveAsync(id, CancellationToken.None) is { IsCompletedSuccessfully: true } r && r.Result?.Entry.Limits is { } l ? l.StatementsPerSecond : 1000;
 
-    private static RouteReplica? First(IReadOnlyList<RouteReplica> replicas) => replicas.Count > 0 ? replicas[0] : null;
 }

@@ -32,6 +32,9 @@ public interface IRouteCache
 
     /// <summary>The replicas of the entry in the order to try them: the known leader first.</summary>
     IReadOnlyList<RouteReplica> ReplicasInOrder(RouteEntry entry);
+
+    /// <summary>Raised after entries were added, changed or removed (the HTTP front's YARP configuration follows it).</summary>
+    event Action? Changed;
 }
 
 internal sealed partial class RouteCache(IControlPlaneClient controlPlane, ProxyOptions options, TimeProvider time, ILogger<RouteCache> logger) : IRouteCache
@@ -50,6 +53,8 @@ internal sealed partial class RouteCache(IControlPlaneClient controlPlane, Proxy
     public long Version => Interlocked.Read(ref _version);
 
     public IEnumerable<DatabaseState> Databases => _databases.Values;
+
+    public event Action? Changed;
 
     public ValueTask<DatabaseState?> ResolveAsync(string databaseId, CancellationToken cancellationToken)
     {
@@ -92,6 +97,7 @@ internal sealed partial class RouteCache(IControlPlaneClient controlPlane, Proxy
 
         Interlocked.Exchange(ref _version, response.Version);
         _loaded = true;
+        Changed?.Invoke();
     }
 
     public void ReportLeader(string groupId, string nodeId) => _leaders[groupId] = nodeId;
@@ -177,6 +183,7 @@ internal sealed partial class RouteCache(IControlPlaneClient controlPlane, Proxy
         }
 
         Upsert(entry);
+        Changed?.Invoke();
         return _databases.TryGetValue(databaseId, out DatabaseState? state) ? state : null;
     }
 
