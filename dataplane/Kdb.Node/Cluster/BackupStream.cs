@@ -61,6 +61,12 @@ internal static class BackupStream
         {
             return Results.Problem(statusCode: 404, title: "Not found", detail: $"database {databaseId} is not hosted here");
         }
+        // A backup is as large as its database: Kestrel's 30 MB default would hang restores of larger ones. Each chunk
+        // is checked on its own and the whole stream before anything is written.
+        if (c.Features.Get<Microsoft.AspNetCore.Http.Features.IHttpMaxRequestBodySizeFeature>() is { IsReadOnly: false } limit)
+        {
+            limit.MaxRequestBodySize = null;
+        }
         var chunks = new List<byte[]>();
         var totalCrc = 0xFFFFFFFFu;
         long rows = 0;

@@ -16,6 +16,7 @@ internal static class ProxySqlState
     public const string ConnectionFailure = "08006";
     public const string TooManyConnections = "53300";
     public const string QuotaSuspended = "53400";
+    public const string CannotConnectNow = "57P03";
 }
 
 /// <summary>Request codes of untyped startup-phase packets.</summary>

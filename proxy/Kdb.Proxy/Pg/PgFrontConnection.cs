@@ -141,6 +141,16 @@ internal sealed partial class PgFrontConnection(ConnectionContext connection, Pg
 
         // Names longer than PostgreSQL's identifiers exist nowhere; they still get the full, failing exchange.
         DatabaseState? database = request.Database.Length <= 63 ? await services.Routes.ResolveAsync(request.Database, ct).ConfigureAwait(false) : null;
+        if (database is null && !services.Routes.Loaded)
+        {
+            // A proxy that just started (or lost the control plane before its first answer) cannot tell a wrong
+            // password from a route it has not heard of yet: a retryable refusal, the same for every name, instead
+            // of a false 28P01 that would also count against the client in the throttle.
+            services.Log.Record(request.Database, "deny", "routes_not_loaded", _clientIp, request.User);
+            await FailAsync(ProxySqlState.CannotConnectNow, "the proxy is starting and has not loaded its route table yet", "Retry in a moment.").ConfigureAwait(false);
+            return null;
+        }
+
         if (services.Throttle.Begin(_clientIp, request.Database, database?.LockoutResetAt) == ThrottleVerdict.Throttled)
         {
             services.Metrics.Throttled.Add(1);

@@ -171,8 +171,10 @@ internal sealed partial class RouteCache(IControlPlaneClient controlPlane, Proxy
         {
             entry = await controlPlane.GetRouteAsync(databaseId, cancellationToken).ConfigureAwait(false);
         }
-        catch (HttpRequestException e)
+        catch (Exception e) when (e is HttpRequestException or TaskCanceledException && !cancellationToken.IsCancellationRequested)
         {
+            // Not a miss: the control plane did not answer, so the next attempt asks again.
+            _missFetchedAt.TryRemove(databaseId, out _);
             LogFetchFailed(logger, databaseId, e.Message);
             return null;
         }

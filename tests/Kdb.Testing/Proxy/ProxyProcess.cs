@@ -30,9 +30,10 @@ public sealed class ProxyProcess : IAsyncDisposable
 
     /// <summary>
     /// Starts the proxy with the <paramref name="issuer"/>'s <c>kdb.proxy</c> token and JWKS; <paramref name="settings"/> adds
-    /// configuration (<c>Proxy:ThrottleBaseDelay</c>, <c>Tls:Certificate</c>, …). Ready once the management port answers 200.
+    /// configuration (<c>Proxy:ThrottleBaseDelay</c>, <c>Tls:Certificate</c>, …). Ready once the management port answers 200 on
+    /// <paramref name="readinessPath"/> (<c>/health/ready</c> needs a loaded route table; <c>/health/live</c> does not).
     /// </summary>
-    public static async Task<ProxyProcess> StartAsync(Uri controlPlane, TestTokenIssuer issuer, IReadOnlyDictionary<string, string>? settings = null)
+    public static async Task<ProxyProcess> StartAsync(Uri controlPlane, TestTokenIssuer issuer, IReadOnlyDictionary<string, string>? settings = null, string readinessPath = "/health/ready")
     {
         var proxy = new ProxyProcess();
         var arguments = new List<string>
@@ -61,7 +62,7 @@ public sealed class ProxyProcess : IAsyncDisposable
                 ["Logging__LogLevel__Default"] = "Warning",
                 ["Logging__LogLevel__Microsoft.Hosting.Lifetime"] = "Information",
             },
-            Readiness = Readiness.Http($"http://127.0.0.1:{proxy.ManagementPort}/health/ready"),
+            Readiness = Readiness.Http($"http://127.0.0.1:{proxy.ManagementPort}{readinessPath}"),
             StopGracePeriod = TimeSpan.FromSeconds(10),
         };
         proxy._process = await ProcessLauncher.StartAsync(spec);
