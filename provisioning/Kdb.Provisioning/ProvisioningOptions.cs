@@ -39,6 +39,12 @@ public sealed class ProvisioningOptions
     /// <summary>Usage polling interval; zero turns usage collection off.</summary>
     public TimeSpan UsageInterval { get; set; } = TimeSpan.FromSeconds(10);
 
+    /// <summary>How often dead nodes' replicas are looked for and replaced; zero turns repair off.</summary>
+    public TimeSpan RepairInterval { get; set; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>How long a replacement learner may take to catch up before the round gives up (the next one resumes).</summary>
+    public TimeSpan RepairCatchUpTimeout { get; set; } = TimeSpan.FromMinutes(2);
+
     /// <summary>Reads the options from either host's configuration (see the type's summary).</summary>
     public static ProvisioningOptions From(IConfiguration configuration)
     {

@@ -3,6 +3,7 @@ using Kdb.Provisioning.Backups;
 using Kdb.Provisioning.Consumers;
 using Kdb.Provisioning.ControlPlane;
 using Kdb.Provisioning.Placement;
+using Kdb.Provisioning.Repair;
 using Kdb.Provisioning.Storage;
 using Kdb.Provisioning.Usage;
 using MassTransit;
@@ -35,7 +36,9 @@ public static class ProvisioningRegistration
         bus.TryAddSingleton(sp => new Fleet(sp.GetRequiredService<ControlPlaneClient>(), NodeAdminClient.CreateHttpClient(), sp.GetRequiredService<ProvisioningOptions>()));
         bus.TryAddSingleton<DatabaseOperations>();
         bus.TryAddSingleton<BackupService>();
+        bus.TryAddSingleton<NodeRepair>();
         bus.AddHostedService<UsageCollector>();
+        bus.AddHostedService<NodeRepairService>();
 
         Add<DatabaseRequestedConsumer>(bus);
         Add<DatabaseDeletionRequestedConsumer>(bus);

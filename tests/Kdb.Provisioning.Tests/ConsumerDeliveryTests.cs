@@ -8,6 +8,8 @@ using Microsoft.Extensions.DependencyInjection;
 using Npgsql;
 using RoleKind = Kdb.Contracts.V1.RoleKind;
 
+using static Kdb.Testing.Provisioning.LocalCloud;
+
 namespace Kdb.Provisioning.Tests;
 
 /// <summary>
@@ -100,6 +102,7 @@ public sealed partial class LocalCloudTests
             ["Provisioning:ClientSecret"] = LocalCloud.ProvisioningSecret,
             ["Provisioning:ObjectStorePath"] = objects,
             ["Provisioning:UsageInterval"] = "00:00:00",
+            ["Provisioning:RepairInterval"] = "00:00:00",
         }).Build();
         var provider = new ServiceCollection()
             .AddSingleton<IConfiguration>(configuration)

@@ -3,6 +3,8 @@ using System.Text.Json;
 using Kdb.Testing;
 using Npgsql;
 
+using static Kdb.Testing.Provisioning.LocalCloud;
+
 namespace Kdb.Provisioning.Tests;
 
 /// <summary>
@@ -250,22 +252,5 @@ public sealed partial class LocalCloudTests(LocalCloud cloud) : IClassFixture<Lo
             }
         }
         return lines;
-    }
-
-    private static async Task EventuallyAsync(Func<Task> check, int seconds = 60)
-    {
-        var deadline = DateTime.UtcNow.AddSeconds(seconds);
-        while (true)
-        {
-            try
-            {
-                await check();
-                return;
-            }
-            catch (Exception) when (DateTime.UtcNow < deadline)
-            {
-                await Task.Delay(200);
-            }
-        }
     }
 }

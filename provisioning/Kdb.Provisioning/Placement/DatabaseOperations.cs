@@ -127,7 +127,9 @@ internal sealed class DatabaseOperations(Fleet fleet, IObjectStore store)
     public static bool IsFinal(Exception e) => e switch
     {
         PlacementImpossibleException or ControlPlaneRefusedException or BackupCorruptException or ObjectCorruptException => true,
-        NodeAdminException n => n.Status is HttpStatusCode.BadRequest or HttpStatusCode.UnprocessableEntity or HttpStatusCode.Conflict && n.Title != "Not the leader",
+        // 413: a node's request-size limit (an import larger than it accepts) stays the same on every retry.
+        NodeAdminException n => n.Status is HttpStatusCode.BadRequest or HttpStatusCode.UnprocessableEntity or HttpStatusCode.RequestEntityTooLarge
+            or HttpStatusCode.Conflict && n.Title != "Not the leader",
         _ => false,
     };
 }

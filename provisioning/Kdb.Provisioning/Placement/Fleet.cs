@@ -171,7 +171,8 @@ internal sealed class Fleet(ControlPlaneClient controlPlane, HttpClient adminHtt
     private Dictionary<ulong, KnownGroup> KnownGroups(IReadOnlyList<NodeEntry> nodes)
     {
         var groups = new Dictionary<ulong, KnownGroup>();
-        foreach (var n in nodes)
+        // A dead node's last heartbeat keeps listing groups it has since been removed from by repair.
+        foreach (var n in nodes.Where(n => n.Status != "dead"))
         {
             foreach (var g in n.Groups)
             {

@@ -3,25 +3,21 @@ using System.Net;
 using System.Net.Http.Headers;
 using System.Net.Http.Json;
 using System.Text.Json;
-using Kdb.Testing;
 using Kdb.Testing.Hosting;
 using Kdb.Testing.Ports;
 using Kdb.Testing.Postgres;
 using Kdb.Testing.Processes;
 using Npgsql;
 
-namespace Kdb.Provisioning.Tests;
-
-[CollectionDefinition(TestCollections.Postgres)]
-public sealed class PostgresCollection : ICollectionFixture<PostgresFixture>;
+namespace Kdb.Testing.Provisioning;
 
 /// <summary>
 /// The embedded local cloud as <c>./kdb up</c> runs it, minus proxy and portal: a real control plane process
 /// (in-memory bus, so the provisioning consumers run inside it) on a fresh database of the private PostgreSQL,
-/// and three clustered node processes that heartbeat to it and trust its JWKS. Tests drive it through the
-/// public REST API, like a user.
+/// and clustered node processes (three unless a subclass says otherwise) that heartbeat to it and trust its JWKS.
+/// Tests and the provisioning benchmark drive it through the public REST API, like a user.
 /// </summary>
-public sealed class LocalCloud(PostgresFixture postgres) : IAsyncLifetime
+public class LocalCloud(PostgresFixture postgres) : IAsyncLifetime
 {
     public const string NodeSecret = "node-secret-0123456789abcdefghijklmnopqrstuvwxyz";
     public const string ProvisioningSecret = "prov-secret-0123456789abcdefghijklmnopqrstuvwxyz";
@@ -29,8 +25,7 @@ public sealed class LocalCloud(PostgresFixture postgres) : IAsyncLifetime
     public const string UserPassword = "long enough password";
 
     private readonly string _root = Path.Combine(Path.GetTempPath(), "kdb-prov-" + Guid.NewGuid().ToString("N"));
-    private readonly List<ILaunchedProcess> _nodes = [];
-    private readonly List<int> _nodePgPorts = [];
+    private readonly List<CloudNode> _nodes = [];
     private TestDatabase? _database;
     private ILaunchedProcess? _controlPlane;
 
@@ -40,6 +35,18 @@ public sealed class LocalCloud(PostgresFixture postgres) : IAsyncLifetime
 
     public string ObjectStorePath => Path.Combine(_root, "objects");
 
+    /// <summary>The node processes, in start order.</summary>
+    public IReadOnlyList<CloudNode> Nodes => _nodes;
+
+    /// <summary>How many node processes start with the cloud.</summary>
+    protected virtual int NodeCount => 3;
+
+    /// <summary>Extra control-plane settings (for example a short <c>Nodes:DeadAfter</c>).</summary>
+    protected virtual IEnumerable<string> ControlPlaneArguments => [];
+
+    /// <summary>Log level of the launched processes (Warning keeps test logs small).</summary>
+    protected virtual string LogLevel => "Warning";
+
     public async Task InitializeAsync()
     {
         _database = await postgres.CreateDatabaseAsync("prov");
@@ -47,43 +54,50 @@ public sealed class LocalCloud(PostgresFixture postgres) : IAsyncLifetime
         ControlPlaneUrl = $"http://127.0.0.1:{port.ToString(CultureInfo.InvariantCulture)}";
         var spec = ProcessSpec.DotNet(
             RepoPaths.BuiltAssembly("controlplane/Kdb.ControlPlane"),
-            "--ControlPlane:Port=" + port.ToString(CultureInfo.InvariantCulture),
-            "--Postgres:ConnectionString=" + _database.ConnectionString,
-            "--Tokens:Issuer=" + ControlPlaneUrl,
-            "--ServiceClients:Node:Secret=" + NodeSecret,
-            "--ServiceClients:Provisioning:Secret=" + ProvisioningSecret,
-            "--ServiceClients:Proxy:Secret=" + ProxySecret,
-            "--Bus:Transport=inmemory",
-            "--Provisioning:ObjectStorePath=" + ObjectStorePath,
-            "--Provisioning:UsageInterval=00:00:01",
-            "--Operations:ReconcileInterval=00:00:01",
-            "--Operations:RepublishAfter=00:00:20",
-            "--Operations:Timeout=00:02:00",
-            "--Backups:SchedulerInterval=01:00:00",
-            "--Backups:RetentionInterval=01:00:00",
-            "--RateLimits:TokenRequestsPerMinute=100000") with
+            [
+                "--ControlPlane:Port=" + port.ToString(CultureInfo.InvariantCulture),
+                "--Postgres:ConnectionString=" + _database.ConnectionString,
+                "--Tokens:Issuer=" + ControlPlaneUrl,
+                "--ServiceClients:Node:Secret=" + NodeSecret,
+                "--ServiceClients:Provisioning:Secret=" + ProvisioningSecret,
+                "--ServiceClients:Proxy:Secret=" + ProxySecret,
+                "--Bus:Transport=inmemory",
+                "--Provisioning:ObjectStorePath=" + ObjectStorePath,
+                "--Provisioning:UsageInterval=00:00:01",
+                "--Operations:ReconcileInterval=00:00:01",
+                "--Operations:RepublishAfter=00:00:20",
+                "--Operations:Timeout=00:02:00",
+                "--Backups:SchedulerInterval=01:00:00",
+                "--Backups:RetentionInterval=01:00:00",
+                "--RateLimits:TokenRequestsPerMinute=100000",
+                "--RateLimits:ApiRequestsPerMinute=1000000",
+                .. ControlPlaneArguments,
+            ]) with
         {
             Name = "controlplane",
-            Environment = new Dictionary<string, string?> { ["Logging__LogLevel__Default"] = "Warning", ["DOTNET_ENVIRONMENT"] = "Production" },
+            Environment = new Dictionary<string, string?> { ["Logging__LogLevel__Default"] = LogLevel, ["DOTNET_ENVIRONMENT"] = "Production" },
             Readiness = Readiness.Http(ControlPlaneUrl + "/health/ready"),
             StopGracePeriod = TimeSpan.FromSeconds(5),
         };
         _controlPlane = await ProcessLauncher.StartAsync(spec);
-        await Task.WhenAll(Enumerable.Range(1, 3).Select(StartNodeAsync));
-        await WaitForAliveNodesAsync(3);
+        for (var i = 1; i <= NodeCount; i++)
+        {
+            _nodes.Add(new CloudNode(i, Path.Combine(_root, "node" + i.ToString(CultureInfo.InvariantCulture))));
+        }
+        await Task.WhenAll(_nodes.Select(StartNodeAsync));
+        await WaitForAliveNodesAsync(NodeCount);
     }
 
-    private async Task StartNodeAsync(int index)
+    private Task StartNodeAsync(CloudNode node) => node.StartAsync(NodeSpec(node));
+
+    private ProcessSpec NodeSpec(CloudNode node)
     {
-        var ports = FreePorts.Allocate(4);
-        lock (_nodePgPorts)
-        {
-            _nodePgPorts.Add(ports[0]);
-        }
+        var ports = node.Ports;
+        var index = node.Index;
         string P(int p) => p.ToString(CultureInfo.InvariantCulture);
-        var spec = ProcessSpec.DotNet(
+        return ProcessSpec.DotNet(
             RepoPaths.BuiltAssembly("dataplane/Kdb.Node"),
-            "--Node:DataDirectory=" + Path.Combine(_root, "node" + P(index)),
+            "--Node:DataDirectory=" + node.DataDirectory,
             "--Node:PgPort=" + P(ports[0]),
             "--Node:InternalPort=" + P(ports[1]),
             "--Node:HttpPort=" + P(ports[2]),
@@ -97,15 +111,10 @@ public sealed class LocalCloud(PostgresFixture postgres) : IAsyncLifetime
             "--Tokens:AllowHttpIssuer=true") with
         {
             Name = "node" + P(index),
-            Environment = new Dictionary<string, string?> { ["Logging__LogLevel__Default"] = "Warning" },
+            Environment = new Dictionary<string, string?> { ["Logging__LogLevel__Default"] = LogLevel },
             Readiness = Readiness.All(Readiness.Tcp(ports[0]), Readiness.Tcp(ports[1])),
             StopGracePeriod = TimeSpan.FromSeconds(5),
         };
-        var process = await ProcessLauncher.StartAsync(spec);
-        lock (_nodes)
-        {
-            _nodes.Add(process);
-        }
     }
 
     public async Task DisposeAsync()
@@ -134,7 +143,14 @@ public sealed class LocalCloud(PostgresFixture postgres) : IAsyncLifetime
     }
 
     /// <summary>The control plane's and the nodes' logs, for a failing test's message.</summary>
-    public string Logs => string.Join("\n", new[] { _controlPlane!.Log }.Concat(_nodes.Select(n => n.Log))) is { Length: > 20000 } all ? all[^20000..] : string.Join("\n", new[] { _controlPlane!.Log }.Concat(_nodes.Select(n => n.Log)));
+    public string Logs
+    {
+        get
+        {
+            var all = string.Join("\n", new[] { _controlPlane!.Log }.Concat(_nodes.Select(n => n.Log)));
+            return all.Length > 20000 ? all[^20000..] : all;
+        }
+    }
 
     public async Task<string> ServiceTokenAsync(string clientId, string secret)
     {
@@ -148,7 +164,7 @@ public sealed class LocalCloud(PostgresFixture postgres) : IAsyncLifetime
         return (await token.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("access_token").GetString()!;
     }
 
-    private async Task WaitForAliveNodesAsync(int count)
+    public async Task WaitForAliveNodesAsync(int count)
     {
         var token = await ServiceTokenAsync("kdb-provisioning", ProvisioningSecret);
         var deadline = DateTime.UtcNow.AddSeconds(60);
@@ -201,6 +217,21 @@ public sealed class LocalCloud(PostgresFixture postgres) : IAsyncLifetime
         return (response.StatusCode, text.Length == 0 ? default : JsonDocument.Parse(text).RootElement.Clone());
     }
 
+    /// <summary>The control plane's node list (<c>GET /internal/v1/nodes</c>) items.</summary>
+    public async Task<List<JsonElement>> NodeListAsync()
+    {
+        var (_, body) = await SendAsync(HttpMethod.Get, "/internal/v1/nodes", await ServiceTokenAsync("kdb-provisioning", ProvisioningSecret));
+        return [.. body.GetProperty("items").EnumerateArray()];
+    }
+
+    /// <summary>A database's placement (<c>GET /internal/v1/placements/{id}</c>).</summary>
+    public async Task<JsonElement> PlacementAsync(string databaseId)
+    {
+        var (status, placement) = await SendAsync(HttpMethod.Get, $"/internal/v1/placements/{databaseId}", await ServiceTokenAsync("kdb-provisioning", ProvisioningSecret));
+        Assert.True(status == HttpStatusCode.OK, $"{(int)status} {placement}");
+        return placement;
+    }
+
     /// <summary>Polls a resource until <paramref name="done"/> holds (generous deadline: never fails on a slow machine alone).</summary>
     public async Task<JsonElement> WaitForAsync(string path, string token, Func<JsonElement, bool> done, int seconds = 90)
     {
@@ -235,13 +266,84 @@ public sealed class LocalCloud(PostgresFixture postgres) : IAsyncLifetime
     /// <summary>The PostgreSQL port of the node holding a database's replica, from its placement.</summary>
     public async Task<int> ReplicaPgPortAsync(string databaseId)
     {
-        var token = await ServiceTokenAsync("kdb-provisioning", ProvisioningSecret);
-        var (status, placement) = await SendAsync(HttpMethod.Get, $"/internal/v1/placements/{databaseId}", token);
-        Assert.Equal(HttpStatusCode.OK, status);
+        var placement = await PlacementAsync(databaseId);
         var endpoint = placement.GetProperty("replicas")[0].GetProperty("pgEndpoint").GetString()!;
         return int.Parse(endpoint[(endpoint.LastIndexOf(':') + 1)..], CultureInfo.InvariantCulture);
     }
 
+    /// <summary>Retries <paramref name="check"/> until it passes; past the deadline its failure is the test's.</summary>
+    public static async Task EventuallyAsync(Func<Task> check, int seconds = 60)
+    {
+        var deadline = DateTime.UtcNow.AddSeconds(seconds);
+        while (true)
+        {
+            try
+            {
+                await check();
+                return;
+            }
+            catch (Exception) when (DateTime.UtcNow < deadline)
+            {
+                await Task.Delay(200);
+            }
+        }
+    }
+
     public static string ConnectionString(int port, string database, string password, string user = "owner") =>
         $"Host=127.0.0.1;Port={port};Username={user};Password={password};Database={database};Timeout=30;Command Timeout=60;Pooling=false";
+}
+
+/// <summary>One node process of a <see cref="LocalCloud"/>: fixed ports and data directory, so it can be killed and restarted.</summary>
+public sealed class CloudNode(int index, string dataDirectory) : IAsyncDisposable
+{
+    private ILaunchedProcess? _process;
+    private ProcessSpec? _spec;
+
+    public int Index { get; } = index;
+    public string DataDirectory { get; } = dataDirectory;
+
+    /// <summary>PostgreSQL, internal, HTTP and management ports.</summary>
+    public IReadOnlyList<int> Ports { get; } = FreePorts.Allocate(4);
+
+    public int PgPort => Ports[0];
+    public string InternalUrl => "http://127.0.0.1:" + Ports[1].ToString(CultureInfo.InvariantCulture);
+    public string NodeId => File.ReadAllText(Path.Combine(DataDirectory, "node-id")).Trim();
+    public bool Running => _process is { HasExited: false };
+    public string Log => _process?.Log ?? string.Empty;
+
+    internal async Task StartAsync(ProcessSpec spec)
+    {
+        _spec = spec;
+        _process = await ProcessLauncher.StartAsync(spec);
+    }
+
+    /// <summary>Starts a killed node again on its data directory and ports.</summary>
+    public Task RestartAsync() => StartAsync(_spec ?? throw new InvalidOperationException("the node never started"));
+
+    /// <summary>SIGKILL of the node's whole process tree: no shutdown hook runs, nothing is flushed.</summary>
+    public async Task KillAsync()
+    {
+        if (_process is null)
+        {
+            return;
+        }
+        var members = ProcessTree.Members(_process.ProcessId);
+        ProcessTree.Kill(members);
+        var deadline = DateTime.UtcNow.AddSeconds(10);
+        while (members.Any(ProcessTree.IsAlive) && DateTime.UtcNow < deadline)
+        {
+            await Task.Delay(10);
+        }
+        await _process.DisposeAsync();
+        _process = null;
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        if (_process is not null)
+        {
+            await _process.DisposeAsync();
+            _process = null;
+        }
+    }
 }

@@ -1,0 +1,69 @@
+using System.Diagnostics;
+using System.Globalization;
+using Kdb.Testing.Postgres;
+
+namespace Kdb.Provisioning.Benchmarks;
+
+/// <summary>
+/// Provisioning benchmarks (issue 9): <c>./kdb bench provisioning [--quick]</c>. A private PostgreSQL 15, the real
+/// control plane process (provisioning embedded, in-memory bus) and three real clustered node processes, driven
+/// through the public REST API like a user. Figures go to stdout as <c>BENCH &lt;name&gt; &lt;value&gt; &lt;unit&gt;</c>
+/// at the end; progress to stderr.
+/// </summary>
+internal static class BenchMain
+{
+    public static async Task<int> Main(string[] args)
+    {
+        var quick = args.Contains("--quick");
+        var settings = quick ? BenchSettings.Quick : BenchSettings.Full;
+        var figures = new List<string>();
+        var clock = Stopwatch.StartNew();
+        void Emit(string name, double value, string unit)
+        {
+            var line = string.Create(CultureInfo.InvariantCulture, $"BENCH {name} {value:0.###} {unit}");
+            figures.Add(line);
+            Console.Error.WriteLine("# " + line);
+        }
+        void Progress(string what) => Console.Error.WriteLine(string.Create(CultureInfo.InvariantCulture, $"[{clock.Elapsed.TotalSeconds,6:0.0} s] {what}"));
+
+        Progress("starting PostgreSQL 15, the control plane and three nodes");
+        var postgres = new PostgresFixture();
+        await postgres.InitializeAsync();
+        var cloud = new BenchCloud(postgres);
+        try
+        {
+            await cloud.InitializeAsync();
+            var bench = new ProvisioningBench(cloud, postgres, settings, Emit, Progress);
+            await bench.RunAsync();
+        }
+        finally
+        {
+            await cloud.DisposeAsync();
+            await postgres.DisposeAsync();
+        }
+
+        Console.WriteLine($"# mode: {(quick ? "quick" : "full")}; machine: {Environment.ProcessorCount} cores, load average {LoadAverage()} at the end of the run");
+        Console.WriteLine("# setup: control plane (provisioning embedded, in-memory bus) + 3 clustered nodes as real processes on loopback, private PostgreSQL 15 (fsync off) as the control plane's database; client, services and disk shared");
+        foreach (var line in figures)
+        {
+            Console.WriteLine(line);
+        }
+        return 0;
+    }
+
+    private static string LoadAverage() => File.Exists("/proc/loadavg") ? string.Join(' ', File.ReadAllText("/proc/loadavg").Split(' ')[..3]) : "unknown";
+}
+
+/// <summary>Sizes of one run.</summary>
+internal sealed record BenchSettings(int ReadyDatabases, int ConcurrentDatabases, int BackupMegabytes)
+{
+    public static readonly BenchSettings Quick = new(20, 200, 16);
+    // 24 MB: a node's import endpoint keeps Kestrel's 30 MB request-body limit, so larger restores fail (see bench/README.md).
+    public static readonly BenchSettings Full = new(60, 1000, 24);
+}
+
+/// <summary>The local cloud with time-outs sized for a thousand concurrent requests on a loaded 2-core machine.</summary>
+internal sealed class BenchCloud(PostgresFixture postgres) : Kdb.Testing.Provisioning.LocalCloud(postgres)
+{
+    protected override IEnumerable<string> ControlPlaneArguments => ["--Operations:Timeout=00:15:00", "--Operations:RepublishAfter=00:02:00", "--Provisioning:UsageInterval=00:00:00"];
+}

@@ -1,0 +1,330 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Net;
+using System.Net.Http.Headers;
+using System.Net.Http.Json;
+using System.Text.Json;
+using Kdb.Testing.Hosting;
+using Kdb.Testing.Ports;
+using Kdb.Testing.Postgres;
+using Kdb.Testing.Processes;
+using Npgsql;
+
+namespace Kdb.Testing.EndToEnd;
+
+/// <summary>
+/// The whole local cloud as <c>./kdb up</c> lays it out, on free loopback ports and private directories: a private
+/// PostgreSQL, the control plane with embedded provisioning (in-memory bus), three clustered nodes that heartbeat
+/// to it, and the proxy following its route table. TLS is off everywhere (loopback, development flags). Every
+/// service is a <see cref="ServiceProcess"/> a fault test can kill, pause or restart. Users drive it through the
+/// REST API and reach their databases only through the proxy, with their own credentials.
+/// </summary>
+public sealed class EndToEndCloud : IAsyncLifetime
+{
+    public const string NodeSecret = "node-secret-0123456789abcdefghijklmnopqrstuvwxyz";
+    public const string ProvisioningSecret = "prov-secret-0123456789abcdefghijklmnopqrstuvwxyz";
+    public const string ProxySecret = "proxy-secret-0123456789abcdefghijklmnopqrstuvwxyz";
+    public const string UserPassword = "long enough password";
+
+    private readonly string _root = Path.Combine(Path.GetTempPath(), "kdb-e2e-" + Guid.NewGuid().ToString("N"));
+    private readonly Dictionary<string, ServiceProcess> _nodesById = new(StringComparer.Ordinal);
+    private PostgresServer? _postgres;
+
+    public HttpClient Http { get; } = new() { Timeout = TimeSpan.FromSeconds(60) };
+
+    public string ControlPlaneUrl { get; private set; } = null!;
+
+    public ServiceProcess ControlPlane { get; private set; } = null!;
+
+    public IReadOnlyList<ServiceProcess> Nodes { get; private set; } = [];
+
+    public ServiceProcess Proxy { get; private set; } = null!;
+
+    public int ProxyPgPort { get; private set; }
+
+    public IEnumerable<ServiceProcess> Services => [ControlPlane, .. Nodes, Proxy];
+
+    /// <summary>The last lines of every service's log, for a failing check's message.</summary>
+    public string Logs => string.Join("\n", Services.Select(s => $"==== {s.Name}\n{(s.Log.Length > 6000 ? s.Log[^6000..] : s.Log)}"));
+
+    public async Task InitializeAsync()
+    {
+        _postgres = await PostgresServer.StartAsync(CancellationToken.None);
+        await using (var conn = new NpgsqlConnection(_postgres.ConnectionString("postgres")))
+        {
+            await conn.OpenAsync();
+            await using var create = new NpgsqlCommand("CREATE DATABASE kdb_e2e", conn);
+            await create.ExecuteNonQueryAsync();
+        }
+
+        var port = FreePorts.Allocate();
+        ControlPlaneUrl = "http://127.0.0.1:" + P(port);
+        ControlPlane = new ServiceProcess(ProcessSpec.DotNet(
+            RepoPaths.BuiltAssembly("controlplane/Kdb.ControlPlane"),
+            "--ControlPlane:Port=" + P(port),
+            "--Postgres:ConnectionString=" + _postgres.ConnectionString("kdb_e2e"),
+            "--Tokens:Issuer=" + ControlPlaneUrl,
+            "--ServiceClients:Node:Secret=" + NodeSecret,
+            "--ServiceClients:Provisioning:Secret=" + ProvisioningSecret,
+            "--ServiceClients:Proxy:Secret=" + ProxySecret,
+            "--Bus:Transport=inmemory",
+            "--Provisioning:ObjectStorePath=" + Path.Combine(_root, "objects"),
+            "--Provisioning:UsageInterval=00:00:01",
+            "--Operations:ReconcileInterval=00:00:01",
+            "--Operations:RepublishAfter=00:00:20",
+            "--Operations:Timeout=00:02:00",
+            "--Backups:SchedulerInterval=01:00:00",
+            "--Backups:RetentionInterval=01:00:00",
+            "--RateLimits:TokenRequestsPerMinute=1000000") with
+        {
+            Name = "controlplane",
+            Environment = Quiet(new() { ["DOTNET_ENVIRONMENT"] = "Production" }),
+            Readiness = Readiness.Http(ControlPlaneUrl + "/health/ready"),
+            StopGracePeriod = TimeSpan.FromSeconds(5),
+        });
+        await ControlPlane.StartAsync();
+
+        Nodes = [.. Enumerable.Range(1, 3).Select(NodeService)];
+        await Task.WhenAll(Nodes.Select(n => n.StartAsync()));
+        for (var i = 0; i < Nodes.Count; i++)
+        {
+            _nodesById[(await File.ReadAllTextAsync(Path.Combine(_root, "node" + P(i + 1), "node-id"))).Trim()] = Nodes[i];
+        }
+        await WaitForAliveNodesAsync(3);
+
+        ProxyPgPort = FreePorts.Allocate();
+        var proxyPorts = FreePorts.Allocate(2);
+        Proxy = new ServiceProcess(ProcessSpec.DotNet(
+            RepoPaths.BuiltAssembly("proxy/Kdb.Proxy"),
+            "--Proxy:PgPort=" + P(ProxyPgPort),
+            "--Proxy:HttpPort=" + P(proxyPorts[0]),
+            "--Proxy:ManagementPort=" + P(proxyPorts[1]),
+            "--Proxy:ProxyId=e2e-proxy",
+            "--Proxy:DevelopmentLoopbackAuth=true",
+            "--Proxy:UsageInterval=00:00:01",
+            "--Proxy:RouteMissRetry=00:00:01",
+            // A rolling restart should not wait out the default 10 s drain of sessions that will reconnect anyway.
+            "--Proxy:DrainTimeout=00:00:02",
+            "--ControlPlane:Url=" + ControlPlaneUrl,
+            "--ServiceClient:Id=kdb-proxy",
+            "--ServiceClient:Secret=" + ProxySecret,
+            "--Tokens:Issuer=" + ControlPlaneUrl,
+            "--Tokens:AllowHttpIssuer=true") with
+        {
+            Name = "proxy",
+            Environment = Quiet([]),
+            Readiness = Readiness.Http($"http://127.0.0.1:{P(proxyPorts[1])}/health/ready"),
+            StopGracePeriod = TimeSpan.FromSeconds(10),
+        });
+        await Proxy.StartAsync();
+    }
+
+    private ServiceProcess NodeService(int index)
+    {
+        var ports = FreePorts.Allocate(4);
+        return new ServiceProcess(ProcessSpec.DotNet(
+            RepoPaths.BuiltAssembly("dataplane/Kdb.Node"),
+            "--Node:DataDirectory=" + Path.Combine(_root, "node" + P(index)),
+            "--Node:PgPort=" + P(ports[0]),
+            "--Node:InternalPort=" + P(ports[1]),
+            "--Node:HttpPort=" + P(ports[2]),
+            "--Node:ManagementPort=" + P(ports[3]),
+            "--Node:DevelopmentLoopbackAuth=true",
+            "--Node:HeartbeatInterval=00:00:01",
+            "--ControlPlane:Url=" + ControlPlaneUrl,
+            "--ServiceClient:Id=kdb-node",
+            "--ServiceClient:Secret=" + NodeSecret,
+            "--Tokens:Issuer=" + ControlPlaneUrl,
+            "--Tokens:AllowHttpIssuer=true") with
+        {
+            Name = "node" + P(index),
+            Environment = Quiet([]),
+            Readiness = Readiness.All(Readiness.Tcp(ports[0]), Readiness.Tcp(ports[1])),
+            StopGracePeriod = TimeSpan.FromSeconds(5),
+        });
+    }
+
+    public async Task DisposeAsync()
+    {
+        NpgsqlConnection.ClearAllPools();
+        foreach (var service in new[] { Proxy }.Concat(Nodes).Append(ControlPlane))
+        {
+            if (service is not null)
+            {
+                await service.DisposeAsync();
+            }
+        }
+        if (_postgres is not null)
+        {
+            await _postgres.DisposeAsync();
+        }
+        Http.Dispose();
+        try
+        {
+            Directory.Delete(_root, recursive: true);
+        }
+        catch (IOException)
+        {
+        }
+    }
+
+    /// <summary>An Npgsql connection string through the proxy (plaintext on loopback, no pooling: every fault is seen).</summary>
+    public string ProxyConnectionString(string databaseId, string password, string user = "owner") =>
+        $"Host=127.0.0.1;Port={P(ProxyPgPort)};Username={user};Password={password};Database={databaseId};Timeout=15;Command Timeout=30;Pooling=false;SSL Mode=Disable;Gss Encryption Mode=Disable";
+
+    /// <summary>The node that leads a database's group, as the node tells the proxy (<c>kdb_leader</c>).</summary>
+    public async Task<ServiceProcess> LeaderOfAsync(string databaseId, string password)
+    {
+        var deadline = DateTime.UtcNow.AddSeconds(60);
+        while (true)
+        {
+            try
+            {
+                await using var conn = new NpgsqlConnection(ProxyConnectionString(databaseId, password));
+                await conn.OpenAsync();
+                if (conn.PostgresParameters.TryGetValue("kdb_leader", out var id) && _nodesById.TryGetValue(id, out var node) && node.Running)
+                {
+                    return node;
+                }
+            }
+            catch (NpgsqlException) when (DateTime.UtcNow < deadline)
+            {
+            }
+            if (DateTime.UtcNow > deadline)
+            {
+                throw new TimeoutException($"no leader reported for {databaseId}\n{Logs}");
+            }
+            await Task.Delay(200);
+        }
+    }
+
+    public async Task<string> ServiceTokenAsync(string clientId, string secret)
+    {
+        using var token = await Http.PostAsync(new Uri(ControlPlaneUrl + "/connect/token"), new FormUrlEncodedContent(new Dictionary<string, string>
+        {
+            ["grant_type"] = "client_credentials",
+            ["client_id"] = clientId,
+            ["client_secret"] = secret,
+        }));
+        token.EnsureSuccessStatusCode();
+        return (await token.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("access_token").GetString()!;
+    }
+
+    public async Task WaitForAliveNodesAsync(int count)
+    {
+        var token = await ServiceTokenAsync("kdb-provisioning", ProvisioningSecret);
+        var deadline = DateTime.UtcNow.AddSeconds(90);
+        while (true)
+        {
+            var (_, body) = await SendAsync(HttpMethod.Get, "/internal/v1/nodes", token);
+            if (body.ValueKind == JsonValueKind.Object && body.GetProperty("items").EnumerateArray().Count(n => n.GetProperty("status").GetString() == "alive") >= count)
+            {
+                return;
+            }
+            if (DateTime.UtcNow > deadline)
+            {
+                throw new TimeoutException("nodes did not report alive: " + body + "\n" + Logs);
+            }
+            await Task.Delay(200);
+        }
+    }
+
+    /// <summary>Signs a new user up; returns their management token and personal org.</summary>
+    public async Task<(string Token, string OrgId)> UserAsync(string name)
+    {
+        var email = $"{name}-{Guid.NewGuid().ToString("N")[..8]}@example.com";
+        var (status, body) = await SendAsync(HttpMethod.Post, "/v1/signup", null, new { email, password = UserPassword, name });
+        if (status != HttpStatusCode.Created)
+        {
+            throw new InvalidOperationException($"signup: {(int)status} {body}");
+        }
+        using var token = await Http.PostAsync(new Uri(ControlPlaneUrl + "/connect/token"), new FormUrlEncodedContent(new Dictionary<string, string>
+        {
+            ["grant_type"] = "password",
+            ["username"] = email,
+            ["password"] = UserPassword,
+        }));
+        token.EnsureSuccessStatusCode();
+        var access = (await token.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("access_token").GetString()!;
+        var (_, me) = await SendAsync(HttpMethod.Get, "/v1/me", access);
+        return (access, me.GetProperty("orgs")[0].GetProperty("id").GetString()!);
+    }
+
+    public async Task<(HttpStatusCode Status, JsonElement Body)> SendAsync(HttpMethod method, string path, string? token, object? body = null)
+    {
+        using var request = new HttpRequestMessage(method, ControlPlaneUrl + path);
+        if (token is not null)
+        {
+            request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", token);
+        }
+        if (body is not null)
+        {
+            request.Content = JsonContent.Create(body);
+        }
+        using var response = await Http.SendAsync(request);
+        var text = await response.Content.ReadAsStringAsync();
+        return (response.StatusCode, text.Length == 0 ? default : JsonDocument.Parse(text).RootElement.Clone());
+    }
+
+    /// <summary>Polls a resource until <paramref name="done"/> holds; the generous deadline never fails a slow machine alone.</summary>
+    public async Task<JsonElement> WaitForAsync(string path, string token, Func<JsonElement, bool> done, int seconds = 120, int pollMs = 100)
+    {
+        var deadline = DateTime.UtcNow.AddSeconds(seconds);
+        while (true)
+        {
+            var status = HttpStatusCode.ServiceUnavailable;
+            JsonElement body = default;
+            try
+            {
+                (status, body) = await SendAsync(HttpMethod.Get, path, token);
+            }
+            catch (HttpRequestException)
+            {
+                // The control plane may be restarting under a fault test.
+            }
+            if (status == HttpStatusCode.OK && done(body))
+            {
+                return body;
+            }
+            if (DateTime.UtcNow > deadline)
+            {
+                throw new TimeoutException($"GET {path}: {(int)status} {body}\n{Logs}");
+            }
+            await Task.Delay(pollMs);
+        }
+    }
+
+    /// <summary>
+    /// Creates a database through the REST API and waits until it is <c>ready</c>; returns its id, owner password and
+    /// the time from the request to the first poll that saw it ready.
+    /// </summary>
+    public async Task<CloudDatabase> CreateReadyDatabaseAsync(string token, string orgId, string name)
+    {
+        var started = Stopwatch.GetTimestamp();
+        var (status, created) = await SendAsync(HttpMethod.Post, $"/v1/orgs/{orgId}/databases", token, new { name });
+        if (status != HttpStatusCode.Accepted)
+        {
+            throw new InvalidOperationException($"create database: {(int)status} {created}");
+        }
+        var id = created.GetProperty("database").GetProperty("id").GetString()!;
+        var database = await WaitForAsync($"/v1/databases/{id}", token, d => d.GetProperty("status").GetString() is "ready" or "failed", pollMs: 20);
+        var elapsed = Stopwatch.GetElapsedTime(started);
+        if (database.GetProperty("status").GetString() != "ready")
+        {
+            throw new InvalidOperationException($"database {id} failed: {database}\n{Logs}");
+        }
+        return new CloudDatabase(id, orgId, token, created.GetProperty("credentials").GetProperty("password").GetString()!, elapsed);
+    }
+
+    private static Dictionary<string, string?> Quiet(Dictionary<string, string?> environment)
+    {
+        environment["Logging__LogLevel__Default"] = "Warning";
+        environment["Logging__LogLevel__Microsoft.Hosting.Lifetime"] = "Information";
+        return environment;
+    }
+
+    private static string P(int value) => value.ToString(CultureInfo.InvariantCulture);
+}
+
+/// <summary>A database a user created through the REST API, with the owner password it came with.</summary>
+public sealed record CloudDatabase(string Id, string OrgId, string Token, string Password, TimeSpan CreateToReady);
