@@ -67,6 +67,15 @@ public sealed class IndexDef
     public int[] Columns { get; set; } = [];
 
     public bool[] Descending { get; set; } = [];
+
+    /// <summary>A partial index's WHERE as SQL text: only rows for which it is true have entries. Null: every row.</summary>
+    public string? Predicate { get; set; }
+
+    /// <summary>Per key element, its expression as SQL text (its slot in <see cref="Columns"/> is -1); null for a plain column. Null when no element is an expression.</summary>
+    public string?[]? Expressions { get; set; }
+
+    /// <summary>How a key element is named in messages and definitions: its column or its expression.</summary>
+    public string KeyName(TableDef table, int i) => Columns[i] >= 0 ? table.Columns[Columns[i]].Name : Expressions![i]!;
 }
 
 /// <summary>A CHECK constraint, its expression as SQL text.</summary>
@@ -188,6 +197,9 @@ public sealed class CatalogData
     public uint NextObjectId { get; set; } = 16384;
 
     public List<string> Schemas { get; set; } = ["public"];
+
+    /// <summary>pg_namespace oids of the schemas created with CREATE SCHEMA.</summary>
+    public Dictionary<string, uint> SchemaOids { get; set; } = new(StringComparer.Ordinal);
 
     public List<TableDef> Tables { get; set; } = [];
 

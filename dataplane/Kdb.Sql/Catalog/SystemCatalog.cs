@@ -1,5 +1,6 @@
 using Kdb.Sql.Execution;
 using Kdb.Sql.Planning;
+using Kdb.Sql.Sessions;
 using Kdb.Sql.Syntax;
 using Kdb.Sql.Types;
 
@@ -179,19 +180,18 @@ internal static class SystemCatalog
         yield return [Value.FromInt(PgCatalogNamespace), Value.FromText("pg_catalog"), Value.FromInt(RoleOid), Value.Null];
         yield return [Value.FromInt(PublicNamespace), Value.FromText("public"), Value.FromInt(RoleOid), Value.Null];
         yield return [Value.FromInt(InformationSchemaNamespace), Value.FromText("information_schema"), Value.FromInt(RoleOid), Value.Null];
-        var oid = 30000u;
         foreach (var schema in ctx.Catalog.Schemas)
         {
             if (schema != "public")
             {
-                yield return [Value.FromInt(oid++), Value.FromText(schema), Value.FromInt(RoleOid), Value.Null];
+                yield return [Value.FromInt(SchemaPath.Oid(ctx.Catalog, schema)), Value.FromText(schema), Value.FromInt(RoleOid), Value.Null];
             }
         }
     }
 
-    private static Value[] ClassRow(uint oid, string name, char kind, int columns, bool hasIndex, int checks) =>
+    private static Value[] ClassRow(uint oid, string name, uint schema, char kind, int columns, bool hasIndex, int checks) =>
     [
-        Value.FromInt(oid), Value.FromText(name), Value.FromInt(PublicNamespace), Value.FromInt(0), Value.FromInt(0), Value.FromInt(RoleOid),
+        Value.FromInt(oid), Value.FromText(name), Value.FromInt(schema), Value.FromInt(0), Value.FromInt(0), Value.FromInt(RoleOid),
         Value.FromInt(kind == 'i' ? 403 : kind == 'r' ? 2 : 0), Value.FromInt(oid), Value.FromInt(0), Value.FromInt(0), Value.FromFloat(-1),
         Value.FromInt(0), Value.FromInt(0), Value.FromBool(hasIndex), Value.False, Value.FromText("p"),
         Value.FromText(kind.ToString()), Value.FromInt(columns), Value.FromInt(checks), Value.False, Value.False,
@@ -204,21 +204,22 @@ internal static class SystemCatalog
     {
         foreach (var table in ctx.Catalog.Tables)
         {
-            yield return ClassRow(table.Id, table.Name, 'r', table.Columns.Count, table.HasPrimaryKey || table.Indexes.Count > 0, table.Checks.Count);
+            var schema = SchemaPath.Oid(ctx.Catalog, table.Schema);
+            yield return ClassRow(table.Id, table.Name, schema, 'r', table.Columns.Count, table.HasPrimaryKey || table.Indexes.Count > 0, table.Checks.Count);
             foreach (var index in IndexesOf(table))
             {
-                yield return ClassRow(index.Oid, index.Name, 'i', index.Columns.Length, false, 0);
+                yield return ClassRow(index.Oid, index.Name, schema, 'i', index.Columns.Length, false, 0);
             }
         }
 
         foreach (var view in ctx.Catalog.Views)
         {
-            yield return ClassRow(view.Id, view.Name, 'v', view.ColumnNames.Count, false, 0);
+            yield return ClassRow(view.Id, view.Name, SchemaPath.Oid(ctx.Catalog, view.Schema), 'v', view.ColumnNames.Count, false, 0);
         }
 
         foreach (var sequence in ctx.Catalog.Sequences)
         {
-            yield return ClassRow(sequence.Id, sequence.Name, 'S', 3, false, 0);
+            yield return ClassRow(sequence.Id, sequence.Name, SchemaPath.Oid(ctx.Catalog, sequence.Schema), 'S', 3, false, 0);
         }
     }
 
@@ -259,8 +260,8 @@ internal static class SystemCatalog
             {
                 for (var i = 0; i < index.Columns.Length; i++)
                 {
-                    var column = table.Columns[index.Columns[i]];
-                    yield return AttributeRow(index.Oid, column.Name, column.Type, (short)(i + 1), false, false, IdentityKind.None, false);
+                    var column = index.Columns[i] >= 0 ? table.Columns[index.Columns[i]] : null;
+                    yield return AttributeRow(index.Oid, column?.Name ?? "expr", column?.Type ?? SqlType.Text, (short)(i + 1), false, false, IdentityKind.None, false);
                 }
             }
         }
@@ -358,7 +359,7 @@ internal static class SystemCatalog
         {
             yield return
             [
-                Value.FromInt(c.Oid), Value.FromText(c.Name), Value.FromInt(PublicNamespace), Value.FromText(c.Kind.ToString()), Value.False, Value.False,
+                Value.FromInt(c.Oid), Value.FromText(c.Name), Value.FromInt(SchemaPath.Oid(ctx.Catalog, c.Table.Schema)), Value.FromText(c.Kind.ToString()), Value.False, Value.False,
                 Value.True, Value.FromInt(c.Table.Id), Value.FromInt(0), Value.FromInt(c.IndexOid), Value.FromInt(0),
                 Value.FromInt(c.ForeignKey?.ReferencedTableId ?? 0), Value.FromText(c.ForeignKey is null ? " " : ActionCode(c.ForeignKey.OnUpdate)), Value.FromText(c.ForeignKey is null ? " " : ActionCode(c.ForeignKey.OnDelete)), Value.FromText(c.ForeignKey is null ? " " : "s"), Value.True, Value.FromInt(0),
                 Value.False, Value.FromArray(c.Columns.Select(x => Value.FromInt(x + 1)).ToArray()), c.ForeignKey is null ? Value.Null : Value.FromArray(c.ForeignKey.ReferencedColumns.Select(x => Value.FromInt(x + 1)).ToArray()), c.Check is null ? Value.Null : Value.FromText(c.Check.Sql),
@@ -412,7 +413,7 @@ internal static class SystemCatalog
                 yield return
                 [
                     Value.FromText(ctx.Session.Database), Value.FromText(table.Schema), Value.FromText(table.Name), Value.FromText(column.Name), Value.FromInt(++position),
-                    Value.FromText(column.DefaultSql), Value.FromText(column.NotNull ? "NO" : "YES"), Value.FromText(type.DisplayName.Split('(')[0]),
+                    Value.FromText(column.DefaultSql), Value.FromText(column.NotNull ? "NO" : "YES"), Value.FromText(type.ElementType is null ? type.DisplayName.Split('(')[0] : "ARRAY"),
                     type.MaxLength > 0 ? Value.FromInt(type.MaxLength) : Value.Null,
                     type.Id switch { SqlTypeId.Int2 => Value.FromInt(16), SqlTypeId.Int4 => Value.FromInt(32), SqlTypeId.Int8 => Value.FromInt(64), SqlTypeId.Numeric when type.Precision > 0 => Value.FromInt(type.Precision), _ => Value.Null },
                     type.Id switch { SqlTypeId.Int2 or SqlTypeId.Int4 or SqlTypeId.Int8 => Value.FromInt(0), SqlTypeId.Numeric when type.Scale >= 0 => Value.FromInt(type.Scale), _ => Value.Null },
@@ -423,37 +424,87 @@ internal static class SystemCatalog
     }
 
     /// <summary>The oid of a table, index, view or sequence named by text (regclass input), or null.</summary>
-    public static uint? ResolveRelation(CatalogData catalog, string text)
+    public static uint? ResolveRelation(CatalogData catalog, SessionState session, string text)
     {
-        var name = text.Trim();
-        if (name.StartsWith("public.", StringComparison.Ordinal))
+        var name = ParseRelationName(text.Trim());
+        var schema = SchemaPath.Locate(session, catalog, name);
+        if (schema is null)
         {
-            name = name[7..];
+            return null;
         }
 
-        name = name.StartsWith('"') && name.EndsWith('"') ? name[1..^1].Replace("\"\"", "\"", StringComparison.Ordinal) : name.ToLowerInvariant();
-        if (catalog.Tables.Find(t => t.Name == name) is { } table)
+        if (catalog.Tables.Find(t => t.Schema == schema && t.Name == name.Name) is { } table)
         {
             return table.Id;
         }
 
-        foreach (var (_, index) in AllIndexes(catalog))
+        foreach (var (owner, index) in AllIndexes(catalog))
         {
-            if (index.Name == name)
+            if (owner.Schema == schema && index.Name == name.Name)
             {
                 return index.Oid;
             }
         }
 
-        return catalog.Views.Find(v => v.Name == name)?.Id ?? catalog.Sequences.Find(s => s.Name == name)?.Id;
+        return catalog.Views.Find(v => v.Schema == schema && v.Name == name.Name)?.Id ?? catalog.Sequences.Find(s => s.Schema == schema && s.Name == name.Name)?.Id;
     }
 
-    public static string RelationName(CatalogData catalog, uint oid) =>
-        catalog.Tables.Find(t => t.Id == oid)?.Name
-        ?? AllIndexes(catalog).FirstOrDefault(x => x.Index.Oid == oid).Index?.Name
-        ?? catalog.Views.Find(v => v.Id == oid)?.Name
-        ?? catalog.Sequences.Find(s => s.Id == oid)?.Name
-        ?? oid.ToString(System.Globalization.CultureInfo.InvariantCulture);
+    /// <summary>A possibly qualified, possibly quoted relation name as regclass input reads it.</summary>
+    private static QualifiedName ParseRelationName(string text)
+    {
+        var parts = new List<string>(2);
+        var i = 0;
+        while (i <= text.Length)
+        {
+            parts.Add(SchemaPath.ReadIdentifier(text, ref i, c => c == '.'));
+            if (i >= text.Length || text[i] != '.')
+            {
+                break;
+            }
+
+            i++;
+        }
+
+        return parts.Count > 1 ? new QualifiedName(0, parts[^2], parts[^1]) : new QualifiedName(0, null, parts[0]);
+    }
+
+    /// <summary>A relation's name as regclass output prints it (qualified when search_path would not find it), or the oid.</summary>
+    public static string RelationName(CatalogData catalog, SessionState? session, uint oid)
+    {
+        if (catalog.Tables.Find(t => t.Id == oid) is { } table)
+        {
+            return SchemaPath.Display(session, catalog, table.Schema, table.Name);
+        }
+
+        var (owner, index) = AllIndexes(catalog).FirstOrDefault(x => x.Index.Oid == oid);
+        if (index is not null)
+        {
+            return SchemaPath.Display(session, catalog, owner.Schema, index.Name);
+        }
+
+        if (catalog.Views.Find(v => v.Id == oid) is { } view)
+        {
+            return SchemaPath.Display(session, catalog, view.Schema, view.Name);
+        }
+
+        return catalog.Sequences.Find(s => s.Id == oid) is { } sequence
+            ? SchemaPath.Display(session, catalog, sequence.Schema, sequence.Name)
+            : oid.ToString(System.Globalization.CultureInfo.InvariantCulture);
+    }
+
+    /// <summary>pg_table_is_visible: search_path finds the relation by its bare name (system relations always).</summary>
+    public static bool IsVisible(CatalogData catalog, SessionState session, uint oid)
+    {
+        var (schema, name) = catalog.Tables.Find(t => t.Id == oid) is { } table ? (table.Schema, table.Name)
+            : AllIndexes(catalog).FirstOrDefault(x => x.Index.Oid == oid) is { Index: not null } x ? (x.Table.Schema, x.Index.Name)
+            : catalog.Views.Find(v => v.Id == oid) is { } view ? (view.Schema, view.Name)
+            : catalog.Sequences.Find(s => s.Id == oid) is { } sequence ? (sequence.Schema, sequence.Name)
+            : (null, null);
+        return name is null || SchemaPath.Locate(session, catalog, new QualifiedName(0, null, name)) == schema;
+    }
+
+    /// <summary>An index expression as pg_get_indexdef prints it: a function call bare, anything else in parentheses.</summary>
+    private static string ExpressionKey(string sql) => SqlParser.ParseExpression(sql) is FunctionCallExpr ? sql : "(" + sql + ")";
 
     public static string IndexDefinition(CatalogData catalog, uint oid)
     {
@@ -461,8 +512,8 @@ internal static class SystemCatalog
         {
             if (index.Oid == oid)
             {
-                var columns = index.Columns.Select((c, i) => SqlFormatter.QuoteIdentifier(table.Columns[c].Name) + (index.Descending[i] ? " DESC" : string.Empty));
-                return $"CREATE {(index.Unique || index.Primary ? "UNIQUE " : string.Empty)}INDEX {SqlFormatter.QuoteIdentifier(index.Name)} ON {table.Schema}.{SqlFormatter.QuoteIdentifier(table.Name)} USING btree ({string.Join(", ", columns)})";
+                var columns = index.Columns.Select((c, i) => (c >= 0 ? SqlFormatter.QuoteIdentifier(table.Columns[c].Name) : ExpressionKey(index.Expressions![i]!)) + (index.Descending[i] ? " DESC" : string.Empty));
+                return $"CREATE {(index.Unique || index.Primary ? "UNIQUE " : string.Empty)}INDEX {SqlFormatter.QuoteIdentifier(index.Name)} ON {table.Schema}.{SqlFormatter.QuoteIdentifier(table.Name)} USING btree ({string.Join(", ", columns)}){(index.Predicate is null ? string.Empty : $" WHERE ({index.Predicate})")}";
             }
         }
 
@@ -518,9 +569,9 @@ internal static class SystemCatalog
         _ => "NO ACTION",
     };
 
-    public static string ViewDefinition(CatalogData catalog, in Value view)
+    public static string ViewDefinition(CatalogData catalog, SessionState session, in Value view)
     {
-        var oid = view.Kind == ValueKind.Int ? (uint)view.AsInt : ResolveRelation(catalog, view.AsText) ?? 0;
+        var oid = view.Kind == ValueKind.Int ? (uint)view.AsInt : ResolveRelation(catalog, session, view.AsText) ?? 0;
         return catalog.Views.Find(v => v.Id == oid)?.Sql ?? string.Empty;
     }
 }

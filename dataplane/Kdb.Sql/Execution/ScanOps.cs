@@ -158,9 +158,9 @@ internal sealed class TableScanOp(TableInfo table, string alias, KeyBounds bound
     public static List<string> KeyColumnNames(TableDef table, IndexDef index)
     {
         var names = new List<string>();
-        foreach (var slot in index.Columns)
+        for (var i = 0; i < index.Columns.Length; i++)
         {
-            names.Add(table.Columns[slot].Name);
+            names.Add(index.KeyName(table, i));
         }
 
         return names;

@@ -90,14 +90,15 @@ internal sealed class TableInfo
     /// Encodes a secondary index entry's key. A unique index whose key has no NULL is just the key columns (so a
     /// point read finds a duplicate); otherwise the row's primary key follows to keep entries distinct.
     /// </summary>
-    public byte[] IndexKey(ByteWriter writer, IndexDef index, Value[] row, byte[] primaryKey, out bool uniqueChecked)
+    public byte[] IndexKey(ByteWriter writer, IndexDef index, Value[] row, byte[] primaryKey, out bool uniqueChecked, BoundExpr?[]? expressions = null, ExecContext? ctx = null)
     {
         writer.Clear();
         writer.Write(IndexPrefix(index.Id));
         var hasNull = false;
         for (var i = 0; i < index.Columns.Length; i++)
         {
-            var v = row[index.Columns[i]];
+            var slot = index.Columns[i];
+            var v = slot >= 0 ? row[slot] : expressions![i]!.Eval(row, ctx!);
             hasNull |= v.IsNull;
             KeyEncoder.WriteValue(writer, v, index.Descending[i]);
         }

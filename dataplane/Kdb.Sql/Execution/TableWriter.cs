@@ -30,6 +30,19 @@ internal sealed class TableWriter
 
     public (string Name, BoundExpr Expr)[] Checks { get; }
 
+    /// <summary>The WHERE of each partial index, by index id.</summary>
+    public Dictionary<uint, BoundExpr> IndexPredicates { get; init; } = [];
+
+    /// <summary>The bound key expressions of each expression index, by index id (null for plain columns).</summary>
+    public Dictionary<uint, BoundExpr?[]> IndexExpressions { get; init; } = [];
+
+    private byte[] Entry(IndexDef index, Value[] row, byte[] key, ExecContext ctx, out bool uniqueChecked) =>
+        Table.IndexKey(ctx.KeyWriter, index, row, key, out uniqueChecked, IndexExpressions.GetValueOrDefault(index.Id), ctx);
+
+    /// <summary>True when the row has an entry in the index (always, unless a partial index's WHERE is not true).</summary>
+    private bool Covers(IndexDef index, Value[] row, ExecContext ctx) =>
+        index.Predicate is null || IndexPredicates[index.Id].IsTrue(row, ctx);
+
     /// <summary>Parents this table references (checked on insert and update).</summary>
     public List<(TableInfo Parent, ForeignKeyDef Key)> Outbound { get; } = [];
 
@@ -67,13 +80,18 @@ internal sealed class TableWriter
                 return false;
             }
 
-            throw UniqueViolation(Def.PrimaryIndex, row);
+            throw UniqueViolation(Def.PrimaryIndex, row, ctx);
         }
 
         var entries = new List<byte[]>(Def.Indexes.Count);
         foreach (var index in Def.Indexes)
         {
-            var entry = Table.IndexKey(ctx.KeyWriter, index, row, key, out var uniqueChecked);
+            if (!Covers(index, row, ctx))
+            {
+                continue;
+            }
+
+            var entry = Entry(index, row, key, ctx, out var uniqueChecked);
             if (uniqueChecked && txn.Get(entry) is { } existing)
             {
                 conflict = new ConflictInfo(index, existing);
@@ -82,7 +100,7 @@ internal sealed class TableWriter
                     return false;
                 }
 
-                throw UniqueViolation(index, row);
+                throw UniqueViolation(index, row, ctx);
             }
 
             entries.Add(entry);
@@ -112,7 +130,10 @@ internal sealed class TableWriter
         txn.Delete(key);
         foreach (var index in Def.Indexes)
         {
-            txn.Delete(Table.IndexKey(ctx.KeyWriter, index, oldRow, key, out _));
+            if (Covers(index, oldRow, ctx))
+            {
+                txn.Delete(Entry(index, oldRow, key, ctx, out _));
+            }
         }
     }
 
@@ -128,7 +149,7 @@ internal sealed class TableWriter
         {
             if (txn.Get(newKey) is not null)
             {
-                throw UniqueViolation(Def.PrimaryIndex, newRow);
+                throw UniqueViolation(Def.PrimaryIndex, newRow, ctx);
             }
 
             txn.Delete(oldKey);
@@ -136,17 +157,33 @@ internal sealed class TableWriter
 
         foreach (var index in Def.Indexes)
         {
-            var oldEntry = Table.IndexKey(ctx.KeyWriter, index, oldRow, oldKey, out _);
-            var newEntry = Table.IndexKey(ctx.KeyWriter, index, newRow, newKey, out var uniqueChecked);
-            if (oldEntry.AsSpan().SequenceEqual(newEntry) && !keyChanged)
+            var oldCovered = Covers(index, oldRow, ctx);
+            var newCovered = Covers(index, newRow, ctx);
+            var oldEntry = oldCovered ? Entry(index, oldRow, oldKey, ctx, out _) : null;
+            if (!newCovered)
+            {
+                if (oldEntry is not null)
+                {
+                    txn.Delete(oldEntry);
+                }
+
+                continue;
+            }
+
+            var newEntry = Entry(index, newRow, newKey, ctx, out var uniqueChecked);
+            if (oldEntry is not null && oldEntry.AsSpan().SequenceEqual(newEntry) && !keyChanged)
             {
                 continue;
             }
 
-            txn.Delete(oldEntry);
+            if (oldEntry is not null)
+            {
+                txn.Delete(oldEntry);
+            }
+
             if (uniqueChecked && txn.Get(newEntry) is not null)
             {
-                throw UniqueViolation(index, newRow);
+                throw UniqueViolation(index, newRow, ctx);
             }
 
             txn.Put(newEntry, newKey);
@@ -242,7 +279,7 @@ internal sealed class TableWriter
 
         foreach (var index in def.Indexes)
         {
-            if (index.Unique && index.Columns.AsSpan().SequenceEqual(referenced))
+            if (index.Unique && index.Predicate is null && index.Expressions is null && index.Columns.AsSpan().SequenceEqual(referenced))
             {
                 var row = new Value[parent.RowWidth];
                 for (var i = 0; i < referenced.Length; i++)
@@ -356,11 +393,27 @@ internal sealed class TableWriter
         return result;
     }
 
-    private SqlException UniqueViolation(IndexDef index, Value[] row) =>
+    private SqlException UniqueViolation(IndexDef index, Value[] row, ExecContext ctx) =>
         new(
             SqlState.UniqueViolation,
             $"duplicate key value violates unique constraint \"{index.Name}\"",
-            detail: $"Key ({ColumnList(Def, index.Columns)})=({string.Join(", ", index.Columns.Select(c => ValueText.Format(row[c], Table.Types[c])))}) already exists.");
+            detail: $"Key {KeyText(Def, index, row, IndexExpressions.GetValueOrDefault(index.Id), ctx)} already exists.");
+
+    /// <summary>"(names)=(values)" of an index key, as PostgreSQL's unique-violation details print it.</summary>
+    public static string KeyText(TableDef table, IndexDef index, Value[] row, BoundExpr?[]? expressions, ExecContext ctx)
+    {
+        var names = new string[index.Columns.Length];
+        var values = new string[index.Columns.Length];
+        for (var i = 0; i < names.Length; i++)
+        {
+            names[i] = index.KeyName(table, i);
+            var slot = index.Columns[i];
+            var value = slot >= 0 ? row[slot] : expressions![i]!.Eval(row, ctx);
+            values[i] = value.IsNull ? "null" : ValueText.Format(value, slot >= 0 ? table.Columns[slot].Type : expressions![i]!.Type);
+        }
+
+        return $"({string.Join(", ", names)})=({string.Join(", ", values)})";
+    }
 
     private static string ColumnList(TableDef table, int[] slots) => string.Join(", ", slots.Select(s => table.Columns[s].Name));
 

@@ -7,6 +7,35 @@ namespace Kdb.Sql.Planning;
 
 internal sealed partial class Binder
 {
+    /// <summary>
+    /// True when the query's conditions imply a partial index's WHERE: each of its conjuncts is one of the query's
+    /// (compared as bound expressions over the same table). Anything subtler leaves the index unused, never wrong.
+    /// </summary>
+    private bool Implies(List<BoundExpr> conditions, string predicateSql, Scope scope)
+    {
+        var parts = new List<Expr>();
+        SplitConjuncts(SqlParser.ParseExpression(predicateSql), parts);
+        foreach (var part in parts)
+        {
+            string text;
+            try
+            {
+                text = BindExpr(part, new ExprScope(scope, "WHERE")).Describe();
+            }
+            catch (SqlException)
+            {
+                return false;
+            }
+
+            if (!conditions.Exists(c => c.Describe() == text))
+            {
+                return false;
+            }
+        }
+
+        return true;
+    }
+
     /// <summary>A condition usable as an index bound: column slot, comparison, and a value fixed for the execution.</summary>
     private readonly record struct KeyCondition(int Slot, BinaryOp Op, BoundExpr Value);
 
@@ -48,7 +77,12 @@ internal sealed partial class Binder
             var bestScore = Score(best, definition.PrimaryIndex);
             foreach (var index in definition.Indexes)
             {
-                var candidate = Match(index, conditions);
+                if (index.Predicate is not null && !Implies(bound, index.Predicate, scope))
+                {
+                    continue;
+                }
+
+                var candidate = index.Expressions is null ? Match(index, conditions) : Match(index, conditions, ExpressionSlots(index, bound, scope, conditions));
                 var score = Score(candidate, index);
                 if (score > bestScore)
                 {
@@ -167,7 +201,68 @@ internal sealed partial class Binder
         return true;
     }
 
-    private static KeyBounds Match(IndexDef index, List<KeyCondition> conditions)
+    /// <summary>
+    /// The key slots of an expression index, an expression element given a slot of its own (below any column's)
+    /// and the query's comparisons of that same expression with a fixed value added as conditions on it.
+    /// </summary>
+    private int[] ExpressionSlots(IndexDef index, List<BoundExpr> bound, Scope scope, List<KeyCondition> conditions)
+    {
+        var slots = (int[])index.Columns.Clone();
+        for (var i = 0; i < slots.Length; i++)
+        {
+            if (slots[i] >= 0)
+            {
+                continue;
+            }
+
+            slots[i] = -1000 - ((int)index.Id * 64) - i;
+            BoundExpr key;
+            try
+            {
+                key = BindExpr(SqlParser.ParseExpression(index.Expressions![i]!), new ExprScope(scope, "WHERE"));
+            }
+            catch (SqlException)
+            {
+                continue;
+            }
+
+            var text = key.Describe();
+            foreach (var expr in bound)
+            {
+                CollectExpressionConditions(expr, text, key.Type, slots[i], conditions);
+            }
+        }
+
+        return slots;
+    }
+
+    private static void CollectExpressionConditions(BoundExpr expr, string keyText, SqlType keyType, int slot, List<KeyCondition> into)
+    {
+        if (expr is AndExpr and)
+        {
+            CollectExpressionConditions(and.Left, keyText, keyType, slot, into);
+            CollectExpressionConditions(and.Right, keyText, keyType, slot, into);
+            return;
+        }
+
+        if (expr is not CompareExpr compare || compare.Op == BinaryOp.NotEqual)
+        {
+            return;
+        }
+
+        if (IsFixed(compare.Right, keyType) && compare.Left.Describe() == keyText)
+        {
+            into.Add(new KeyCondition(slot, compare.Op, compare.Right));
+        }
+        else if (IsFixed(compare.Left, keyType) && compare.Right.Describe() == keyText)
+        {
+            into.Add(new KeyCondition(slot, Flip(compare.Op), compare.Left));
+        }
+    }
+
+    private static bool IsFixed(BoundExpr value, SqlType keyType) => !value.ReadsRow && value.IsConstant && value.Type.Kind == keyType.Kind;
+
+    private static KeyBounds Match(IndexDef index, List<KeyCondition> conditions, int[]? keySlots = null)
     {
         var equal = new List<BoundExpr>();
         var equalDescending = new List<bool>();
@@ -175,7 +270,7 @@ internal sealed partial class Binder
         bool lowerInclusive = false, upperInclusive = false;
         for (var i = 0; i < index.Columns.Length; i++)
         {
-            var slot = index.Columns[i];
+            var slot = (keySlots ?? index.Columns)[i];
             var eq = conditions.Find(c => c.Slot == slot && c.Op == BinaryOp.Equal);
             if (eq.Value is not null)
             {

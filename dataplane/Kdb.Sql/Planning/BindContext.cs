@@ -124,22 +124,16 @@ internal sealed class BindContext
         return null;
     }
 
-    public TableDef? FindTable(QualifiedName name)
-    {
-        if (name.Schema is not null && name.Schema != "public")
-        {
-            return null;
-        }
+    public TableDef? FindTable(QualifiedName name) => SchemaPath.FindTable(Session, Catalog, name);
 
-        return Catalog.Tables.Find(t => t.Name == name.Name);
-    }
+    public ViewDef? FindView(QualifiedName name) => SchemaPath.FindView(Session, Catalog, name);
 
     public TableDef RequireTable(QualifiedName name)
     {
         var table = FindTable(name);
         if (table is null)
         {
-            if (Catalog.Views.Exists(v => v.Name == name.Name))
+            if (FindView(name) is not null)
             {
                 throw new SqlException(SqlState.WrongObjectType, $"\"{name.Name}\" is not a table", name.Position);
             }
@@ -152,9 +146,9 @@ internal sealed class BindContext
 
     public uint ResolveSequence(string text)
     {
-        var name = text.Contains('.', StringComparison.Ordinal) ? text[(text.LastIndexOf('.') + 1)..] : text;
-        name = name.Trim('"');
-        var sequence = Catalog.Sequences.Find(s => s.Name == name)
+        var dot = text.LastIndexOf('.');
+        var name = new QualifiedName(0, dot < 0 ? null : text[..dot].Trim('"'), (dot < 0 ? text : text[(dot + 1)..]).Trim('"'));
+        var sequence = SchemaPath.FindSequence(Session, Catalog, name)
             ?? throw new SqlException(SqlState.UndefinedTable, $"relation \"{text}\" does not exist");
         return sequence.Id;
     }

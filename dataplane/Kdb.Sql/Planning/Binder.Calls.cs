@@ -24,6 +24,11 @@ internal sealed partial class Binder
             throw new SqlException(SqlState.WindowingError, $"window function {name} requires an OVER clause", call.Position);
         }
 
+        if (SetReturning.IsSetReturning(name))
+        {
+            return BindSetReturningCall(call, es);
+        }
+
         if (Functions.IsAggregate(name))
         {
             if (es.Agg is null || es.InsideAggregate)
@@ -52,7 +57,7 @@ internal sealed partial class Binder
 
         if (name == "coalesce")
         {
-            var args = BindArgs(call, es);
+            var args = BindArgs(call, es.Srf is null ? es : es with { Srf = null, SrfBlockedBy = "COALESCE" });
             if (args.Length == 0)
             {
                 throw Functions.NoSuchFunction(name, args, call.Position);
@@ -74,6 +79,39 @@ internal sealed partial class Binder
 
         var bound = BindArgs(call, es);
         return Functions.Bind(name, bound, call.Position, _ctx.ResolveSequence);
+    }
+
+    /// <summary>
+    /// A set-returning function in the select list becomes a column of a ProjectSet step; its arguments may hold
+    /// further set-returning functions, which run in a ProjectSet below it, as in PostgreSQL.
+    /// </summary>
+    private BoundExpr BindSetReturningCall(FunctionCallExpr call, ExprScope es)
+    {
+        const string Hint = "You might be able to move the set-returning function into a LATERAL FROM item.";
+        if (es.InsideAggregate || es.SrfBlockedBy == "window function calls")
+        {
+            var what = es.InsideAggregate ? "aggregate function calls" : "window function calls";
+            throw new SqlException(SqlState.FeatureNotSupported, $"{what} cannot contain set-returning function calls", call.Position, hint: Hint);
+        }
+
+        if (es.Srf is null)
+        {
+            throw new SqlException(SqlState.FeatureNotSupported, $"set-returning functions are not allowed in {es.SrfBlockedBy ?? es.Clause}", call.Position, hint: es.SrfBlockedBy is null ? null : Hint);
+        }
+
+        if (call.Distinct || call.Star || call.Filter is not null || call.OrderWithin is not null)
+        {
+            throw new SqlException(SqlState.WrongObjectType, $"{call.SimpleName} is not an aggregate function", call.Position);
+        }
+
+        SqlType type = default;
+        var (level, index) = es.Srf.Add(() =>
+        {
+            var srf = SetReturning.Bind(call.SimpleName, BindArgs(call, es), call.Position);
+            type = srf.Type;
+            return srf;
+        });
+        return new SrfRefExpr(es.Srf, level, index, type, call.SimpleName);
     }
 
     private BoundExpr[] BindArgs(FunctionCallExpr call, ExprScope es)
@@ -217,7 +255,7 @@ internal sealed partial class Binder
         }
 
         // Window arguments and keys see the row after grouping (an aggregate inside is computed by the grouping step).
-        var inner = es with { Window = null };
+        var inner = es with { Window = null, Srf = null, SrfBlockedBy = "window function calls" };
         var partition = spec.PartitionBy.Select(e => BindExpr(e, inner)).ToArray();
         var order = spec.OrderBy.Select(o => (BindExpr(o.Expression, inner), o.Descending, o.NullsFirst ?? o.Descending)).ToArray();
         var frame = FrameMode.RangeToCurrent;

@@ -51,6 +51,9 @@ internal sealed partial class Binder
             selectScope = new ExprScope(inputScope, "SELECT", null, windowBinding);
         }
 
+        var srfBinding = new SrfBinding();
+        selectScope = selectScope with { Srf = srfBinding };
+
         if (windowBinding is not null)
         {
             foreach (var window in core.Windows)
@@ -94,7 +97,7 @@ internal sealed partial class Binder
         BoundExpr? having = null;
         if (core.Having is not null)
         {
-            having = CoerceBool(BindExpr(core.Having, selectScope with { Clause = "HAVING", Window = null }), core.Having.Position, "HAVING");
+            having = CoerceBool(BindExpr(core.Having, selectScope with { Clause = "HAVING", Window = null, Srf = null }), core.Having.Position, "HAVING");
         }
 
         // ORDER BY: output ordinals and aliases first, then any expression (as a hidden column).
@@ -150,6 +153,7 @@ internal sealed partial class Binder
             plan = new WindowOp(plan, windowBinding.Functions.ToArray());
         }
 
+        plan = srfBinding.Plan(plan);
         plan = new ProjectOp(plan, exprs.ToArray());
         if (distinctOn.Count > 0)
         {
@@ -322,6 +326,10 @@ internal sealed partial class Binder
                 return inner.Strength > 1 ? inner : (CastName(cast.Type), 1);
             case ColumnRefExpr or FunctionCallExpr:
                 return (ColumnNameCore(expr), 2);
+            case SubscriptExpr subscript:
+                // PostgreSQL names a subscripted column after the column (ints[1] is "ints").
+                var operand = NameWithStrength(subscript.Operand);
+                return operand.Strength > 1 ? operand : ("?column?", 0);
             case Syntax.CaseExpr caseExpr:
                 // A CASE is named after its ELSE result when that has a strong name, else "case".
                 var elseName = caseExpr.Else is null ? ("?column?", 0) : NameWithStrength(caseExpr.Else);

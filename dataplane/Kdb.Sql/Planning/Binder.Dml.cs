@@ -58,7 +58,22 @@ internal sealed partial class Binder
 
         var rowScope = new ExprScope(RowScope(info, table.Name, null), "CHECK");
         var checks = table.Checks.Select(c => (c.Name, CoerceBool(BindExpr(SqlParser.ParseExpression(c.Sql), rowScope), 0, "CHECK"))).ToArray();
-        var writer = new TableWriter(info, defaults, checks);
+        var predicates = new Dictionary<uint, BoundExpr>();
+        var expressions = new Dictionary<uint, BoundExpr?[]>();
+        foreach (var index in table.Indexes)
+        {
+            if (index.Predicate is not null)
+            {
+                predicates[index.Id] = BindIndexPredicate(info, SqlParser.ParseExpression(index.Predicate));
+            }
+
+            if (index.Expressions is not null)
+            {
+                expressions[index.Id] = BindIndexExpressions(info, index);
+            }
+        }
+
+        var writer = new TableWriter(info, defaults, checks) { IndexPredicates = predicates, IndexExpressions = expressions };
         _writers[table.Id] = writer;
         foreach (var fk in table.ForeignKeys)
         {
@@ -79,6 +94,49 @@ internal sealed partial class Binder
         }
 
         return writer;
+    }
+
+    /// <summary>A partial index's WHERE over a row of its table, with PostgreSQL's restrictions on what it may hold.</summary>
+    public BoundExpr BindIndexPredicate(TableInfo info, Expr predicate) =>
+        CoerceBool(BindIndexExpression(info, predicate, "predicate"), predicate.Position, "WHERE");
+
+    /// <summary>The key expressions of an expression index (null for its plain columns).</summary>
+    public BoundExpr?[] BindIndexExpressions(TableInfo info, IndexDef index) =>
+        Array.ConvertAll(index.Expressions!, sql => sql is null ? null : BindIndexExpression(info, SqlParser.ParseExpression(sql), "expression"));
+
+    /// <summary>An index expression or predicate over a row of its table, with PostgreSQL's restrictions.</summary>
+    public BoundExpr BindIndexExpression(TableInfo info, Expr expr, string what)
+    {
+        if (Walk(expr, e => e is Syntax.ExistsExpr or Syntax.ScalarSubqueryExpr or Syntax.InSubqueryExpr or Syntax.ArraySubqueryExpr or QuantifiedExpr { Query: not null }))
+        {
+            throw new SqlException(SqlState.FeatureNotSupported, $"cannot use subquery in index {what}", expr.Position);
+        }
+
+        var bound = BindExpr(expr, new ExprScope(RowScope(info, info.Table.Name, null), $"index {what}s"));
+        if (HasVolatile(bound))
+        {
+            throw new SqlException("42P17", $"functions in index {what} must be marked IMMUTABLE", expr.Position);
+        }
+
+        return bound;
+    }
+
+    private static bool HasVolatile(BoundExpr expr)
+    {
+        if (expr is FuncExpr { Volatile: true })
+        {
+            return true;
+        }
+
+        foreach (var child in expr.Children)
+        {
+            if (HasVolatile(child))
+            {
+                return true;
+            }
+        }
+
+        return false;
     }
 
     private void RequireWrite(string what)

@@ -46,7 +46,7 @@ internal sealed partial class Binder
 
         var relations = new List<Relation>();
         var conjuncts = new List<Expr>();
-        foreach (var item in from)
+        foreach (var item in FoldLateral(from))
         {
             Flatten(item, relations, conjuncts, outer);
         }
@@ -277,10 +277,45 @@ internal sealed partial class Binder
         return left.Count == 1 && right.Count == 1 && left[0] != right[0] && referenced.Contains(left[0]) && referenced.Contains(right[0]);
     }
 
+    /// <summary>
+    /// LATERAL items, and functions whose arguments name columns (implicitly LATERAL in PostgreSQL), may read the
+    /// FROM items before them: those are joined first, so the lateral item is bound over their columns.
+    /// </summary>
+    private static IEnumerable<TableRef> FoldLateral(IReadOnlyList<TableRef> from)
+    {
+        var result = new List<TableRef>(from.Count);
+        foreach (var item in from)
+        {
+            if (result.Count > 0 && IsLateral(item))
+            {
+                var left = result[0];
+                for (var i = 1; i < result.Count; i++)
+                {
+                    left = new JoinTableRef(result[i].Position, JoinKind.Cross, left, result[i], null, null, false);
+                }
+
+                result.Clear();
+                result.Add(new JoinTableRef(item.Position, JoinKind.Cross, left, item, null, null, false));
+                continue;
+            }
+
+            result.Add(item);
+        }
+
+        return result;
+    }
+
+    private static bool IsLateral(TableRef item) => item switch
+    {
+        SubqueryTableRef sub => sub.Lateral,
+        FunctionTableRef function => function.Lateral || function.Function.Arguments.Any(a => Walk(a, e => e is ColumnRefExpr)),
+        _ => false,
+    };
+
     /// <summary>Turns a FROM item into relations; inner and cross joins are flattened into the list with their ON conditions.</summary>
     private void Flatten(TableRef item, List<Relation> relations, List<Expr> conjuncts, Scope? outer)
     {
-        if (item is JoinTableRef { Kind: JoinKind.Inner or JoinKind.Cross, Natural: false, Using: null } join && join.Right is not SubqueryTableRef { Lateral: true } && join.Right is not FunctionTableRef { Lateral: true })
+        if (item is JoinTableRef { Kind: JoinKind.Inner or JoinKind.Cross, Natural: false, Using: null } join && !IsLateral(join.Right))
         {
             Flatten(join.Left, relations, conjuncts, outer);
             Flatten(join.Right, relations, conjuncts, outer);
@@ -292,7 +327,7 @@ internal sealed partial class Binder
             return;
         }
 
-        if (item is JoinTableRef lateralJoin && (lateralJoin.Right is SubqueryTableRef { Lateral: true } || lateralJoin.Right is FunctionTableRef { Lateral: true }))
+        if (item is JoinTableRef lateralJoin && IsLateral(lateralJoin.Right))
         {
             relations.Add(BindExplicitJoin(lateralJoin, outer));
             return;
@@ -323,7 +358,7 @@ internal sealed partial class Binder
                 }
 
             case FunctionTableRef function:
-                return BindTableFunction(function, function.Lateral && lateralLeft is not null ? lateralLeft : outer);
+                return BindTableFunction(function, IsLateral(function) && lateralLeft is not null ? lateralLeft : outer);
             case JoinTableRef join:
                 return BindExplicitJoin(join, outer);
             default:
@@ -362,7 +397,7 @@ internal sealed partial class Binder
         var table = _ctx.FindTable(named.Name);
         if (table is null)
         {
-            var view = named.Name.Schema is null or "public" ? _ctx.Catalog.Views.Find(v => v.Name == named.Name.Name) : null;
+            var view = _ctx.FindView(named.Name);
             if (view is null)
             {
                 throw new SqlException(SqlState.UndefinedTable, $"relation \"{named.Name}\" does not exist", named.Position);
@@ -422,60 +457,18 @@ internal sealed partial class Binder
         var alias = function.Alias ?? name;
         Func<ExecContext, IEnumerable<Value[]>> generate;
         SqlType type;
-        switch (name)
+        if (SetReturning.IsSetReturning(name))
         {
-            case "generate_series":
-                if (args.Length is < 2 or > 3)
-                {
-                    throw Functions.NoSuchFunction(name, args, call.Position);
-                }
-
-                type = args.Any(a => a.Type.Category == 'D') ? SqlType.TimestampTz
-                    : args.Any(a => a.Type.Id == SqlTypeId.Numeric) ? SqlType.Numeric
-                    : args.Any(a => a.Type.Id == SqlTypeId.Int8) ? SqlType.Int8 : SqlType.Int4;
-                if (type.Id == SqlTypeId.TimestampTz)
-                {
-                    var t = args[0].Type.Id == SqlTypeId.Timestamp ? SqlType.Timestamp : SqlType.TimestampTz;
-                    type = t;
-                    args[0] = TypeResolver.Coerce(args[0], t, false, call.Position);
-                    args[1] = TypeResolver.Coerce(args[1], t, false, call.Position);
-                    if (args.Length < 3)
-                    {
-                        throw new SqlException(SqlState.UndefinedFunction, "generate_series over timestamps needs a step interval", call.Position);
-                    }
-
-                    args[2] = TypeResolver.Coerce(args[2], SqlType.Interval, false, call.Position);
-                }
-                else
-                {
-                    for (var i = 0; i < args.Length; i++)
-                    {
-                        args[i] = TypeResolver.Coerce(args[i], type, false, call.Position);
-                    }
-                }
-
-                var seriesArgs = args;
-                var seriesType = type;
-                generate = ctx => Series(seriesArgs, seriesType, ctx);
-                break;
-            case "unnest":
-                if (args.Length != 1 || args[0].Type.ElementType is null)
-                {
-                    throw Functions.NoSuchFunction(name, args, call.Position);
-                }
-
-                type = args[0].Type.ElementType!.Value;
-                var arrayArg = args[0];
-                generate = ctx => Unnest(arrayArg, ctx);
-                break;
-            default:
-                {
-                    // A scalar function in FROM yields one row with its value.
-                    var scalar = Functions.Bind(name, args, call.Position, _ctx.ResolveSequence);
-                    type = scalar.Type;
-                    generate = ctx => [[scalar.Eval([], ctx)]];
-                    break;
-                }
+            var srf = SetReturning.Bind(name, args, call.Position);
+            type = srf.Type;
+            generate = ctx => SingleColumn(srf.Generate([], ctx));
+        }
+        else
+        {
+            // A scalar function in FROM yields one row with its value.
+            var scalar = Functions.Bind(name, args, call.Position, _ctx.ResolveSequence);
+            type = scalar.Type;
+            generate = ctx => [[scalar.Eval([], ctx)]];
         }
 
         var columnName = function.ColumnAliases is { Count: > 0 } ? function.ColumnAliases[0] : function.Alias ?? name;
@@ -503,88 +496,20 @@ internal sealed partial class Binder
         }
     }
 
-    private static IEnumerable<Value[]> Unnest(BoundExpr array, ExecContext ctx)
+    private static IEnumerable<Value[]> SingleColumn(IEnumerable<Value> values)
     {
-        var value = array.Eval([], ctx);
-        if (value.IsNull)
-        {
-            yield break;
-        }
-
-        foreach (var item in value.AsArray)
-        {
-            yield return [item];
-        }
-    }
-
-    private static IEnumerable<Value[]> Series(BoundExpr[] args, SqlType type, ExecContext ctx)
-    {
-        var start = args[0].Eval([], ctx);
-        var stop = args[1].Eval([], ctx);
-        var step = args.Length > 2 ? args[2].Eval([], ctx) : Value.FromInt(1);
-        if (start.IsNull || stop.IsNull || step.IsNull)
-        {
-            yield break;
-        }
-
         var row = new Value[1];
-        switch (type.Kind)
+        foreach (var value in values)
         {
-            case ValueKind.Int:
-                var s = step.AsInt;
-                if (s == 0)
-                {
-                    throw new SqlException(SqlState.InvalidParameterValue, "step size cannot equal zero");
-                }
-
-                for (var v = start.AsInt; s > 0 ? v <= stop.AsInt : v >= stop.AsInt; v += s)
-                {
-                    row[0] = Value.FromInt(v);
-                    yield return row;
-                    if ((s > 0 && v > long.MaxValue - s) || (s < 0 && v < long.MinValue - s))
-                    {
-                        yield break;
-                    }
-                }
-
-                break;
-            case ValueKind.Numeric:
-                var ns = step.ToDecimal();
-                if (ns == 0)
-                {
-                    throw new SqlException(SqlState.InvalidParameterValue, "step size cannot equal zero");
-                }
-
-                for (var v = start.ToDecimal(); ns > 0 ? v <= stop.ToDecimal() : v >= stop.ToDecimal(); v += ns)
-                {
-                    row[0] = Value.FromNumeric(v);
-                    yield return row;
-                }
-
-                break;
-            default:
-                var interval = step.AsInterval;
-                if (interval.TotalMicroseconds == 0)
-                {
-                    throw new SqlException(SqlState.InvalidParameterValue, "step size cannot equal zero");
-                }
-
-                var forward = interval.TotalMicroseconds > 0;
-                for (var v = start; forward ? v.AsTimestamp <= stop.AsTimestamp : v.AsTimestamp >= stop.AsTimestamp;
-                     v = ArithExpr.Compute(BinaryOp.Add, ArithKind.TimestampPlusInterval, v, step, type))
-                {
-                    row[0] = v;
-                    yield return row;
-                }
-
-                break;
+            row[0] = value;
+            yield return row;
         }
     }
 
     private Relation BindExplicitJoin(JoinTableRef join, Scope? outer)
     {
         var left = BindRelation(join.Left, outer, null);
-        var lateral = join.Right is SubqueryTableRef { Lateral: true } or FunctionTableRef { Lateral: true };
+        var lateral = IsLateral(join.Right);
         var leftPlanned = Materialize(left, outer);
         var leftScopeForLateral = new Scope(left.Columns, outer);
         var right = BindRelation(join.Right, outer, lateral ? leftScopeForLateral : null);

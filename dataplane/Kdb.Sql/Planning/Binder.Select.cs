@@ -241,7 +241,7 @@ internal sealed partial class Binder
             {
                 if (rows[r][c] is not DefaultMarkerExpr)
                 {
-                    rows[r][c] = TypeResolver.Coerce(rows[r][c], types[c], targetTypes is not null, values.Rows[r][c].Position);
+                    rows[r][c] = TypeResolver.Coerce(rows[r][c], types[c], false, values.Rows[r][c].Position);
                 }
             }
         }

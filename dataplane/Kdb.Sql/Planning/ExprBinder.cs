@@ -33,6 +33,12 @@ internal sealed class WindowBinding
 internal sealed record ExprScope(Scope Scope, string Clause, AggBinding? Agg = null, WindowBinding? Window = null)
 {
     public bool InsideAggregate { get; init; }
+
+    /// <summary>Where a set-returning function may appear (the select list and ORDER BY), its binding; null elsewhere.</summary>
+    public SrfBinding? Srf { get; init; }
+
+    /// <summary>The construct that forbids a set-returning function here (CASE, COALESCE), named in the error.</summary>
+    public string? SrfBlockedBy { get; init; }
 }
 
 /// <summary>Binds expression syntax to typed, executable expressions.</summary>
@@ -736,6 +742,7 @@ internal sealed partial class Binder
 
     private BoundExpr BindCase(Syntax.CaseExpr caseExpr, ExprScope es)
     {
+        es = es.Srf is null ? es : es with { Srf = null, SrfBlockedBy = "CASE" };
         var operand = caseExpr.Operand is null ? null : BindExpr(caseExpr.Operand, es);
         var whens = new List<BoundExpr>();
         var thens = new List<BoundExpr>();
@@ -783,7 +790,7 @@ internal sealed partial class Binder
         var operand = BindExpr(cast.Operand, es);
         if (target.Id == SqlTypeId.Regclass && operand is ConstExpr { Value.Kind: ValueKind.Text } name)
         {
-            var oid = SystemCatalog.ResolveRelation(_ctx.Catalog, name.Value.AsText)
+            var oid = SystemCatalog.ResolveRelation(_ctx.Catalog, _ctx.Session, name.Value.AsText)
                 ?? throw new SqlException(SqlState.UndefinedTable, $"relation \"{name.Value.AsText}\" does not exist", cast.Position);
             return new ConstExpr(Value.FromInt(oid), target);
         }
@@ -800,8 +807,8 @@ internal sealed partial class Binder
             // pg_typeof yields its regtype already as the name.
             return new FuncExpr("regname", [operand], target, (a, ctx) => a[0].Kind == ValueKind.Text ? a[0] : Value.FromText(kind switch
             {
-                SqlTypeId.Regclass => SystemCatalog.RelationName(ctx.Catalog, (uint)a[0].AsInt),
-                SqlTypeId.Regnamespace => a[0].AsInt switch { SystemCatalog.PgCatalogNamespace => "pg_catalog", SystemCatalog.InformationSchemaNamespace => "information_schema", _ => "public" },
+                SqlTypeId.Regclass => SystemCatalog.RelationName(ctx.Catalog, ctx.Session, (uint)a[0].AsInt),
+                SqlTypeId.Regnamespace => SchemaPath.NameOf(ctx.Catalog, (uint)a[0].AsInt) ?? a[0].AsInt.ToString(System.Globalization.CultureInfo.InvariantCulture),
                 _ => new SqlType((SqlTypeId)(uint)a[0].AsInt).DisplayName,
             }), true, false);
         }

@@ -425,10 +425,10 @@ internal static class Functions
             case "current_database" or "current_catalog":
                 return Make(name, args, SqlType.Name, (_, ctx) => Value.FromText(ctx.Session.Database));
             case "current_schema":
-                return new ConstExpr(Value.FromText("public"), SqlType.Name);
+                return Make(name, args, SqlType.Name, (_, ctx) => Catalog.SchemaPath.Current(ctx.Session, ctx.Catalog) is { } current ? Value.FromText(current) : Value.Null);
             case "current_schemas":
                 Arity(name, args, 1, 1, position);
-                return Make(name, [Coerce(args[0], SqlType.Bool, position)], SqlType.TextArray, (a, _) => Value.FromArray(a[0].AsBool ? [Value.FromText("pg_catalog"), Value.FromText("public")] : [Value.FromText("public")]));
+                return Make(name, [Coerce(args[0], SqlType.Bool, position)], SqlType.TextArray, (a, ctx) => Catalog.SchemaPath.CurrentSchemas(ctx.Session, ctx.Catalog, a[0].AsBool));
             case "current_user" or "session_user" or "user" or "current_role":
                 return Make(name, args, SqlType.Name, (_, ctx) => Value.FromText(ctx.Session.User));
             case "pg_backend_pid":
@@ -534,8 +534,11 @@ internal static class Functions
             case "pg_size_pretty":
                 Arity(name, args, 1, 1, position);
                 return Make(name, [Coerce(args[0], SqlType.Int8, position)], SqlType.Text, (a, _) => Value.FromText(SizePretty(a[0].AsInt)));
-            case "has_table_privilege" or "has_schema_privilege" or "has_database_privilege" or "has_column_privilege" or "has_sequence_privilege" or "pg_table_is_visible" or "pg_type_is_visible" or "pg_function_is_visible":
+            case "has_table_privilege" or "has_schema_privilege" or "has_database_privilege" or "has_column_privilege" or "has_sequence_privilege"  or "pg_type_is_visible" or "pg_function_is_visible":
                 return Make(name, args, SqlType.Bool, (_, _) => Value.True, strict: false);
+            case "pg_table_is_visible":
+                Arity(name, args, 1, 1, position);
+                return Make(name, [Coerce(args[0], SqlType.Oid, position)], SqlType.Bool, (a, ctx) => Value.FromBool(Catalog.SystemCatalog.IsVisible(ctx.Catalog, ctx.Session, (uint)a[0].AsInt)));
             case "obj_description" or "col_description" or "shobj_description":
                 return new ConstExpr(Value.Null, SqlType.Text);
             case "pg_get_userbyid":

@@ -18,7 +18,7 @@ internal static class SystemFunctions
             case "pg_get_constraintdef":
                 return new FuncExpr(name, args, SqlType.Text, (a, ctx) => Value.FromText(SystemCatalog.ConstraintDefinition(ctx.Catalog, (uint)a[0].AsInt)), strict: true, volatileFunction: false);
             case "pg_get_viewdef":
-                return new FuncExpr(name, args, SqlType.Text, (a, ctx) => Value.FromText(SystemCatalog.ViewDefinition(ctx.Catalog, a[0])), strict: true, volatileFunction: false);
+                return new FuncExpr(name, args, SqlType.Text, (a, ctx) => Value.FromText(SystemCatalog.ViewDefinition(ctx.Catalog, ctx.Session, a[0])), strict: true, volatileFunction: false);
             case "array_upper" or "array_lower" when args.Length == 2 && args[0].Type.Kind == ValueKind.Array:
                 // psql's \d publication query reads int2vector bounds; kdb arrays are one-dimensional with lower bound 1.
                 var upper = name == "array_upper";
@@ -60,7 +60,7 @@ internal static class SystemFunctions
             return 0;
         }
 
-        var oid = args[0].Kind == ValueKind.Int ? (uint)args[0].AsInt : SystemCatalog.ResolveRelation(ctx.Catalog, args[0].AsText) ?? 0;
+        var oid = args[0].Kind == ValueKind.Int ? (uint)args[0].AsInt : SystemCatalog.ResolveRelation(ctx.Catalog, ctx.Session, args[0].AsText) ?? 0;
         var table = ctx.Catalog.Tables.Find(t => t.Id == oid);
         if (table is null)
         {

@@ -140,7 +140,9 @@ internal static class TypeResolver
             return to.Modifier >= 0 ? new Execution.CastExpr(param, to, explicitCast) : param;
         }
 
-        if (!explicitCast && !Casts.IsAssignable(expr.Type, to) && !Casts.IsImplicit(expr.Type, to))
+        var arrayMismatch = (expr.Type.ElementType is not null || to.ElementType is not null) && expr.Type.Id != SqlTypeId.Unknown
+            && !(expr.Type.ElementType is { } fromElement && to.ElementType is { } toElement && (fromElement.Id == toElement.Id || Casts.IsAssignable(fromElement, toElement)));
+        if (!explicitCast && (arrayMismatch || (!Casts.IsAssignable(expr.Type, to) && !Casts.IsImplicit(expr.Type, to))))
         {
             throw new SqlException(SqlState.DatatypeMismatch, $"column is of type {to.DisplayName} but expression is of type {expr.Type.DisplayName}", position, hint: "You will need to rewrite or cast the expression.");
         }

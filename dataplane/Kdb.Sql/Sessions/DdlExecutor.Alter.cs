@@ -12,13 +12,19 @@ internal sealed partial class DdlExecutor
     public string Drop(DropStatement drop)
     {
         var tag = "DROP " + drop.Kind.ToString().ToUpperInvariant();
+        if (drop.Kind == ObjectKind.Schema && !drop.IfExists && drop.Names.FirstOrDefault(n => !_catalog.Schemas.Contains(n.Name)) is { } missing)
+        {
+            // Every name is looked up before anything is dropped, as in PostgreSQL.
+            throw new SqlException(SqlState.InvalidSchemaName, $"schema \"{missing.Name}\" does not exist", missing.Position);
+        }
+
         foreach (var name in drop.Names)
         {
             switch (drop.Kind)
             {
                 case ObjectKind.Table:
                     {
-                        var table = name.Schema is null or "public" ? _catalog.Tables.Find(t => t.Name == name.Name) : null;
+                        var table = FindTable(name);
                         if (table is null)
                         {
                             if (drop.IfExists)
@@ -36,7 +42,7 @@ internal sealed partial class DdlExecutor
 
                 case ObjectKind.Index:
                     {
-                        var owner = _catalog.Tables.Find(t => t.Indexes.Exists(i => i.Name == name.Name) || (t.HasPrimaryKey && t.PrimaryIndex.Name == name.Name));
+                        var owner = SchemaPath.FindIndexOwner(_ctx.Session, _catalog, name);
                         if (owner is null)
                         {
                             if (drop.IfExists)
@@ -60,7 +66,7 @@ internal sealed partial class DdlExecutor
 
                 case ObjectKind.View:
                     {
-                        var view = _catalog.Views.Find(v => v.Name == name.Name);
+                        var view = SchemaPath.FindView(_ctx.Session, _catalog, name);
                         if (view is null)
                         {
                             if (drop.IfExists)
@@ -78,7 +84,7 @@ internal sealed partial class DdlExecutor
 
                 case ObjectKind.Sequence:
                     {
-                        var sequence = _catalog.Sequences.Find(s => s.Name == name.Name);
+                        var sequence = SchemaPath.FindSequence(_ctx.Session, _catalog, name);
                         if (sequence is null)
                         {
                             if (drop.IfExists)
@@ -101,18 +107,13 @@ internal sealed partial class DdlExecutor
                     }
 
                 case ObjectKind.Schema:
-                    if (name.Name == "public" || !_catalog.Schemas.Contains(name.Name))
+                    if (!_catalog.Schemas.Contains(name.Name))
                     {
-                        if (drop.IfExists && !_catalog.Schemas.Contains(name.Name))
-                        {
-                            Notices.Add($"schema \"{name.Name}\" does not exist, skipping");
-                            continue;
-                        }
-
-                        throw new SqlException(name.Name == "public" ? SqlState.DependentObjectsStillExist : SqlState.InvalidSchemaName, name.Name == "public" ? "cannot drop schema public" : $"schema \"{name.Name}\" does not exist", name.Position);
+                        Notices.Add($"schema \"{name.Name}\" does not exist, skipping");
+                        continue;
                     }
 
-                    _catalog.Schemas.Remove(name.Name);
+                    DropSchema(name, drop.Cascade);
                     break;
             }
         }
@@ -147,11 +148,64 @@ internal sealed partial class DdlExecutor
         }
 
         _catalog.Tables.Remove(table);
-        _catalog.Sequences.RemoveAll(s => s.OwnedBy is not null && s.OwnedBy.StartsWith(table.Name + ".", StringComparison.Ordinal));
+        _catalog.Sequences.RemoveAll(s => s.OwnedBy is not null && s.Schema == table.Schema && s.OwnedBy.StartsWith(table.Name + ".", StringComparison.Ordinal));
 
         // One range tombstone drops every row and index entry of the table: O(1) whatever its size.
         var prefix = KeyEncoder.Prefix(Tenant, table.Id, 0).AsSpan(0, 12).ToArray();
         _ctx.Transaction.DeleteRange(prefix, KeyEncoder.PrefixEnd(prefix)!);
+    }
+
+    /// <summary>DROP SCHEMA: refused while it holds objects, unless CASCADE, which drops them all.</summary>
+    private void DropSchema(QualifiedName name, bool cascade)
+    {
+        var tables = _catalog.Tables.FindAll(t => t.Schema == name.Name);
+        var views = _catalog.Views.FindAll(v => v.Schema == name.Name);
+        var sequences = _catalog.Sequences.FindAll(s => s.Schema == name.Name && s.OwnedBy is null);
+        var objects = tables.Select(t => $"table {name.Name}.{t.Name}").Concat(views.Select(v => $"view {name.Name}.{v.Name}")).Concat(sequences.Select(s => $"sequence {name.Name}.{s.Name}")).ToList();
+        if (objects.Count > 0 && !cascade)
+        {
+            throw new SqlException(
+                SqlState.DependentObjectsStillExist,
+                $"cannot drop schema {name.Name} because other objects depend on it",
+                name.Position,
+                detail: string.Join("\n", objects.Select(o => $"{o} depends on schema {name.Name}")),
+                hint: "Use DROP ... CASCADE to drop the dependent objects too.");
+        }
+
+        if (objects.Count > 0)
+        {
+            Notices.Add(objects.Count == 1 ? $"drop cascades to {objects[0]}" : $"drop cascades to {objects.Count} other objects");
+        }
+
+        _catalog.Views.RemoveAll(v => v.Schema == name.Name);
+        foreach (var sequence in sequences)
+        {
+            _catalog.Sequences.Remove(sequence);
+            _ctx.Transaction.Delete(_session.Database.CatalogStore.SequenceKey(sequence.Id));
+        }
+
+        foreach (var table in tables)
+        {
+            DropTable(table, cascade: true, []);
+        }
+
+        _catalog.Schemas.Remove(name.Name);
+        _catalog.SchemaOids.Remove(name.Name);
+    }
+
+    /// <summary>True when an index's expressions or predicate name the column (so dropping the column drops the index, as in PostgreSQL).</summary>
+    private static bool MentionsColumn(IndexDef index, string column)
+    {
+        var texts = (index.Expressions ?? []).Append(index.Predicate);
+        foreach (var text in texts)
+        {
+            if (text is not null && Binder.Walk(SqlParser.ParseExpression(text), e => e is ColumnRefExpr c && c.Column == column))
+            {
+                return true;
+            }
+        }
+
+        return false;
     }
 
     private void DropIndex(TableDef table, IndexDef index)
@@ -163,7 +217,7 @@ internal sealed partial class DdlExecutor
 
     public string Truncate(TruncateStatement truncate)
     {
-        var tables = truncate.Tables.Select(n => _catalog.Tables.Find(t => t.Name == n.Name && n.Schema is null or "public")
+        var tables = truncate.Tables.Select(n => FindTable(n)
             ?? throw new SqlException(SqlState.UndefinedTable, $"relation \"{n}\" does not exist", n.Position)).ToList();
         foreach (var table in tables)
         {
@@ -200,8 +254,7 @@ internal sealed partial class DdlExecutor
 
     public string Alter(AlterTableStatement alter)
     {
-        RequirePublic(alter.Table);
-        var table = _catalog.Tables.Find(t => t.Name == alter.Table.Name);
+        var table = FindTable(alter.Table);
         if (table is null)
         {
             if (alter.IfExists)
@@ -250,7 +303,7 @@ internal sealed partial class DdlExecutor
                             throw new SqlException(SqlState.DependentObjectsStillExist, $"cannot drop column {column.Name} of table {table.Name} because constraint {table.PrimaryIndex.Name} depends on it", dropColumn.Position);
                         }
 
-                        foreach (var index in table.Indexes.Where(i => i.Columns.Contains(column.Slot)).ToList())
+                        foreach (var index in table.Indexes.Where(i => i.Columns.Contains(column.Slot) || MentionsColumn(i, column.Name)).ToList())
                         {
                             DropIndex(table, index);
                         }
@@ -279,7 +332,7 @@ internal sealed partial class DdlExecutor
                     AlterColumn(table, alterColumn);
                     break;
                 case RenameTableAction rename:
-                    if (NameTaken(rename.NewName))
+                    if (NameTaken(table.Schema, rename.NewName))
                     {
                         throw new SqlException(SqlState.DuplicateTable, $"relation \"{rename.NewName}\" already exists", rename.Position);
                     }

@@ -30,23 +30,17 @@ internal sealed partial class DdlExecutor
 
     private uint NextOid() => _catalog.NextObjectId++;
 
-    private static void RequirePublic(QualifiedName name)
-    {
-        if (name.Schema is not null && name.Schema != "public")
-        {
-            throw new SqlException(SqlState.FeatureNotSupported, $"schema \"{name.Schema}\": kdb keeps user objects in schema public", name.Position);
-        }
-    }
+    private string SchemaForCreate(QualifiedName name) => SchemaPath.ForCreate(_ctx.Session, _catalog, name);
 
-    private bool NameTaken(string name) =>
-        _catalog.Tables.Exists(t => t.Name == name) || _catalog.Views.Exists(v => v.Name == name) || _catalog.Sequences.Exists(s => s.Name == name)
-        || _catalog.Tables.Exists(t => t.PrimaryIndex.Name == name && t.HasPrimaryKey || t.Indexes.Exists(i => i.Name == name));
+    private TableDef? FindTable(QualifiedName name) => SchemaPath.FindTable(_ctx.Session, _catalog, name);
 
-    private string UniqueName(string baseName)
+    private bool NameTaken(string schema, string name) => SchemaPath.HasRelation(_catalog, schema, name);
+
+    private string UniqueName(string schema, string baseName)
     {
         var name = Truncate(baseName);
         var n = 1;
-        while (NameTaken(name))
+        while (NameTaken(schema, name))
         {
             name = Truncate(baseName) + n++;
         }
@@ -58,9 +52,9 @@ internal sealed partial class DdlExecutor
 
     public string CreateTable(CreateTableStatement create)
     {
-        RequirePublic(create.Name);
+        var schema = SchemaForCreate(create.Name);
         var name = create.Name.Name;
-        if (NameTaken(name))
+        if (NameTaken(schema, name))
         {
             if (create.IfNotExists)
             {
@@ -76,7 +70,7 @@ internal sealed partial class DdlExecutor
             return CreateTableAs(create);
         }
 
-        var table = new TableDef { Id = NextOid(), Name = name, PrimaryIndex = new IndexDef { Id = 0, Oid = 0, Name = name + "_pkey", Primary = true } };
+        var table = new TableDef { Id = NextOid(), Schema = schema, Name = name, PrimaryIndex = new IndexDef { Id = 0, Oid = 0, Name = name + "_pkey", Primary = true } };
         _catalog.Tables.Add(table);
         foreach (var column in create.Columns)
         {
@@ -102,7 +96,7 @@ internal sealed partial class DdlExecutor
     {
         if (!table.HasPrimaryKey && table.RowIdSequence is null)
         {
-            var sequence = new SequenceDef { Id = NextOid(), Name = UniqueName(table.Name + "_rowid_seq"), OwnedBy = table.Name + ".<rowid>" };
+            var sequence = new SequenceDef { Id = NextOid(), Schema = table.Schema, Name = UniqueName(table.Schema, table.Name + "_rowid_seq"), OwnedBy = table.Name + ".<rowid>" };
             _catalog.Sequences.Add(sequence);
             table.RowIdSequence = sequence.Id;
         }
@@ -116,7 +110,9 @@ internal sealed partial class DdlExecutor
         }
 
         var type = TypeResolver.FromTypeName(definition.Type);
-        if (type.ElementType is not null || type.Id is SqlTypeId.Unknown or SqlTypeId.Record or SqlTypeId.Void)
+        // Arrays of the element types kdb has array types for are stored as they are; others (oid[], vectors) are catalog-only.
+        var storableArray = type.Id is SqlTypeId.Int2Array or SqlTypeId.Int4Array or SqlTypeId.Int8Array or SqlTypeId.TextArray;
+        if ((type.ElementType is not null && !storableArray) || type.Id is SqlTypeId.Unknown or SqlTypeId.Record or SqlTypeId.Void)
         {
             throw new SqlException(SqlState.FeatureNotSupported, $"columns of type {type.DisplayName} are not supported", definition.Position);
         }
@@ -126,7 +122,9 @@ internal sealed partial class DdlExecutor
         if (TypeResolver.IsSerial(definition.Type))
         {
             var sequence = CreateOwnedSequence(table, column, type);
-            column.DefaultSql = $"nextval('{SqlFormatter.QuoteIdentifier(sequence.Name).Replace("'", "''", StringComparison.Ordinal)}'::regclass)";
+            // Qualified outside public, so the default finds its sequence whatever the search_path.
+            var sequenceName = (table.Schema == "public" ? string.Empty : SqlFormatter.QuoteIdentifier(table.Schema) + ".") + SqlFormatter.QuoteIdentifier(sequence.Name);
+            column.DefaultSql = $"nextval('{sequenceName.Replace("'", "''", StringComparison.Ordinal)}'::regclass)";
             column.SequenceId = sequence.Id;
             column.NotNull = true;
         }
@@ -176,7 +174,8 @@ internal sealed partial class DdlExecutor
         var sequence = new SequenceDef
         {
             Id = NextOid(),
-            Name = UniqueName($"{table.Name}_{column.Name}_seq"),
+            Schema = table.Schema,
+            Name = UniqueName(table.Schema, $"{table.Name}_{column.Name}_seq"),
             TypeId = type.Id,
             MaxValue = type.Id switch { SqlTypeId.Int2 => short.MaxValue, SqlTypeId.Int4 => int.MaxValue, _ => long.MaxValue },
             OwnedBy = table.Name + "." + column.Name,
@@ -197,12 +196,28 @@ internal sealed partial class DdlExecutor
         return SqlFormatter.Format(expr);
     }
 
+    /// <summary>Array columns cannot be index keys here (their values have no order-preserving key encoding).</summary>
+    private static void RequireKeyable(TableDef table, IEnumerable<int> slots, int position)
+    {
+        foreach (var slot in slots)
+        {
+            if (slot >= 0 && table.Columns[slot].Type.ElementType is not null)
+            {
+                throw new SqlException(SqlState.FeatureNotSupported, $"column \"{table.Columns[slot].Name}\" of type {table.Columns[slot].Type.DisplayName} cannot be part of an index key in kdb", position);
+            }
+        }
+    }
+
     private Binder NewBinder() => new(new BindContext(_catalog, Tenant, _ctx.Session, null));
 
     private void AddConstraint(TableDef table, Syntax.Constraint constraint, bool existingRows)
     {
         var slots = constraint.Columns.Select(name =>
             (table.FindColumn(name) ?? throw new SqlException(SqlState.UndefinedColumn, $"column \"{name}\" named in key does not exist", constraint.Position)).Slot).ToArray();
+        if (constraint.Kind is ConstraintKind.PrimaryKey or ConstraintKind.Unique)
+        {
+            RequireKeyable(table, slots, constraint.Position);
+        }
         switch (constraint.Kind)
         {
             case ConstraintKind.PrimaryKey:
@@ -220,7 +235,7 @@ internal sealed partial class DdlExecutor
                 {
                     Id = 0,
                     Oid = NextOid(),
-                    Name = constraint.Name ?? UniqueName(table.Name + "_pkey"),
+                    Name = constraint.Name ?? UniqueName(table.Schema, table.Name + "_pkey"),
                     Primary = true,
                     Unique = true,
                     IsConstraint = true,
@@ -239,7 +254,7 @@ internal sealed partial class DdlExecutor
                     {
                         Id = table.NextIndexId++,
                         Oid = NextOid(),
-                        Name = constraint.Name ?? UniqueName($"{table.Name}_{string.Join('_', constraint.Columns)}_key"),
+                        Name = constraint.Name ?? UniqueName(table.Schema, $"{table.Name}_{string.Join('_', constraint.Columns)}_key"),
                         Unique = true,
                         IsConstraint = true,
                         Columns = slots,
@@ -259,7 +274,7 @@ internal sealed partial class DdlExecutor
                     var text = SqlFormatter.Format(constraint.Expression!);
                     var check = new CheckDef
                     {
-                        Name = constraint.Name ?? UniqueName($"{table.Name}_{(constraint.Columns.Count == 1 ? constraint.Columns[0] : string.Join('_', CheckColumns(constraint.Expression!, table)))}_check".Replace("__check", "_check", StringComparison.Ordinal)),
+                        Name = constraint.Name ?? UniqueName(table.Schema, $"{table.Name}_{(constraint.Columns.Count == 1 ? constraint.Columns[0] : string.Join('_', CheckColumns(constraint.Expression!, table)))}_check".Replace("__check", "_check", StringComparison.Ordinal)),
                         Sql = text,
                         Columns = slots,
                     };
@@ -284,8 +299,8 @@ internal sealed partial class DdlExecutor
 
             case ConstraintKind.ForeignKey:
                 {
-                    RequirePublic(constraint.ReferencedTable!);
-                    var parent = constraint.ReferencedTable!.Name == table.Name ? table : _catalog.Tables.Find(t => t.Name == constraint.ReferencedTable.Name)
+                    var reference = constraint.ReferencedTable!;
+                    var parent = reference.Name == table.Name && (reference.Schema ?? SchemaPath.Locate(_ctx.Session, _catalog, reference) ?? table.Schema) == table.Schema ? table : FindTable(reference)
                         ?? throw new SqlException(SqlState.UndefinedTable, $"relation \"{constraint.ReferencedTable}\" does not exist", constraint.Position);
                     int[] referenced;
                     if (constraint.ReferencedColumns is null)
@@ -304,7 +319,7 @@ internal sealed partial class DdlExecutor
                     }
 
                     var matchesKey = (parent.HasPrimaryKey && parent.PrimaryIndex.Columns.AsSpan().SequenceEqual(referenced))
-                        || parent.Indexes.Exists(i => i.Unique && i.Columns.AsSpan().SequenceEqual(referenced));
+                        || parent.Indexes.Exists(i => i.Unique && i.Predicate is null && i.Expressions is null && i.Columns.AsSpan().SequenceEqual(referenced));
                     if (!matchesKey)
                     {
                         throw new SqlException(SqlState.InvalidForeignKey, $"there is no unique constraint matching given keys for referenced table \"{parent.Name}\"", constraint.Position);
@@ -322,7 +337,7 @@ internal sealed partial class DdlExecutor
 
                     var fk = new ForeignKeyDef
                     {
-                        Name = constraint.Name ?? UniqueName($"{table.Name}_{string.Join('_', constraint.Columns)}_fkey"),
+                        Name = constraint.Name ?? UniqueName(table.Schema, $"{table.Name}_{string.Join('_', constraint.Columns)}_fkey"),
                         Columns = slots,
                         ReferencedTableId = parent.Id,
                         ReferencedColumns = referenced,
@@ -425,16 +440,23 @@ internal sealed partial class DdlExecutor
     private void BuildIndex(TableDef table, IndexDef index)
     {
         var info = new TableInfo(Tenant, table);
+        var predicate = index.Predicate is null ? null : NewBinder().BindIndexPredicate(info, SqlParser.ParseExpression(index.Predicate));
+        var expressions = index.Expressions is null ? null : NewBinder().BindIndexExpressions(info, index);
         foreach (var row in ReadAll(table))
         {
+            if (predicate is not null && !predicate.IsTrue(row, _ctx))
+            {
+                continue;
+            }
+
             var key = row[info.KeySlot].AsBytes;
-            var entry = info.IndexKey(_ctx.KeyWriter, index, row, key, out var uniqueChecked);
+            var entry = info.IndexKey(_ctx.KeyWriter, index, row, key, out var uniqueChecked, expressions, _ctx);
             if (uniqueChecked && _ctx.Transaction.Get(entry) is not null)
             {
                 throw new SqlException(
                     SqlState.UniqueViolation,
                     $"could not create unique index \"{index.Name}\"",
-                    detail: $"Key ({string.Join(", ", index.Columns.Select(c => table.Columns[c].Name))})=({string.Join(", ", index.Columns.Select(c => ValueText.Format(row[c], table.Columns[c].Type)))}) is duplicated.");
+                    detail: $"Key {TableWriter.KeyText(table, index, row, expressions, _ctx)} is duplicated.");
             }
 
             _ctx.Transaction.Put(entry, key);
@@ -454,7 +476,7 @@ internal sealed partial class DdlExecutor
             columns.Add(new ColumnDefinition(create.Position, name, SqlParser.ParseTypeName(type.DisplayName), []));
         }
 
-        var table = new TableDef { Id = NextOid(), Name = create.Name.Name, PrimaryIndex = new IndexDef { Id = 0, Oid = 0, Name = create.Name.Name + "_pkey", Primary = true } };
+        var table = new TableDef { Id = NextOid(), Schema = SchemaForCreate(create.Name), Name = create.Name.Name, PrimaryIndex = new IndexDef { Id = 0, Oid = 0, Name = create.Name.Name + "_pkey", Primary = true } };
         _catalog.Tables.Add(table);
         foreach (var column in columns)
         {
@@ -480,30 +502,40 @@ internal sealed partial class DdlExecutor
 
     public string CreateIndex(CreateIndexStatement create)
     {
-        RequirePublic(create.Table);
-        var table = _catalog.Tables.Find(t => t.Name == create.Table.Name)
+        var table = FindTable(create.Table)
             ?? throw new SqlException(SqlState.UndefinedTable, $"relation \"{create.Table}\" does not exist", create.Position);
-        if (create.Where is not null)
-        {
-            throw new SqlException(SqlState.FeatureNotSupported, "partial indexes are not supported", create.Position);
-        }
 
         var slots = new int[create.Columns.Count];
         var descending = new bool[create.Columns.Count];
+        var expressions = new string?[create.Columns.Count];
+        var keyNames = new string[create.Columns.Count];
+        var info = new TableInfo(Tenant, table);
         for (var i = 0; i < slots.Length; i++)
         {
             var column = create.Columns[i];
-            if (column.Expression is not ColumnRefExpr { Parts.Count: 1 } name)
+            descending[i] = column.Descending;
+            if (column.Expression is ColumnRefExpr { Parts.Count: 1 } name)
             {
-                throw new SqlException(SqlState.FeatureNotSupported, "expression indexes are not supported", column.Expression.Position);
+                slots[i] = (table.FindColumn(name.Column) ?? throw new SqlException(SqlState.UndefinedColumn, $"column \"{name.Column}\" does not exist", name.Position)).Slot;
+                keyNames[i] = name.Column;
+                continue;
             }
 
-            slots[i] = (table.FindColumn(name.Column) ?? throw new SqlException(SqlState.UndefinedColumn, $"column \"{name.Column}\" does not exist", name.Position)).Slot;
-            descending[i] = column.Descending;
+            // An expression key: bound now so a bad one fails here; stored as text like CHECK constraints.
+            var bound = NewBinder().BindIndexExpression(info, column.Expression, "expression");
+            if (bound.Type.Id is SqlTypeId.Unknown || bound.Type.ElementType is not null || bound.Type.Kind == ValueKind.Array)
+            {
+                throw new SqlException(SqlState.FeatureNotSupported, $"index expressions of type {bound.Type.DisplayName} are not supported", column.Expression.Position);
+            }
+
+            slots[i] = -1;
+            expressions[i] = SqlFormatter.Format(column.Expression);
+            keyNames[i] = Binder.ColumnName(column.Expression) is var figured && figured != "?column?" ? figured : "expr";
         }
 
-        var indexName = create.Name ?? UniqueName($"{table.Name}_{string.Join('_', create.Columns.Select(c => ((ColumnRefExpr)c.Expression).Column))}_idx");
-        if (NameTaken(indexName))
+        RequireKeyable(table, slots, create.Position);
+        var indexName = create.Name ?? UniqueName(table.Schema, $"{table.Name}_{string.Join('_', keyNames)}_idx");
+        if (NameTaken(table.Schema, indexName))
         {
             if (create.IfNotExists)
             {
@@ -514,7 +546,14 @@ internal sealed partial class DdlExecutor
             throw new SqlException(SqlState.DuplicateTable, $"relation \"{indexName}\" already exists", create.Position);
         }
 
-        var index = new IndexDef { Id = table.NextIndexId++, Oid = NextOid(), Name = indexName, Unique = create.Unique, Columns = slots, Descending = descending };
+        var index = new IndexDef { Id = table.NextIndexId++, Oid = NextOid(), Name = indexName, Unique = create.Unique, Columns = slots, Descending = descending, Expressions = Array.Exists(slots, s => s < 0) ? expressions : null };
+        if (create.Where is not null)
+        {
+            // Bound once here so a bad predicate fails the CREATE INDEX, not every later write.
+            _ = NewBinder().BindIndexPredicate(new TableInfo(Tenant, table), create.Where);
+            index.Predicate = SqlFormatter.Format(create.Where);
+        }
+
         table.Indexes.Add(index);
         BuildIndex(table, index);
         return "CREATE INDEX";
@@ -522,14 +561,14 @@ internal sealed partial class DdlExecutor
 
     public string CreateView(CreateViewStatement create)
     {
-        RequirePublic(create.Name);
-        var existing = _catalog.Views.Find(v => v.Name == create.Name.Name);
+        var schema = SchemaForCreate(create.Name);
+        var existing = _catalog.Views.Find(v => v.Schema == schema && v.Name == create.Name.Name);
         if (existing is not null && !create.OrReplace)
         {
             throw new SqlException(SqlState.DuplicateTable, $"relation \"{create.Name.Name}\" already exists", create.Position);
         }
 
-        if (existing is null && NameTaken(create.Name.Name))
+        if (existing is null && NameTaken(schema, create.Name.Name))
         {
             throw new SqlException(SqlState.DuplicateTable, $"relation \"{create.Name.Name}\" already exists", create.Position);
         }
@@ -544,6 +583,7 @@ internal sealed partial class DdlExecutor
         _catalog.Views.Add(new ViewDef
         {
             Id = existing?.Id ?? NextOid(),
+            Schema = schema,
             Name = create.Name.Name,
             Sql = SqlFormatter.Format(create.Query),
             ColumnNames = names,
@@ -554,8 +594,8 @@ internal sealed partial class DdlExecutor
 
     public string CreateSequence(CreateSequenceStatement create)
     {
-        RequirePublic(create.Name);
-        if (NameTaken(create.Name.Name))
+        var schema = SchemaForCreate(create.Name);
+        if (NameTaken(schema, create.Name.Name))
         {
             if (create.IfNotExists)
             {
@@ -585,6 +625,7 @@ internal sealed partial class DdlExecutor
         _catalog.Sequences.Add(new SequenceDef
         {
             Id = NextOid(),
+            Schema = schema,
             Name = create.Name.Name,
             TypeId = type.Id,
             Increment = increment,

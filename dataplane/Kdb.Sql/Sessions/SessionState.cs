@@ -77,6 +77,9 @@ internal sealed class SessionState
         _values["session_authorization"] = user;
     }
 
+    private string? _searchPathText;
+    private string[] _searchPath = [];
+
     public string User { get; }
 
     public string Database { get; }
@@ -85,6 +88,22 @@ internal sealed class SessionState
 
     /// <summary>A per-process counter-based id shown as pg_backend_pid().</summary>
     public int BackendPid { get; init; }
+
+    /// <summary>search_path, parsed (cached until it changes).</summary>
+    public string[] SearchPath
+    {
+        get
+        {
+            var text = Get("search_path") ?? string.Empty;
+            if (!ReferenceEquals(text, _searchPathText))
+            {
+                _searchPath = Catalog.SchemaPath.Parse(text);
+                _searchPathText = text;
+            }
+
+            return _searchPath;
+        }
+    }
 
     public string? Get(string name) => _values.TryGetValue(name.ToLowerInvariant(), out var v) ? v : null;
 

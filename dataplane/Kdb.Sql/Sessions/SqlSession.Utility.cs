@@ -285,7 +285,7 @@ public sealed partial class SqlSession
                     var catalog = CurrentCatalog();
                     foreach (var table in maintenance.Tables)
                     {
-                        if (!catalog.Tables.Exists(t => t.Name == table.Name))
+                        if (SchemaPath.FindTable(State, catalog, table) is null)
                         {
                             throw new SqlException(SqlState.UndefinedTable, $"relation \"{table}\" does not exist", table.Position);
                         }
@@ -422,7 +422,13 @@ public sealed partial class SqlSession
             throw new SqlException(SqlState.DuplicateSchema, $"schema \"{schema.Name}\" already exists", schema.Position);
         }
 
+        if (schema.Name.StartsWith("pg_", StringComparison.Ordinal))
+        {
+            throw new SqlException("42939", $"unacceptable schema name \"{schema.Name}\"", schema.Position, detail: "The prefix \"pg_\" is reserved for system schemas.");
+        }
+
         catalog.Schemas.Add(schema.Name);
+        catalog.SchemaOids[schema.Name] = catalog.NextObjectId++;
         return "CREATE SCHEMA";
     }
 

@@ -37,6 +37,9 @@ public sealed class SqlStatement
 
     internal CatalogData? BoundCatalog { get; set; }
 
+    /// <summary>The search_path the plan resolved names with: a new one rebinds it.</summary>
+    internal string[]? BoundSearchPath { get; set; }
+
     internal bool InUse { get; set; }
 
     /// <summary>The statement text.</summary>
@@ -163,6 +166,7 @@ public sealed partial class SqlSession : IDisposable
         };
         statement.Bound = bound;
         statement.BoundCatalog = catalog;
+        statement.BoundSearchPath = State.SearchPath;
         statement.ParameterTypes = context.ParameterTypes();
         statement.Columns = statement.Ast is SelectStatement || bound.Columns.Count > 0 ? bound.Columns : null;
     }
@@ -278,7 +282,7 @@ public sealed partial class SqlSession : IDisposable
     private SqlCursor RunQuery(SqlStatement statement, IReadOnlyList<Value> parameters, CancellationToken cancellationToken)
     {
         var catalog = CurrentCatalog();
-        if (statement.Bound is null || !ReferenceEquals(statement.BoundCatalog, catalog) || statement.InUse)
+        if (statement.Bound is null || !ReferenceEquals(statement.BoundCatalog, catalog) || !ReferenceEquals(statement.BoundSearchPath, State.SearchPath) || statement.InUse)
         {
             Bind(statement, catalog);
         }

@@ -9,7 +9,7 @@ namespace Kdb.Sql.Tests.Differential;
 /// how set operations type their NULL and string-literal columns.
 /// </summary>
 [Collection(TestCollections.Postgres)]
-public sealed class RecursiveCteTests(PostgresFixture server)
+public sealed class RecursiveCteTests(PostgresFixture server) : DiffCaseSuite(server, "rec", Setup, AnswerQueries, ErrorQueries)
 {
     private static readonly string[] Setup =
     [
@@ -87,38 +87,6 @@ public sealed class RecursiveCteTests(PostgresFixture server)
     ];
 
     [Fact]
-    public async Task Answers_MatchPostgres()
-    {
-        var failures = new List<string>();
-        await RunAllAsync(AnswerQueries, (sql, kdb, pg) =>
-        {
-            if (pg.IsError)
-            {
-                failures.Add($"PostgreSQL rejected a test query: {sql}\n{pg.Describe()}");
-            }
-            else if (DiffComparer.Compare(kdb, pg, Enumerable.Range(0, pg.Names.Count).ToArray()) is { } reason)
-            {
-                failures.Add($"{sql}\n{reason}\nkdb: {kdb.Describe()}\npg:  {pg.Describe()}");
-            }
-        });
-        Assert.True(failures.Count == 0, string.Join("\n\n", failures));
-    }
-
-    [Fact]
-    public async Task Errors_MatchPostgres()
-    {
-        var failures = new List<string>();
-        await RunAllAsync(ErrorQueries, (sql, kdb, pg) =>
-        {
-            if (!pg.IsError || kdb.SqlState != pg.SqlState)
-            {
-                failures.Add($"{sql}\nkdb: {kdb.Describe()}\npg:  {pg.Describe()}");
-            }
-        });
-        Assert.True(failures.Count == 0, string.Join("\n\n", failures));
-    }
-
-    [Fact]
     public async Task EndlessUnionAll_WithoutLimit_StopsAtTheMemoryLimit()
     {
         using var db = new SqlTestDatabase();
@@ -138,24 +106,5 @@ public sealed class RecursiveCteTests(PostgresFixture server)
         Assert.Contains("Recursive Union (distinct)", plan);
         Assert.Contains("WorkTable Scan on t", plan);
         Assert.Contains("CTE Scan on t", plan);
-    }
-
-    private async Task RunAllAsync(string[] queries, Action<string, DiffOutcome, DiffOutcome> check)
-    {
-        await using var pgDatabase = await server.CreateDatabaseAsync("rec");
-        await using var connection = await pgDatabase.OpenConnectionAsync();
-        using var kdbDatabase = new SqlTestDatabase();
-        var kdb = new KdbSide(kdbDatabase.Session());
-        var pg = new PgSide(connection);
-        foreach (var statement in Setup)
-        {
-            Assert.False((await pg.RunAsync(statement)).IsError, statement);
-            Assert.False((await kdb.RunAsync(statement)).IsError, statement);
-        }
-
-        foreach (var sql in queries)
-        {
-            check(sql, await kdb.RunAsync(sql), await pg.RunAsync(sql));
-        }
     }
 }
