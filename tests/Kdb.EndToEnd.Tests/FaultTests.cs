@@ -20,7 +20,7 @@ public sealed class FaultTests(EndToEndCloud cloud, ITestOutputHelper output)
     public async Task Chaos_NodeKilledProxyKilledNodeStalled_NoAcknowledgedTransferLost()
     {
         var databases = await DatabasesAsync();
-        await RunUnderLoadAsync(databases, clients: 2, async () =>
+        var workloads = await RunUnderLoadAsync(databases, clients: 2, async () =>
         {
             for (var round = 0; round < (CloudCollection.Soak ? 6 : 1); round++)
             {
@@ -50,6 +50,9 @@ public sealed class FaultTests(EndToEndCloud cloud, ITestOutputHelper output)
                 }
             }
         });
+        // Faults may cost reconnects and retries, never a wrong answer such as a refused correct password.
+        var unexpected = workloads.SelectMany(w => w.UnexpectedErrors).ToList();
+        Assert.True(unexpected.Count == 0, "clients saw more than reconnects: " + string.Join("; ", unexpected.Distinct().Take(20)));
     }
 
     [Fact]
