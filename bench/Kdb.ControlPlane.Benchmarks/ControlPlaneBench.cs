@@ -202,7 +202,7 @@ internal sealed class ControlPlaneBench(ControlPlaneHost host, SeededOrgs seeded
         // Every acknowledged record left exactly one receipt: the figure counts ingested work, not requests.
         await using var connection = new NpgsqlConnection(host.ConnectionString);
         await connection.OpenAsync();
-        await using var count = new NpgsqlCommand("SELECT count(*) FROM usage_receipts WHERE \"Source\" LIKE 'node\\_bench\\_%'", connection);
+        await using var count = new NpgsqlCommand("SELECT coalesce(sum(\"Last\" - \"First\" + 1), 0)::bigint FROM usage_receipt_ranges WHERE \"Source\" LIKE 'node\\_bench\\_%'", connection);
         var receipts = (long)(await count.ExecuteScalarAsync())!;
         long total = 0;
         foreach (var s in sent)

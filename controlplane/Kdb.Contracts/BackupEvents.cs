@@ -1,7 +1,10 @@
 namespace Kdb.Contracts.V1;
 
-/// <summary>The control plane asks for a backup of a database.</summary>
-public sealed record BackupRequested(string OperationId, DateTimeOffset Timestamp, string BackupId, string DatabaseId) : IKdbEvent;
+/// <summary>
+/// The control plane asks for a backup of a database. <c>OrgId</c> is the database's org, whose backup key
+/// seals it; it was added later, so it is null only in a message from an older sender.
+/// </summary>
+public sealed record BackupRequested(string OperationId, DateTimeOffset Timestamp, string BackupId, string DatabaseId, string? OrgId = null) : IKdbEvent;
 
 /// <summary>What a finished backup is: its size, digest and the Raft index it is consistent at.</summary>
 /// <param name="SizeBytes">Bytes stored.</param>

@@ -80,7 +80,12 @@ builder.Services.AddIdentityCore<User>(o =>
     })
     .AddEntityFrameworkStores<ControlPlaneDbContext>();
 
-builder.Services.AddAuthentication(JwtBearerDefaults.AuthenticationScheme).AddJwtBearer();
+// One scheme per audience, picked by path: /internal takes only service tokens, so the user scheme never
+// sees (and logs an audience failure for) a node's heartbeat or a proxy's poll.
+builder.Services.AddAuthentication(InternalAuth.ByPath)
+    .AddPolicyScheme(InternalAuth.ByPath, "user or service by path", o => o.ForwardDefaultSelector = http =>
+        http.Request.Path.StartsWithSegments("/internal", StringComparison.OrdinalIgnoreCase) ? InternalAuth.Scheme : JwtBearerDefaults.AuthenticationScheme)
+    .AddJwtBearer();
 builder.Services.AddSingleton<IConfigureOptions<JwtBearerOptions>>(sp => new ConfigureNamedOptions<JwtBearerOptions>(JwtBearerDefaults.AuthenticationScheme, o =>
 {
     o.MapInboundClaims = false;

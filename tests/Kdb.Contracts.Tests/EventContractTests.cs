@@ -21,7 +21,7 @@ public sealed class EventContractTests
         new DatabaseDeleted("op_05", At, "db_0123456789abcdef"),
         new RoleChanged("op_06", At, "db_0123456789abcdef", "app", RoleKind.ReadWrite, Verifier, false),
         new QuotaStateChanged("op_07", At, "db_0123456789abcdef", QuotaState.Suspended),
-        new BackupRequested("op_08", At, "bkp_01", "db_0123456789abcdef"),
+        new BackupRequested("op_08", At, "bkp_01", "db_0123456789abcdef", "org_01"),
         new BackupCompleted("op_09", At, "bkp_01", "db_0123456789abcdef", new BackupResult(1234, "ab", 99, "key_01")),
         new BackupFailed("op_10", At, "bkp_01", "db_0123456789abcdef", "node down"),
         new BackupExpired("op_11", At, "bkp_01"),
@@ -58,6 +58,18 @@ public sealed class EventContractTests
 
         var received = await WaitConsumedAsync(harness, sample.GetType());
         Assert.Equal(JsonSerializer.Serialize(sample, sample.GetType()), JsonSerializer.Serialize(received, sample.GetType()));
+    }
+
+    [Fact]
+    public void BackupRequested_FromASenderWithoutOrgId_StillReads()
+    {
+        // OrgId was added later and is optional: a message queued by an older control plane must still deserialize.
+        const string Old = """{"OperationId":"op_08","Timestamp":"2026-11-22T03:00:00+00:00","BackupId":"bkp_01","DatabaseId":"db_0123456789abcdef"}""";
+
+        var read = JsonSerializer.Deserialize<BackupRequested>(Old)!;
+
+        Assert.Equal(new BackupRequested("op_08", At, "bkp_01", "db_0123456789abcdef"), read);
+        Assert.Null(read.OrgId);
     }
 
     [Fact]

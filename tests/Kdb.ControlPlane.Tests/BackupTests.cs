@@ -72,8 +72,13 @@ public sealed class BackupTests(SharedControlPlane cp) : IClassFixture<SharedCon
     [Fact]
     public async Task Create_IsPendingThenCompletedWithProvisioningsResult()
     {
-        var (owner, _, databaseId) = await ReadyDatabaseAsync("complete");
-        _answers[databaseId] = r => new BackupCompleted(r.OperationId, DateTimeOffset.UtcNow, r.BackupId, r.DatabaseId, new BackupResult(4096, new string('a', 64), BigRaftIndex, "key_1"));
+        var (owner, orgId, databaseId) = await ReadyDatabaseAsync("complete");
+        string? requestedOrg = null;
+        _answers[databaseId] = r =>
+        {
+            requestedOrg = r.OrgId;
+            return new BackupCompleted(r.OperationId, DateTimeOffset.UtcNow, r.BackupId, r.DatabaseId, new BackupResult(4096, new string('a', 64), BigRaftIndex, "key_1"));
+        };
 
         var created = await App.SendAsync(HttpMethod.Post, $"/v1/databases/{databaseId}/backups", owner);
 
@@ -85,6 +90,8 @@ public sealed class BackupTests(SharedControlPlane cp) : IClassFixture<SharedCon
         Assert.Equal(4096, backup.GetProperty("sizeBytes").GetInt64());
         Assert.Equal(BigRaftIndex.ToString(System.Globalization.CultureInfo.InvariantCulture), backup.GetProperty("raftIndex").GetString());
         Assert.False(backup.GetProperty("verified").GetBoolean());
+        // The request names the org, so provisioning seals with its key without looking the database up.
+        Assert.Equal(orgId, requestedOrg);
         var operation = await App.SendAsync(HttpMethod.Get, $"/v1/operations/{created.Body.GetProperty("operation").GetProperty("id").GetString()}", owner);
         Assert.Equal("succeeded", operation.Body.GetProperty("status").GetString());
         var list = await App.SendAsync(HttpMethod.Get, $"/v1/databases/{databaseId}/backups", owner);

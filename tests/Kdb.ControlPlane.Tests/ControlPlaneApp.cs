@@ -21,11 +21,14 @@ public sealed class ControlPlaneApp : IAsyncDisposable
     public const string ProvisioningSecret = "prov-secret-0123456789abcdefghijklmnopqrstuvwxyz";
     public const string Issuer = "http://controlplane.test";
 
-    private ControlPlaneApp(WebApplicationFactory<Program> factory, TestDatabase database)
+    private readonly bool _ownsDatabase;
+
+    private ControlPlaneApp(WebApplicationFactory<Program> factory, TestDatabase database, bool ownsDatabase)
     {
         Factory = factory;
         Database = database;
         Client = factory.CreateClient();
+        _ownsDatabase = ownsDatabase;
     }
 
     public WebApplicationFactory<Program> Factory { get; }
@@ -34,9 +37,15 @@ public sealed class ControlPlaneApp : IAsyncDisposable
 
     public HttpClient Client { get; }
 
-    public static async Task<ControlPlaneApp> StartAsync(PostgresFixture postgres, IReadOnlyDictionary<string, string>? settings = null, ILoggerProvider? logSink = null)
+    public static async Task<ControlPlaneApp> StartAsync(PostgresFixture postgres, IReadOnlyDictionary<string, string>? settings = null, ILoggerProvider? logSink = null) =>
+        await StartOnAsync(await postgres.CreateDatabaseAsync("cp"), true, settings, logSink);
+
+    /// <summary>Another control-plane instance on <paramref name="other"/>'s database (it keeps owning it).</summary>
+    public static Task<ControlPlaneApp> StartBesideAsync(ControlPlaneApp other, IReadOnlyDictionary<string, string>? settings = null) =>
+        StartOnAsync(other.Database, false, settings, null);
+
+    private static async Task<ControlPlaneApp> StartOnAsync(TestDatabase database, bool ownsDatabase, IReadOnlyDictionary<string, string>? settings, ILoggerProvider? logSink)
     {
-        var database = await postgres.CreateDatabaseAsync("cp");
         var factory = new WebApplicationFactory<Program>().WithWebHostBuilder(web =>
         {
             web.UseSetting("Postgres:ConnectionString", database.ConnectionString);
@@ -57,7 +66,7 @@ public sealed class ControlPlaneApp : IAsyncDisposable
                 web.UseSetting(key, value);
             }
         });
-        var app = new ControlPlaneApp(factory, database);
+        var app = new ControlPlaneApp(factory, database, ownsDatabase);
         var deadline = DateTime.UtcNow.AddSeconds(60);
         while (true)
         {
@@ -124,6 +133,9 @@ public sealed class ControlPlaneApp : IAsyncDisposable
     {
         Client.Dispose();
         await Factory.DisposeAsync();
-        await Database.DisposeAsync();
+        if (_ownsDatabase)
+        {
+            await Database.DisposeAsync();
+        }
     }
 }

@@ -48,6 +48,42 @@ public sealed class UsageTests(PostgresFixture postgres) : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Ingest_OverlappingShuffledAndConcurrentBatches_CountEachSourceAndSequenceOnce()
+    {
+        var (user, orgId, databaseId) = await DatabaseAsync("usage-ranges@example.com");
+        var node = await _app.ServiceTokenAsync("kdb-node", ControlPlaneApp.NodeSecret);
+        var random = new Random(8);
+        var seen = new HashSet<(string, long)>();
+
+        // Random batches over a small sequence space: gaps, repeats, overlaps with earlier batches, two sources;
+        // each pair of batches is posted at once, as a retry racing its original would be.
+        for (var round = 0; round < 4; round++)
+        {
+            var batches = new List<object[]>();
+            for (var b = 0; b < 2; b++)
+            {
+                var batch = new List<object>();
+                var count = random.Next(1, 120);
+                for (var i = 0; i < count; i++)
+                {
+                    var source = random.Next(3) == 0 ? "node_s" : "node_r";
+                    var sequence = random.Next(1, 300);
+                    seen.Add((source, sequence));
+                    batch.Add(Record(source, sequence, databaseId, Hour.AddMinutes(random.Next(60)), rowsRead: 1));
+                }
+
+                batches.Add(batch.ToArray());
+            }
+
+            var posted = await Task.WhenAll(batches.Select(batch => _app.SendAsync(HttpMethod.Post, "/internal/v1/usage", node, batch)));
+            Assert.All(posted, p => Assert.Equal(HttpStatusCode.Accepted, p.Status));
+        }
+
+        var report = await _app.SendAsync(HttpMethod.Get, $"/v1/orgs/{orgId}/usage?from={Uri.EscapeDataString(Hour.ToString("O"))}&to={Uri.EscapeDataString(Hour.AddHours(1).ToString("O"))}", user);
+        Assert.Equal(seen.Count, Assert.Single(report.Body.GetProperty("items").EnumerateArray()).GetProperty("rowsRead").GetInt64());
+    }
+
+    [Fact]
     public async Task Ingest_OnlyUsageReporters_AndBadBatchesAre400()
     {
         var (user, _, databaseId) = await DatabaseAsync("badusage@example.com");

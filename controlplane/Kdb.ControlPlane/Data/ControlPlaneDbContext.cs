@@ -32,9 +32,11 @@ public sealed class ControlPlaneDbContext(DbContextOptions<ControlPlaneDbContext
 
     public DbSet<GroupLeaderRecord> GroupLeaders => Set<GroupLeaderRecord>();
 
+    public DbSet<ProxyPosition> ProxyPositions => Set<ProxyPosition>();
+
     public DbSet<OrgPlanChange> OrgPlanChanges => Set<OrgPlanChange>();
 
-    public DbSet<UsageReceipt> UsageReceipts => Set<UsageReceipt>();
+    public DbSet<UsageReceiptRange> UsageReceiptRanges => Set<UsageReceiptRange>();
 
     public DbSet<UsageHour> UsageHours => Set<UsageHour>();
 
@@ -121,7 +123,8 @@ public sealed class ControlPlaneDbContext(DbContextOptions<ControlPlaneDbContext
             // Names are unique per org among databases that still exist; a deleted name can be reused.
             e.HasIndex(d => new { d.OrgId, d.Name }).IsUnique().HasFilter("\"Status\" <> 'deleted'");
             e.HasIndex(d => d.TenantId).IsUnique();
-            e.Property(d => d.RouteVersion).HasDefaultValueSql("nextval('route_version_seq')");
+            // Versions come only from kdb_bump_routes (migration 0014), under its lock: a new row starts at 0.
+            e.Property(d => d.RouteVersion).HasDefaultValue(0L);
             e.HasIndex(d => d.RouteVersion);
             // List pages of an org's live databases walk this index in id order.
             e.HasIndex(d => new { d.OrgId, d.Id }).HasFilter("\"Status\" <> 'deleted'");
@@ -146,6 +149,12 @@ public sealed class ControlPlaneDbContext(DbContextOptions<ControlPlaneDbContext
             e.Property(g => g.LeaderNodeId).HasMaxLength(64);
         });
         builder.HasSequence<long>("route_version_seq");
+        builder.Entity<ProxyPosition>(e =>
+        {
+            e.ToTable("proxy_positions");
+            e.HasKey(p => p.ProxyId);
+            e.Property(p => p.ProxyId).HasMaxLength(64);
+        });
         builder.Entity<NodeRecord>(e =>
         {
             e.ToTable("nodes");
@@ -173,10 +182,10 @@ public sealed class ControlPlaneDbContext(DbContextOptions<ControlPlaneDbContext
             e.HasKey(m => m.Id);
             e.HasIndex(m => m.DispatchedAt);
         });
-        builder.Entity<UsageReceipt>(e =>
+        builder.Entity<UsageReceiptRange>(e =>
         {
-            e.ToTable("usage_receipts");
-            e.HasKey(r => new { r.Source, r.Sequence });
+            e.ToTable("usage_receipt_ranges");
+            e.HasKey(r => new { r.Source, r.First });
             e.Property(r => r.Source).HasMaxLength(64);
         });
         builder.Entity<UsageHour>(e =>

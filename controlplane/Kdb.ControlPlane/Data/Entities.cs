@@ -156,7 +156,10 @@ public sealed class DatabaseRecord
 
     public DateTimeOffset CreatedAt { get; set; }
 
-    /// <summary>Route-table version of the last change that proxies must see (from <c>route_version_seq</c>).</summary>
+    /// <summary>
+    /// Route-table version of the last change that proxies must see (from <c>kdb_bump_routes</c>, in commit
+    /// order); 0 until the first such change.
+    /// </summary>
     public long RouteVersion { get; set; }
 
     /// <summary>When an admin last lifted the proxies' failed-login lockouts: proxies forget failures before it.</summary>
@@ -164,6 +167,16 @@ public sealed class DatabaseRecord
 
     /// <summary>The nodes holding a replica of its group, as provisioning placed them (<c>PUT /internal/v1/placements</c>).</summary>
     public List<string> ReplicaNodeIds { get; set; } = [];
+}
+
+/// <summary>How far a proxy has followed the route feed: the <c>since</c> of its latest poll, on any instance.</summary>
+public sealed class ProxyPosition
+{
+    public string ProxyId { get; set; } = string.Empty;
+
+    public long Since { get; set; }
+
+    public DateTimeOffset SeenAt { get; set; }
 }
 
 /// <summary>A shard group's leader as node heartbeats last reported it, with the Raft term that elected it.</summary>
@@ -257,12 +270,14 @@ public sealed class NodeRecord
     public DateTimeOffset LastHeartbeatAt { get; set; }
 }
 
-/// <summary>A (source, sequence) already ingested: usage batches are idempotent.</summary>
-public sealed class UsageReceipt
+/// <summary>The sequences <c>First</c>..<c>Last</c> of a source, already ingested: usage batches are idempotent.</summary>
+public sealed class UsageReceiptRange
 {
     public string Source { get; set; } = string.Empty;
 
-    public long Sequence { get; set; }
+    public long First { get; set; }
+
+    public long Last { get; set; }
 }
 
 /// <summary>Usage of one database in one hour, summed over every reporting node and proxy.</summary>

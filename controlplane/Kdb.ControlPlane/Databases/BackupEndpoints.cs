@@ -135,7 +135,7 @@ public static class BackupEndpoints
             CreatedAt = now,
             ExpiresAt = now + retention,
         };
-        var requested = new BackupRequested(backup.OperationId, now, backup.Id, database.Id);
+        var requested = new BackupRequested(backup.OperationId, now, backup.Id, database.Id, database.OrgId);
         var operation = new OperationRecord
         {
             Id = backup.OperationId,

@@ -57,14 +57,21 @@ internal sealed class DatabaseProvisionedConsumer(ControlPlaneDbContext db, Rout
             return;
         }
 
-        var routed = await db.Database.SqlQuery<long>($"""
-            UPDATE databases SET "GroupId" = {group}, "RouteVersion" = nextval('route_version_seq')
-            WHERE "Id" = {m.DatabaseId} AND "Status" = 'provisioning' RETURNING "RouteVersion" AS "Value"
-            """).ToListAsync(ct);
-        if (routed.Count > 0)
+        long routed = 0;
+        await using (var tx = await db.Database.BeginTransactionAsync(ct))
+        {
+            if (await db.Databases.Where(d => d.Id == m.DatabaseId && d.Status == "provisioning").ExecuteUpdateAsync(s => s.SetProperty(d => d.GroupId, group), ct) > 0)
+            {
+                routed = await RouteVersions.BumpAsync(db, m.DatabaseId, null, ct);
+            }
+
+            await tx.CommitAsync(ct);
+        }
+
+        if (routed > 0)
         {
             signal.Pulse();
-            await proxies.WaitForAsync(routed[0], ct);
+            await proxies.WaitForAsync(routed, ct);
         }
 
         await OperationOutcomes.ApplyAsync(db, signal, m.OperationId, m.DatabaseId, d =>

@@ -1,5 +1,6 @@
 using System.Text.Json;
 using Kdb.ControlPlane.Data;
+using Kdb.ControlPlane.Internal;
 using Kdb.Contracts.V1;
 using MassTransit;
 using Microsoft.EntityFrameworkCore;
@@ -111,6 +112,7 @@ internal sealed partial class OperationReconciler(IServiceScopeFactory scopes, S
         await using var scope = scopes.CreateAsyncScope();
         var db = scope.ServiceProvider.GetRequiredService<ControlPlaneDbContext>();
         var stale = await db.Operations.Where(o => o.Status == "running" && o.LastPublishedAt < now - republishAfter).ToListAsync(ct);
+        var failed = new List<string>();
         foreach (var operation in stale)
         {
             if (operation.CreatedAt < now - timeout)
@@ -135,7 +137,7 @@ internal sealed partial class OperationReconciler(IServiceScopeFactory scopes, S
                 {
                     database.Status = "failed";
                     database.StatusReason = reason;
-                    database.RouteVersion = await db.Database.SqlQuery<long>($"SELECT nextval('route_version_seq') AS \"Value\"").SingleAsync(ct);
+                    failed.Add(database.Id);
                 }
 
                 continue;
@@ -145,7 +147,11 @@ internal sealed partial class OperationReconciler(IServiceScopeFactory scopes, S
             operation.LastPublishedAt = now;
         }
 
+        // The failed databases' new route versions are taken after their rows change, in the same transaction.
+        await using var tx = await db.Database.BeginTransactionAsync(ct);
         await db.SaveChangesAsync(ct);
+        await RouteVersions.BumpAsync(db, failed.ToArray(), null, ct);
+        await tx.CommitAsync(ct);
     }
 
     [LoggerMessage(LogLevel.Warning, "Operation reconciliation failed; retrying")]

@@ -128,10 +128,8 @@ public static class RestoreEndpoints
                 return Problems.Conflict("database-name-taken", $"A database named '{request.Name}' already exists in this organization.");
             }
 
-            if (inPlace)
-            {
-                await RouteVersions.BumpAsync(db, database.Id, null, ct);
-            }
+            // In place the entry turns restoring; a new target (inserted at version 0) becomes a route.
+            await RouteVersions.BumpAsync(db, database.Id, null, ct);
 
             await tx.CommitAsync(ct);
         }

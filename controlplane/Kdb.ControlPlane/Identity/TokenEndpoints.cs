@@ -42,7 +42,7 @@ public static class TokenEndpoints
         return app;
     }
 
-    private static async Task<IResult> TokenAsync(HttpContext http, ControlPlaneDbContext db, UserManager<User> users, TokenIssuer issuer, IOptions<TokenOptions> options, TimeProvider time)
+    private static async Task<IResult> TokenAsync(HttpContext http, ControlPlaneDbContext db, UserManager<User> users, ServiceClientRegistry registry, TokenIssuer issuer, IOptions<TokenOptions> options, TimeProvider time)
     {
         if (!http.Request.HasFormContentType)
         {
@@ -54,7 +54,7 @@ public static class TokenEndpoints
         {
             "password" => await PasswordGrantAsync(http, form, db, users, issuer, options.Value, time, http.RequestAborted),
             "refresh_token" => await RefreshGrantAsync(form, db, issuer, options.Value, time, http.RequestAborted),
-            "client_credentials" => await ClientCredentialsGrantAsync(http, form, db, issuer, time, http.RequestAborted),
+            "client_credentials" => await ClientCredentialsGrantAsync(http, form, db, registry, issuer, time, http.RequestAborted),
             "" => OAuthError("invalid_request", "grant_type is required"),
             var other => OAuthError("unsupported_grant_type", $"grant_type '{other}' is not supported"),
         };
@@ -164,7 +164,7 @@ public static class TokenEndpoints
         return TokenResponse(token, lifetime, null);
     }
 
-    private static async Task<IResult> ClientCredentialsGrantAsync(HttpContext http, IFormCollection form, ControlPlaneDbContext db, TokenIssuer issuer, TimeProvider time, CancellationToken ct)
+    private static async Task<IResult> ClientCredentialsGrantAsync(HttpContext http, IFormCollection form, ControlPlaneDbContext db, ServiceClientRegistry registry, TokenIssuer issuer, TimeProvider time, CancellationToken ct)
     {
         var (clientId, secret) = ClientCredentials(http, form);
         if (clientId is null || secret is null)
@@ -177,7 +177,7 @@ public static class TokenEndpoints
             return await ApiKeyGrantAsync(clientId, secret, db, issuer, time, ct);
         }
 
-        var client = await db.ServiceClients.AsNoTracking().FirstOrDefaultAsync(c => c.ClientId == clientId, ct);
+        var client = await registry.FindAsync(db, clientId, ct);
         if (client is null || !ServiceClientRegistry.Matches(secret, client.SecretHash))
         {
             return OAuthError("invalid_client", "client authentication failed", StatusCodes.Status401Unauthorized);

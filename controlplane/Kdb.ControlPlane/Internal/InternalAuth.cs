@@ -12,6 +12,9 @@ namespace Kdb.ControlPlane.Internal;
 public static class InternalAuth
 {
     public const string Scheme = "internal";
+
+    /// <summary>The default scheme: <see cref="Scheme"/> under <c>/internal</c>, the user bearer scheme elsewhere.</summary>
+    public const string ByPath = "by-path";
     public const string Proxy = "kdb.proxy";
     public const string Node = "kdb.node";
     public const string Provisioning = "kdb.provisioning";

@@ -71,8 +71,8 @@ public static class NodeEndpoints
         if (moved)
         {
             // Route entries carry replica endpoints: a node back on other ports must reach the proxies.
-            bumped += await db.Database.ExecuteSqlAsync(
-                $"UPDATE databases SET \"RouteVersion\" = nextval('route_version_seq') WHERE {nodeId} = ANY(\"ReplicaNodeIds\") AND \"Status\" <> 'deleted'", ct);
+            bumped += (await db.Database.SqlQuery<long>(
+                $"SELECT kdb_bump_routes(ARRAY(SELECT \"Id\" FROM databases WHERE {nodeId} = ANY(\"ReplicaNodeIds\") AND \"Status\" <> 'deleted')) AS \"Value\"").ToListAsync(ct))[0] > 0 ? 1 : 0;
         }
 
         if (leaders.Groups.Count > 0)
@@ -92,13 +92,13 @@ public static class NodeEndpoints
     /// Stores the reported leaders; a report of an older term than the stored one is ignored (a deposed
     /// leader's late heartbeat). Every live database of a group whose leader changed gets a new route version.
     /// </summary>
-    private static Task<int> RecordLeadersAsync(ControlPlaneDbContext db, LeaderReports leaders, DateTimeOffset now, CancellationToken ct)
+    private static async Task<int> RecordLeadersAsync(ControlPlaneDbContext db, LeaderReports leaders, DateTimeOffset now, CancellationToken ct)
     {
         var groups = leaders.Groups.ToArray();
         var nodes = leaders.Leaders.ToArray();
         var terms = leaders.Terms.ToArray();
         // All CTEs read one snapshot: "previous" is the table before the upsert.
-        return db.Database.ExecuteSqlAsync($"""
+        var version = await db.Database.SqlQuery<long>($"""
             WITH reported AS (
                 SELECT * FROM unnest({groups}::bigint[], {nodes}::text[], {terms}::bigint[]) AS r(group_id, leader, term)
             ), previous AS (
@@ -113,9 +113,9 @@ public static class NodeEndpoints
                 SELECT s."GroupId" FROM stored s LEFT JOIN previous p ON p."GroupId" = s."GroupId"
                 WHERE p."LeaderNodeId" IS DISTINCT FROM s."LeaderNodeId"
             )
-            UPDATE databases SET "RouteVersion" = nextval('route_version_seq')
-            WHERE "GroupId" IN (SELECT "GroupId" FROM changed) AND "Status" <> 'deleted'
-            """, ct);
+            SELECT kdb_bump_routes(ARRAY(SELECT "Id" FROM databases WHERE "GroupId" IN (SELECT "GroupId" FROM changed) AND "Status" <> 'deleted')) AS "Value"
+            """).ToListAsync(ct);
+        return version[0] > 0 ? 1 : 0;
     }
 
     /// <summary>The leaders a heartbeat names: per group, <c>leaderNodeId</c>, or this node when its <c>role</c> is leader.</summary>

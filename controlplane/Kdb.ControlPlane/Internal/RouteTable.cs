@@ -17,19 +17,33 @@ public sealed class RouteSignal
 }
 
 /// <summary>
-/// Route-table versions: every change a proxy must see gives the database the next value of
-/// <c>route_version_seq</c>, so "changes since v" is one indexed range query.
+/// Route-table versions: every change a proxy must see gives the database a new version, so "changes since v"
+/// is one indexed range query. Versions are handed out by <c>kdb_bump_routes</c> (migration 0014) under a
+/// transaction-scoped advisory lock, so they commit in the order they are taken: a proxy that has seen v never
+/// later finds a smaller version committed. Bump last in a transaction, as the lock is held until it ends.
 /// </summary>
 public static class RouteVersions
 {
     /// <summary>Gives the database the next route version and returns it (0 when there is no such database).</summary>
-    public static async Task<long> BumpAsync(ControlPlaneDbContext db, string databaseId, RouteSignal? signal, CancellationToken ct)
+    public static Task<long> BumpAsync(ControlPlaneDbContext db, string databaseId, RouteSignal? signal, CancellationToken ct) =>
+        BumpAsync(db, [databaseId], signal, ct);
+
+    /// <summary>Gives each of the databases a new route version and returns the highest (0 when none exists).</summary>
+    public static async Task<long> BumpAsync(ControlPlaneDbContext db, string[] databaseIds, RouteSignal? signal, CancellationToken ct)
     {
-        var versions = await db.Database
-            .SqlQuery<long>($"UPDATE databases SET \"RouteVersion\" = nextval('route_version_seq') WHERE \"Id\" = {databaseId} RETURNING \"RouteVersion\" AS \"Value\"")
-            .ToListAsync(ct);
-        signal?.Pulse();
-        return versions.Count == 0 ? 0 : versions[0];
+        if (databaseIds.Length == 0)
+        {
+            return 0;
+        }
+
+        // Not composed (no LINQ on top): EF runs the statement as written.
+        var version = (await db.Database.SqlQuery<long>($"SELECT kdb_bump_routes({databaseIds}::character varying[]) AS \"Value\"").ToListAsync(ct))[0];
+        if (version > 0)
+        {
+            signal?.Pulse();
+        }
+
+        return version;
     }
 }
 
@@ -86,13 +100,14 @@ public static class RouteTableEndpoints
 
         if (!string.IsNullOrEmpty(proxy))
         {
-            tracker.Saw(proxy, since ?? 0);
+            await tracker.SawAsync(proxy, since ?? 0, ct);
         }
 
         if (since is null or < 0)
         {
-            var all = await db.Databases.AsNoTracking().Where(IsRoutedSql).ToListAsync(ct);
+            // The version is read before the rows: a change committed in between is then sent again, never missed.
             var version = await CurrentVersionAsync(db, ct);
+            var all = await db.Databases.AsNoTracking().Where(IsRoutedSql).ToListAsync(ct);
             return Results.Ok(new RoutesResponse(version, true, await EntriesAsync(db, all, ct), []));
         }
 

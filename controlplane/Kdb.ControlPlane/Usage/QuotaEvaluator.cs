@@ -3,6 +3,7 @@ using Kdb.ControlPlane.Api;
 using Kdb.ControlPlane.Data;
 using Kdb.ControlPlane.Databases;
 using Kdb.ControlPlane.Ids;
+using Kdb.ControlPlane.Internal;
 using Kdb.Contracts.V1;
 using Microsoft.EntityFrameworkCore;
 
@@ -101,7 +102,7 @@ public static class QuotaEvaluator
         // timestamps in the order they commit (and reach the outbox).
         var now = time.GetUtcNow();
         states = await StatesAsync(db, databases, orgs, now, ct);
-        var transitions = 0;
+        var moved = new List<string>();
         foreach (var d in databases)
         {
             var state = states[d.Id];
@@ -112,15 +113,16 @@ public static class QuotaEvaluator
 
             var previous = d.QuotaState;
             d.QuotaState = state;
-            d.RouteVersion = await db.Database.SqlQuery<long>($"SELECT nextval('route_version_seq') AS \"Value\"").SingleAsync(ct);
+            moved.Add(d.Id);
             Outbox.Add(db, new QuotaStateChanged(KdbIds.NewTimeOrdered("op_", time), now, d.Id, ToWire(state)), now);
             AuditLog.Record(db, d.OrgId, Actor, $"quota.state_changed {previous} -> {state}", d.Id, null, StatusCodes.Status200OK, now);
-            transitions++;
         }
 
         await db.SaveChangesAsync(ct);
+        // Taken last: the version lock is held until commit (the rows are already locked, in id order).
+        await RouteVersions.BumpAsync(db, moved.ToArray(), null, ct);
         await tx.CommitAsync(ct);
-        return transitions;
+        return moved.Count;
     }
 
     /// <summary>The state each of <paramref name="databases"/> (every live database of <paramref name="orgs"/>) should be in now.</summary>

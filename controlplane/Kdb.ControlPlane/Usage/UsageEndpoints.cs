@@ -3,8 +3,6 @@ using Kdb.ControlPlane.Data;
 using Kdb.ControlPlane.Identity;
 using Kdb.ControlPlane.Internal;
 using Microsoft.EntityFrameworkCore;
-using Npgsql;
-using NpgsqlTypes;
 
 namespace Kdb.ControlPlane.Usage;
 
@@ -65,72 +63,11 @@ public static class UsageEndpoints
             }
         }
 
-        // One statement: receipts decide what is new (a repeated (source, sequence) adds nothing), and only
-        // new records are added to the hourly sums, so a retried batch is harmless. The batch travels as one
-        // binary array per field: nothing is re-serialized here or parsed as text by PostgreSQL.
-        const string Sql = """
-            WITH input AS (
-                SELECT DISTINCT ON (x.source, x.sequence) x.*
-                FROM unnest(@source, @sequence, @database, @hour, @rows_read, @rows_written, @bytes_read, @bytes_written, @storage, @cpu, @egress, @connections)
-                    AS x(source, sequence, database_id, hour_start, rows_read, rows_written, bytes_read, bytes_written, storage, cpu, egress, connections)
-            ), fresh AS (
-                INSERT INTO usage_receipts ("Source", "Sequence") SELECT source, sequence FROM input
-                ON CONFLICT DO NOTHING RETURNING "Source", "Sequence"
-            )
-            INSERT INTO usage_hourly AS u ("DatabaseId", "HourStart", "RowsRead", "RowsWritten", "BytesRead", "BytesWritten", "StorageBytes", "CpuMs", "EgressBytes", "Connections")
-            SELECT i.database_id, date_trunc('hour', i.hour_start, 'UTC'), sum(i.rows_read), sum(i.rows_written), sum(i.bytes_read), sum(i.bytes_written),
-                   max(i.storage), sum(i.cpu), sum(i.egress), max(i.connections)
-            FROM input i JOIN fresh f ON f."Source" = i.source AND f."Sequence" = i.sequence
-            GROUP BY 1, 2
-            ON CONFLICT ("DatabaseId", "HourStart") DO UPDATE SET
-                "RowsRead" = u."RowsRead" + EXCLUDED."RowsRead", "RowsWritten" = u."RowsWritten" + EXCLUDED."RowsWritten",
-                "BytesRead" = u."BytesRead" + EXCLUDED."BytesRead", "BytesWritten" = u."BytesWritten" + EXCLUDED."BytesWritten",
-                "StorageBytes" = GREATEST(u."StorageBytes", EXCLUDED."StorageBytes"), "CpuMs" = u."CpuMs" + EXCLUDED."CpuMs",
-                "EgressBytes" = u."EgressBytes" + EXCLUDED."EgressBytes", "Connections" = GREATEST(u."Connections", EXCLUDED."Connections")
-            """;
-        await db.Database.ExecuteSqlRawAsync(Sql, Columns(records), ct);
+        await UsageIngest.IngestAsync(db, records, ct);
 
         // The batch may move a quota state: its orgs are re-evaluated shortly, coalesced with other batches.
         quotas.Touch(records.Select(r => r.DatabaseId!));
         return Results.Accepted();
-    }
-
-    /// <summary>The batch as one array parameter per field, in <c>unnest</c>'s order.</summary>
-    private static NpgsqlParameter[] Columns(UsageRecord[] records)
-    {
-        var n = records.Length;
-        var (sources, databases) = (new string[n], new string[n]);
-        var hours = new DateTimeOffset[n];
-        var (sequences, rowsRead, rowsWritten, bytesRead, bytesWritten) = (new long[n], new long[n], new long[n], new long[n], new long[n]);
-        var (storage, cpu, egress, connections) = (new long[n], new long[n], new long[n], new long[n]);
-        for (var i = 0; i < n; i++)
-        {
-            var r = records[i];
-            sources[i] = r.Source!;
-            sequences[i] = r.Sequence;
-            databases[i] = r.DatabaseId!;
-            hours[i] = r.HourStart.ToUniversalTime();
-            rowsRead[i] = r.RowsRead;
-            rowsWritten[i] = r.RowsWritten;
-            bytesRead[i] = r.BytesRead;
-            bytesWritten[i] = r.BytesWritten;
-            storage[i] = r.StorageBytes;
-            cpu[i] = r.CpuMs;
-            egress[i] = r.EgressBytes;
-            connections[i] = r.Connections;
-        }
-
-        return
-        [
-            new NpgsqlParameter("source", NpgsqlDbType.Array | NpgsqlDbType.Text) { Value = sources },
-            Bigints("sequence", sequences),
-            new NpgsqlParameter("database", NpgsqlDbType.Array | NpgsqlDbType.Text) { Value = databases },
-            new NpgsqlParameter("hour", NpgsqlDbType.Array | NpgsqlDbType.TimestampTz) { Value = hours },
-            Bigints("rows_read", rowsRead), Bigints("rows_written", rowsWritten), Bigints("bytes_read", bytesRead), Bigints("bytes_written", bytesWritten),
-            Bigints("storage", storage), Bigints("cpu", cpu), Bigints("egress", egress), Bigints("connections", connections),
-        ];
-
-        static NpgsqlParameter Bigints(string name, long[] values) => new(name, NpgsqlDbType.Array | NpgsqlDbType.Bigint) { Value = values };
     }
 
     private static async Task<IResult> ReportAsync(HttpContext http, string orgId, DateTimeOffset? from, DateTimeOffset? to, string? granularity, ControlPlaneDbContext db, TimeProvider time, CancellationToken ct)

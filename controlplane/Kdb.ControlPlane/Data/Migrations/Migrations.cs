@@ -123,3 +123,11 @@ public sealed class PlanHistory : Migration
 {
     protected override void Up(MigrationBuilder migrationBuilder) => migrationBuilder.Sql(SqlScript.Read("0013_plan_history.sql"));
 }
+
+/// <summary>Route versions handed out in commit order, proxy positions shared by every instance, usage receipts as ranges.</summary>
+[DbContext(typeof(ControlPlaneDbContext))]
+[Migration("20261201000014_RoutesPositionsReceipts")]
+public sealed class RoutesPositionsReceipts : Migration
+{
+    protected override void Up(MigrationBuilder migrationBuilder) => migrationBuilder.Sql(SqlScript.Read("0014_routes_positions_receipts.sql"));
+}
