@@ -19,6 +19,14 @@ internal sealed class SequenceManager(SqlSession session) : ISequenceAccess
     private readonly Dictionary<uint, long> _current = [];
     private readonly Dictionary<uint, long> _blockSize = [];
 
+    // Hidden row ids are never shown, so gaps cost nothing: a session starts with a large block, and concurrent
+    // inserters into a table without a primary key (pgbench_history) stop contending on the sequence's record,
+    // whose every allocation is a replicated commit.
+    private const int RowIdFirstBlock = 4096;
+
+    private static int FirstBlock(SequenceDef sequence) =>
+        sequence.OwnedBy is { } owner && owner.EndsWith(".<rowid>", StringComparison.Ordinal) ? RowIdFirstBlock : ImplicitCache;
+
     private SequenceDef Find(uint id, CatalogData catalog) =>
         catalog.Sequences.Find(s => s.Id == id) ?? throw new SqlException(SqlState.UndefinedTable, $"sequence with OID {id} does not exist");
 
@@ -35,7 +43,7 @@ internal sealed class SequenceManager(SqlSession session) : ISequenceAccess
 
         // Owned sequences (serial, identity, hidden row ids) reserve growing blocks while a session keeps
         // drawing from them, so a bulk load of a million rows costs a few dozen sequence commits, not 30,000.
-        var count = Math.Max(sequence.Cache, sequence.OwnedBy is null ? 1 : _blockSize.GetValueOrDefault(sequenceId, ImplicitCache));
+        var count = Math.Max(sequence.Cache, sequence.OwnedBy is null ? 1 : _blockSize.GetValueOrDefault(sequenceId, FirstBlock(sequence)));
         if (sequence.OwnedBy is not null)
         {
             _blockSize[sequenceId] = Math.Min(count * 2, MaxImplicitCache);
