@@ -81,13 +81,7 @@ public sealed class ClusterNodeProcess : IAsyncDisposable
         {
             return;
         }
-        var members = ProcessTree.Members(_process.ProcessId);
-        ProcessTree.Kill(members);
-        var deadline = DateTime.UtcNow.AddSeconds(10);
-        while (members.Any(ProcessTree.IsAlive) && DateTime.UtcNow < deadline)
-        {
-            await Task.Delay(10);
-        }
+        await ProcessTree.KillAndWaitAsync(_process.ProcessId);
         await _process.DisposeAsync();
         _process = null;
     }

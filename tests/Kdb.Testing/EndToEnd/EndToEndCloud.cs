@@ -1,9 +1,7 @@
-using System.Diagnostics;
 using System.Globalization;
 using System.Net;
-using System.Net.Http.Headers;
-using System.Net.Http.Json;
 using System.Text.Json;
+using Kdb.Testing.Cloud;
 using Kdb.Testing.Hosting;
 using Kdb.Testing.Ports;
 using Kdb.Testing.Postgres;
@@ -21,14 +19,15 @@ namespace Kdb.Testing.EndToEnd;
 /// </summary>
 public sealed class EndToEndCloud : IAsyncLifetime
 {
-    public const string NodeSecret = "node-secret-0123456789abcdefghijklmnopqrstuvwxyz";
-    public const string ProvisioningSecret = "prov-secret-0123456789abcdefghijklmnopqrstuvwxyz";
-    public const string ProxySecret = "proxy-secret-0123456789abcdefghijklmnopqrstuvwxyz";
-    public const string UserPassword = "long enough password";
+    public const string NodeSecret = CloudApi.NodeSecret;
+    public const string ProvisioningSecret = CloudApi.ProvisioningSecret;
+    public const string ProxySecret = CloudApi.ProxySecret;
+    public const string UserPassword = CloudApi.UserPassword;
 
     private readonly string _root = Path.Combine(Path.GetTempPath(), "kdb-e2e-" + Guid.NewGuid().ToString("N"));
     private readonly Dictionary<string, ServiceProcess> _nodesById = new(StringComparer.Ordinal);
     private PostgresServer? _postgres;
+    private CloudApi _api = null!;
 
     public HttpClient Http { get; } = new() { Timeout = TimeSpan.FromSeconds(60) };
 
@@ -59,23 +58,13 @@ public sealed class EndToEndCloud : IAsyncLifetime
 
         var port = FreePorts.Allocate();
         ControlPlaneUrl = "http://127.0.0.1:" + P(port);
+        _api = new CloudApi(Http, ControlPlaneUrl, () => Logs);
         ControlPlane = new ServiceProcess(ProcessSpec.DotNet(
             RepoPaths.BuiltAssembly("controlplane/Kdb.ControlPlane"),
-            "--ControlPlane:Port=" + P(port),
-            "--Postgres:ConnectionString=" + _postgres.ConnectionString("kdb_e2e"),
-            "--Tokens:Issuer=" + ControlPlaneUrl,
-            "--ServiceClients:Node:Secret=" + NodeSecret,
-            "--ServiceClients:Provisioning:Secret=" + ProvisioningSecret,
-            "--ServiceClients:Proxy:Secret=" + ProxySecret,
-            "--Bus:Transport=inmemory",
-            "--Provisioning:ObjectStorePath=" + Path.Combine(_root, "objects"),
-            "--Provisioning:UsageInterval=00:00:01",
-            "--Operations:ReconcileInterval=00:00:01",
-            "--Operations:RepublishAfter=00:00:20",
-            "--Operations:Timeout=00:02:00",
-            "--Backups:SchedulerInterval=01:00:00",
-            "--Backups:RetentionInterval=01:00:00",
-            "--RateLimits:TokenRequestsPerMinute=1000000") with
+            [
+                .. CloudSpecs.ControlPlaneArguments(port, _postgres.ConnectionString("kdb_e2e"), ControlPlaneUrl, Path.Combine(_root, "objects")),
+                "--RateLimits:TokenRequestsPerMinute=1000000",
+            ]) with
         {
             Name = "controlplane",
             Environment = Quiet(new() { ["DOTNET_ENVIRONMENT"] = "Production" }),
@@ -124,18 +113,7 @@ public sealed class EndToEndCloud : IAsyncLifetime
         var ports = FreePorts.Allocate(4);
         return new ServiceProcess(ProcessSpec.DotNet(
             RepoPaths.BuiltAssembly("dataplane/Kdb.Node"),
-            "--Node:DataDirectory=" + Path.Combine(_root, "node" + P(index)),
-            "--Node:PgPort=" + P(ports[0]),
-            "--Node:InternalPort=" + P(ports[1]),
-            "--Node:HttpPort=" + P(ports[2]),
-            "--Node:ManagementPort=" + P(ports[3]),
-            "--Node:DevelopmentLoopbackAuth=true",
-            "--Node:HeartbeatInterval=00:00:01",
-            "--ControlPlane:Url=" + ControlPlaneUrl,
-            "--ServiceClient:Id=kdb-node",
-            "--ServiceClient:Secret=" + NodeSecret,
-            "--Tokens:Issuer=" + ControlPlaneUrl,
-            "--Tokens:AllowHttpIssuer=true") with
+            CloudSpecs.NodeArguments(Path.Combine(_root, "node" + P(index)), ports, ControlPlaneUrl)) with
         {
             Name = "node" + P(index),
             Environment = Quiet([]),
@@ -198,123 +176,23 @@ public sealed class EndToEndCloud : IAsyncLifetime
         }
     }
 
-    public async Task<string> ServiceTokenAsync(string clientId, string secret)
-    {
-        using var token = await Http.PostAsync(new Uri(ControlPlaneUrl + "/connect/token"), new FormUrlEncodedContent(new Dictionary<string, string>
-        {
-            ["grant_type"] = "client_credentials",
-            ["client_id"] = clientId,
-            ["client_secret"] = secret,
-        }));
-        token.EnsureSuccessStatusCode();
-        return (await token.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("access_token").GetString()!;
-    }
+    public Task<string> ServiceTokenAsync(string clientId, string secret) => _api.ServiceTokenAsync(clientId, secret);
 
-    public async Task WaitForAliveNodesAsync(int count)
-    {
-        var token = await ServiceTokenAsync("kdb-provisioning", ProvisioningSecret);
-        var deadline = DateTime.UtcNow.AddSeconds(90);
-        while (true)
-        {
-            var (_, body) = await SendAsync(HttpMethod.Get, "/internal/v1/nodes", token);
-            if (body.ValueKind == JsonValueKind.Object && body.GetProperty("items").EnumerateArray().Count(n => n.GetProperty("status").GetString() == "alive") >= count)
-            {
-                return;
-            }
-            if (DateTime.UtcNow > deadline)
-            {
-                throw new TimeoutException("nodes did not report alive: " + body + "\n" + Logs);
-            }
-            await Task.Delay(200);
-        }
-    }
+    public Task WaitForAliveNodesAsync(int count) => _api.WaitForAliveNodesAsync(count, seconds: 90);
 
     /// <summary>Signs a new user up; returns their management token and personal org.</summary>
-    public async Task<(string Token, string OrgId)> UserAsync(string name)
-    {
-        var email = $"{name}-{Guid.NewGuid().ToString("N")[..8]}@example.com";
-        var (status, body) = await SendAsync(HttpMethod.Post, "/v1/signup", null, new { email, password = UserPassword, name });
-        if (status != HttpStatusCode.Created)
-        {
-            throw new InvalidOperationException($"signup: {(int)status} {body}");
-        }
-        using var token = await Http.PostAsync(new Uri(ControlPlaneUrl + "/connect/token"), new FormUrlEncodedContent(new Dictionary<string, string>
-        {
-            ["grant_type"] = "password",
-            ["username"] = email,
-            ["password"] = UserPassword,
-        }));
-        token.EnsureSuccessStatusCode();
-        var access = (await token.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("access_token").GetString()!;
-        var (_, me) = await SendAsync(HttpMethod.Get, "/v1/me", access);
-        return (access, me.GetProperty("orgs")[0].GetProperty("id").GetString()!);
-    }
+    public Task<(string Token, string OrgId)> UserAsync(string name) => _api.UserAsync(name);
 
-    public async Task<(HttpStatusCode Status, JsonElement Body)> SendAsync(HttpMethod method, string path, string? token, object? body = null)
-    {
-        using var request = new HttpRequestMessage(method, ControlPlaneUrl + path);
-        if (token is not null)
-        {
-            request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", token);
-        }
-        if (body is not null)
-        {
-            request.Content = JsonContent.Create(body);
-        }
-        using var response = await Http.SendAsync(request);
-        var text = await response.Content.ReadAsStringAsync();
-        return (response.StatusCode, text.Length == 0 ? default : JsonDocument.Parse(text).RootElement.Clone());
-    }
+    public Task<(HttpStatusCode Status, JsonElement Body)> SendAsync(HttpMethod method, string path, string? token, object? body = null) =>
+        _api.SendAsync(method, path, token, body);
 
     /// <summary>Polls a resource until <paramref name="done"/> holds; the generous deadline never fails a slow machine alone.</summary>
-    public async Task<JsonElement> WaitForAsync(string path, string token, Func<JsonElement, bool> done, int seconds = 120, int pollMs = 100)
-    {
-        var deadline = DateTime.UtcNow.AddSeconds(seconds);
-        while (true)
-        {
-            var status = HttpStatusCode.ServiceUnavailable;
-            JsonElement body = default;
-            try
-            {
-                (status, body) = await SendAsync(HttpMethod.Get, path, token);
-            }
-            catch (HttpRequestException)
-            {
-                // The control plane may be restarting under a fault test.
-            }
-            if (status == HttpStatusCode.OK && done(body))
-            {
-                return body;
-            }
-            if (DateTime.UtcNow > deadline)
-            {
-                throw new TimeoutException($"GET {path}: {(int)status} {body}\n{Logs}");
-            }
-            await Task.Delay(pollMs);
-        }
-    }
+    public Task<JsonElement> WaitForAsync(string path, string token, Func<JsonElement, bool> done, int seconds = 120, int pollMs = 100) =>
+        _api.WaitForAsync(path, token, done, seconds, pollMs);
 
-    /// <summary>
-    /// Creates a database through the REST API and waits until it is <c>ready</c>; returns its id, owner password and
-    /// the time from the request to the first poll that saw it ready.
-    /// </summary>
-    public async Task<CloudDatabase> CreateReadyDatabaseAsync(string token, string orgId, string name)
-    {
-        var started = Stopwatch.GetTimestamp();
-        var (status, created) = await SendAsync(HttpMethod.Post, $"/v1/orgs/{orgId}/databases", token, new { name });
-        if (status != HttpStatusCode.Accepted)
-        {
-            throw new InvalidOperationException($"create database: {(int)status} {created}");
-        }
-        var id = created.GetProperty("database").GetProperty("id").GetString()!;
-        var database = await WaitForAsync($"/v1/databases/{id}", token, d => d.GetProperty("status").GetString() is "ready" or "failed", pollMs: 20);
-        var elapsed = Stopwatch.GetElapsedTime(started);
-        if (database.GetProperty("status").GetString() != "ready")
-        {
-            throw new InvalidOperationException($"database {id} failed: {database}\n{Logs}");
-        }
-        return new CloudDatabase(id, orgId, token, created.GetProperty("credentials").GetProperty("password").GetString()!, elapsed);
-    }
+    /// <summary>Creates a database and waits until it is <c>ready</c>, polling often so <see cref="CloudDatabase.CreateToReady"/> is tight.</summary>
+    public Task<CloudDatabase> CreateReadyDatabaseAsync(string token, string orgId, string name) =>
+        _api.CreateReadyDatabaseAsync(token, orgId, name, pollMs: 20);
 
     private static Dictionary<string, string?> Quiet(Dictionary<string, string?> environment)
     {
@@ -327,4 +205,8 @@ public sealed class EndToEndCloud : IAsyncLifetime
 }
 
 /// <summary>A database a user created through the REST API, with the owner password it came with.</summary>
-public sealed record CloudDatabase(string Id, string OrgId, string Token, string Password, TimeSpan CreateToReady);
+public sealed record CloudDatabase(string Id, string OrgId, string Token, string Password, TimeSpan CreateToReady)
+{
+    /// <summary>The control plane's answer to the create request (database and credentials).</summary>
+    public JsonElement Created { get; init; }
+}

@@ -1,7 +1,5 @@
 using System.Globalization;
-using System.Net.Http.Headers;
-using System.Net.Http.Json;
-using System.Text.Json;
+using Kdb.Testing.Cloud;
 using Kdb.Testing.Hosting;
 using Kdb.Testing.Ports;
 using Kdb.Testing.Processes;
@@ -18,9 +16,9 @@ namespace Kdb.Testing.Portal;
 /// </summary>
 public sealed class ProcessCloud : IAsyncDisposable
 {
-    public const string NodeSecret = "node-secret-0123456789abcdefghijklmnopqrstuvwxyz";
-    public const string ProvisioningSecret = "prov-secret-0123456789abcdefghijklmnopqrstuvwxyz";
-    public const string ProxySecret = "proxy-secret-0123456789abcdefghijklmnopqrstuvwxyz";
+    public const string NodeSecret = CloudApi.NodeSecret;
+    public const string ProvisioningSecret = CloudApi.ProvisioningSecret;
+    public const string ProxySecret = CloudApi.ProxySecret;
 
     private readonly string _root = Path.Combine(Path.GetTempPath(), "kdb-cloud-" + Guid.NewGuid().ToString("N"));
     private readonly List<ILaunchedProcess> _processes = [];
@@ -74,28 +72,17 @@ public sealed class ProcessCloud : IAsyncDisposable
         var controlPlane = Url(ControlPlaneUrl);
 
         await StartAsync("controlplane", "controlplane/Kdb.ControlPlane", Readiness.Http(controlPlane + "/health/ready"),
-            "--ControlPlane:Port=" + P(controlPlanePort),
-            "--Postgres:ConnectionString=" + postgresConnectionString,
-            "--Tokens:Issuer=" + controlPlane,
-            "--ServiceClients:Node:Secret=" + NodeSecret,
-            "--ServiceClients:Provisioning:Secret=" + ProvisioningSecret,
-            "--ServiceClients:Proxy:Secret=" + ProxySecret,
-            "--Bus:Transport=inmemory",
-            "--Connection:Host=127.0.0.1",
-            "--Connection:Port=" + P(ProxyPgPort),
-            "--Connection:HttpBaseUrl=http://127.0.0.1:" + P(ProxyHttpPort),
-            "--Tls:CaCertificate=" + Tls.CaCertificatePath,
-            "--Mail:Directory=" + Path.Combine(_root, "mail"),
-            "--Mail:LinkBaseUrl=" + Url(PortalUrl),
-            "--Provisioning:ObjectStorePath=" + ObjectStorePath,
-            "--Provisioning:UsageInterval=00:00:01",
-            "--Operations:ReconcileInterval=00:00:01",
-            "--Operations:RepublishAfter=00:00:20",
-            "--Operations:Timeout=00:02:00",
-            "--Backups:SchedulerInterval=01:00:00",
-            "--Backups:RetentionInterval=01:00:00",
-            "--RateLimits:TokenRequestsPerMinute=100000",
-            "--RateLimits:ApiRequestsPerMinute=100000");
+            [
+                .. CloudSpecs.ControlPlaneArguments(controlPlanePort, postgresConnectionString, controlPlane, ObjectStorePath),
+                "--Connection:Host=127.0.0.1",
+                "--Connection:Port=" + P(ProxyPgPort),
+                "--Connection:HttpBaseUrl=http://127.0.0.1:" + P(ProxyHttpPort),
+                "--Tls:CaCertificate=" + Tls.CaCertificatePath,
+                "--Mail:Directory=" + Path.Combine(_root, "mail"),
+                "--Mail:LinkBaseUrl=" + Url(PortalUrl),
+                "--RateLimits:TokenRequestsPerMinute=100000",
+                "--RateLimits:ApiRequestsPerMinute=100000",
+            ]);
 
         var starts = new List<Task>();
         for (var n = 1; n <= nodes; n++)
@@ -119,25 +106,14 @@ public sealed class ProcessCloud : IAsyncDisposable
             "--ControlPlane:Url=" + controlPlane,
             "--DataProtection:KeysPath=" + Path.Combine(_root, "portal-keys")));
         await Task.WhenAll(starts);
-        await WaitForAliveNodesAsync(nodes);
+        await new CloudApi(_http, controlPlane, () => Logs).WaitForAliveNodesAsync(nodes);
     }
 
     private Task StartNodeAsync(int index, string controlPlane)
     {
         var ports = FreePorts.Allocate(4);
         return StartAsync("node" + P(index), "dataplane/Kdb.Node", Readiness.All(Readiness.Tcp(ports[0]), Readiness.Tcp(ports[1])),
-            "--Node:DataDirectory=" + Path.Combine(_root, "node" + P(index)),
-            "--Node:PgPort=" + P(ports[0]),
-            "--Node:InternalPort=" + P(ports[1]),
-            "--Node:HttpPort=" + P(ports[2]),
-            "--Node:ManagementPort=" + P(ports[3]),
-            "--Node:DevelopmentLoopbackAuth=true",
-            "--Node:HeartbeatInterval=00:00:01",
-            "--ControlPlane:Url=" + controlPlane,
-            "--ServiceClient:Id=kdb-node",
-            "--ServiceClient:Secret=" + NodeSecret,
-            "--Tokens:Issuer=" + controlPlane,
-            "--Tokens:AllowHttpIssuer=true");
+            CloudSpecs.NodeArguments(Path.Combine(_root, "node" + P(index)), ports, controlPlane));
     }
 
     private async Task StartAsync(string name, string project, IReadinessProbe readiness, params string[] arguments)
@@ -189,37 +165,6 @@ public sealed class ProcessCloud : IAsyncDisposable
         }
         catch (IOException)
         {
-        }
-    }
-
-    private async Task WaitForAliveNodesAsync(int count)
-    {
-        using var token = await _http.PostAsync(new Uri(ControlPlaneUrl, "/connect/token"), new FormUrlEncodedContent(new Dictionary<string, string>
-        {
-            ["grant_type"] = "client_credentials",
-            ["client_id"] = "kdb-provisioning",
-            ["client_secret"] = ProvisioningSecret,
-        }));
-        token.EnsureSuccessStatusCode();
-        var access = (await token.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("access_token").GetString();
-        var deadline = DateTime.UtcNow.AddSeconds(60);
-        while (true)
-        {
-            using var request = new HttpRequestMessage(HttpMethod.Get, new Uri(ControlPlaneUrl, "/internal/v1/nodes"));
-            request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", access);
-            using var response = await _http.SendAsync(request);
-            var body = await response.Content.ReadFromJsonAsync<JsonElement>();
-            if (response.IsSuccessStatusCode && body.GetProperty("items").EnumerateArray().Count(n => n.GetProperty("status").GetString() == "alive") >= count)
-            {
-                return;
-            }
-
-            if (DateTime.UtcNow > deadline)
-            {
-                throw new TimeoutException("nodes did not report alive: " + body + "\n" + Logs);
-            }
-
-            await Task.Delay(200);
         }
     }
 

@@ -61,6 +61,21 @@ internal static class ProcessTree
 
     public static void Kill(IEnumerable<int> pids) => Signal(pids, SigKill);
 
+    /// <summary>
+    /// SIGKILL of <paramref name="root"/>'s whole tree (the launcher runs a service under setsid and a shell), then
+    /// waits up to ten seconds until every member is gone: no shutdown hook runs, nothing is flushed.
+    /// </summary>
+    public static async Task KillAndWaitAsync(int root)
+    {
+        var members = Members(root);
+        Kill(members);
+        var deadline = DateTime.UtcNow.AddSeconds(10);
+        while (members.Any(IsAlive) && DateTime.UtcNow < deadline)
+        {
+            await Task.Delay(10);
+        }
+    }
+
     private static void Signal(IEnumerable<int> pids, int signal)
     {
         foreach (var pid in pids)

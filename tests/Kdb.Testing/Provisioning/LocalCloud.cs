@@ -1,8 +1,7 @@
 using System.Globalization;
 using System.Net;
-using System.Net.Http.Headers;
-using System.Net.Http.Json;
 using System.Text.Json;
+using Kdb.Testing.Cloud;
 using Kdb.Testing.Hosting;
 using Kdb.Testing.Ports;
 using Kdb.Testing.Postgres;
@@ -19,15 +18,16 @@ namespace Kdb.Testing.Provisioning;
 /// </summary>
 public class LocalCloud(PostgresFixture postgres) : IAsyncLifetime
 {
-    public const string NodeSecret = "node-secret-0123456789abcdefghijklmnopqrstuvwxyz";
-    public const string ProvisioningSecret = "prov-secret-0123456789abcdefghijklmnopqrstuvwxyz";
-    public const string ProxySecret = "proxy-secret-0123456789abcdefghijklmnopqrstuvwxyz";
-    public const string UserPassword = "long enough password";
+    public const string NodeSecret = CloudApi.NodeSecret;
+    public const string ProvisioningSecret = CloudApi.ProvisioningSecret;
+    public const string ProxySecret = CloudApi.ProxySecret;
+    public const string UserPassword = CloudApi.UserPassword;
 
     private readonly string _root = Path.Combine(Path.GetTempPath(), "kdb-prov-" + Guid.NewGuid().ToString("N"));
     private readonly List<CloudNode> _nodes = [];
     private TestDatabase? _database;
     private ILaunchedProcess? _controlPlane;
+    private CloudApi _api = null!;
 
     public HttpClient Http { get; } = new() { Timeout = TimeSpan.FromSeconds(60) };
 
@@ -52,23 +52,11 @@ public class LocalCloud(PostgresFixture postgres) : IAsyncLifetime
         _database = await postgres.CreateDatabaseAsync("prov");
         var port = FreePorts.Allocate();
         ControlPlaneUrl = $"http://127.0.0.1:{port.ToString(CultureInfo.InvariantCulture)}";
+        _api = new CloudApi(Http, ControlPlaneUrl, () => Logs);
         var spec = ProcessSpec.DotNet(
             RepoPaths.BuiltAssembly("controlplane/Kdb.ControlPlane"),
             [
-                "--ControlPlane:Port=" + port.ToString(CultureInfo.InvariantCulture),
-                "--Postgres:ConnectionString=" + _database.ConnectionString,
-                "--Tokens:Issuer=" + ControlPlaneUrl,
-                "--ServiceClients:Node:Secret=" + NodeSecret,
-                "--ServiceClients:Provisioning:Secret=" + ProvisioningSecret,
-                "--ServiceClients:Proxy:Secret=" + ProxySecret,
-                "--Bus:Transport=inmemory",
-                "--Provisioning:ObjectStorePath=" + ObjectStorePath,
-                "--Provisioning:UsageInterval=00:00:01",
-                "--Operations:ReconcileInterval=00:00:01",
-                "--Operations:RepublishAfter=00:00:20",
-                "--Operations:Timeout=00:02:00",
-                "--Backups:SchedulerInterval=01:00:00",
-                "--Backups:RetentionInterval=01:00:00",
+                .. CloudSpecs.ControlPlaneArguments(port, _database.ConnectionString, ControlPlaneUrl, ObjectStorePath),
                 "--RateLimits:TokenRequestsPerMinute=100000",
                 "--RateLimits:ApiRequestsPerMinute=1000000",
                 .. ControlPlaneArguments,
@@ -93,24 +81,11 @@ public class LocalCloud(PostgresFixture postgres) : IAsyncLifetime
     private ProcessSpec NodeSpec(CloudNode node)
     {
         var ports = node.Ports;
-        var index = node.Index;
-        string P(int p) => p.ToString(CultureInfo.InvariantCulture);
         return ProcessSpec.DotNet(
             RepoPaths.BuiltAssembly("dataplane/Kdb.Node"),
-            "--Node:DataDirectory=" + node.DataDirectory,
-            "--Node:PgPort=" + P(ports[0]),
-            "--Node:InternalPort=" + P(ports[1]),
-            "--Node:HttpPort=" + P(ports[2]),
-            "--Node:ManagementPort=" + P(ports[3]),
-            "--Node:DevelopmentLoopbackAuth=true",
-            "--Node:HeartbeatInterval=00:00:01",
-            "--ControlPlane:Url=" + ControlPlaneUrl,
-            "--ServiceClient:Id=kdb-node",
-            "--ServiceClient:Secret=" + NodeSecret,
-            "--Tokens:Issuer=" + ControlPlaneUrl,
-            "--Tokens:AllowHttpIssuer=true") with
+            CloudSpecs.NodeArguments(node.DataDirectory, ports, ControlPlaneUrl)) with
         {
-            Name = "node" + P(index),
+            Name = "node" + node.Index.ToString(CultureInfo.InvariantCulture),
             Environment = new Dictionary<string, string?> { ["Logging__LogLevel__Default"] = LogLevel },
             Readiness = Readiness.All(Readiness.Tcp(ports[0]), Readiness.Tcp(ports[1])),
             StopGracePeriod = TimeSpan.FromSeconds(5),
@@ -152,70 +127,15 @@ public class LocalCloud(PostgresFixture postgres) : IAsyncLifetime
         }
     }
 
-    public async Task<string> ServiceTokenAsync(string clientId, string secret)
-    {
-        using var token = await Http.PostAsync(new Uri(ControlPlaneUrl + "/connect/token"), new FormUrlEncodedContent(new Dictionary<string, string>
-        {
-            ["grant_type"] = "client_credentials",
-            ["client_id"] = clientId,
-            ["client_secret"] = secret,
-        }));
-        token.EnsureSuccessStatusCode();
-        return (await token.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("access_token").GetString()!;
-    }
+    public Task<string> ServiceTokenAsync(string clientId, string secret) => _api.ServiceTokenAsync(clientId, secret);
 
-    public async Task WaitForAliveNodesAsync(int count)
-    {
-        var token = await ServiceTokenAsync("kdb-provisioning", ProvisioningSecret);
-        var deadline = DateTime.UtcNow.AddSeconds(60);
-        while (true)
-        {
-            var (_, body) = await SendAsync(HttpMethod.Get, "/internal/v1/nodes", token);
-            if (body.ValueKind == JsonValueKind.Object && body.GetProperty("items").EnumerateArray().Count(n => n.GetProperty("status").GetString() == "alive") >= count)
-            {
-                return;
-            }
-            if (DateTime.UtcNow > deadline)
-            {
-                throw new TimeoutException("nodes did not report alive: " + body + "\n" + Logs);
-            }
-            await Task.Delay(200);
-        }
-    }
+    public Task WaitForAliveNodesAsync(int count) => _api.WaitForAliveNodesAsync(count);
 
     /// <summary>Signs a new user up; returns their management token and personal org.</summary>
-    public async Task<(string Token, string OrgId)> UserAsync(string name)
-    {
-        var email = $"{name}-{Guid.NewGuid().ToString("N")[..8]}@example.com";
-        var (status, _) = await SendAsync(HttpMethod.Post, "/v1/signup", null, new { email, password = UserPassword, name });
-        Assert.Equal(HttpStatusCode.Created, status);
-        using var token = await Http.PostAsync(new Uri(ControlPlaneUrl + "/connect/token"), new FormUrlEncodedContent(new Dictionary<string, string>
-        {
-            ["grant_type"] = "password",
-            ["username"] = email,
-            ["password"] = UserPassword,
-        }));
-        token.EnsureSuccessStatusCode();
-        var access = (await token.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("access_token").GetString()!;
-        var (_, me) = await SendAsync(HttpMethod.Get, "/v1/me", access);
-        return (access, me.GetProperty("orgs")[0].GetProperty("id").GetString()!);
-    }
+    public Task<(string Token, string OrgId)> UserAsync(string name) => _api.UserAsync(name);
 
-    public async Task<(HttpStatusCode Status, JsonElement Body)> SendAsync(HttpMethod method, string path, string? token, object? body = null)
-    {
-        using var request = new HttpRequestMessage(method, ControlPlaneUrl + path);
-        if (token is not null)
-        {
-            request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", token);
-        }
-        if (body is not null)
-        {
-            request.Content = JsonContent.Create(body);
-        }
-        using var response = await Http.SendAsync(request);
-        var text = await response.Content.ReadAsStringAsync();
-        return (response.StatusCode, text.Length == 0 ? default : JsonDocument.Parse(text).RootElement.Clone());
-    }
+    public Task<(HttpStatusCode Status, JsonElement Body)> SendAsync(HttpMethod method, string path, string? token, object? body = null) =>
+        _api.SendAsync(method, path, token, body);
 
     /// <summary>The control plane's node list (<c>GET /internal/v1/nodes</c>) items.</summary>
     public async Task<List<JsonElement>> NodeListAsync()
@@ -233,34 +153,14 @@ public class LocalCloud(PostgresFixture postgres) : IAsyncLifetime
     }
 
     /// <summary>Polls a resource until <paramref name="done"/> holds (generous deadline: never fails on a slow machine alone).</summary>
-    public async Task<JsonElement> WaitForAsync(string path, string token, Func<JsonElement, bool> done, int seconds = 90)
-    {
-        var deadline = DateTime.UtcNow.AddSeconds(seconds);
-        while (true)
-        {
-            var (status, body) = await SendAsync(HttpMethod.Get, path, token);
-            if (status == HttpStatusCode.OK && done(body))
-            {
-                return body;
-            }
-            if (DateTime.UtcNow > deadline)
-            {
-                throw new TimeoutException($"GET {path}: {(int)status} {body}\n{Logs}");
-            }
-            await Task.Delay(100);
-        }
-    }
+    public Task<JsonElement> WaitForAsync(string path, string token, Func<JsonElement, bool> done, int seconds = 90) =>
+        _api.WaitForAsync(path, token, done, seconds);
 
     /// <summary>Creates a database through the REST API and waits until it is ready; returns its id and owner password.</summary>
     public async Task<(string DatabaseId, string Password)> CreateReadyDatabaseAsync(string token, string orgId, string name)
     {
-        var (status, created) = await SendAsync(HttpMethod.Post, $"/v1/orgs/{orgId}/databases", token, new { name });
-        Assert.True(status == HttpStatusCode.Accepted, $"{(int)status} {created}");
-        var id = created.GetProperty("database").GetProperty("id").GetString()!;
-        await WaitForAsync($"/v1/databases/{id}", token, d => d.GetProperty("status").GetString() is "ready" or "failed");
-        var (_, database) = await SendAsync(HttpMethod.Get, $"/v1/databases/{id}", token);
-        Assert.True(database.GetProperty("status").GetString() == "ready", database + "\n" + Logs);
-        return (id, created.GetProperty("credentials").GetProperty("password").GetString()!);
+        var database = await _api.CreateReadyDatabaseAsync(token, orgId, name, seconds: 90);
+        return (database.Id, database.Password);
     }
 
     /// <summary>The PostgreSQL port of the node holding a database's replica, from its placement.</summary>
@@ -327,13 +227,7 @@ public sealed class CloudNode(int index, string dataDirectory) : IAsyncDisposabl
         {
             return;
         }
-        var members = ProcessTree.Members(_process.ProcessId);
-        ProcessTree.Kill(members);
-        var deadline = DateTime.UtcNow.AddSeconds(10);
-        while (members.Any(ProcessTree.IsAlive) && DateTime.UtcNow < deadline)
-        {
-            await Task.Delay(10);
-        }
+        await ProcessTree.KillAndWaitAsync(_process.ProcessId);
         await _process.DisposeAsync();
         _process = null;
     }
