@@ -1,6 +1,7 @@
 using System.Net;
 using System.Text.Json;
 using Kdb.Testing;
+using Kdb.Testing.Postgres;
 using Npgsql;
 
 using static Kdb.Testing.Provisioning.LocalCloud;
@@ -199,26 +200,10 @@ public sealed partial class LocalCloudTests(LocalCloud cloud) : IClassFixture<Lo
         return backupId;
     }
 
-    private static async Task<NpgsqlConnection> OpenAsync(int port, string database, string password, string user = "owner")
-    {
-        var conn = new NpgsqlConnection(LocalCloud.ConnectionString(port, database, password, user));
-        try
-        {
-            await conn.OpenAsync();
-            return conn;
-        }
-        catch
-        {
-            await conn.DisposeAsync();
-            throw;
-        }
-    }
+    private static Task<NpgsqlConnection> OpenAsync(int port, string database, string password, string user = "owner") =>
+        Npg.OpenAsync(LocalCloud.ConnectionString(port, database, password, user));
 
-    private static async Task Exec(NpgsqlConnection conn, string sql)
-    {
-        await using var cmd = new NpgsqlCommand(sql, conn);
-        await cmd.ExecuteNonQueryAsync();
-    }
+    private static Task Exec(NpgsqlConnection conn, string sql) => Npg.ExecAsync(conn, sql);
 
     private static async Task<object?> ScalarAsync(int port, string database, string password, string sql)
     {

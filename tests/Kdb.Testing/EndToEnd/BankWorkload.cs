@@ -1,4 +1,5 @@
 using System.Collections.Concurrent;
+using Kdb.Testing.Postgres;
 using Npgsql;
 
 namespace Kdb.Testing.EndToEnd;
@@ -211,26 +212,9 @@ public sealed class BankWorkload(string connectionString, string databaseId)
         }
     }
 
-    private async Task<NpgsqlConnection> OpenAsync()
-    {
-        var conn = new NpgsqlConnection(connectionString);
-        try
-        {
-            await conn.OpenAsync();
-            return conn;
-        }
-        catch
-        {
-            await conn.DisposeAsync();
-            throw;
-        }
-    }
+    private Task<NpgsqlConnection> OpenAsync() => Npg.OpenAsync(connectionString);
 
-    internal static async Task ExecAsync(NpgsqlConnection conn, string sql)
-    {
-        await using var cmd = new NpgsqlCommand(sql, conn);
-        await cmd.ExecuteNonQueryAsync();
-    }
+    internal static Task ExecAsync(NpgsqlConnection conn, string sql) => Npg.ExecAsync(conn, sql);
 }
 
 /// <summary>What <see cref="BankWorkload.VerifyAsync"/> found; <see cref="Problems"/> is empty when every promise held.</summary>
