@@ -10,8 +10,14 @@ namespace Kdb.Provisioning.Placement;
 /// <summary>A shard group provisioning may place a database on: its replicas and the leader last seen.</summary>
 internal sealed record GroupPlacement(ulong GroupId, IReadOnlyList<string> NodeIds, string? LeaderNodeId);
 
-/// <summary>Placement cannot succeed on this fleet as it is (too few alive nodes): a final failure, not a transient one.</summary>
+/// <summary>Placement cannot succeed whatever the fleet does (the id is taken by another tenant): a final failure.</summary>
 internal sealed class PlacementImpossibleException(string message) : Exception(message);
+
+/// <summary>
+/// Too few alive nodes to form a group right now: transient, because a fleet that has just started (or is being
+/// repaired) has not heard every node's heartbeat yet. Retried with backoff; the operation's time-out makes it final.
+/// </summary>
+internal sealed class FleetNotReadyException(string message) : Exception(message);
 
 /// <summary>
 /// The data-plane fleet as provisioning sees it: nodes from the control plane's node list, admin clients for
@@ -112,7 +118,7 @@ internal sealed class Fleet(ControlPlaneClient controlPlane, HttpClient adminHtt
     {
         if (alive.Count < options.ReplicasPerGroup)
         {
-            throw new PlacementImpossibleException($"a new shard group needs {options.ReplicasPerGroup} alive nodes; the control plane lists {alive.Count} alive");
+            throw new FleetNotReadyException($"a new shard group needs {options.ReplicasPerGroup} alive nodes; the control plane lists {alive.Count} alive");
         }
         var load = alive.ToDictionary(n => n.NodeId, n => groups.Values.Count(g => g.NodeIds.Contains(n.NodeId)), StringComparer.Ordinal);
         var members = alive.OrderBy(n => load[n.NodeId]).ThenBy(n => n.NodeId, StringComparer.Ordinal).Take(options.ReplicasPerGroup).ToList();
