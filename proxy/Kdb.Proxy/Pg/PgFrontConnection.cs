@@ -338,17 +338,11 @@ internal sealed partial class PgFrontConnection(ConnectionContext connection, Pg
     private async Task<bool> NegotiateTlsAsync(bool ssl, CancellationToken ct)
     {
         System.Security.Cryptography.X509Certificates.X509Certificate2? certificate = ssl ? services.Certificates.Current : null;
-        Memory<byte> answer = _client.Output.GetMemory(1);
-        answer.Span[0] = certificate is null ? (byte)'N' : (byte)'S';
-        _client.Output.Advance(1);
-        await _client.Output.FlushAsync(ct).ConfigureAwait(false);
-        if (certificate is null)
-        {
-            return true;
-        }
 
-        // Bytes sent before the handshake would be taken as if they came over TLS (CVE-2021-23214): refuse them.
-        if (_client.Input.TryRead(out ReadResult pending))
+        // Bytes pipelined behind the request would be taken as if they came over TLS (CVE-2021-23214): refuse them.
+        // The check must come before the answer: once 'S' is out, a fast client's ClientHello may already be
+        // buffered, and refusing that dropped good handshakes at random.
+        if (certificate is not null && _client.Input.TryRead(out ReadResult pending))
         {
             bool extra = !pending.Buffer.IsEmpty;
             _client.Input.AdvanceTo(pending.Buffer.Start);
@@ -356,6 +350,15 @@ internal sealed partial class PgFrontConnection(ConnectionContext connection, Pg
             {
                 return false;
             }
+        }
+
+        Memory<byte> answer = _client.Output.GetMemory(1);
+        answer.Span[0] = certificate is null ? (byte)'N' : (byte)'S';
+        _client.Output.Advance(1);
+        await _client.Output.FlushAsync(ct).ConfigureAwait(false);
+        if (certificate is null)
+        {
+            return true;
         }
 
         var tls = new SslStream(new PipeStream(connection.Transport), leaveInnerStreamOpen: false);
