@@ -1,6 +1,7 @@
 using System.Net;
 using System.Net.Http.Headers;
 using System.Net.Http.Json;
+using Kdb.Testing.Ports;
 using Kdb.Testing.Proxy;
 
 namespace Kdb.Proxy.Tests;
@@ -84,5 +85,32 @@ public sealed class HttpFrontTests(ProxyTestBed bed)
 
         Assert.Contains(HttpStatusCode.OK, statuses);
         Assert.Contains((HttpStatusCode)429, statuses);
+    }
+
+    [Fact]
+    public async Task LeaderUnreachable_TheRequestGoesToTheNextReplica_AndItsBytesAreMetered()
+    {
+        // The route names a leader that refuses connections (a node gone since the entry was written): the request
+        // never reached it, so the proxy sends it to the next replica, which forwards to the real leader.
+        var entry = await bed.CreateRoutedDatabaseAsync("pw-http-fallback");
+        var gone = new TestReplica("node-gone", "127.0.0.1:" + FreePorts.Allocate(), "http://127.0.0.1:" + FreePorts.Allocate());
+        entry = await bed.UpdateAsync(entry with { Replicas = [gone, .. bed.Replicas()], LeaderNodeId = gone.NodeId });
+        var token = bed.Cluster.Issuer.MintDataToken("org_test", entry.DatabaseId, "owner", TimeSpan.FromMinutes(10));
+        var payload = new string('y', 30_000);
+        for (var i = 0; i < 3; i++)
+        {
+            using var r = await SqlAsync($"/v1/databases/{entry.DatabaseId}/sql", null, token, $"SELECT '{payload}' AS v, {i} AS attempt");
+            var body = await r.Content.ReadAsStringAsync();
+            Assert.True(r.StatusCode == HttpStatusCode.OK, body);
+            Assert.Contains(payload, body, StringComparison.Ordinal);
+        }
+
+        // Three answers of more than 30 KB each are egress of this database and of no other.
+        var deadline = DateTime.UtcNow.AddSeconds(15);
+        while (bed.Routes.Usage.Where(u => u.DatabaseId == entry.DatabaseId).Sum(u => u.EgressBytes) < 90_000)
+        {
+            Assert.True(DateTime.UtcNow < deadline, "no HTTP egress reported for the database");
+            await Task.Delay(200);
+        }
     }
 }

@@ -89,24 +89,31 @@ internal static class HttpFront
                 return;
             }
 
-            if (Destination(proxyState, config, routes, database.Entry) is not { } target)
+            if (Destinations(proxyState, config, routes, database.Entry) is not { Count: > 0 } targets)
             {
                 await Results.Problem(statusCode: 503, title: "Unavailable").ExecuteAsync(context).ConfigureAwait(false);
                 return;
             }
 
-            context.ReassignProxyRequest(target.Cluster);
-            context.GetReverseProxyFeature().AvailableDestinations = target.Destination;
-            await next().ConfigureAwait(false);
-            if (context.Features.Get<IForwarderErrorFeature>() is { Error: not ForwarderError.None } failure && !context.Response.HasStarted)
+            // Bytes both ways are metered like a PostgreSQL session's (egress reaches usage ingestion).
+            var requestBody = new CountingStream(context.Request.Body);
+            var responseBody = new CountingStream(context.Response.Body);
+            context.Request.Body = requestBody;
+            context.Response.Body = responseBody;
+            if (targets.Count > 1)
             {
-                if (IsTooLarge(failure.Exception))
-                {
-                    await TooLargeAsync(context).ConfigureAwait(false);
-                    return;
-                }
+                // Bounded by the 1 MiB limit; lets the body be sent again to the next replica after a refused connection.
+                context.Request.EnableBuffering();
+            }
 
-                await Results.Problem(statusCode: 502, title: "Bad gateway", detail: failure.Error.ToString()).ExecuteAsync(context).ConfigureAwait(false);
+            try
+            {
+                await ForwardAsync(context, next, targets).ConfigureAwait(false);
+            }
+            finally
+            {
+                database.AddBytesIn(requestBody.Count);
+                database.AddBytesOut(responseBody.Count);
             }
         }));
 
@@ -114,8 +121,57 @@ internal static class HttpFront
         app.Map("/v1/{**rest}", NotFoundAsync);
     }
 
-    /// <summary>The group cluster YARP holds for the entry and its preferred replica (the known leader first).</summary>
-    private static (ClusterState Cluster, DestinationState[] Destination)? Destination(IProxyStateLookup state, RouteTableProxyConfig config, IRouteCache routes, RouteEntry entry)
+    /// <summary>
+    /// Forwards to the replicas in order (the known leader first). Only a connection that could not be established
+    /// moves on to the next replica: the request never reached that node, so sending it elsewhere cannot apply it
+    /// twice; any other failure is answered as it is.
+    /// </summary>
+    private static async Task ForwardAsync(HttpContext context, Func<Task> next, List<(ClusterState Cluster, DestinationState Destination)> targets)
+    {
+        for (int i = 0; ; i++)
+        {
+            context.ReassignProxyRequest(targets[i].Cluster);
+            context.GetReverseProxyFeature().AvailableDestinations = [targets[i].Destination];
+            await next().ConfigureAwait(false);
+            if (context.Features.Get<IForwarderErrorFeature>() is not { Error: not ForwarderError.None } failure || context.Response.HasStarted)
+            {
+                return;
+            }
+
+            if (i + 1 < targets.Count && NotConnected(failure.Exception) && context.Request.Body.CanSeek)
+            {
+                context.Features.Set<IForwarderErrorFeature>(null);
+                context.Response.Clear();
+                context.Request.Body.Position = 0;
+                continue;
+            }
+
+            if (IsTooLarge(failure.Exception))
+            {
+                await TooLargeAsync(context).ConfigureAwait(false);
+                return;
+            }
+
+            await Results.Problem(statusCode: 502, title: "Bad gateway", detail: failure.Error.ToString()).ExecuteAsync(context).ConfigureAwait(false);
+            return;
+        }
+    }
+
+    private static bool NotConnected(Exception? e)
+    {
+        for (; e is not null; e = e.InnerException)
+        {
+            if (e is HttpRequestException { HttpRequestError: HttpRequestError.ConnectionError })
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
+
+    /// <summary>The group cluster YARP holds for the entry and its replicas in order (the known leader first).</summary>
+    private static List<(ClusterState Cluster, DestinationState Destination)>? Destinations(IProxyStateLookup state, RouteTableProxyConfig config, IRouteCache routes, RouteEntry entry)
     {
         if (entry.GroupId is not { } group)
         {
@@ -133,15 +189,16 @@ internal static class HttpFront
             }
         }
 
+        var targets = new List<(ClusterState, DestinationState)>(3);
         foreach (RouteReplica replica in routes.ReplicasInOrder(entry))
         {
             if (cluster.Destinations.TryGetValue(replica.NodeId, out DestinationState? destination))
             {
-                return (cluster, [destination]);
+                targets.Add((cluster, destination));
             }
         }
 
-        return null;
+        return targets;
     }
 
     private static Task NotFoundAsync(HttpContext context) => Results.Problem(statusCode: 404, title: "Not found").ExecuteAsync(context);
