@@ -43,6 +43,12 @@ public sealed class ProxyOptions
     /// <summary>Time allowed for a TCP connect plus startup to one replica before the next is tried.</summary>
     public TimeSpan BackendConnectTimeout { get; init; } = TimeSpan.FromSeconds(3);
 
+    /// <summary>
+    /// Read-only sessions (a <c>readonly</c> role, or <c>default_transaction_read_only=on</c>) are spread over every
+    /// replica instead of the leader: followers serve linearizable reads through ReadIndex.
+    /// </summary>
+    public bool ReadOnlyOnAnyReplica { get; init; } = true;
+
     /// <summary>Time a client has to finish its startup and authentication.</summary>
     public TimeSpan StartupTimeout { get; init; } = TimeSpan.FromSeconds(30);
 
@@ -75,6 +81,7 @@ public sealed class ProxyOptions
             ThrottleBaseDelay = s.GetValue("ThrottleBaseDelay", defaults.ThrottleBaseDelay),
             ThrottleMaxDelay = s.GetValue("ThrottleMaxDelay", defaults.ThrottleMaxDelay),
             BackendConnectTimeout = s.GetValue("BackendConnectTimeout", defaults.BackendConnectTimeout),
+            ReadOnlyOnAnyReplica = s.GetValue("ReadOnlyOnAnyReplica", defaults.ReadOnlyOnAnyReplica),
             StartupTimeout = s.GetValue("StartupTimeout", defaults.StartupTimeout),
             UsageInterval = s.GetValue("UsageInterval", defaults.UsageInterval),
             DrainTimeout = s.GetValue("DrainTimeout", defaults.DrainTimeout),

@@ -116,6 +116,43 @@ public sealed class PgRoutingTests(ProxyTestBed bed)
     }
 
     [Fact]
+    public async Task ReadOnlySessions_AreSpreadOverTheReplicas_AndStayReadOnly()
+    {
+        var entry = await bed.CreateRoutedDatabaseAsync("pw-readonly");
+        await using (var setup = new NpgsqlConnection(bed.Proxy.ConnectionString(entry.DatabaseId, "owner", "pw-readonly")))
+        {
+            await setup.OpenAsync();
+            await using var cmd = new NpgsqlCommand("CREATE TABLE facts (id int PRIMARY KEY, v text); INSERT INTO facts VALUES (1, 'written before')", setup);
+            await cmd.ExecuteNonQueryAsync();
+        }
+
+        var readOnly = bed.Proxy.ConnectionString(entry.DatabaseId, "owner", "pw-readonly", "Options=-c default_transaction_read_only=on");
+        for (var i = 0; i < 6; i++)
+        {
+            await using var conn = new NpgsqlConnection(readOnly);
+            await conn.OpenAsync();
+
+            // Whichever replica serves it, a read-only session sees every acknowledged write (followers use ReadIndex).
+            await using (var read = new NpgsqlCommand("SELECT v FROM facts WHERE id = 1", conn))
+            {
+                Assert.Equal("written before", await read.ExecuteScalarAsync());
+            }
+
+            await using var write = new NpgsqlCommand("INSERT INTO facts VALUES (2, 'refused')", conn);
+            var refused = await Assert.ThrowsAsync<PostgresException>(() => write.ExecuteNonQueryAsync());
+            Assert.Equal("25006", refused.SqlState);
+        }
+
+        using var http = new HttpClient();
+        var metrics = await http.GetStringAsync($"http://127.0.0.1:{bed.Proxy.ManagementPort}/metrics");
+        var nodes = metrics.Split('\n')
+            .Where(l => l.StartsWith("kdb_proxy_connections", StringComparison.Ordinal) && l.Contains("access=\"read_only\"", StringComparison.Ordinal))
+            .Select(l => System.Text.RegularExpressions.Regex.Match(l, "node=\"([^\"]+)\"").Groups[1].Value)
+            .ToHashSet();
+        Assert.True(nodes.Count >= 2, "read-only sessions all went to " + string.Join(",", nodes) + "\n" + metrics);
+    }
+
+    [Fact]
     public async Task RouteMissingFromCache_IsFetchedSynchronously()
     {
         var entry = await bed.CreateRoutedDatabaseAsync("pw-fetch-1", publish: false);

@@ -39,6 +39,8 @@ internal sealed partial class PgFrontConnection(ConnectionContext connection, Pg
     // Password and SASL messages are small; PostgreSQL itself caps them near this size.
     private const int MaxAuthMessage = 16 * 1024;
 
+    private static int _readOnlyRotation;
+
     private readonly ProxyOptions _options = services.Options;
     private readonly string _clientIp = (connection.RemoteEndPoint as IPEndPoint)?.Address.ToString() ?? "unknown";
     private readonly bool _loopback = connection.RemoteEndPoint is IPEndPoint ip && IPAddress.IsLoopback(ip.Address);
@@ -220,7 +222,6 @@ internal sealed partial class PgFrontConnection(ConnectionContext connection, Pg
 
         // The node's greeting ends with its ReadyForQuery; BackendKeyData may come before it in any order.
         await output.WriteAsync(backend.Greeting, ct).ConfigureAwait(false);
-        services.Metrics.Connections.Add(1);
         services.Log.Record(request.Database, "connect", scram ? "scram" : "token", _clientIp, request.User);
         return new Session(database, backend, pid);
     }
@@ -230,8 +231,14 @@ internal sealed partial class PgFrontConnection(ConnectionContext connection, Pg
         string token = await services.ControlPlane.GetServiceTokenAsync(ct).ConfigureAwait(false);
         RouteEntry entry = database.Entry;
         BackendException? last = null;
-        foreach (RouteReplica replica in services.Routes.ReplicasInOrder(entry))
+        IReadOnlyList<RouteReplica> replicas = services.Routes.ReplicasInOrder(entry);
+        bool readOnly = _options.ReadOnlyOnAnyReplica && (request.ReadOnly || entry.FindRole(request.User)?.Kind == "readonly");
+
+        // Read-only sessions start at a rotating replica (then try the rest in order); others start at the leader.
+        int first = readOnly && replicas.Count > 1 ? (int)((uint)Interlocked.Increment(ref _readOnlyRotation) % (uint)replicas.Count) : 0;
+        for (int i = 0; i < replicas.Count; i++)
         {
+            RouteReplica replica = replicas[(first + i) % replicas.Count];
             try
             {
                 BackendConnection backend = await BackendConnector.ConnectAsync(replica, request, entry.DatabaseId, token, _options.BackendConnectTimeout, ct).ConfigureAwait(false);
@@ -240,6 +247,7 @@ internal sealed partial class PgFrontConnection(ConnectionContext connection, Pg
                     services.Routes.ReportLeader(group, leader);
                 }
 
+                services.Metrics.Connections.Add(1, new KeyValuePair<string, object?>("node", replica.NodeId), new KeyValuePair<string, object?>("access", readOnly ? "read_only" : "read_write"));
                 return backend;
             }
             catch (BackendException e)

@@ -18,8 +18,9 @@ internal sealed class StartupRequest
 {
     private static readonly char[] OptionSeparators = [' ', '\t'];
 
-    private StartupRequest(string user, string database, RoutingSource source, bool tokenPassword, string forwardedOptions, List<KeyValuePair<string, string>> forwarded)
+    private StartupRequest(string user, string database, RoutingSource source, bool tokenPassword, string forwardedOptions, List<KeyValuePair<string, string>> forwarded, bool readOnly)
     {
+        ReadOnly = readOnly;
         User = user;
         Database = database;
         Source = source;
@@ -42,6 +43,9 @@ internal sealed class StartupRequest
     /// <summary>Startup parameters passed on to the node (not user, database, options).</summary>
     public IReadOnlyList<KeyValuePair<string, string>> Forwarded { get; }
 
+    /// <summary>The client asked for <c>default_transaction_read_only=on</c> (as a parameter or in <c>options</c>).</summary>
+    public bool ReadOnly { get; }
+
     /// <summary>
     /// Reads the parameters. Routing precedence: <c>options=--database=&lt;id&gt;</c> or <c>endpoint=&lt;id&gt;</c>, then the first
     /// label of the SNI host name when it is <c>db-…</c>, then the <c>database</c> parameter (the user name when absent).
@@ -58,6 +62,7 @@ internal sealed class StartupRequest
 
         string? fromOptions = null;
         bool token = false;
+        bool readOnly = false;
         var kept = new StringBuilder();
         if (parameters.TryGetValue("options", out string? options))
         {
@@ -89,9 +94,12 @@ internal sealed class StartupRequest
 
                 if (t == "-c" && i + 1 < tokens.Length)
                 {
+                    readOnly |= IsReadOnlySetting(tokens[i + 1]);
                     kept.Append(" -c ").Append(tokens[++i]);
                     continue;
                 }
+
+                readOnly |= IsReadOnlySetting(t.StartsWith("-c", StringComparison.Ordinal) ? t[2..] : setting);
 
                 kept.Append(' ').Append(t);
             }
@@ -119,11 +127,23 @@ internal sealed class StartupRequest
             if (p.Key is not ("user" or "database" or "options") && !p.Key.StartsWith("_pq_.", StringComparison.Ordinal))
             {
                 forwarded.Add(p);
+                readOnly |= p.Key == ReadOnlySetting && IsOn(p.Value);
             }
         }
 
-        return new StartupRequest(user, database, source, token, kept.ToString().Trim(), forwarded);
+        return new StartupRequest(user, database, source, token, kept.ToString().Trim(), forwarded, readOnly);
     }
+
+    private const string ReadOnlySetting = "default_transaction_read_only";
+
+    private static bool IsReadOnlySetting(string setting)
+    {
+        int eq = setting.IndexOf('=', StringComparison.Ordinal);
+        return eq > 0 && setting.AsSpan(0, eq).SequenceEqual(ReadOnlySetting) && IsOn(setting[(eq + 1)..]);
+    }
+
+    // PostgreSQL's boolean spellings for a setting (case-insensitive, unique prefixes of on/true/yes aside).
+    private static bool IsOn(string value) => value.ToLowerInvariant() is "on" or "true" or "yes" or "1" or "t" or "y";
 
     /// <summary><c>db-abc.kdb.localhost</c> → <c>db_abc</c>; null when the first label is not a database label.</summary>
     internal static string? FromSni(string? host)
