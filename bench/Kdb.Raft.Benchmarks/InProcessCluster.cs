@@ -11,6 +11,8 @@ internal static class InProcessCluster
     public sealed record Result(double CommitsPerSecond, double P50Ms, double P99Ms)
     {
         public double CpuUsPerOp { get; init; }
+        /// <summary>Traced process runs only: mean ms per stage (<see cref="StageBreakdown.Stages"/>) and the writes behind them.</summary>
+        public (double[] MeanMs, int Writes)? Stages { get; init; }
     }
 
     public static double MeasureFsyncRate(string dir, int seconds)

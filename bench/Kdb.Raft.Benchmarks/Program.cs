@@ -12,8 +12,8 @@ static void Bench(string name, double value, string unit) =>
 if (only is null or "sim")
 {
     // Simulator: seeds across every scenario, violations must be 0.
-    // --seeds N: a longer soak by hand (seeds per scenario).
-    var seedsArg = args.SkipWhile(a => a != "--seeds").Skip(1).FirstOrDefault();
+    // --seeds N (or KDB_RAFT_SEEDS=N, which also reaches through `./kdb bench raft`): a longer soak by hand (seeds per scenario).
+    var seedsArg = args.SkipWhile(a => a != "--seeds").Skip(1).FirstOrDefault() ?? Environment.GetEnvironmentVariable("KDB_RAFT_SEEDS");
     var perScenario = seedsArg is not null ? int.Parse(seedsArg, CultureInfo.InvariantCulture) : quick ? 10 : 50;
     var seeds = 0;
     var violations = 0;
@@ -41,27 +41,60 @@ if (only is null or "sim")
     Bench("raft_sim_seeds_per_s", seeds / sw.Elapsed.TotalSeconds, "seeds/s");
 }
 
+// KDB_RAFT_PROPOSERS=64 (a comma list) narrows the commit runs by hand, e.g. for an A/B of one setting.
+var proposerCounts = (Environment.GetEnvironmentVariable("KDB_RAFT_PROPOSERS") ?? "1,16,64").Split(',').Select(p => int.Parse(p, CultureInfo.InvariantCulture)).ToArray();
+
+if (only is null or "commit" or "stages")
+{
+    // Where a commit's time goes across processes: traced runs (tracing costs a little, so these are not the throughput
+    // figures), mean ms per stage; `.httpclient` is the transport's HttpClient sender, the baseline of the per-round flush.
+    await InTempDir("stages", async dir =>
+    {
+        foreach (var (p, sender) in new[] { (1, ""), (64, ""), (64, "httpclient") })
+        {
+            var hostArgs = "--async-append --trace" + (sender.Length > 0 ? " --" + sender : "");
+            var r = await ProcessThroughput.RunAsync(Path.Combine(dir, $"p{p}{sender}"), ProcessCluster.HostDll(), p, TimeSpan.FromSeconds(quick ? 2 : 5), hostArgs);
+            var suffix = sender.Length > 0 ? "." + sender : "";
+            if (r.Stages is { } st)
+            {
+                for (var i = 0; i < StageBreakdown.Stages.Length; i++)
+                {
+                    Bench($"raft_stage_ms.{StageBreakdown.Stages[i]}.{p}{suffix}", st.MeanMs[i], "ms");
+                }
+                Bench($"raft_stage_writes.{p}{suffix}", st.Writes, "count");
+            }
+        }
+    });
+}
+
 if (only is null or "commit")
 {
     await InTempDir("bench", async dir =>
     {
         Bench("raft_baseline_fsync_per_s", InProcessCluster.MeasureFsyncRate(dir, quick ? 1 : 3), "ops/s");
-        foreach (var p in new[] { 1, 16, 64 })
+        foreach (var p in proposerCounts)
         {
             // Three node processes over the HTTP/2 transport on loopback, fsync on. The headline figures use AsyncLeaderAppend
-            // (the leader's appends leave before its own fsync); the baseline, run alternately so load drifts hit both alike,
-            // persists before sending anything.
-            foreach (var asyncAppend in new[] { false, true })
+            // (the leader's appends leave before its own fsync) and flush each loop round's messages on the loop thread
+            // (CallerFlushes). Baselines, run alternately so load drifts hit all alike: `_syncappend` persists before sending
+            // anything; `_httpclient` sends through the transport's HttpClient tasks (the sender before CallerFlushes).
+            foreach (var variant in new[] { "syncappend", "httpclient", "" })
             {
-                var r = await ProcessThroughput.RunAsync(Path.Combine(dir, $"proc-p{p}-{asyncAppend}"), ProcessCluster.HostDll(), p, TimeSpan.FromSeconds(quick ? 3 : 10), asyncAppend);
-                var prefix = asyncAppend ? "raft_commit" : "raft_commit_syncappend";
+                var hostArgs = variant switch
+                {
+                    "syncappend" => "",
+                    "httpclient" => "--async-append --httpclient",
+                    _ => "--async-append",
+                };
+                var r = await ProcessThroughput.RunAsync(Path.Combine(dir, $"proc-p{p}-{variant}"), ProcessCluster.HostDll(), p, TimeSpan.FromSeconds(quick ? 3 : 10), hostArgs);
+                var prefix = variant.Length > 0 ? "raft_commit_" + variant : "raft_commit";
                 Bench($"{prefix}_per_s.{p}", r.CommitsPerSecond, "ops/s");
                 Bench($"{prefix}_p50_ms.{p}", r.P50Ms, "ms");
                 Bench($"{prefix}_p99_ms.{p}", r.P99Ms, "ms");
                 Bench($"{prefix}_cpu_us_per_op.{p}", r.CpuUsPerOp, "us");
             }
         }
-        foreach (var p in new[] { 1, 16, 64 })
+        foreach (var p in proposerCounts)
         {
             // Same, with the three replicas as threads of this process and no transport: the consensus + log ceiling.
             foreach (var asyncAppend in new[] { false, true })

@@ -13,7 +13,7 @@ namespace Kdb.Raft.Transport;
 internal sealed class Http2RaftTransport : IRaftTransport
 {
     private readonly RaftTransportOptions _options;
-    private readonly ConcurrentDictionary<ulong, PeerSender> _peers = new();
+    private readonly ConcurrentDictionary<ulong, IPeerSender> _peers = new();
     private readonly CancellationTokenSource _stop = new();
     private readonly HttpClient _http;
     private WebApplication? _app;
@@ -50,6 +50,12 @@ internal sealed class Http2RaftTransport : IRaftTransport
     {
         var builder = WebApplication.CreateEmptyBuilder(new WebApplicationOptions());
         builder.WebHost.UseKestrelCore();
+        if (_options.CallerFlushes)
+        {
+            // A host that flushes wants no hops: received frames are decoded and handed to OnMessage (which must not block)
+            // on the socket's I/O thread instead of after a thread-pool dispatch.
+            builder.WebHost.UseSockets(o => o.UnsafePreferInlineScheduling = true);
+        }
         builder.WebHost.ConfigureKestrel(k =>
         {
             k.Limits.Http2.InitialStreamWindowSize = 4 << 20;
@@ -67,7 +73,9 @@ internal sealed class Http2RaftTransport : IRaftTransport
 
     public void SetPeer(ulong nodeId, Uri address)
     {
-        var sender = new PeerSender(this, nodeId, _http, address, _options.SendQueueCapacity, _stop.Token);
+        IPeerSender sender = _options.CallerFlushes
+            ? new DirectPeerSender(this, nodeId, address, _options.SendQueueCapacity, _stop.Token)
+            : new PeerSender(this, nodeId, _http, address, _options.SendQueueCapacity, _stop.Token);
         if (_peers.TryGetValue(nodeId, out var old))
         {
             old.Close();
@@ -86,6 +94,14 @@ internal sealed class Http2RaftTransport : IRaftTransport
         else
         {
             Interlocked.Increment(ref _dropped);
+        }
+    }
+
+    public void Flush()
+    {
+        foreach (var p in _peers.Values)
+        {
+            p.Flush();
         }
     }
 

@@ -7,7 +7,7 @@ using Kdb.Raft.Transport.Wire;
 namespace Kdb.Raft.Transport;
 
 /// <summary>The outgoing half of one peer pair: a bounded queue drained into one long-lived HTTP/2 request stream, reopened after failures.</summary>
-internal sealed class PeerSender
+internal sealed class PeerSender : IPeerSender
 {
     // Frames batch what is queued, up to this many messages, so heartbeats of many groups share a frame.
     private const int MaxMessagesPerFrame = 512;
@@ -41,6 +41,11 @@ internal sealed class PeerSender
     {
         _queue.Writer.TryComplete();
         _cts.Cancel();
+    }
+
+    /// <summary>Nothing to do: the sender's own task drains the queue as messages arrive.</summary>
+    public void Flush()
+    {
     }
 
     private async Task RunAsync()
@@ -136,4 +141,16 @@ internal sealed class PeerSender
             return false;
         }
     }
+}
+
+/// <summary>The outgoing half of one peer pair.</summary>
+internal interface IPeerSender
+{
+    /// <summary>Queues a message; never blocks (a full queue drops it and counts the drop).</summary>
+    void Enqueue(Message m);
+
+    /// <summary>Writes what is queued, when the sender is one the caller flushes.</summary>
+    void Flush();
+
+    void Close();
 }

@@ -14,6 +14,13 @@ public interface IRaftTransport : IAsyncDisposable
     /// (counted in <see cref="MessagesDropped"/>), which Raft tolerates, and that is the flow control.</summary>
     void Send(Message message);
 
+    /// <summary>Writes the messages queued since the last flush, on the caller's thread, when the transport was started with
+    /// <see cref="RaftTransportOptions.CallerFlushes"/> (call it once per loop round, after the round's sends). Otherwise a
+    /// no-op: the transport's own tasks send as messages arrive.</summary>
+    void Flush()
+    {
+    }
+
     /// <summary>Sets or changes the address of a peer node.</summary>
     void SetPeer(ulong nodeId, Uri address);
 
@@ -40,6 +47,12 @@ public sealed record RaftTransportOptions
     /// hint for quiesced groups (pass it to <see cref="IRaftNode.ReportUnreachable"/> of the groups shared with that node,
     /// through the host's loop). Must not throw or block. Null: nobody is told.</summary>
     public Action<ulong>? OnPeerUnreachable { get; init; }
+    /// <summary>When true, <see cref="IRaftTransport.Send"/> only queues and <see cref="IRaftTransport.Flush"/> (which the host
+    /// must call after each round) encodes everything queued per peer into one buffer and hands it to that peer's socket on
+    /// the caller's thread: the same HTTP/2 stream and gRPC framing, without HttpClient's writer task and the thread hops per
+    /// frame. A peer too slow to take the bytes never blocks the caller (the rest is sent in the background). Default false:
+    /// the transport sends from its own tasks as messages arrive and <see cref="IRaftTransport.Flush"/> does nothing.</summary>
+    public bool CallerFlushes { get; init; }
 }
 
 /// <summary>Starts transports.</summary>

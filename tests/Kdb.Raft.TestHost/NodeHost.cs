@@ -10,7 +10,9 @@ namespace Kdb.Raft.TestHost;
 /// <summary>A small KV node process over the real transport and the real fsynced log, driven by line commands on stdin:
 /// <c>put id key value</c> and <c>get id key</c>; it answers <c>ok id</c>, <c>val id value</c> or <c>fail id leader</c>,
 /// and reports <c>role Role term leader</c> whenever its role changes. Used by the real-process tests and benchmarks.
-/// <c>--async-append</c> turns on <see cref="RaftConfig.AsyncLeaderAppend"/>.</summary>
+/// <c>--async-append</c> turns on <see cref="RaftConfig.AsyncLeaderAppend"/>; <c>--httpclient</c> sends through the
+/// transport's HttpClient tasks instead of flushing each round on the loop thread (<see cref="RaftTransportOptions.CallerFlushes"/>);
+/// <c>--trace</c> records each stage of every write (<see cref="HostTrace"/>), printed on the <c>trace</c> command.</summary>
 internal static class NodeHost
 {
     public static async Task<int> RunAsync(string[] args)
@@ -32,15 +34,22 @@ internal static class NodeHost
             }
         }
         var inbox = new BlockingCollection<object>();
+        var trace = args.Contains("--trace") ? new HostTrace() : null;
         using var store = RaftLogStore.Open(PhysicalRaftFileSystem.Instance, dir);
         var config = new RaftConfig { Id = id, GroupId = 1, BootstrapVoters = [.. voters], RandomSeed = id, TickMs = 20, HeartbeatTicks = 3, AsyncLeaderAppend = args.Contains("--async-append") };
         var core = RaftNodeFactory.Create(config, store.Recovered);
-        await using var transport = await RaftTransport.StartAsync(new RaftTransportOptions { ListenPort = port, Peers = peers, OnMessage = inbox.Add });
+        await using var transport = await RaftTransport.StartAsync(new RaftTransportOptions
+        {
+            ListenPort = port,
+            Peers = peers,
+            OnMessage = trace is null ? inbox.Add : m => inbox.Add(new TracedMessage(m, HostTrace.Now)),
+            CallerFlushes = !args.Contains("--httpclient"),
+        });
         var stdin = new Thread(() =>
         {
             while (Console.In.ReadLine() is { } line)
             {
-                inbox.Add(line);
+                inbox.Add(trace is null ? line : new TracedLine(line, HostTrace.Now));
             }
             inbox.Add("exit");
         }) { IsBackground = true };
@@ -51,7 +60,7 @@ internal static class NodeHost
         {
             try
             {
-                done.TrySetResult(Loop(core, store, transport, inbox));
+                done.TrySetResult(Loop(core, store, transport, inbox, trace));
             }
             catch (Exception e)
             {
@@ -62,7 +71,7 @@ internal static class NodeHost
         return await done.Task;
     }
 
-    private static int Loop(IRaftNode core, IRaftLogStore store, IRaftTransport transport, BlockingCollection<object> inbox)
+    private static int Loop(IRaftNode core, IRaftLogStore store, IRaftTransport transport, BlockingCollection<object> inbox, HostTrace? trace)
     {
         // Replies of one loop round go out in one write.
         var output = Console.Out;
@@ -83,10 +92,25 @@ internal static class NodeHost
             {
                 do
                 {
+                    var readTs = 0L;
+                    switch (item)
+                    {
+                        case TracedMessage tm:
+                            trace!.Stepped(tm.Message, tm.ReceivedTs, HostTrace.Now);
+                            item = tm.Message;
+                            break;
+                        case TracedLine tl:
+                            readTs = tl.ReadTs;
+                            item = tl.Line;
+                            break;
+                    }
                     switch (item)
                     {
                         case Message m:
                             core.Step(m);
+                            break;
+                        case "trace":
+                            Say(trace?.Drain() ?? "traceend");
                             break;
                         case "exit":
                             output.Write(pendingOut.ToString());
@@ -103,6 +127,7 @@ internal static class NodeHost
                                 if (r.IsAccepted)
                                 {
                                     pendingWrites[r.Index] = (r.Term, parts[1]);
+                                    trace?.Add("prop", HostTrace.Now, r.Index, ulong.Parse(parts[1], CultureInfo.InvariantCulture), 0, readTs);
                                 }
                                 else
                                 {
@@ -139,15 +164,28 @@ internal static class NodeHost
                     store.SaveSnapshot(snap, rd.SnapshotData, replacesLog: true);
                 }
                 // A leader's appends may go out while it fsyncs them (AsyncLeaderAppend); everything else waits for durability.
+                var readyTs = HostTrace.Now;
                 foreach (var m in rd.EarlyMessages)
                 {
+                    trace?.Sent(m, HostTrace.Now);
                     transport.Send(m);
+                }
+                if (rd.EarlyMessages.Count > 0)
+                {
+                    // The appends leave now, while this node fsyncs them.
+                    transport.Flush();
                 }
                 store.Append(rd.Entries, rd.HardState, rd.MustSync);
+                if (trace is not null && rd.Entries.Count > 0)
+                {
+                    trace.Add("persist", HostTrace.Now, rd.Entries[0].Index, rd.Entries[^1].Index);
+                }
                 foreach (var m in rd.Messages)
                 {
+                    trace?.Sent(m, HostTrace.Now);
                     transport.Send(m);
                 }
+                transport.Flush();
                 foreach (var e in rd.CommittedEntries)
                 {
                     if (e.Type == EntryType.Normal && e.Data.Length == 8)
@@ -156,6 +194,7 @@ internal static class NodeHost
                     }
                     if (pendingWrites.Remove(e.Index, out var w))
                     {
+                        trace?.Add("commit", readyTs, e.Index);
                         Say(w.Term == e.Term ? $"ok {w.ReqId}" : $"fail {w.ReqId} {core.Leader}");
                     }
                 }
@@ -186,7 +225,12 @@ internal static class NodeHost
                 output.Write(pendingOut.ToString());
                 output.Flush();
                 pendingOut.Clear();
+                trace?.Add("flush", HostTrace.Now);
             }
         }
     }
 }
+
+internal sealed record TracedMessage(Message Message, long ReceivedTs);
+
+internal sealed record TracedLine(string Line, long ReadTs);

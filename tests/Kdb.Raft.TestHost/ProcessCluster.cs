@@ -24,12 +24,18 @@ internal sealed class ProcessCluster : IDisposable
     private readonly Process?[] _procs = new Process?[3];
     private readonly string[] _startArgs = new string[3];
     private readonly int[] _roles = new int[3];
+    private readonly ConcurrentQueue<string>[] _trace = [new(), new(), new()];
+    private readonly TaskCompletionSource[] _traceEnd = new TaskCompletionSource[3];
+    // Request id -> when the driver wrote it and when its answer arrived (Stopwatch timestamps), with --trace only.
+    private readonly ConcurrentDictionary<long, (long Sent, long Answered)> _clientTimes = new();
+    private readonly bool _tracing;
     private long _nextReq;
 
     // extraArgs is appended to each node's command line (e.g. --async-append).
     public ProcessCluster(string dir, string hostDll, string extraArgs = "")
     {
         Dir = dir;
+        _tracing = extraArgs.Contains("--trace", StringComparison.Ordinal);
         var ports = new int[3];
         for (var i = 0; i < 3; i++)
         {
@@ -76,7 +82,17 @@ internal sealed class ProcessCluster : IDisposable
             case "role":
                 Volatile.Write(ref _roles[node], parts[1] == "Leader" ? int.Parse(parts[2], CultureInfo.InvariantCulture) : 0);
                 break;
+            case "trace":
+                _trace[node].Enqueue(line);
+                break;
+            case "traceend":
+                _traceEnd[node]?.TrySetResult();
+                break;
             case "ok" or "val" or "fail":
+                if (_tracing && long.TryParse(parts[1], CultureInfo.InvariantCulture, out var rid) && _clientTimes.TryGetValue(rid, out var times))
+                {
+                    _clientTimes[rid] = (times.Sent, System.Diagnostics.Stopwatch.GetTimestamp());
+                }
                 if (_pending.TryRemove(parts[1], out var tcs))
                 {
                     tcs.TrySetResult(line);
@@ -107,7 +123,10 @@ internal sealed class ProcessCluster : IDisposable
 
     public async Task<string> RequestAsync(int node, string verb, string args, TimeSpan timeout)
     {
-        var id = Interlocked.Increment(ref _nextReq).ToString(CultureInfo.InvariantCulture);
+        var rid = Interlocked.Increment(ref _nextReq);
+        var id = rid.ToString(CultureInfo.InvariantCulture);
+        // Not inline on the output reader's thread: 64 proposers continuing there would slow the reading of every node's
+        // stdout until the node's replies block its loop.
         var tcs = new TaskCompletionSource<string>(TaskCreationOptions.RunContinuationsAsynchronously);
         _pending[id] = tcs;
         var p = _procs[node];
@@ -117,6 +136,10 @@ internal sealed class ProcessCluster : IDisposable
         }
         lock (p)
         {
+            if (_tracing)
+            {
+                _clientTimes[rid] = (System.Diagnostics.Stopwatch.GetTimestamp(), 0);
+            }
             p.StandardInput.WriteLine($"{verb} {id} {args}");
             p.StandardInput.Flush();
         }
@@ -129,6 +152,27 @@ internal sealed class ProcessCluster : IDisposable
             _pending.TryRemove(id, out _);
             return "timeout";
         }
+    }
+
+    /// <summary>With <c>--trace</c>: every node's <c>trace</c> lines (index = node) and the driver's request times.</summary>
+    public async Task<(string[][] NodeLines, IReadOnlyDictionary<long, (long Sent, long Answered)> Client)> CollectTraceAsync(TimeSpan timeout)
+    {
+        for (var i = 0; i < 3; i++)
+        {
+            var p = _procs[i];
+            if (p is null || p.HasExited)
+            {
+                continue;
+            }
+            _traceEnd[i] = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            lock (p)
+            {
+                p.StandardInput.WriteLine("trace");
+                p.StandardInput.Flush();
+            }
+            await _traceEnd[i].Task.WaitAsync(timeout);
+        }
+        return ([.. _trace.Select(q => q.ToArray())], _clientTimes);
     }
 
     /// <summary>CPU time used so far by the live node processes together.</summary>

@@ -49,6 +49,7 @@ public sealed class SimulationTests(ITestOutputHelper output)
             }
         });
         long ops = 0, completed = 0, messages = 0, checks = 0, crashes = 0, snapshots = 0, confChanges = 0, leaders = 0, reads = 0, stalls = 0, quiescedMs = 0;
+        long promotions = 0, leaderRemovals = 0, midChangeCrashes = 0;
         ulong maxTerm = 0;
         foreach (var r in results)
         {
@@ -63,11 +64,15 @@ public sealed class SimulationTests(ITestOutputHelper output)
             reads += r.ReadsServed;
             stalls += r.Stalls;
             quiescedMs += r.QuiescedNodeMs;
+            promotions += r.Promotions;
+            leaderRemovals += r.LeaderRemovals;
+            midChangeCrashes += r.MidChangeCrashes;
             maxTerm = Math.Max(maxTerm, r.MaxTerm);
         }
         output.WriteLine($"{name}: {seeds} seeds, {ops} ops ({completed} completed), {messages} messages, {checks} invariant checks, {crashes} crashes, " +
             $"max term {maxTerm}, {leaders} terms with a leader, {snapshots} snapshots installed, {confChanges} membership changes, {reads} reads served, " +
-            $"{stalls} leader fsync stalls with appends out (async append), {quiescedMs} quiesced node-ms");
+            $"{stalls} leader fsync stalls with appends out (async append), {quiescedMs} quiesced node-ms, " +
+            $"{promotions} learner promotions, {leaderRemovals} removals of the leader, {midChangeCrashes} crashes mid-change");
         var sorted = failures.OrderBy(f => f, StringComparer.Ordinal).ToList();
         foreach (var f in sorted.Take(5))
         {
@@ -85,6 +90,10 @@ public sealed class SimulationTests(ITestOutputHelper output)
         if (scenario.Membership)
         {
             Assert.True(confChanges >= seeds, $"only {confChanges} membership changes over {seeds} seeds");
+            // Add (learner, then promotion once caught up), remove, replace the leader, each with crashes in the middle.
+            Assert.True(promotions >= seeds / 2, $"only {promotions} learner promotions over {seeds} seeds");
+            Assert.True(leaderRemovals >= seeds / 10, $"only {leaderRemovals} removals of the leader over {seeds} seeds");
+            Assert.True(midChangeCrashes >= seeds / 4, $"only {midChangeCrashes} crashes mid-change over {seeds} seeds");
         }
         if (scenario.CrashLeader || scenario.CrashAny || scenario.CrashPointRate > 0)
         {

@@ -26,15 +26,18 @@ public sealed class TransportTests(Xunit.Abstractions.ITestOutputHelper output)
         throw new TimeoutException("condition not reached within " + timeout);
     }
 
-    [Fact]
-    public async Task Send_BetweenTwoNodes_AllFieldsArrive()
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task Send_BetweenTwoNodes_AllFieldsArrive(bool callerFlushes)
     {
         var received = new ConcurrentQueue<Message>();
-        await using var b = await RaftTransport.StartAsync(new RaftTransportOptions { OnMessage = received.Enqueue });
+        await using var b = await RaftTransport.StartAsync(new RaftTransportOptions { OnMessage = received.Enqueue, CallerFlushes = callerFlushes });
         await using var a = await RaftTransport.StartAsync(new RaftTransportOptions
         {
             OnMessage = _ => { },
             Peers = new Dictionary<ulong, Uri> { [2] = new($"http://127.0.0.1:{b.Port}") },
+            CallerFlushes = callerFlushes,
         });
         var sent = new Message
         {
@@ -57,7 +60,11 @@ public sealed class TransportTests(Xunit.Abstractions.ITestOutputHelper output)
             Quiesce = true,
         };
         a.Send(sent);
-        var got = await WaitForAsync(() => received.TryPeek(out var m) ? m : null, TimeSpan.FromSeconds(30));
+        var got = await WaitForAsync(() =>
+        {
+            a.Flush();
+            return received.TryPeek(out var m) ? m : null;
+        }, TimeSpan.FromSeconds(30));
         Assert.Equal(sent.ToString(), got.ToString());
         Assert.Equal(sent.Entries[1].Data.ToArray(), got.Entries[1].Data.ToArray());
         Assert.Equal(EntryType.ConfChange, got.Entries[1].Type);
@@ -70,8 +77,10 @@ public sealed class TransportTests(Xunit.Abstractions.ITestOutputHelper output)
         Assert.True(got.Quiesce);
     }
 
-    [Fact]
-    public async Task Send_PeerNotListening_ReportsItUnreachable()
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task Send_PeerNotListening_ReportsItUnreachable(bool callerFlushes)
     {
         var unreachable = new ConcurrentQueue<ulong>();
         int closedPort;
@@ -85,10 +94,62 @@ public sealed class TransportTests(Xunit.Abstractions.ITestOutputHelper output)
             OnMessage = _ => { },
             Peers = new Dictionary<ulong, Uri> { [7] = new($"http://127.0.0.1:{closedPort}") },
             OnPeerUnreachable = unreachable.Enqueue,
+            CallerFlushes = callerFlushes,
         });
         a.Send(new Message { Type = MessageType.Heartbeat, GroupId = 1, From = 1, To = 7, Term = 1 });
-        var peer = await WaitForAsync(() => unreachable.TryPeek(out var id) ? id.ToString(System.Globalization.CultureInfo.InvariantCulture) : null, TimeSpan.FromSeconds(30));
+        var peer = await WaitForAsync(() =>
+        {
+            a.Flush();
+            return unreachable.TryPeek(out var id) ? id.ToString(System.Globalization.CultureInfo.InvariantCulture) : null;
+        }, TimeSpan.FromSeconds(30));
         Assert.Equal("7", peer);
+    }
+
+    /// <summary>The flushed sender under HTTP/2 flow control: one flush far larger than the initial 64 KiB windows and the 16 KiB
+    /// frame size (it waits for the peer's window updates and finishes in the background), thousands of small messages in
+    /// order, and a peer that restarts on the same port (the sender reconnects).</summary>
+    [Fact]
+    public async Task CallerFlushes_LargeAndManyMessagesAndPeerRestart_AllArriveInOrder()
+    {
+        var received = new ConcurrentQueue<Message>();
+        var b = await RaftTransport.StartAsync(new RaftTransportOptions { OnMessage = received.Enqueue, CallerFlushes = true });
+        var port = b.Port;
+        await using var a = await RaftTransport.StartAsync(new RaftTransportOptions
+        {
+            OnMessage = _ => { },
+            Peers = new Dictionary<ulong, Uri> { [2] = new($"http://127.0.0.1:{port}") },
+            CallerFlushes = true,
+        });
+        var rng = new Random(5);
+        var big = new byte[7 << 20];
+        rng.NextBytes(big);
+        a.Send(new Message { Type = MessageType.Append, GroupId = 1, From = 1, To = 2, Term = 1, Entries = [new Entry(1, 1, EntryType.Normal, big)] });
+        for (var i = 0; i < 3000; i++)
+        {
+            a.Send(new Message { Type = MessageType.Heartbeat, GroupId = (ulong)i + 10, From = 1, To = 2, Term = 1 });
+        }
+        a.Flush();
+        await WaitForAsync(() =>
+        {
+            a.Flush();
+            return received.Count >= 3001 ? received : null;
+        }, TimeSpan.FromSeconds(60));
+        var all = received.ToArray();
+        Assert.Equal(big, all[0].Entries[0].Data.ToArray());
+        Assert.Equal(Enumerable.Range(10, 3000).Select(i => (ulong)i), all.Skip(1).Select(m => m.GroupId));
+        Assert.Equal(0, a.MessagesDropped);
+
+        // The peer goes away and comes back on the same port: later messages arrive on a new stream.
+        await b.DisposeAsync();
+        var again = new ConcurrentQueue<Message>();
+        await using var b2 = await RaftTransport.StartAsync(new RaftTransportOptions { OnMessage = again.Enqueue, ListenPort = port, CallerFlushes = true });
+        await WaitForAsync(() =>
+        {
+            a.Send(new Message { Type = MessageType.Heartbeat, GroupId = 5, From = 1, To = 2, Term = 2 });
+            a.Flush();
+            return again.IsEmpty ? null : again;
+        }, TimeSpan.FromSeconds(60));
+        Assert.All(again, m => Assert.Equal(2UL, m.Term));
     }
 
     private static byte[] Frame(byte[] payload, byte flag = 0)
@@ -166,8 +227,10 @@ public sealed class TransportTests(Xunit.Abstractions.ITestOutputHelper output)
     }
 
     /// <summary>Three replicas with real segmented logs on disk talking over the real HTTP/2 transport on loopback.</summary>
-    [Fact]
-    public async Task Cluster_ThreeNodesOverHttp2_CommitsEverywhereAndSurvivesLeaderStop()
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task Cluster_ThreeNodesOverHttp2_CommitsEverywhereAndSurvivesLeaderStop(bool callerFlushes)
     {
         var root = Path.Combine(Path.GetTempPath(), "kdb-raft-transport-" + Guid.NewGuid().ToString("N"));
         var nodes = new TransportNode[3];
@@ -175,7 +238,7 @@ public sealed class TransportTests(Xunit.Abstractions.ITestOutputHelper output)
         {
             for (var i = 0; i < 3; i++)
             {
-                nodes[i] = await TransportNode.StartAsync((ulong)i + 1, Path.Combine(root, "n" + (i + 1)));
+                nodes[i] = await TransportNode.StartAsync((ulong)i + 1, Path.Combine(root, "n" + (i + 1)), callerFlushes);
             }
             foreach (var n in nodes)
             {
@@ -248,12 +311,12 @@ public sealed class TransportTests(Xunit.Abstractions.ITestOutputHelper output)
         public bool Running => _thread is not null && !_stop;
         public ConcurrentBag<int> AppliedValues { get; } = [];
 
-        public static async Task<TransportNode> StartAsync(ulong id, string dir)
+        public static async Task<TransportNode> StartAsync(ulong id, string dir, bool callerFlushes)
         {
             var n = new TransportNode { Id = id };
             n._store = RaftLogStore.Open(PhysicalRaftFileSystem.Instance, dir);
             n._core = RaftNodeFactory.Create(new RaftConfig { Id = id, GroupId = 1, BootstrapVoters = [1, 2, 3], RandomSeed = id, TickMs = 20 }, n._store.Recovered);
-            n.Transport = await RaftTransport.StartAsync(new RaftTransportOptions { OnMessage = m => n._inbox.Add(m) });
+            n.Transport = await RaftTransport.StartAsync(new RaftTransportOptions { OnMessage = m => n._inbox.Add(m), CallerFlushes = callerFlushes });
             return n;
         }
 
@@ -328,6 +391,7 @@ public sealed class TransportTests(Xunit.Abstractions.ITestOutputHelper output)
                     _core.Advance(rd);
                     IsLeader = _core.Role == RaftRole.Leader;
                 }
+                Transport.Flush();
             }
             foreach (var (_, p) in _pending)
             {

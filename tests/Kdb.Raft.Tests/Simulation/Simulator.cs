@@ -4,7 +4,8 @@ namespace Kdb.Raft.Tests.Simulation;
 
 /// <summary>Outcome of one seed of one scenario.</summary>
 internal sealed record SimResult(string Scenario, int Seed, int Operations, int Completed, ulong MaxTerm, ulong Committed, long Messages, long Checks, int Crashes,
-    int SnapshotsInstalled, int ConfChangesApplied, int LeaderChanges, int ReadsServed, int Stalls = 0, long QuiescedNodeMs = 0);
+    int SnapshotsInstalled, int ConfChangesApplied, int LeaderChanges, int ReadsServed, int Stalls = 0, long QuiescedNodeMs = 0,
+    int Promotions = 0, int LeaderRemovals = 0, int MidChangeCrashes = 0);
 
 internal enum IoStall : byte
 {
@@ -107,6 +108,10 @@ internal sealed class Simulator
             {
                 InjectFaults();
             }
+            if (_now == _midChangeCrashAt)
+            {
+                CrashMidChange();
+            }
             if (_farBehind is not null && _now == _farBehindRestartAt)
             {
                 _farBehind.Start(_now);
@@ -197,7 +202,8 @@ internal sealed class Simulator
             }
         }
         return new SimResult(Scenario.Name, _seed, _history.Count, completed, maxTerm, Checker.MaxCommitted, Network.Delivered, Checker.Checks, _crashes,
-            SnapshotsInstalled, Checker.ConfChangesCommitted, Checker.LeaderChanges, ReadsServed, _stalls, _quiescedNodeMs);
+            SnapshotsInstalled, Checker.ConfChangesCommitted, Checker.LeaderChanges, ReadsServed, _stalls, _quiescedNodeMs,
+            _promotions, _leaderRemovals, _midChangeCrashes);
     }
 
     private void ProcessReadies()
@@ -560,6 +566,45 @@ internal sealed class Simulator
         }
     }
 
+    // A crash scheduled a few ms after a membership change was proposed: of the leader, or of the node the change is about.
+    private long _midChangeCrashAt = -1;
+    private ulong _midChangeVictim;
+    private int _promotions;
+    private int _leaderRemovals;
+    private int _midChangeCrashes;
+
+    private void ProposeMembership(SimNode leader, ConfChange change)
+    {
+        if (!leader.Core!.ProposeConfChange(change).IsAccepted)
+        {
+            return;
+        }
+        if (change.Type == ConfChangeType.AddVoter)
+        {
+            _promotions++;
+        }
+        if (change.Type == ConfChangeType.RemoveNode && change.NodeId == leader.Id)
+        {
+            _leaderRemovals++;
+        }
+        if (_rng.NextDouble() < 0.35)
+        {
+            _midChangeCrashAt = _now + 1 + _rng.Next(15);
+            _midChangeVictim = _rng.NextDouble() < 0.5 ? leader.Id : change.NodeId;
+        }
+    }
+
+    private void CrashMidChange()
+    {
+        var node = _nodes[(int)_midChangeVictim - 1];
+        if (_faultsOn && node.Up && node != _farBehind)
+        {
+            Crash(node);
+            _midChangeCrashes++;
+            _restartAt[node.Id] = _now + 30 + _rng.Next(300);
+        }
+    }
+
     private void ChangeMembership(SimNode leader)
     {
         var core = leader.Core!;
@@ -567,9 +612,10 @@ internal sealed class Simulator
         if (conf.Learners.Length > 0)
         {
             var learner = conf.Learners[0];
+            // One server at a time: a learner is promoted only once it holds everything committed.
             if (core.GetProgress(learner) is { } p && p.Match >= core.CommitIndex)
             {
-                core.ProposeConfChange(new ConfChange(ConfChangeType.AddVoter, learner));
+                ProposeMembership(leader, new ConfChange(ConfChangeType.AddVoter, learner));
             }
             return;
         }
@@ -579,7 +625,7 @@ internal sealed class Simulator
             {
                 if (Array.IndexOf(conf.Voters, n.Id) < 0)
                 {
-                    core.ProposeConfChange(new ConfChange(ConfChangeType.AddLearner, n.Id));
+                    ProposeMembership(leader, new ConfChange(ConfChangeType.AddLearner, n.Id));
                     return;
                 }
             }
@@ -587,7 +633,7 @@ internal sealed class Simulator
         }
         // Remove a voter; sometimes the leader itself (replace the leader).
         var victim = _rng.NextDouble() < 0.3 ? leader.Id : conf.Voters[_rng.Next(conf.Voters.Length)];
-        core.ProposeConfChange(new ConfChange(ConfChangeType.RemoveNode, victim));
+        ProposeMembership(leader, new ConfChange(ConfChangeType.RemoveNode, victim));
     }
 
     private void HealAll()
