@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.IdentityModel.JsonWebTokens;
 using Microsoft.IdentityModel.Tokens;
@@ -27,6 +28,14 @@ internal sealed class JwtTokenValidator(TokenValidatorOptions options, HttpClien
     // Real tokens are well under 2 KB; a bound keeps a hostile password from costing a large parse.
     private const int MaxTokenLength = 8 * 1024;
     private static readonly string[] Es256 = [SecurityAlgorithms.EcdsaSha256];
+
+    // The proxy presents the same service token on every backend connection it opens, and each one was a full
+    // signature check. A verified internal token is remembered by its exact text, for at most this long (so a key
+    // withdrawn from the JWKS stops being honoured soon) and never past its own expiry.
+    private static readonly TimeSpan VerifiedInternalLifetime = TimeSpan.FromSeconds(60);
+    private const int MaxVerifiedInternal = 1024;
+
+    private readonly ConcurrentDictionary<string, VerifiedInternal> _verifiedInternal = new(StringComparer.Ordinal);
 
     private readonly JsonWebTokenHandler _handler = new() { MapInboundClaims = false };
     private readonly JwksKeyCache _keys = new(options, http, time, logger);
@@ -58,13 +67,42 @@ internal sealed class JwtTokenValidator(TokenValidatorOptions options, HttpClien
 
     public async ValueTask<TokenCheck> ValidateInternalTokenAsync(string token, string requiredScope, CancellationToken cancellationToken)
     {
+        if (token is null)
+        {
+            return new TokenCheck(TokenFailure.Malformed);
+        }
+
+        var now = time.GetUtcNow().UtcDateTime;
+        if (_verifiedInternal.TryGetValue(token, out var verified))
+        {
+            if (now < verified.ValidUntil)
+            {
+                return ScopeCheck(new TokenCheck(TokenFailure.None, verified.Subject), verified.Scopes, requiredScope);
+            }
+
+            _verifiedInternal.TryRemove(token, out _);
+        }
+
         var (check, jwt) = await ValidateAsync(token, options.InternalAudience, cancellationToken).ConfigureAwait(false);
         if (!check.IsValid)
         {
             return check;
         }
 
-        if (jwt!.TryGetPayloadValue<string>("scope", out var scopes) && scopes is not null)
+        jwt!.TryGetPayloadValue<string>("scope", out var scopes);
+        if (_verifiedInternal.Count >= MaxVerifiedInternal)
+        {
+            _verifiedInternal.Clear();
+        }
+
+        var until = jwt.ValidTo + options.ClockSkew;
+        _verifiedInternal[token] = new VerifiedInternal(check.Subject, scopes, until < now + VerifiedInternalLifetime ? until : now + VerifiedInternalLifetime);
+        return ScopeCheck(check, scopes, requiredScope);
+    }
+
+    private static TokenCheck ScopeCheck(TokenCheck check, string? scopes, string requiredScope)
+    {
+        if (scopes is not null)
         {
             foreach (var range in scopes.AsSpan().Split(' '))
             {
@@ -123,6 +161,8 @@ internal sealed class JwtTokenValidator(TokenValidatorOptions options, HttpClien
             ? (new TokenCheck(TokenFailure.None, jwt.Subject), jwt)
             : (new TokenCheck(Classify(result.Exception)), null);
     }
+
+    private sealed record VerifiedInternal(string? Subject, string? Scopes, DateTime ValidUntil);
 
     private static TokenFailure Classify(Exception? e) => e switch
     {

@@ -156,6 +156,26 @@ public sealed class TokenValidatorTests(TestTokenIssuer issuer) : IClassFixture<
     }
 
     [Fact]
+    public async Task InternalToken_RememberedAfterItsCheck_StillExpiresAndStillNeedsItsScope()
+    {
+        var clock = new ManualClock(DateTimeOffset.UtcNow);
+        var validator = Validator(clock);
+        var token = issuer.MintServiceToken("kdb-proxy", [KdbScopes.Proxy], TimeSpan.FromMinutes(5));
+
+        Assert.True((await validator.ValidateInternalTokenAsync(token, KdbScopes.Proxy, default)).IsValid);
+        Assert.True((await validator.ValidateInternalTokenAsync(token, KdbScopes.Proxy, default)).IsValid);
+        Assert.Equal(TokenFailure.MissingScope, (await validator.ValidateInternalTokenAsync(token, KdbScopes.Operator, default)).Failure);
+
+        // A forged copy differs in its text, so the remembered check never covers it.
+        var parts = token.Split('.');
+        var forged = $"{parts[0]}.{parts[1]}.{parts[2][..^4]}AAAA";
+        Assert.False((await validator.ValidateInternalTokenAsync(forged, KdbScopes.Proxy, default)).IsValid);
+
+        clock.Advance(TimeSpan.FromMinutes(6));
+        Assert.Equal(TokenFailure.Expired, (await validator.ValidateInternalTokenAsync(token, KdbScopes.Proxy, default)).Failure);
+    }
+
+    [Fact]
     public async Task IssuerDown_EveryTokenRefused_NothingThrown()
     {
         var port = Kdb.Testing.Ports.FreePorts.Allocate();
