@@ -2,6 +2,7 @@ using System.Text;
 using Kdb.PgWire.Session;
 using Kdb.PgWire.Types;
 using Kdb.Sql;
+using Kdb.Sql.Planning;
 using Kdb.Sql.Sessions;
 using Kdb.Sql.Syntax;
 using Kdb.Sql.Types;
@@ -59,6 +60,11 @@ internal sealed class CopyCommand(SqlSession session, CopyStatement copy, string
         }
 
         var target = await session.BeginCopyInAsync(QuoteName(copy.Table), copy.Columns, context.CancellationToken);
+        if (format.Binary)
+        {
+            return await CopyInBinaryAsync(context, target);
+        }
+
         await context.StartCopyInAsync((short)target.Columns.Count, PgFormat.Text);
         var parser = new CopyParser(format, target.Columns.Count);
         while (true)
@@ -93,6 +99,11 @@ internal sealed class CopyCommand(SqlSession session, CopyStatement copy, string
         var statement = session.Prepare(query);
         using var cursor = await statement.ExecuteAsync([], context.CancellationToken);
         var resultColumns = cursor.Columns ?? statement.Columns ?? [];
+        if (format.Binary)
+        {
+            return await CopyOutBinaryAsync(context, cursor, resultColumns);
+        }
+
         context.StartCopyOut((short)resultColumns.Count, PgFormat.Text);
         var line = new StringBuilder(256);
         if (format.Header)
@@ -130,7 +141,7 @@ internal sealed class CopyCommand(SqlSession session, CopyStatement copy, string
                 }
                 else
                 {
-                    format.AppendField(line, ValueText.Format(row[i], resultColumns[i].Type));
+                    format.AppendField(line, cursor.FormatText(row[i], resultColumns[i].Type));
                 }
             }
 
@@ -140,6 +151,96 @@ internal sealed class CopyCommand(SqlSession session, CopyStatement copy, string
         }
 
         return PgExecuteResult.Completed("COPY " + rows.ToString(System.Globalization.CultureInfo.InvariantCulture));
+    }
+
+    /// <summary>Binary COPY FROM: each tuple's fields decode with the column types' binary input, as Bind parameters do.</summary>
+    private static async ValueTask<PgExecuteResult> CopyInBinaryAsync(PgExecutionContext context, SqlCopyIn target)
+    {
+        var types = new SqlType[target.Columns.Count];
+        var wire = new PgTypeOid[types.Length];
+        for (var i = 0; i < types.Length; i++)
+        {
+            types[i] = target.Columns[i].Type;
+            wire[i] = PgValues.WireType(types[i]);
+        }
+
+        await context.StartCopyInAsync((short)types.Length, PgFormat.Binary);
+        var values = new Value[types.Length];
+        using var reader = new PgBinaryCopyReader(wire);
+        void AddRow(PgParameters fields)
+        {
+            for (var i = 0; i < values.Length; i++)
+            {
+                values[i] = PgValues.Read(fields, i, types[i]);
+            }
+
+            target.AddValues(values);
+        }
+
+        while (true)
+        {
+            var chunk = await context.ReadCopyDataAsync();
+            if (chunk.IsEmpty)
+            {
+                break;
+            }
+
+            context.CancellationToken.ThrowIfCancellationRequested();
+            reader.Feed(chunk.Span, AddRow);
+        }
+
+        reader.Finish();
+        return PgExecuteResult.Completed("COPY " + target.Complete().ToString(System.Globalization.CultureInfo.InvariantCulture));
+    }
+
+    /// <summary>Binary COPY TO: a header, one tuple per row in the columns' binary formats (a DataRow's body), a trailer.</summary>
+    private static async ValueTask<PgExecuteResult> CopyOutBinaryAsync(PgExecutionContext context, SqlCursor cursor, IReadOnlyList<ResultColumn> resultColumns)
+    {
+        var columns = new PgColumn[resultColumns.Count];
+        var types = new SqlType[columns.Length];
+        for (var i = 0; i < columns.Length; i++)
+        {
+            columns[i] = PgValues.Column(resultColumns[i]);
+            types[i] = resultColumns[i].Type;
+        }
+
+        context.StartCopyOut((short)columns.Length, PgFormat.Binary);
+        using var writer = new PgBinaryCopyWriter(columns);
+
+        // The header travels in the first row's CopyData (or the trailer's), as PostgreSQL sends it: Npgsql's binary
+        // exporter reads the first row from the header's message.
+        byte[]? header = PgBinaryCopy.Header();
+        long rows = 0;
+        while (cursor.MoveNext())
+        {
+            context.CancellationToken.ThrowIfCancellationRequested();
+            var row = cursor.Current;
+            writer.Row.BeginRow();
+            for (var i = 0; i < columns.Length; i++)
+            {
+                PgValues.Write(writer.Row, row[i], types[i], columns[i].Type);
+            }
+
+            await context.WriteCopyDataAsync(WithHeader(ref header, writer.EndRow()));
+            rows++;
+        }
+
+        await context.WriteCopyDataAsync(WithHeader(ref header, PgBinaryCopy.Trailer()));
+        return PgExecuteResult.Completed("COPY " + rows.ToString(System.Globalization.CultureInfo.InvariantCulture));
+    }
+
+    private static byte[] WithHeader(ref byte[]? header, ReadOnlySpan<byte> data)
+    {
+        if (header is null)
+        {
+            return data.ToArray();
+        }
+
+        var message = new byte[header.Length + data.Length];
+        header.CopyTo(message, 0);
+        data.CopyTo(message.AsSpan(header.Length));
+        header = null;
+        return message;
     }
 
     /// <summary>The text of <c>(query)</c> in <c>COPY (query) TO STDOUT</c>: from the query's start to its closing parenthesis.</summary>

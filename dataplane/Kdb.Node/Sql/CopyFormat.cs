@@ -5,7 +5,7 @@ using Kdb.PgWire.Session;
 namespace Kdb.Node.Sql;
 
 /// <summary>The options of one COPY: text or CSV, delimiter, NULL string, header, quote and escape characters.</summary>
-internal sealed record CopyFormat(bool Csv, char Delimiter, string Null, bool Header, char Quote, char Escape)
+internal sealed record CopyFormat(bool Csv, char Delimiter, string Null, bool Header, char Quote, char Escape, bool Binary = false)
 {
     /// <summary>Reads COPY's options (names lowercase; both the parenthesized and the pre-9.0 syntax), with PostgreSQL's defaults.</summary>
     public static CopyFormat From(IReadOnlyDictionary<string, string> options, bool from)
@@ -16,9 +16,23 @@ internal sealed record CopyFormat(bool Csv, char Delimiter, string Null, bool He
             format = "csv";
         }
 
-        if (format == "binary" || IsOn(options, "binary"))
+        if (IsOn(options, "binary"))
         {
-            throw new PgException("0A000", "COPY in binary format is not supported; use FORMAT text or csv");
+            format = "binary";
+        }
+
+        if (format == "binary")
+        {
+            // PostgreSQL's option checks for binary mode.
+            foreach (var option in (string[])["delimiter", "null", "header", "quote", "escape"])
+            {
+                if (options.ContainsKey(option))
+                {
+                    throw new PgException("42601", $"cannot specify {option.ToUpperInvariant()} in BINARY mode");
+                }
+            }
+
+            return new CopyFormat(false, '\t', string.Empty, false, '"', '"', Binary: true);
         }
 
         if (format is not ("text" or "csv"))

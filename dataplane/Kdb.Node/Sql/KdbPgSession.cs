@@ -1,6 +1,7 @@
 using Kdb.PgWire.Session;
 using Kdb.PgWire.Types;
 using Kdb.Sql;
+using Kdb.Sql.Catalog;
 using Kdb.Sql.Planning;
 using Kdb.Sql.Sessions;
 using Kdb.Sql.Syntax;
@@ -219,7 +220,15 @@ internal sealed class KdbPgPortal(KdbPgStatement owner, SqlStatement statement, 
                 rows.BeginRow();
                 for (var i = 0; i < _wire.Length; i++)
                 {
-                    PgValues.Write(rows, row[i], _types[i], _wire[i]);
+                    if (RegValues.PrintsAsName(_types[i].Id) && !row[i].IsNull && (_wire[i] == PgTypeOid.Text || rows.FormatOf(i) == PgFormat.Text))
+                    {
+                        // regclass and friends print as names: only the engine's catalog knows them.
+                        PgValues.WriteName(rows, cursor.FormatText(row[i], _types[i]), _wire[i]);
+                    }
+                    else
+                    {
+                        PgValues.Write(rows, row[i], _types[i], _wire[i]);
+                    }
                 }
 
                 var pending = rows.EndRowAsync();

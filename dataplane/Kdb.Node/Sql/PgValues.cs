@@ -100,6 +100,20 @@ internal static class PgValues
         }
     }
 
+    /// <summary>Writes the text form of a regclass, regtype or regnamespace value (its name) in a text-format column.</summary>
+    public static void WriteName(PgRowWriter rows, string name, PgTypeOid wire)
+    {
+        if (wire == PgTypeOid.Text)
+        {
+            rows.WriteString(name);
+            return;
+        }
+
+        // The wire type is regclass/regtype, which PgRowWriter encodes only as oids: the text form goes through raw.
+        Span<byte> utf8 = name.Length <= 128 ? stackalloc byte[Encoding.UTF8.GetMaxByteCount(name.Length)] : new byte[Encoding.UTF8.GetMaxByteCount(name.Length)];
+        rows.WriteRaw(utf8[..Encoding.UTF8.GetBytes(name, utf8)]);
+    }
+
     /// <summary>numeric(p,s) prints every digit of its scale: 1.5 in a numeric(10,2) column is 1.50.</summary>
     private static decimal WithScale(decimal value, int scale)
     {

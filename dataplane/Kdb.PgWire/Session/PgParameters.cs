@@ -48,6 +48,9 @@ public sealed class PgParameters : IDisposable
         _data = rentedData;
     }
 
+    /// <summary>Forgets the value buffer without returning it to the pool (its owner lent it, as binary COPY does).</summary>
+    internal void Detach() => _data = null;
+
     /// <summary>Sets parameter <paramref name="index"/> (after <see cref="Reset"/>).</summary>
     internal void Set(int index, PgTypeOid type, PgFormat format, int offset, int length)
     {

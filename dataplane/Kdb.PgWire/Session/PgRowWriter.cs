@@ -255,6 +255,19 @@ public sealed class PgRowWriter
         return _output.Unflushed >= FlushThreshold ? FlushAsync() : ValueTask.CompletedTask;
     }
 
+    /// <summary>Completes the row without sending it: its body (field count, then length-prefixed fields) is a binary COPY tuple.</summary>
+    internal ReadOnlySpan<byte> EndTuple()
+    {
+        if (_column != _columns.Count)
+        {
+            ThrowState($"row has {_column} of {_columns.Count} values");
+        }
+
+        _column = -1;
+        RowCount++;
+        return _row.WrittenSpan;
+    }
+
     private async ValueTask FlushAsync()
     {
         System.IO.Pipelines.FlushResult r = await _output.FlushAsync(CancellationToken).ConfigureAwait(false);

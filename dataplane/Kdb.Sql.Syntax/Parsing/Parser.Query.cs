@@ -178,6 +178,12 @@ internal sealed partial class Parser
 
             var query = ParseSelectStatement();
             Expect(TokenKind.RightParen);
+            if ((IsKeyword("search") && (IsKeywordAt(1, "depth") || IsKeywordAt(1, "breadth"))) || (IsKeyword("cycle") && recursive))
+            {
+                // Valid PostgreSQL 14+ syntax that kdb does not run: a clear 0A000 rather than a syntax error.
+                throw NotSupported("the SEARCH and CYCLE clauses of WITH RECURSIVE");
+            }
+
             list.Add(new CommonTableExpr(name, columns, query));
         }
         while (Accept(TokenKind.Comma));

@@ -167,7 +167,11 @@ public sealed class SequenceDef
     public string? OwnedBy { get; set; }
 }
 
-/// <summary>A view: its query's SQL text, re-bound each time it is used.</summary>
+/// <summary>
+/// A view: its query's SQL text, re-bound each time it is used with the search_path it was created under and cut to
+/// the columns it had then, so it keeps meaning what it meant at creation (PostgreSQL binds it once). What it reads is
+/// recorded, as pg_depend does: those tables, views and columns cannot be dropped or changed while it exists.
+/// </summary>
 public sealed class ViewDef
 {
     public required uint Id { get; set; }
@@ -181,6 +185,23 @@ public sealed class ViewDef
     public List<string> ColumnNames { get; set; } = [];
 
     public List<SqlTypeId> ColumnTypes { get; set; } = [];
+
+    /// <summary>Oids of the tables and views the query reads.</summary>
+    public List<uint> DependsOn { get; set; } = [];
+
+    /// <summary>Columns of those tables the query reads (every column when it has a <c>*</c>).</summary>
+    public List<ViewColumnDependency> ColumnDependencies { get; set; } = [];
+
+    /// <summary>search_path at creation (null for views stored before it was recorded: those bind with the session's).</summary>
+    public string[]? SearchPath { get; set; }
+}
+
+/// <summary>A column a view reads: the table's oid and the column's physical slot (stable across renames).</summary>
+public sealed class ViewColumnDependency
+{
+    public uint TableId { get; set; }
+
+    public int Slot { get; set; }
 }
 
 /// <summary>

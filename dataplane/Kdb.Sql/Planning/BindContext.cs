@@ -50,6 +50,9 @@ internal sealed class BindContext
     /// <summary>Column names the statement may read (null: all); scans decode only these.</summary>
     public HashSet<string>? ReadColumns { get; set; }
 
+    /// <summary>When set (CREATE VIEW), collects the oids of the tables and views the statement reads.</summary>
+    public HashSet<uint>? Dependencies { get; set; }
+
     /// <summary>True once the statement reads or writes a table (pg_catalog views included): then it needs a snapshot.</summary>
     public bool TouchesData { get; set; }
 

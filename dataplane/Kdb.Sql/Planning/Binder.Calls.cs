@@ -104,13 +104,16 @@ internal sealed partial class Binder
             throw new SqlException(SqlState.WrongObjectType, $"{call.SimpleName} is not an aggregate function", call.Position);
         }
 
-        SqlType type = default;
-        var (level, index) = es.Srf.Add(() =>
+        var text = SqlFormatter.Format(call);
+        if (es.Window?.KeySrf is { } keySrf && keySrf.TryFind(text, out var key))
         {
-            var srf = SetReturning.Bind(call.SimpleName, BindArgs(call, es), call.Position);
-            type = srf.Type;
-            return srf;
-        });
+            // The same function in a window's keys already expanded the rows below the window (PostgreSQL computes it once).
+            return new SrfRefExpr(keySrf, key.Level, key.Index, key.Type, call.SimpleName);
+        }
+
+        var (level, index) = es.Srf.Add(text, () => SetReturning.Bind(call.SimpleName, BindArgs(call, es), call.Position));
+        es.Srf.TryFind(text, out var bound);
+        var type = bound.Type;
         return new SrfRefExpr(es.Srf, level, index, type, call.SimpleName);
     }
 
@@ -256,8 +259,9 @@ internal sealed partial class Binder
 
         // Window arguments and keys see the row after grouping (an aggregate inside is computed by the grouping step).
         var inner = es with { Window = null, Srf = null, SrfBlockedBy = "window function calls" };
-        var partition = spec.PartitionBy.Select(e => BindExpr(e, inner)).ToArray();
-        var order = spec.OrderBy.Select(o => (BindExpr(o.Expression, inner), o.Descending, o.NullsFirst ?? o.Descending)).ToArray();
+        var keys = es.Window.KeySrf is { } keySrf ? es with { Window = null, Srf = keySrf, SrfBlockedBy = null, Clause = "window definitions" } : inner;
+        var partition = spec.PartitionBy.Select(e => BindExpr(e, keys)).ToArray();
+        var order = spec.OrderBy.Select(o => (BindExpr(o.Expression, keys), o.Descending, o.NullsFirst ?? o.Descending)).ToArray();
         var frame = FrameMode.RangeToCurrent;
         if (spec.Frame is { } f)
         {

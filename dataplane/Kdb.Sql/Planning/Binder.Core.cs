@@ -25,13 +25,18 @@ internal sealed partial class Binder
         if (hasAgg)
         {
             agg = new AggBinding(inputScope);
-            var keyScope = new ExprScope(inputScope, "GROUP BY");
+            // A set-returning function in GROUP BY runs below the grouping, as in PostgreSQL: each input row expands
+            // first, and the select list then matches the function by its text as any other key.
+            var keySrf = new SrfBinding();
+            var keyScope = new ExprScope(inputScope, "GROUP BY") { Srf = keySrf };
             foreach (var groupExpr in core.GroupBy)
             {
                 var target = ResolveGroupTarget(groupExpr, core, inputScope);
                 var bound = BindExpr(target, keyScope);
                 agg.GroupKeys.Add((SqlFormatter.Format(target), bound));
             }
+
+            input = keySrf.Plan(input);
 
             var post = new List<ScopeColumn>();
             for (var i = 0; i < agg.GroupKeys.Count; i++)
@@ -53,6 +58,18 @@ internal sealed partial class Binder
 
         var srfBinding = new SrfBinding();
         selectScope = selectScope with { Srf = srfBinding };
+        if (windowBinding is not null && WindowKeySrfCalls(core, orderBy) is { Count: > 0 } keyCalls)
+        {
+            // A set-returning function in a window's PARTITION BY / ORDER BY expands the rows below the window, as in
+            // PostgreSQL. Bound first, so that the same function in the select list reads those rows instead of
+            // expanding again above the window (PostgreSQL computes one expression once).
+            windowBinding.KeySrf = new SrfBinding();
+            var keyScope = selectScope with { Window = null, Srf = windowBinding.KeySrf, Clause = "window definitions" };
+            foreach (var call in keyCalls)
+            {
+                _ = BindExpr(call, keyScope);
+            }
+        }
 
         if (windowBinding is not null)
         {
@@ -149,11 +166,13 @@ internal sealed partial class Binder
 
         if (windowBinding is not null)
         {
+            plan = windowBinding.KeySrf?.Plan(plan) ?? plan;
             windowBinding.BaseWidth = plan.Width;
             plan = new WindowOp(plan, windowBinding.Functions.ToArray());
         }
 
         plan = srfBinding.Plan(plan);
+
         plan = new ProjectOp(plan, exprs.ToArray());
         if (distinctOn.Count > 0)
         {
@@ -371,6 +390,50 @@ internal sealed partial class Binder
     private static bool ContainsAggregate(Expr expr) => Walk(expr, e => e is FunctionCallExpr { Over: null } call && Functions.IsAggregate(call.SimpleName));
 
     private static bool ContainsWindow(Expr expr) => Walk(expr, e => e is FunctionCallExpr { Over: not null });
+
+    private static bool IsSetReturningCall(Expr expr) => expr is FunctionCallExpr { Over: null } call && SetReturning.IsSetReturning(call.SimpleName);
+
+    /// <summary>The outermost set-returning calls in the PARTITION BY and ORDER BY of the query's windows.</summary>
+    private static List<Expr> WindowKeySrfCalls(SelectCore core, IReadOnlyList<OrderItem> orderBy)
+    {
+        var calls = new List<Expr>();
+        void Keys(WindowSpec spec)
+        {
+            foreach (var key in spec.PartitionBy.Concat(spec.OrderBy.Select(o => o.Expression)))
+            {
+                _ = Walk(key, e =>
+                {
+                    if (IsSetReturningCall(e))
+                    {
+                        calls.Add(e);
+                        return true;
+                    }
+
+                    return false;
+                });
+            }
+        }
+
+        foreach (var window in core.Windows)
+        {
+            Keys(window.Spec);
+        }
+
+        foreach (var output in core.Items.Select(i => i.Expression).Concat(orderBy.Select(o => o.Expression)))
+        {
+            _ = Walk(output, e =>
+            {
+                if (e is FunctionCallExpr { Over: { } over })
+                {
+                    Keys(over);
+                }
+
+                return false;
+            });
+        }
+
+        return calls;
+    }
 
     /// <summary>True when <paramref name="predicate"/> holds for any node, not descending into subqueries.</summary>
     public static bool Walk(Expr? expr, Func<Expr, bool> predicate)

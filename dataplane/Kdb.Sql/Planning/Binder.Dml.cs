@@ -190,6 +190,11 @@ internal sealed partial class Binder
                     {
                         throw new SqlException(SqlState.SyntaxError, "INSERT has more expressions than target columns", insert.Position);
                     }
+
+                    if (insert.Columns is not null && row.Count < slots.Length)
+                    {
+                        throw MoreTargetsThanExpressions(insert.Position);
+                    }
                 }
 
                 var bound = BindValues(valuesBody, null, types.Take(valuesBody.Rows[0].Count).ToArray());
@@ -207,6 +212,11 @@ internal sealed partial class Binder
                 if (bound.Columns.Count > slots.Length)
                 {
                     throw new SqlException(SqlState.SyntaxError, "INSERT has more expressions than target columns", insert.Position);
+                }
+
+                if (insert.Columns is not null && bound.Columns.Count < slots.Length)
+                {
+                    throw MoreTargetsThanExpressions(insert.Position);
                 }
 
                 slots = slots.Take(bound.Columns.Count).ToArray();
@@ -368,4 +378,7 @@ internal sealed partial class Binder
             _ctx.PopCtes();
         }
     }
+
+    private static SqlException MoreTargetsThanExpressions(int position) =>
+        new(SqlState.SyntaxError, "INSERT has more target columns than expressions", position);
 }

@@ -336,6 +336,27 @@ internal sealed partial class Binder
         relations.Add(BindRelation(item, outer, null));
     }
 
+    /// <summary>
+    /// Binds a view's query with the search_path it was created under. What it reads is the view's own dependency,
+    /// not the outer statement's (a view over a view depends on that view only).
+    /// </summary>
+    private BoundQuery BindView(ViewDef view, SelectStatement query)
+    {
+        var dependencies = _ctx.Dependencies;
+        var searchPath = _ctx.Session.ViewSearchPath;
+        _ctx.Dependencies = null;
+        _ctx.Session.ViewSearchPath = view.SearchPath ?? searchPath;
+        try
+        {
+            return BindQuery(query, null);
+        }
+        finally
+        {
+            _ctx.Dependencies = dependencies;
+            _ctx.Session.ViewSearchPath = searchPath;
+        }
+    }
+
     private Relation BindRelation(TableRef item, Scope? outer, Scope? lateralLeft)
     {
         switch (item)
@@ -418,8 +439,16 @@ internal sealed partial class Binder
                 }
             }
 
-            var bound = BindQuery(query, null);
-            var columns = RenameColumns(bound.Columns, view.ColumnNames.Count > 0 ? view.ColumnNames : null, view.Name, named.Position);
+            _ctx.Dependencies?.Add(view.Id);
+            var bound = BindView(view, query);
+            IReadOnlyList<ResultColumn> viewOutput = bound.Columns;
+            if (view.ColumnNames.Count > 0 && view.ColumnNames.Count < viewOutput.Count)
+            {
+                // A "*" now expands to columns added since the view was created: it keeps only its own (the row is wider, unseen).
+                viewOutput = viewOutput.Take(view.ColumnNames.Count).ToList();
+            }
+
+            var columns = RenameColumns(viewOutput, view.ColumnNames.Count > 0 ? view.ColumnNames : null, view.Name, named.Position);
             columns = RenameColumns(columns, named.ColumnAliases, alias, named.Position);
             return new Relation
             {
@@ -430,6 +459,7 @@ internal sealed partial class Binder
             };
         }
 
+        _ctx.Dependencies?.Add(table.Id);
         var info = _ctx.TableInfo(table);
         var scopeColumns = new List<ScopeColumn>();
         var aliasIndex = 0;

@@ -27,6 +27,9 @@ internal sealed class WindowBinding
     public List<WindowFunc> Functions { get; } = [];
 
     public Dictionary<string, WindowSpec> Named { get; } = new(StringComparer.Ordinal);
+
+    /// <summary>Set when a window key holds a set-returning function: the keys bind theirs here (a step below the window).</summary>
+    public SrfBinding? KeySrf { get; set; }
 }
 
 /// <summary>Where an expression is bound: its scope and, in a grouped query, the aggregation state.</summary>
@@ -805,12 +808,7 @@ internal sealed partial class Binder
         {
             var kind = operand.Type.Id;
             // pg_typeof yields its regtype already as the name.
-            return new FuncExpr("regname", [operand], target, (a, ctx) => a[0].Kind == ValueKind.Text ? a[0] : Value.FromText(kind switch
-            {
-                SqlTypeId.Regclass => SystemCatalog.RelationName(ctx.Catalog, ctx.Session, (uint)a[0].AsInt),
-                SqlTypeId.Regnamespace => SchemaPath.NameOf(ctx.Catalog, (uint)a[0].AsInt) ?? a[0].AsInt.ToString(System.Globalization.CultureInfo.InvariantCulture),
-                _ => new SqlType((SqlTypeId)(uint)a[0].AsInt).DisplayName,
-            }), true, false);
+            return new FuncExpr("regname", [operand], target, (a, ctx) => Value.FromText(RegValues.Name(ctx.Catalog, ctx.Session, a[0], kind)), true, false);
         }
 
         return TypeResolver.Coerce(operand, target, explicitCast: true, cast.Position);

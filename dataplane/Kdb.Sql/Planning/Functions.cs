@@ -219,8 +219,10 @@ internal static class Functions
                     return Make(name, args, SqlType.Int4, (a, _) => Value.FromInt(a[0].AsBytes.Length * (name == "bit_length" ? 8 : 1)));
                 }
 
+                // char(n) keeps its padding in bytes (bpcharoctetlen), though not in characters.
+                var padTo = args[0].Type.Id == SqlTypeId.Bpchar ? args[0].Type.MaxLength : 0;
                 return name is "octet_length" or "bit_length"
-                    ? Make(name, [TextArg(args[0], position)], SqlType.Int4, (a, _) => Value.FromInt(Encoding.UTF8.GetByteCount(a[0].AsText) * (name == "bit_length" ? 8 : 1)))
+                    ? Make(name, [TextArg(args[0], position)], SqlType.Int4, (a, _) => Value.FromInt((Encoding.UTF8.GetByteCount(a[0].AsText) + Math.Max(0, padTo - CountChars(a[0].AsText))) * (name == "bit_length" ? 8 : 1)))
                     : Make(name, [TextArg(args[0], position, trimBpchar: true)], SqlType.Int4, (a, _) => Value.FromInt(CountChars(a[0].AsText)));
             case "substring" or "substr":
                 Arity(name, args, 2, 3, position);

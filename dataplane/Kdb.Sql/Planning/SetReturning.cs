@@ -30,12 +30,29 @@ internal sealed record SrfCall(string Name, BoundExpr[] Args, SqlType Type)
 internal sealed class SrfBinding
 {
     private readonly List<List<SrfCall>> _levels = [];
+    private readonly Dictionary<string, (int Level, int Index, SqlType Type)> _byText = new(StringComparer.Ordinal);
     private int[] _baseWidths = [];
 
     /// <summary>While arguments are bound: the highest level of any set-returning function met in them, -1 for none.</summary>
     private int _argLevel = -1;
 
-    public (int Level, int Index) Add(Func<SrfCall> bindWithArgs)
+    /// <summary>A call already bound here under the same SQL text (it yields the same rows, so it is computed once).</summary>
+    public bool TryFind(string text, out (int Level, int Index, SqlType Type) found) => _byText.TryGetValue(text, out found);
+
+    public (int Level, int Index) Add(string text, Func<SrfCall> bindWithArgs)
+    {
+        if (_byText.TryGetValue(text, out var existing))
+        {
+            _argLevel = Math.Max(_argLevel, existing.Level);
+            return (existing.Level, existing.Index);
+        }
+
+        var (level, index) = Add(bindWithArgs);
+        _byText[text] = (level, index, _levels[level][index].Type);
+        return (level, index);
+    }
+
+    private (int Level, int Index) Add(Func<SrfCall> bindWithArgs)
     {
         var saved = _argLevel;
         _argLevel = -1;

@@ -78,6 +78,7 @@ internal sealed partial class DdlExecutor
                             throw new SqlException(SqlState.UndefinedTable, $"view \"{name}\" does not exist", name.Position);
                         }
 
+                        DropViewsOn(view.Id, $"view {view.Name}", drop.Cascade, drop.Names);
                         _catalog.Views.Remove(view);
                         break;
                     }
@@ -123,6 +124,7 @@ internal sealed partial class DdlExecutor
 
     private void DropTable(TableDef table, bool cascade, IReadOnlyList<QualifiedName> alsoDropped)
     {
+        DropViewsOn(table.Id, $"table {table.Name}", cascade, alsoDropped);
         foreach (var other in _catalog.Tables)
         {
             if (other == table || alsoDropped.Any(n => n.Name == other.Name))
@@ -175,6 +177,12 @@ internal sealed partial class DdlExecutor
         if (objects.Count > 0)
         {
             Notices.Add(objects.Count == 1 ? $"drop cascades to {objects[0]}" : $"drop cascades to {objects.Count} other objects");
+        }
+
+        foreach (var view in views)
+        {
+            // Views elsewhere over this schema's views go with them; its tables' dependents go in DropTable.
+            DropViewsOn(view.Id, $"view {view.Name}", cascade: true, views.Select(v => new QualifiedName(0, v.Schema, v.Name)).ToList());
         }
 
         _catalog.Views.RemoveAll(v => v.Schema == name.Name);
@@ -303,6 +311,7 @@ internal sealed partial class DdlExecutor
                             throw new SqlException(SqlState.DependentObjectsStillExist, $"cannot drop column {column.Name} of table {table.Name} because constraint {table.PrimaryIndex.Name} depends on it", dropColumn.Position);
                         }
 
+                        DropViewsOnColumn(table, column, dropColumn.Cascade);
                         foreach (var index in table.Indexes.Where(i => i.Columns.Contains(column.Slot) || MentionsColumn(i, column.Name)).ToList())
                         {
                             DropIndex(table, index);
@@ -337,6 +346,7 @@ internal sealed partial class DdlExecutor
                         throw new SqlException(SqlState.DuplicateTable, $"relation \"{rename.NewName}\" already exists", rename.Position);
                     }
 
+                    RefuseRenameUnderView(table, null);
                     table.Name = rename.NewName;
                     break;
                 case RenameColumnAction renameColumn:
@@ -347,6 +357,8 @@ internal sealed partial class DdlExecutor
                         {
                             throw new SqlException(SqlState.DuplicateColumn, $"column \"{renameColumn.NewName}\" of relation \"{table.Name}\" already exists", renameColumn.Position);
                         }
+
+                        RefuseRenameUnderView(table, column);
 
                         // CHECK texts name columns: keep them valid.
                         foreach (var check in table.Checks)
@@ -489,6 +501,7 @@ internal sealed partial class DdlExecutor
         else if (alter.NewType is not null)
         {
             var newType = TypeResolver.FromTypeName(alter.NewType);
+            RefuseIfViewReadsColumn(table, column);
             var oldType = column.Type;
             var old = CatalogStore.Clone(new CatalogData { Tables = [table] }).Tables[0];
             column.TypeId = newType.Id;

@@ -573,10 +573,18 @@ internal sealed partial class DdlExecutor
             throw new SqlException(SqlState.DuplicateTable, $"relation \"{create.Name.Name}\" already exists", create.Position);
         }
 
-        var bound = NewBinder().BindQuery(create.Query, null);
+        var context = new BindContext(_catalog, Tenant, _ctx.Session, null) { Dependencies = [] };
+        var bound = new Binder(context).BindQuery(create.Query, null);
         var names = bound.Columns.Select((c, i) => create.Columns is not null && i < create.Columns.Count ? create.Columns[i] : c.Name).ToList();
+        var types = bound.Columns.Select(c => c.Type.Id == SqlTypeId.Unknown ? SqlTypeId.Text : c.Type.Id).ToList();
+        if (create.Columns is not null && create.Columns.Count > names.Count)
+        {
+            throw new SqlException(SqlState.SyntaxError, "CREATE VIEW specifies more column names than columns", create.Position);
+        }
+
         if (existing is not null)
         {
+            CheckViewReplacement(existing, names, types, context.Dependencies, create.Position);
             _catalog.Views.Remove(existing);
         }
 
@@ -587,7 +595,10 @@ internal sealed partial class DdlExecutor
             Name = create.Name.Name,
             Sql = SqlFormatter.Format(create.Query),
             ColumnNames = names,
-            ColumnTypes = bound.Columns.Select(c => c.Type.Id == SqlTypeId.Unknown ? SqlTypeId.Text : c.Type.Id).ToList(),
+            ColumnTypes = types,
+            DependsOn = [.. context.Dependencies],
+            ColumnDependencies = ColumnDependencies(create.Query, context.Dependencies),
+            SearchPath = [.. _ctx.Session.SearchPath],
         });
         return "CREATE VIEW";
     }

@@ -89,11 +89,19 @@ internal sealed class SessionState
     /// <summary>A per-process counter-based id shown as pg_backend_pid().</summary>
     public int BackendPid { get; init; }
 
+    /// <summary>Set while a view's query is bound: its names resolve with the search_path the view was created under.</summary>
+    internal string[]? ViewSearchPath { get; set; }
+
     /// <summary>search_path, parsed (cached until it changes).</summary>
     public string[] SearchPath
     {
         get
         {
+            if (ViewSearchPath is { } viewPath)
+            {
+                return viewPath;
+            }
+
             var text = Get("search_path") ?? string.Empty;
             if (!ReferenceEquals(text, _searchPathText))
             {

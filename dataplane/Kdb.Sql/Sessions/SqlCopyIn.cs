@@ -34,25 +34,67 @@ public sealed class SqlCopyIn
     /// <summary>Inserts one row; <paramref name="fields"/> holds one text value per column (null for NULL).</summary>
     public void AddRow(IReadOnlyList<string?> fields)
     {
-        if (fields.Count != _slots.Length)
+        CheckFieldCount(fields.Count, fields.Count < _slots.Length ? $"missing data for column \"{Columns[fields.Count].Name}\"" : "extra data after last expected column");
+        var values = new Value[_slots.Length];
+        for (var i = 0; i < values.Length; i++)
         {
-            throw new SqlException("22P04", fields.Count < _slots.Length ? $"missing data for column \"{Columns[fields.Count].Name}\"" : "extra data after last expected column", detail: $"COPY row {Rows + 1}");
+            try
+            {
+                values[i] = fields[i] is null ? Value.Null : ValueText.Parse(fields[i]!, _types[i]);
+            }
+            catch (SqlException e)
+            {
+                throw new SqlException(e.SqlState, e.Message, detail: $"COPY {_writer.Table.Table.Name}, line {Rows + 1}, column {Columns[i].Name}: \"{fields[i]}\"");
+            }
         }
 
+        Insert(values);
+    }
+
+    /// <summary>
+    /// Inserts one row of already decoded values (binary COPY), one per column in <see cref="Columns"/> order and of
+    /// that column's base type; length and precision modifiers are applied here, as a binary input function does.
+    /// </summary>
+    public void AddValues(ReadOnlySpan<Value> values)
+    {
+        if (values.Length != _slots.Length)
+        {
+            CheckFieldCount(values.Length, $"row field count is {values.Length}, expected {_slots.Length}");
+        }
+
+        var converted = new Value[values.Length];
+        for (var i = 0; i < converted.Length; i++)
+        {
+            var type = _types[i];
+            try
+            {
+                converted[i] = type.Modifier < 0 ? values[i] : Casts.Convert(values[i], new SqlType(type.Id), type, explicitCast: false);
+            }
+            catch (SqlException e)
+            {
+                throw new SqlException(e.SqlState, e.Message, detail: $"COPY {_writer.Table.Table.Name}, line {Rows + 1}, column {Columns[i].Name}");
+            }
+        }
+
+        Insert(converted);
+    }
+
+    private void CheckFieldCount(int count, string message)
+    {
+        if (count != _slots.Length)
+        {
+            throw new SqlException("22P04", message, detail: $"COPY row {Rows + 1}");
+        }
+    }
+
+    private void Insert(Value[] values)
+    {
         var table = _writer.Table;
         var row = new Value[table.RowWidth];
         var provided = new bool[table.SlotCount];
         for (var i = 0; i < _slots.Length; i++)
         {
-            try
-            {
-                row[_slots[i]] = fields[i] is null ? Value.Null : ValueText.Parse(fields[i]!, _types[i]);
-            }
-            catch (SqlException e)
-            {
-                throw new SqlException(e.SqlState, e.Message, detail: $"COPY {table.Table.Name}, line {Rows + 1}, column {Columns[i].Name}: \"{fields[i]}\"");
-            }
-
+            row[_slots[i]] = values[i];
             provided[_slots[i]] = true;
         }
 

@@ -1,3 +1,4 @@
+using Kdb.Sql.Catalog;
 using Kdb.Sql.Execution;
 using Kdb.Sql.Planning;
 using Kdb.Sql.Types;
@@ -90,6 +91,13 @@ public sealed class SqlCursor : IDisposable
 
     /// <summary>Session parameters the statement changed that clients track (application_name, TimeZone...).</summary>
     public IReadOnlyList<KeyValuePair<string, string>> ParameterChanges { get; internal set; } = [];
+
+    /// <summary>
+    /// A value in PostgreSQL's text output form. Unlike <see cref="ValueText.Format"/> it prints regclass, regtype
+    /// and regnamespace values as names, resolved in the catalog this statement ran on.
+    /// </summary>
+    public string FormatText(in Value value, SqlType type) =>
+        RegValues.PrintsAsName(type.Id) && _ctx is { } ctx ? RegValues.Name(ctx.Catalog, ctx.Session, value, type.Id) : ValueText.Format(value, type);
 
     /// <summary>Advances to the next row. Errors surface as <see cref="SqlException"/> (the session then needs <see cref="SqlSession.Fail"/>).</summary>
     public bool MoveNext()

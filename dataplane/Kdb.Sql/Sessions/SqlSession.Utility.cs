@@ -53,9 +53,20 @@ public sealed partial class SqlSession
 
                 using var cursor = await statement.ExecuteAsync(args, cancellationToken);
                 var rows = new List<Value[]>();
+                var columns = cursor.Columns ?? [];
                 while (cursor.MoveNext())
                 {
-                    rows.Add((Value[])cursor.Current.Clone());
+                    var row = (Value[])cursor.Current.Clone();
+                    for (var i = 0; i < row.Length && i < columns.Count; i++)
+                    {
+                        // Materialized rows outlive the statement's catalog: regclass and friends keep their name as text.
+                        if (!row[i].IsNull && RegValues.PrintsAsName(columns[i].Type.Id))
+                        {
+                            row[i] = Value.FromText(cursor.FormatText(row[i], columns[i].Type));
+                        }
+                    }
+
+                    rows.Add(row);
                 }
 
                 results.Add(new SqlResult(cursor.Columns, rows, cursor.CommandTag ?? string.Empty, cursor.Notices));

@@ -96,8 +96,8 @@ public sealed class CopyFormatTests
     }
 
     [Theory]
-    [InlineData("binary")]
     [InlineData("xml")]
+    [InlineData("json")]
     public void From_UnsupportedFormat_Refused(string format)
     {
         Assert.Throws<PgException>(() => CopyFormat.From(new Dictionary<string, string> { ["format"] = format }, true));
