@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Numerics;
 using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics.X86;
 using Kdb.Storage.Index;
 
@@ -12,7 +13,7 @@ internal static unsafe class LookupBench
 {
     private static long _sink;
 
-    public static void RunU64(string name, int n, int queries, bool withTrees, Action<string, double, string> emit)
+    public static void RunU64(string name, int n, int queries, bool withSorted, bool withHash, Action<string, double, string> emit)
     {
         var sw = Stopwatch.StartNew();
         var keys = Datasets.U64(name, n);
@@ -33,12 +34,11 @@ internal static unsafe class LookupBench
             }
         }
         var eyt = new Eytzinger(keys);
-        var t = Interleaved(q, x => rmi.LowerBound(keys, x), x => Array.BinarySearch(keys, x), eyt.Search);
-        var (tRmi, tBs, tEyt) = (t[0], t[1], t[2]);
-        emit($"lookup_rmi_ns.{tag}", tRmi, "ns");
-        emit($"lookup_binary_search_ns.{tag}", tBs, "ns");
-        emit($"lookup_eytzinger_ns.{tag}", tEyt, "ns");
-        if (withTrees)
+        var (t, ratio) = Interleaved(q, x => rmi.LowerBound(keys, x), x => Array.BinarySearch(keys, x), eyt.Search);
+        emit($"lookup_rmi_ns.{tag}", t[0], "ns");
+        emit($"lookup_binary_search_ns.{tag}", t[1], "ns");
+        emit($"lookup_eytzinger_ns.{tag}", t[2], "ns");
+        if (withSorted)
         {
             var sd = new SortedDictionary<ulong, int>();
             for (var i = 0; i < keys.Length; i++)
@@ -47,15 +47,21 @@ internal static unsafe class LookupBench
             }
             emit($"lookup_sorteddictionary_ns.{tag}", Time(q, x => sd.TryGetValue(x, out var v) ? v : -1), "ns");
             sd = null;
+            GC.Collect();
+        }
+        if (withHash)
+        {
             var d = new Dictionary<ulong, int>(keys.Length);
             for (var i = 0; i < keys.Length; i++)
             {
                 d.Add(keys[i], i);
             }
             emit($"lookup_dictionary_ns.{tag}", Time(q, x => d.TryGetValue(x, out var v) ? v : -1), "ns");
+            d = null;
+            GC.Collect();
         }
-        emit($"lookup_rmi_over_binary_search.{tag}", tRmi / tBs, "x");
-        emit($"lookup_rmi_over_btree.{tag}", tRmi / tEyt, "x");
+        emit($"lookup_rmi_over_binary_search.{tag}", ratio[1], "x");
+        emit($"lookup_rmi_over_btree.{tag}", ratio[2], "x");
         emit($"model_bytes_per_key.{tag}", (double)rmi.ModelBytes / n, "B");
         eyt.Dispose();
     }
@@ -64,10 +70,11 @@ internal static unsafe class LookupBench
     {
         var keys = Datasets.Prefixed(n);
         var tag = $"prefixed.{n / 1_000_000}m";
-        var flat = new byte[(long)n * 24];
+        // 24 bytes per key in one native block (a byte[] stops at 2 GiB; 100M keys are 2.4 GB).
+        var flat = (byte*)NativeMemory.Alloc((nuint)n * 24);
         for (var i = 0; i < n; i++)
         {
-            keys[i].WriteTo(flat.AsSpan(i * 24, 24));
+            keys[i].WriteTo(new Span<byte>(flat + ((long)i * 24), 24));
         }
         var src = new Flat24(flat, n);
         var sw = Stopwatch.StartNew();
@@ -81,26 +88,26 @@ internal static unsafe class LookupBench
         }
         foreach (var i in qi.AsSpan(0, Math.Min(queries, 100_000)))
         {
-            if (idx.LowerBound(flat.AsSpan(i * 24, 24), src) != i)
+            if (idx.LowerBound(src.KeyAt(i), src) != i)
             {
                 throw new InvalidOperationException("prefixed RMI mismatch");
             }
         }
         var eyt = new Eytzinger24(keys);
-        var t = InterleavedIdx(qi, i => idx.LowerBound(flat.AsSpan(i * 24, 24), src), i => Array.BinarySearch(keys, keys[i]), i => eyt.Search(keys[i]));
-        var (tRmi, tBs, tEyt) = (t[0], t[1], t[2]);
-        emit($"lookup_rmi_ns.{tag}", tRmi, "ns");
-        emit($"lookup_binary_search_ns.{tag}", tBs, "ns");
-        emit($"lookup_eytzinger_ns.{tag}", tEyt, "ns");
-        emit($"lookup_rmi_over_binary_search.{tag}", tRmi / tBs, "x");
-        emit($"lookup_rmi_over_btree.{tag}", tRmi / tEyt, "x");
+        var (t, ratio) = Interleaved(qi, i => idx.LowerBound(src.KeyAt(i), src), i => Array.BinarySearch(keys, keys[i]), i => eyt.Search(keys[i]));
+        emit($"lookup_rmi_ns.{tag}", t[0], "ns");
+        emit($"lookup_binary_search_ns.{tag}", t[1], "ns");
+        emit($"lookup_eytzinger_ns.{tag}", t[2], "ns");
+        emit($"lookup_rmi_over_binary_search.{tag}", ratio[1], "x");
+        emit($"lookup_rmi_over_btree.{tag}", ratio[2], "x");
         emit($"model_bytes_per_key.{tag}", (double)idx.ModelBytes / n, "B");
+        NativeMemory.Free(flat);
     }
 
-    private readonly struct Flat24(byte[] flat, int n) : IKeySource
+    private readonly struct Flat24(byte* flat, int n) : IKeySource
     {
         public long Count => n;
-        public ReadOnlySpan<byte> KeyAt(long index) => flat.AsSpan((int)(index * 24), 24);
+        public ReadOnlySpan<byte> KeyAt(long index) => new(flat + (index * 24), 24);
     }
 
     private static ulong[] Queries(ulong[] keys, int count, int seed)
@@ -121,12 +128,12 @@ internal static unsafe class LookupBench
         for (var pass = 0; pass < 4; pass++)
         {
             long s = 0;
-            var t = Stopwatch.GetTimestamp();
+            var t = CpuClock.NowNs();
             foreach (var x in q)
             {
                 s += f(x);
             }
-            var ns = Stopwatch.GetElapsedTime(t).TotalNanoseconds / q.Length;
+            var ns = (double)(CpuClock.NowNs() - t) / q.Length;
             _sink += s;
             if (pass > 0)
             {
@@ -138,61 +145,67 @@ internal static unsafe class LookupBench
 
     public static long Sink => _sink;
 
-    // The machine is shared: rounds alternate between the structures so that background load
-    // hits all of them alike, and the best round of each is kept.
-    private static double[] Interleaved(ulong[] q, params Func<ulong, long>[] fs)
+    // The machine is shared and its load swings within seconds, so the structures take turns on short
+    // chunks of the queries (every structure gets the same chunk in a round), after one warm-up
+    // pass. Each structure's time is the median over rounds, and each ratio the median of the
+    // per-round ratios against the first structure: a burst of load inflates one round for all
+    // alike instead of one structure's whole pass.
+    private static (double[] Ns, double[] RatioToFirst) Interleaved<T>(T[] q, params Func<T, long>[] fs)
     {
-        var best = new double[fs.Length];
-        Array.Fill(best, double.MaxValue);
-        for (var round = 0; round < 4; round++)
+        const int Chunk = 50_000;
+        var chunks = Math.Max(1, q.Length / Chunk);
+        var passes = 3;
+        var ns = new double[fs.Length][];
+        for (var i = 0; i < fs.Length; i++)
         {
+            TimeChunk(q, 0, q.Length, fs[i]);
+            ns[i] = new double[chunks * passes];
+        }
+        var ratios = new double[fs.Length][];
+        for (var i = 0; i < fs.Length; i++)
+        {
+            ratios[i] = new double[chunks * passes];
+        }
+        for (var round = 0; round < chunks * passes; round++)
+        {
+            var c = round % chunks;
+            var len = Math.Min(Chunk, q.Length - (c * Chunk));
             for (var i = 0; i < fs.Length; i++)
             {
-                var ns = TimeOnce(q, fs[i]);
-                if (round > 0)
-                {
-                    best[i] = Math.Min(best[i], ns);
-                }
+                ns[i][round] = TimeChunk(q, c * Chunk, len, fs[i]);
             }
-        }
-        return best;
-    }
-
-    private static double[] InterleavedIdx(int[] q, params Func<int, long>[] fs)
-    {
-        var best = new double[fs.Length];
-        Array.Fill(best, double.MaxValue);
-        for (var round = 0; round < 4; round++)
-        {
             for (var i = 0; i < fs.Length; i++)
             {
-                long s = 0;
-                var t = Stopwatch.GetTimestamp();
-                foreach (var x in q)
-                {
-                    s += fs[i](x);
-                }
-                var ns = Stopwatch.GetElapsedTime(t).TotalNanoseconds / q.Length;
-                _sink += s;
-                if (round > 0)
-                {
-                    best[i] = Math.Min(best[i], ns);
-                }
+                ratios[i][round] = ns[0][round] / ns[i][round];
             }
         }
-        return best;
+        var med = new double[fs.Length];
+        var rat = new double[fs.Length];
+        for (var i = 0; i < fs.Length; i++)
+        {
+            med[i] = Median(ns[i]);
+            rat[i] = Median(ratios[i]);
+        }
+        return (med, rat);
     }
 
-    private static double TimeOnce(ulong[] q, Func<ulong, long> f)
+    private static double Median(double[] xs)
+    {
+        var c = (double[])xs.Clone();
+        Array.Sort(c);
+        return c[c.Length / 2];
+    }
+
+    private static double TimeChunk<T>(T[] q, int start, int len, Func<T, long> f)
     {
         long s = 0;
-        var t = Stopwatch.GetTimestamp();
-        foreach (var x in q)
+        var t = CpuClock.NowNs();
+        foreach (var x in q.AsSpan(start, len))
         {
             s += f(x);
         }
         _sink += s;
-        return Stopwatch.GetElapsedTime(t).TotalNanoseconds / q.Length;
+        return (double)(CpuClock.NowNs() - t) / len;
     }
 
     /// <summary>Eytzinger (BFS) layout with branchless descent and prefetch of the 16th descendant

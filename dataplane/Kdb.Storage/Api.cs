@@ -101,12 +101,16 @@ public sealed record EngineStats
     public double AvgLog2Error { get; init; }
     /// <summary>Largest leaf error (positions) over all segments.</summary>
     public long MaxError { get; init; }
+    /// <summary>log2(2·<see cref="MaxError"/>+1): the widest search window, in binary-search steps.</summary>
+    public double MaxLog2Error { get; init; }
     /// <summary>Index lookups since open.</summary>
     public long IndexLookups { get; init; }
     /// <summary>Average number of positions in the searched window per lookup.</summary>
     public double AvgProbeWindow { get; init; }
     /// <summary>Current GC threshold.</summary>
     public ulong GcThreshold { get; init; }
+    /// <summary>WAL fsyncs since open; batches applied per fsync show how well group commit shares them.</summary>
+    public long WalSyncs { get; init; }
 }
 
 /// <summary>Read methods shared by the engine (latest state) and snapshots (a fixed version).</summary>

@@ -78,13 +78,24 @@ public sealed class ModelTests
     {
         // A small key space with shared prefixes and varying lengths forces overwrites, prefix
         // relations and duplicate learned-index projections.
-        return r.Next(4) switch
+        // The last two shapes aim at the delta's cached 24-byte key words: keys equal in their first
+        // 24 bytes, and keys that differ only by trailing zero bytes (equal once zero-padded).
+        return r.Next(6) switch
         {
             0 => Keys.K("k" + r.Next(60)),
             1 => Keys.K("user/0000000000/" + r.Next(40).ToString("D3")),
             2 => [(byte)r.Next(3), (byte)r.Next(3)],
-            _ => Keys.K("t" + r.Next(30).ToString("D2") + new string('x', r.Next(3))),
+            3 => Keys.K("t" + r.Next(30).ToString("D2") + new string('x', r.Next(3))),
+            4 => Keys.K("tenant-table-index-0123/" + r.Next(25)),
+            _ => ZeroTail(r),
         };
+    }
+
+    private static byte[] ZeroTail(Random r)
+    {
+        var k = new byte[r.Next(1, 27)];
+        k[0] = (byte)(1 + r.Next(2));
+        return k;
     }
 
     public static IEnumerable<object[]> Seeds()

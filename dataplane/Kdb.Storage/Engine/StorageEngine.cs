@@ -612,9 +612,11 @@ internal sealed partial class StorageEngine : IKvEngine, IKvGroupCommit
                     ModelBytes = model,
                     AvgLog2Error = entries == 0 ? 0 : log2 / entries,
                     MaxError = maxErr,
+                    MaxLog2Error = Math.Log2((2.0 * maxErr) + 1),
                     IndexLookups = lookups,
                     AvgProbeWindow = lookups == 0 ? 0 : (double)window / lookups,
                     GcThreshold = Volatile.Read(ref _gcThreshold),
+                    WalSyncs = _wal?.Syncs ?? 0,
                 };
             }
             finally

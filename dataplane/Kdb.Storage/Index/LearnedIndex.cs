@@ -224,13 +224,13 @@ internal sealed class LearnedIndex
     }
 
     /// <summary>The lower bound of <paramref name="x"/> (first position whose projection ≥ x, or of a
-    /// full key with this projection) lies in [lo, hi].</summary>
+    /// full key with this projection) lies in [lo, hi]; <c>Pred</c>, inside it, is the model's guess.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public (long Lo, long Hi) Window(ulong x)
+    public (long Lo, long Hi, long Pred) Window(ulong x)
     {
         if (_leaves.Length == 0)
         {
-            return (_end, _end);
+            return (_end, _end, _end);
         }
         ref var leaf = ref Unsafe.Add(ref MemoryMarshal.GetArrayDataReference(_leaves), Route(x));
         long off = 0;
@@ -241,13 +241,13 @@ internal sealed class LearnedIndex
             off = d >= leaf.Span ? leaf.Span : (long)d;
         }
         var p = leaf.Start + off;
-        return (Math.Max(leaf.Start, p - leaf.Err), Math.Min(leaf.Start + leaf.Span, p + leaf.Err));
+        return (Math.Max(leaf.Start, p - leaf.Err), Math.Min(leaf.Start + leaf.Span, p + leaf.Err), p);
     }
 
     /// <summary>Lower bound in a sorted u64 array this index was built over (basePos 0).</summary>
     public long LowerBound(ulong[] keys, ulong x)
     {
-        var (lo, hi) = Window(x);
+        var (lo, hi, _) = Window(x);
         return LastMile.LowerBound(keys, lo, hi, x);
     }
 

@@ -16,24 +16,45 @@ internal sealed class RadixRouter
     private const int SplitAbove = 16;
     private const int MaxDepth = 6;
 
-    private readonly ulong[] _min;
-    private readonly int[] _shift;
-    private readonly int[] _offset;  // into _table and _child
-    private readonly int[] _buckets;
-    private readonly int[] _table;   // per node R + 1 entries: first leaf whose bucket ≥ b
-    private readonly int[] _child;   // per node R entries: sub-node of a heavy bucket, or −1
+    // Persisted as six arrays (min, shift, offset into the slots, buckets, first leaf per slot, child
+    // per slot); held interleaved so that a routing step reads one node and one or two adjacent
+    // slots, a cache line or two, instead of six arrays.
+    private readonly Node[] _nodes;
+    private readonly Slot[] _slots;
+
+    [StructLayout(LayoutKind.Sequential)]
+    private struct Node
+    {
+        public ulong Min;
+        public int Shift;
+        public int Offset;  // into _slots
+        public int Buckets;
+    }
+
+    /// <summary>Per node R + 1 slots: the first leaf whose bucket ≥ b, and the sub-node of a heavy
+    /// bucket (or −1).</summary>
+    [StructLayout(LayoutKind.Sequential)]
+    private struct Slot
+    {
+        public int First;
+        public int Child;
+    }
 
     private RadixRouter(ulong[] min, int[] shift, int[] offset, int[] buckets, int[] table, int[] child)
     {
-        _min = min;
-        _shift = shift;
-        _offset = offset;
-        _buckets = buckets;
-        _table = table;
-        _child = child;
+        _nodes = new Node[min.Length];
+        for (var i = 0; i < min.Length; i++)
+        {
+            _nodes[i] = new Node { Min = min[i], Shift = shift[i], Offset = offset[i], Buckets = buckets[i] };
+        }
+        _slots = new Slot[table.Length];
+        for (var i = 0; i < table.Length; i++)
+        {
+            _slots[i] = new Slot { First = table[i], Child = child[i] };
+        }
     }
 
-    public long Bytes => (_min.Length * 20L) + (_table.Length * 4L) + (_child.Length * 4L);
+    public long Bytes => (_nodes.Length * 20L) + (_slots.Length * 8L);
 
     public static RadixRouter Build(ulong[] x0)
     {
@@ -97,40 +118,59 @@ internal sealed class RadixRouter
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public (int Lo, int Hi) Route(ulong x)
     {
-        ref var table = ref MemoryMarshal.GetArrayDataReference(_table);
+        ref var slots = ref MemoryMarshal.GetArrayDataReference(_slots);
+        ref var nodes = ref MemoryMarshal.GetArrayDataReference(_nodes);
         var node = 0;
         while (true)
         {
-            var off = _offset[node];
-            var min = _min[node];
-            if (x < min)
+            ref var nd = ref Unsafe.Add(ref nodes, node);
+            var off = nd.Offset;
+            if (x < nd.Min)
             {
-                var first = Unsafe.Add(ref table, off) - 1;
-                return (Math.Max(first, 0), Math.Max(first, 0));
+                var first = Math.Max(Unsafe.Add(ref slots, off).First - 1, 0);
+                return (first, first);
             }
-            var b = (x - min) >> _shift[node];
-            var R = _buckets[node];
+            var b = (x - nd.Min) >> nd.Shift;
+            var R = nd.Buckets;
             var bi = off + (b >= (ulong)R ? R - 1 : (int)b);
-            var c = _child[bi];
-            if (c >= 0)
+            ref var slot = ref Unsafe.Add(ref slots, bi);
+            if (slot.Child >= 0)
             {
-                node = c;
+                node = slot.Child;
                 continue;
             }
-            return (Math.Max(Unsafe.Add(ref table, bi) - 1, 0), Unsafe.Add(ref table, bi + 1) - 1);
+            return (Math.Max(slot.First - 1, 0), Unsafe.Add(ref slots, bi + 1).First - 1);
         }
     }
 
     public void Write(ByteWriter w)
     {
-        w.I32(_min.Length);
-        w.I32(_table.Length);
-        w.Bytes(MemoryMarshal.AsBytes(_min.AsSpan()));
-        w.Bytes(MemoryMarshal.AsBytes(_shift.AsSpan()));
-        w.Bytes(MemoryMarshal.AsBytes(_offset.AsSpan()));
-        w.Bytes(MemoryMarshal.AsBytes(_buckets.AsSpan()));
-        w.Bytes(MemoryMarshal.AsBytes(_table.AsSpan()));
-        w.Bytes(MemoryMarshal.AsBytes(_child.AsSpan()));
+        w.I32(_nodes.Length);
+        w.I32(_slots.Length);
+        foreach (ref readonly var n in _nodes.AsSpan())
+        {
+            w.U64(n.Min);
+        }
+        foreach (ref readonly var n in _nodes.AsSpan())
+        {
+            w.I32(n.Shift);
+        }
+        foreach (ref readonly var n in _nodes.AsSpan())
+        {
+            w.I32(n.Offset);
+        }
+        foreach (ref readonly var n in _nodes.AsSpan())
+        {
+            w.I32(n.Buckets);
+        }
+        foreach (ref readonly var t in _slots.AsSpan())
+        {
+            w.I32(t.First);
+        }
+        foreach (ref readonly var t in _slots.AsSpan())
+        {
+            w.I32(t.Child);
+        }
     }
 
     public static RadixRouter Read(ref ByteReader r, int leafCount)

@@ -1,4 +1,5 @@
 using System.Buffers.Binary;
+using System.Numerics;
 using System.Runtime.CompilerServices;
 
 namespace Kdb.Storage.Index;
@@ -22,12 +23,15 @@ internal sealed class SegmentIndex
 {
     private const int PrefixBytes = 16;
     private const int FormatTag = 0x5849_4753; // "SGIX"
+    private const int LinearWindow = 32;
 
     private readonly int _prefixLen;       // 0 or 16
     private readonly byte[] _prefixes;     // groups × prefixLen
     private readonly Group[] _groups;
     private readonly ulong[] _pfxHi;       // the prefixes as big-endian words: numeric order = byte order
     private readonly ulong[] _pfxLo;
+    private readonly int[] _pfxHash;       // open addressing: group index + 1, 0 = empty
+    private readonly int _pfxShift;
     private long _lookups;
     private long _windowSum;
 
@@ -45,6 +49,45 @@ internal sealed class SegmentIndex
         {
             _pfxHi[i] = BinaryPrimitives.ReadUInt64BigEndian(prefixes.AsSpan(i * PrefixBytes));
             _pfxLo[i] = BinaryPrimitives.ReadUInt64BigEndian(prefixes.AsSpan((i * PrefixBytes) + 8));
+        }
+        // A present prefix (the common case: a key of an existing table) is found with one or two
+        // probes of a small hash table instead of a ~log2(groups)-step mispredicting binary search.
+        var bits = g == 0 ? 0 : Math.Max(4, 64 - BitOperations.LeadingZeroCount((ulong)g * 2));
+        _pfxHash = new int[g == 0 ? 0 : 1 << bits];
+        _pfxShift = 64 - bits;
+        for (var i = 0; i < g; i++)
+        {
+            var h = PrefixHash(_pfxHi[i], _pfxLo[i], _pfxShift);
+            while (_pfxHash[h] != 0)
+            {
+                h = (h + 1) & (_pfxHash.Length - 1);
+            }
+            _pfxHash[h] = i + 1;
+        }
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static int PrefixHash(ulong hi, ulong lo, int shift) =>
+        (int)((((hi * 0x9E37_79B9_7F4A_7C15UL) ^ lo) * 0xC2B2_AE3D_27D4_EB4FUL) >> shift);
+
+    /// <summary>The group of exactly this prefix, or −1.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private int FindPrefix(ulong hi, ulong lo)
+    {
+        var t = _pfxHash;
+        var h = PrefixHash(hi, lo, _pfxShift);
+        while (true)
+        {
+            var e = t[h] - 1;
+            if (e < 0)
+            {
+                return -1;
+            }
+            if (_pfxHi[e] == hi && _pfxLo[e] == lo)
+            {
+                return e;
+            }
+            h = (h + 1) & (t.Length - 1);
         }
     }
 
@@ -151,12 +194,14 @@ internal sealed class SegmentIndex
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    internal static ulong Project(ReadOnlySpan<byte> key, int skip)
+    internal static ulong Project(ReadOnlySpan<byte> key, int skip) =>
+        key.Length >= skip + 8
+            ? BinaryPrimitives.ReadUInt64BigEndian(key.Slice(skip, 8))
+            : ProjectShort(key, skip);
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static ulong ProjectShort(ReadOnlySpan<byte> key, int skip)
     {
-        if (key.Length >= skip + 8)
-        {
-            return BinaryPrimitives.ReadUInt64BigEndian(key.Slice(skip, 8));
-        }
         Span<byte> tmp = stackalloc byte[8];
         tmp.Clear();
         if (key.Length > skip)
@@ -184,6 +229,11 @@ internal sealed class SegmentIndex
             // Two word compares per step instead of a 16-byte span compare.
             var pa = BinaryPrimitives.ReadUInt64BigEndian(key);
             var pb = BinaryPrimitives.ReadUInt64BigEndian(key[8..]);
+            var found = FindPrefix(pa, pb);
+            if (found >= 0)
+            {
+                return SearchGroup(_groups[found], key, keys);
+            }
             int lo = 0, hi = _groups.Length;
             while (lo < hi)
             {
@@ -234,26 +284,60 @@ internal sealed class SegmentIndex
             }
             g = _groups[lo];
         }
-        var mine = key.Length >= g.Skip ? key[_prefixLen..g.Skip] : key[Math.Min(_prefixLen, key.Length)..];
-        var c = mine.SequenceCompareTo(g.Lcp);
-        if (c < 0)
+        return SearchGroup(g, key, keys);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private long SearchGroup<TSource>(Group g, ReadOnlySpan<byte> key, TSource keys)
+        where TSource : IKeySource
+    {
+        // With no shared bytes past the routed prefix (the common case) the query already matches [0, skip).
+        if (g.Skip != _prefixLen) // Skip − prefix length is the length of Lcp; this avoids loading it
         {
-            return g.Start;
+            var mine = key.Length >= g.Skip ? key[_prefixLen..g.Skip] : key[Math.Min(_prefixLen, key.Length)..];
+            var c = mine.SequenceCompareTo(g.Lcp);
+            if (c < 0)
+            {
+                return g.Start;
+            }
+            if (c > 0)
+            {
+                return g.End;
+            }
         }
-        if (c > 0)
-        {
-            return g.End;
-        }
-        var (wlo, whi) = g.Model.Window(Project(key, g.Skip));
+        var skip = g.Skip;
+        var q = Project(key, skip);
+        var (wlo, whi, pred) = g.Model.Window(q);
         _lookups++;
         _windowSum += whi - wlo + 1;
-        // Branch-light binary search on full keys: the window is small and contiguous.
-        var b = wlo;
+        // Every key of the group shares bytes [0, skip) with the query, so projections order keys
+        // exactly unless they are equal; only then are the full keys compared.
         var n = whi - wlo;
+        if (n <= LinearWindow)
+        {
+            // Walk from the prediction towards the lower bound: the typical miss is a few positions,
+            // so this touches one or two cache lines where a search of the whole window touches all.
+            var i = pred;
+            if (i < whi && Below(keys.KeyAt(i), key, q, skip))
+            {
+                i++;
+                while (i < whi && Below(keys.KeyAt(i), key, q, skip))
+                {
+                    i++;
+                }
+                return i;
+            }
+            while (i > wlo && !Below(keys.KeyAt(i - 1), key, q, skip))
+            {
+                i--;
+            }
+            return i;
+        }
+        var b = wlo;
         while (n > 0)
         {
             var half = n >> 1;
-            if (keys.KeyAt(b + half).SequenceCompareTo(key) < 0)
+            if (Below(keys.KeyAt(b + half), key, q, skip))
             {
                 b += half + 1;
                 n -= half + 1;
@@ -264,6 +348,14 @@ internal sealed class SegmentIndex
             }
         }
         return b;
+    }
+
+    /// <summary>Whether <paramref name="k"/> (a key of the group) sorts before the query.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static bool Below(ReadOnlySpan<byte> k, ReadOnlySpan<byte> key, ulong q, int skip)
+    {
+        var p = Project(k, skip);
+        return p < q || (p == q && k.SequenceCompareTo(key) < 0);
     }
 
     public void Write(ByteWriter w)

@@ -17,11 +17,13 @@ internal sealed unsafe class Segment : IKeySource
     private readonly byte* _base;
     private readonly long _offsOff;
     private readonly long _metaOff;
+    private readonly long _keysOff;
+    private readonly int _keyWidth; // every key has this length; 0: variable, read the offsets
     private int _refs = 1;
     private volatile bool _obsolete;
 
     private Segment(string path, ulong fileNo, long size, MemoryMappedFile mmf, MemoryMappedViewAccessor view, byte* basePtr,
-        long count, long offsOff, long metaOff, ulong minVersion, ulong maxVersion, RangeTombstone[] rts, SegmentIndex index)
+        long count, long keysOff, int keyWidth, long offsOff, long metaOff, ulong minVersion, ulong maxVersion, RangeTombstone[] rts, SegmentIndex index)
     {
         Path = path;
         FileNo = fileNo;
@@ -30,6 +32,8 @@ internal sealed unsafe class Segment : IKeySource
         _view = view;
         _base = basePtr;
         Count = count;
+        _keysOff = keysOff;
+        _keyWidth = keyWidth;
         _offsOff = offsOff;
         _metaOff = metaOff;
         MinVersion = minVersion;
@@ -92,9 +96,11 @@ internal sealed unsafe class Segment : IKeySource
         var crcMeta = r.U32();
         var crcRt = r.U32();
         var crcIdx = r.U32();
+        var keyWidth = r.I32();
         if (count < 0 || keysOff < SegmentWriter.HeaderSize || keysOff + keysLen != offsOff
             || offsOff + ((count + 1) * 8) != metaOff || metaOff + (count * SegmentWriter.MetaSize) != rtOff
-            || rtOff + rtLen != idxOff || idxOff + idxLen != footOff || idxLen > int.MaxValue || rtLen > int.MaxValue)
+            || rtOff + rtLen != idxOff || idxOff + idxLen != footOff || idxLen > int.MaxValue || rtLen > int.MaxValue
+            || keyWidth < 0 || keyWidth > KvEngine.MaxKeyBytes || (keyWidth != 0 && keysLen != count * keyWidth))
         {
             throw new StorageCorruptionException(path, footOff, "inconsistent region offsets in footer");
         }
@@ -117,6 +123,7 @@ internal sealed unsafe class Segment : IKeySource
                 Check(path, p, keysOff, keysLen, crcKeys, "keys");
                 Check(path, p, offsOff, (count + 1) * 8, crcOffs, "key offsets");
                 Check(path, p, metaOff, count * SegmentWriter.MetaSize, crcMeta, "entry table");
+                CheckKeyWidth(path, p, keysOff, offsOff, count, keyWidth);
             }
             Check(path, p, rtOff, rtLen, crcRt, "range tombstones");
             Check(path, p, idxOff, idxLen, crcIdx, "learned index");
@@ -131,7 +138,7 @@ internal sealed unsafe class Segment : IKeySource
             {
                 throw new StorageCorruptionException(path, rtOff, e.Message);
             }
-            return new Segment(path, fileNo, size, mmf, view, p, count, offsOff, metaOff, minV, maxV, rts, index);
+            return new Segment(path, fileNo, size, mmf, view, p, count, keysOff, keyWidth, offsOff, metaOff, minV, maxV, rts, index);
         }
         catch
         {
@@ -162,6 +169,23 @@ internal sealed unsafe class Segment : IKeySource
         }
     }
 
+    /// <summary>A fixed key width must agree with every stored offset (the reads skip the offsets).</summary>
+    private static void CheckKeyWidth(string path, byte* p, long keysOff, long offsOff, long count, int keyWidth)
+    {
+        if (keyWidth == 0)
+        {
+            return;
+        }
+        var offs = (long*)(p + offsOff);
+        for (long i = 0; i <= count; i++)
+        {
+            if (offs[i] != keysOff + (i * keyWidth))
+            {
+                throw new StorageCorruptionException(path, offsOff + (i * 8), "key offset disagrees with the fixed key width");
+            }
+        }
+    }
+
     private static RangeTombstone[] ReadRangeTombstones(ReadOnlySpan<byte> data)
     {
         var r = new ByteReader(data);
@@ -183,6 +207,10 @@ internal sealed unsafe class Segment : IKeySource
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public ReadOnlySpan<byte> KeyAt(long index)
     {
+        if (_keyWidth != 0)
+        {
+            return new ReadOnlySpan<byte>(_base + _keysOff + (index * _keyWidth), _keyWidth);
+        }
         var o = (long*)(_base + _offsOff) + index;
         return new ReadOnlySpan<byte>(_base + o[0], (int)(o[1] - o[0]));
     }

@@ -13,8 +13,11 @@ namespace Kdb.Storage.Segments;
 /// meta     N × 32: u64 valueOffset u64 version u32 valueLength u32 crc32c(key,value,version,kind) u8 kind 7×reserved
 /// rtombs   u32 count, then (u16 len, start, u16 len, end, u64 version) each
 /// index    the learned index (<see cref="SegmentIndex"/>), persisted so opening never retrains
-/// footer   136 bytes: magic "KDBSEGFT", format, size, counts, region offsets, versions, region CRCs, own CRC
+/// footer   136 bytes: magic "KDBSEGFT", format, size, counts, region offsets, versions, region CRCs,
+///          u32 key width (when every key has the same length, else 0), u32 reserved, own CRC
 /// </code>
+/// A non-zero key width lets readers address key i directly, without the dependent load of its
+/// offset (segments written before the field existed have 0 there and use the offsets).
 /// Keys and offsets are separate from the per-entry metadata so that the last-mile search touches
 /// a few contiguous cache lines.
 /// </summary>
@@ -37,6 +40,7 @@ internal sealed class SegmentWriter : IDisposable
     private long _pos;
     private ulong _minVersion = ulong.MaxValue;
     private ulong _maxVersion;
+    private int _keyWidth = -1; // −1: no key yet; 0: lengths differ
     private bool _done;
 
     public SegmentWriter(string path)
@@ -63,6 +67,7 @@ internal sealed class SegmentWriter : IDisposable
         _pos += value.Length;
         _keys.Bytes(key);
         _keyOffsets.Add(_keys.Length);
+        _keyWidth = _keyWidth == -1 || _keyWidth == key.Length ? key.Length : 0;
         var m = _meta.Reserve(MetaSize);
         m.Clear();
         BinaryPrimitives.WriteInt64LittleEndian(m, valOff);
@@ -163,7 +168,7 @@ internal sealed class SegmentWriter : IDisposable
         f.U32(crcMeta);
         f.U32(FileUtil.Crc32C(rtw.WrittenSpan));
         f.U32(FileUtil.Crc32C(iw.WrittenSpan));
-        f.U32(0);
+        f.U32((uint)Math.Max(_keyWidth, 0));
         f.U32(0);
         f.U32(FileUtil.Crc32C(f.WrittenSpan));
         _fs.Write(f.WrittenSpan);

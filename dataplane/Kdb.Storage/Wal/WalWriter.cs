@@ -22,6 +22,7 @@ internal sealed class WalWriter : IDisposable
     private long _fileBytes;
     private ulong _lastSeq;    // seq of the last record appended
     private ulong _durableSeq; // seq of the last record fsynced
+    private long _syncs;
 
     /// <param name="dir">The WAL directory.</param>
     /// <param name="fileNo">The number of the first file to create.</param>
@@ -38,6 +39,9 @@ internal sealed class WalWriter : IDisposable
     public ulong FileNo { get; private set; }
 
     public long FileBytes => _fileBytes;
+
+    /// <summary>fsyncs of record data since open.</summary>
+    public long Syncs => Volatile.Read(ref _syncs);
 
     /// <summary>The seq of the newest record known to be fsynced.</summary>
     public ulong DurableSeq => Volatile.Read(ref _durableSeq);
@@ -137,6 +141,7 @@ internal sealed class WalWriter : IDisposable
         if (fsync)
         {
             _fs.Flush(true);
+            Interlocked.Increment(ref _syncs);
             Volatile.Write(ref _durable, end);
             Volatile.Write(ref _durableSeq, endSeq);
         }
