@@ -34,7 +34,7 @@ try
     Console.Error.WriteLine("# pgbench -i -s 1 through the proxy and on PostgreSQL 15");
     BenchTools.Pgbench(viaProxy, TimeSpan.FromMinutes(10), "-i", "-s", "1", "-q");
     BenchTools.Pgbench(direct, TimeSpan.FromMinutes(10), "-i", "-s", "1", "-q");
-    foreach (var (figure, script) in new[] { ("select", "-S"), ("update", "-N") })
+    foreach (var (figure, script) in new[] { ("select", "-S"), ("update", "-N"), ("tpcb", "--builtin=tpcb-like") })
     {
         var postgresTps = BenchTools.PgbenchTps(direct, script, seconds);
         var proxyTps = BenchTools.PgbenchTps(viaProxy, script, seconds);

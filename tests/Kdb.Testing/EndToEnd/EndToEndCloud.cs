@@ -64,6 +64,10 @@ public sealed class EndToEndCloud : IAsyncLifetime
             [
                 .. CloudSpecs.ControlPlaneArguments(port, _postgres.ConnectionString("kdb_e2e"), ControlPlaneUrl, Path.Combine(_root, "objects")),
                 "--RateLimits:TokenRequestsPerMinute=1000000",
+                // Scheduled backups (cron's finest step is a minute) are taken within a second of falling due, and
+                // restore drills verify completed backups within seconds rather than daily.
+                "--Backups:SchedulerInterval=00:00:01",
+                "--Backups:DrillInterval=00:00:05",
             ]) with
         {
             Name = "controlplane",
