@@ -59,16 +59,23 @@ public sealed partial class LocalCloudTests
             await create.ExecuteNonQueryAsync();
         }
         await using var host = await ProvisioningHostAsync();
-        // This host learns the database's org from the request, as the control plane's own host did.
-        await host.Harness.Bus.Publish(new DatabaseRequested("op_q", DateTimeOffset.UtcNow, id, info.TenantId, org,
-            new RoleVerifier("owner", RoleKind.Owner, info.Roles.Single(r => r.Name == "owner").ScramVerifier), new DatabaseLimits(10, 100, 1 << 30)));
-        await host.WaitPublishedAsync<DatabaseProvisioned>(1).Within("request redelivered");
-
-        var backup = new BackupRequested("op_b", DateTimeOffset.UtcNow, "bkp_duplicate" + Guid.NewGuid().ToString("N")[..8], id);
+        var backup = new BackupRequested("op_b", DateTimeOffset.UtcNow, "bkp_duplicate" + Guid.NewGuid().ToString("N")[..8], id, org);
         await Task.WhenAll(host.Harness.Bus.Publish(backup), host.Harness.Bus.Publish(backup));
         var completed = await host.WaitPublishedAsync<BackupCompleted>(2).Within("backups");
         Assert.Single(completed.Select(c => c.Result).Distinct());
         Assert.Single(Directory.GetFiles(Path.Combine(host.ObjectStorePath, "backups"), "manifest.json", SearchOption.AllDirectories));
+        // A request from a sender older than BackupRequested.OrgId cannot pick the org's key: it fails, saying why.
+        await host.Harness.Bus.Publish(backup with { OperationId = "op_b_old", BackupId = "bkp_noorg" + Guid.NewGuid().ToString("N")[..8], OrgId = null });
+        var noOrg = Assert.Single(await host.WaitPublishedAsync<BackupFailed>(1).Within("backup without org"));
+        Assert.Contains("names no org", noOrg.Reason, StringComparison.Ordinal);
+        // A drill restores the backup into a scratch database and compares it; a backup the store lacks fails the drill.
+        await host.Harness.Bus.Publish(new RestoreDrillRequested("op_drill", DateTimeOffset.UtcNow, [backup.BackupId, "bkp_notstored"]));
+        var verified = Assert.Single(await host.WaitPublishedAsync<BackupVerified>(1).Within("drill"));
+        Assert.Equal(backup.BackupId, verified.BackupId);
+        Assert.Contains(completed[0].Result.RaftIndex.ToString(System.Globalization.CultureInfo.InvariantCulture), verified.Details, StringComparison.Ordinal);
+        var drillFailed = Assert.Single(await host.WaitPublishedAsync<RestoreDrillFailed>(1).Within("drill of a missing backup"));
+        Assert.Equal("bkp_notstored", drillFailed.BackupId);
+        Assert.Contains("bkp_notstored", drillFailed.Details, StringComparison.Ordinal);
 
         // Each attempt inserts a new key: an insert that lands before the state applies must not fail the next one.
         const string insert = "INSERT INTO t SELECT max(id) + 1 FROM t";

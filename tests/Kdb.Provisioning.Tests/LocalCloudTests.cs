@@ -87,6 +87,8 @@ public sealed partial class LocalCloudTests(LocalCloud cloud) : IClassFixture<Lo
             await Exec(conn, "INSERT INTO orders SELECT g, 'customer ' || (g % 37), g * 1.25 FROM generate_series(1, 3000) g");
         }
         var expected = await QueryAsync(port, id, password);
+        // The org comes from BackupRequested.OrgId: provisioning keeps no record of its own of the database.
+        Assert.False(File.Exists(Path.Combine(cloud.ObjectStorePath, "databases", id + ".json")));
 
         var backupId = await BackupAsync(token, id);
         // Writes after the backup are not in it.

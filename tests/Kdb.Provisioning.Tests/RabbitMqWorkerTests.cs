@@ -1,4 +1,5 @@
 using System.Globalization;
+using System.Net;
 using Kdb.Testing.Hosting;
 using Kdb.Testing.Ports;
 using Kdb.Testing.Postgres;
@@ -67,8 +68,14 @@ public sealed class RabbitMqWorkerTests(RabbitMqCloud cloud) : IClassFixture<Rab
                 await conn.OpenAsync();
                 await using var cmd = new NpgsqlCommand("CREATE TABLE t (id int PRIMARY KEY); INSERT INTO t VALUES (1); SELECT count(*) FROM t", conn);
                 Assert.Equal(1L, await cmd.ExecuteScalarAsync());
-                // The worker, not the control plane, recorded the database's org in its own object store.
-                Assert.True(File.Exists(Path.Combine(objects, "databases", id + ".json")), worker.Log);
+                // A backup over RabbitMQ: the worker, not the control plane, stores it in its own object store, sealed
+                // with the key of the org the event names.
+                var (status, created) = await cloud.SendAsync(HttpMethod.Post, $"/v1/databases/{id}/backups", token, new { });
+                Assert.True(status == HttpStatusCode.Accepted, created.ToString());
+                var backupId = created.GetProperty("backup").GetProperty("id").GetString()!;
+                var backup = await cloud.WaitForAsync($"/v1/databases/{id}/backups/{backupId}", token, b => b.GetProperty("status").GetString() is "completed" or "failed");
+                Assert.True(backup.GetProperty("status").GetString() == "completed", backup + "\n" + worker.Log);
+                Assert.True(File.Exists(Path.Combine(objects, "backups", backupId, "manifest.json")), worker.Log);
             }
             finally
             {

@@ -26,6 +26,12 @@ internal static class BackupCodec
     private const int TagSize = 16;
     private const int MaxFrameBytes = 16 << 20;
 
+    /// <summary>Sealed chunks being written while the next is sealed: enough to keep a disk busy, bounded in memory.</summary>
+    private const int StoresInFlight = 4;
+
+    /// <summary>Chunks read and decrypted ahead of the one being consumed.</summary>
+    private const int LoadsAhead = 4;
+
     /// <summary>Reads an export stream to its last frame, handing the raw bytes to <paramref name="sink"/> in order.</summary>
     public static async Task<ExportSummary> ReadExportAsync(Stream export, Func<ReadOnlyMemory<byte>, Task> sink, CancellationToken ct)
     {
@@ -68,13 +74,17 @@ internal static class BackupCodec
         }
     }
 
-    /// <summary>Encrypts and stores the export stream; returns the summary and the stored chunks in order.</summary>
+    /// <summary>
+    /// Encrypts and stores the export stream; returns the summary and the stored chunks in order. Up to
+    /// <see cref="StoresInFlight"/> chunks are being written (and fsynced) while the next one is read and sealed, so
+    /// the export, the cipher and the disk work at the same time instead of in turn.
+    /// </summary>
     public static async Task<(ExportSummary Summary, List<ChunkRef> Chunks, long StoredBytes, string StoredSha256)> SealAsync(
         Stream export, IObjectStore store, byte[] key, string backupId, int chunkBytes, CancellationToken ct)
     {
         using var aes = new AesGcm(key, TagSize);
         using var storedSha = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
-        var chunks = new List<ChunkRef>();
+        var stores = new List<Task<ObjectInfo>>();
         long stored = 0;
         var plain = new MemoryStream(chunkBytes + (1 << 20));
         async Task FlushAsync()
@@ -83,67 +93,111 @@ internal static class BackupCodec
             {
                 return;
             }
-            var sealedChunk = Seal(aes, plain.GetBuffer().AsSpan(0, (int)plain.Length), Aad(backupId, chunks.Count));
+            var sealedChunk = Seal(aes, plain.GetBuffer().AsSpan(0, (int)plain.Length), Aad(backupId, stores.Count));
             plain.SetLength(0);
-            var info = await store.StoreChunkAsync("chunks", sealedChunk, ct);
             storedSha.AppendData(sealedChunk);
             stored += sealedChunk.Length;
+            if (stores.Count >= StoresInFlight)
+            {
+                await stores[^StoresInFlight];
+            }
+            stores.Add(Task.Run(() => store.StoreChunkAsync("chunks", sealedChunk, ct), ct));
+        }
+        ExportSummary summary;
+        try
+        {
+            summary = await ReadExportAsync(export, async raw =>
+            {
+                plain.Write(raw.Span);
+                if (plain.Length >= chunkBytes)
+                {
+                    await FlushAsync();
+                }
+            }, ct);
+            await FlushAsync();
+        }
+        finally
+        {
+            // No write may still be running when the caller hears how this ended.
+            await Task.WhenAll(stores).ContinueWith(static _ => { }, CancellationToken.None, TaskContinuationOptions.None, TaskScheduler.Default);
+        }
+        var chunks = new List<ChunkRef>(stores.Count);
+        foreach (var done in stores)
+        {
+            var info = await done;
             chunks.Add(new ChunkRef(info.Sha256, info.Size));
         }
-        var summary = await ReadExportAsync(export, async raw =>
-        {
-            plain.Write(raw.Span);
-            if (plain.Length >= chunkBytes)
-            {
-                await FlushAsync();
-            }
-        }, ct);
-        await FlushAsync();
         return (summary, chunks, stored, Convert.ToHexStringLower(storedSha.GetHashAndReset()));
     }
 
     /// <summary>
     /// Decrypts every chunk of a backup in order into <paramref name="sink"/>, checking each chunk's address and
-    /// tag and, at the end, the plaintext's SHA-256. Any failure throws <see cref="BackupCorruptException"/>.
+    /// tag and, at the end, the plaintext's SHA-256. Any failure throws <see cref="BackupCorruptException"/>. The
+    /// next <see cref="LoadsAhead"/> chunks are read, checked and decrypted in parallel while the sink takes one.
     /// </summary>
     public static async Task OpenAsync(BackupManifest manifest, IObjectStore store, byte[] key, Func<ReadOnlyMemory<byte>, Task> sink, CancellationToken ct)
     {
-        using var aes = new AesGcm(key, TagSize);
         using var sha = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
-        for (var i = 0; i < manifest.Chunks.Count; i++)
+        using var stop = CancellationTokenSource.CreateLinkedTokenSource(ct);
+        var ahead = new Queue<Task<byte[]>>();
+        var next = 0;
+        try
         {
-            byte[]? sealedChunk;
-            try
+            for (var i = 0; i < manifest.Chunks.Count; i++)
             {
-                sealedChunk = await store.LoadAsync(BackupManifest.ChunkKey(manifest.Chunks[i].Sha256), ct);
+                while (next < manifest.Chunks.Count && ahead.Count < LoadsAhead)
+                {
+                    var chunk = next++;
+                    ahead.Enqueue(Task.Run(() => LoadChunkAsync(manifest, chunk, store, key, stop.Token), stop.Token));
+                }
+                var plain = await ahead.Dequeue();
+                sha.AppendData(plain);
+                await sink(plain);
             }
-            catch (ObjectCorruptException e)
+        }
+        finally
+        {
+            // A failure (or a sink that gave up) leaves no read running behind it.
+            await stop.CancelAsync();
+            foreach (var pending in ahead)
             {
-                throw new BackupCorruptException($"backup {manifest.BackupId} is corrupt: chunk {i} failed its checksum ({e.Message})");
+                await pending.ContinueWith(static _ => { }, CancellationToken.None, TaskContinuationOptions.None, TaskScheduler.Default);
             }
-            if (sealedChunk is null)
-            {
-                throw new BackupCorruptException($"backup {manifest.BackupId} is incomplete: chunk {i} is missing from the object store");
-            }
-            if (Convert.ToHexStringLower(SHA256.HashData(sealedChunk)) != manifest.Chunks[i].Sha256)
-            {
-                throw new BackupCorruptException($"backup {manifest.BackupId} is corrupt: chunk {i} does not match its address");
-            }
-            byte[] plain;
-            try
-            {
-                plain = Open(aes, sealedChunk, Aad(manifest.BackupId, i));
-            }
-            catch (AuthenticationTagMismatchException)
-            {
-                throw new BackupCorruptException($"backup {manifest.BackupId} is corrupt or tampered: chunk {i} failed AES-GCM authentication");
-            }
-            sha.AppendData(plain);
-            await sink(plain);
         }
         if (Convert.ToHexStringLower(sha.GetHashAndReset()) != manifest.PlaintextSha256)
         {
             throw new BackupCorruptException($"backup {manifest.BackupId} is corrupt: its contents do not match the manifest's SHA-256");
+        }
+    }
+
+    private static async Task<byte[]> LoadChunkAsync(BackupManifest manifest, int i, IObjectStore store, byte[] key, CancellationToken ct)
+    {
+        byte[]? sealedChunk;
+        try
+        {
+            sealedChunk = await store.LoadAsync(BackupManifest.ChunkKey(manifest.Chunks[i].Sha256), ct);
+        }
+        catch (ObjectCorruptException e)
+        {
+            throw new BackupCorruptException($"backup {manifest.BackupId} is corrupt: chunk {i} failed its checksum ({e.Message})");
+        }
+        if (sealedChunk is null)
+        {
+            throw new BackupCorruptException($"backup {manifest.BackupId} is incomplete: chunk {i} is missing from the object store");
+        }
+        if (Convert.ToHexStringLower(SHA256.HashData(sealedChunk)) != manifest.Chunks[i].Sha256)
+        {
+            throw new BackupCorruptException($"backup {manifest.BackupId} is corrupt: chunk {i} does not match its address");
+        }
+        try
+        {
+            // AesGcm is not safe for concurrent use: one per chunk (the key schedule is cheap next to 4 MiB).
+            using var aes = new AesGcm(key, TagSize);
+            return Open(aes, sealedChunk, Aad(manifest.BackupId, i));
+        }
+        catch (AuthenticationTagMismatchException)
+        {
+            throw new BackupCorruptException($"backup {manifest.BackupId} is corrupt or tampered: chunk {i} failed AES-GCM authentication");
         }
     }
 

@@ -65,14 +65,15 @@ internal sealed record BackupManifest(
     public static IReadOnlyList<RoleVerifier> DeserializeRoles(byte[] json) => JsonSerializer.Deserialize<List<RoleVerifier>>(json, Json) ?? [];
 }
 
-/// <summary>Provisioning's own record of a database it created: the org whose backup keys seal its backups.</summary>
+/// <summary>
+/// The org of a database, as provisioning recorded it at creation before <c>BackupRequested</c> carried
+/// <c>OrgId</c>; read only for a request from an older sender, never written any more.
+/// </summary>
 internal sealed record DatabaseRecordInfo(string DatabaseId, string OrgId, ulong TenantId)
 {
     private static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web);
 
     public static string KeyOf(string databaseId) => $"databases/{databaseId}.json";
-
-    public Task SaveAsync(IObjectStore store, CancellationToken ct) => store.StoreAsync(KeyOf(DatabaseId), JsonSerializer.SerializeToUtf8Bytes(this, Json), ct);
 
     public static async Task<DatabaseRecordInfo?> LoadAsync(IObjectStore store, string databaseId, CancellationToken ct) =>
         await store.LoadAsync(KeyOf(databaseId), ct) is { } bytes ? JsonSerializer.Deserialize<DatabaseRecordInfo>(bytes, Json) : null;

@@ -21,8 +21,11 @@ internal sealed class BackupService(DatabaseOperations databases, IObjectStore s
 {
     public IObjectStore Store => store;
 
-    /// <summary>Takes a backup, or returns the manifest of the one already taken under this id (redelivery).</summary>
-    public async Task<BackupManifest> BackupAsync(string backupId, string databaseId, CancellationToken ct)
+    /// <summary>
+    /// Takes a backup, or returns the manifest of the one already taken under this id (redelivery). The org comes
+    /// from the event; a message from an older sender carries none, and then provisioning's own record is used.
+    /// </summary>
+    public async Task<BackupManifest> BackupAsync(string backupId, string databaseId, string? orgId, CancellationToken ct)
     {
         if (await BackupManifest.LoadAsync(store, backupId, ct) is { } done)
         {
@@ -31,15 +34,18 @@ internal sealed class BackupService(DatabaseOperations databases, IObjectStore s
         var started = Stopwatch.GetTimestamp();
         var location = await databases.LocateAsync(databaseId, ct)
             ?? throw new BackupOperationException($"backup {backupId}: database {databaseId} is not placed on any shard group");
-        var record = await DatabaseRecordInfo.LoadAsync(store, databaseId, ct)
-            ?? throw new BackupOperationException($"backup {backupId}: provisioning holds no record of database {databaseId}'s org");
+        if (string.IsNullOrEmpty(orgId))
+        {
+            orgId = (await DatabaseRecordInfo.LoadAsync(store, databaseId, ct))?.OrgId
+                ?? throw new BackupOperationException($"backup {backupId}: the request names no org (a sender older than BackupRequested.OrgId) and provisioning holds no record of database {databaseId}'s org");
+        }
         var info = await databases.DescribeAsync(location, databaseId, ct)
             ?? throw new BackupOperationException($"backup {backupId}: group {location.GroupId} does not host database {databaseId}");
-        var (keyId, key) = await databases.Fleet.ControlPlane.CreateBackupKeyAsync(record.OrgId, ct);
+        var (keyId, key) = await databases.Fleet.ControlPlane.CreateBackupKeyAsync(orgId, ct);
         var roles = info.Roles.Select(DatabaseOperations.FromWire).ToList();
         var sealedExport = await databases.OnGroupAsync(location, (admin, t) => ExportSealedAsync(admin, databaseId, backupId, key, t), ct, Timeout.InfiniteTimeSpan);
         var manifest = new BackupManifest(
-            BackupManifest.CurrentVersion, backupId, databaseId, record.OrgId, info.TenantId, keyId,
+            BackupManifest.CurrentVersion, backupId, databaseId, orgId, info.TenantId, keyId,
             sealedExport.Summary.RaftIndex, sealedExport.Summary.Rows, sealedExport.Summary.TotalCrc32C, sealedExport.Summary.Bytes, sealedExport.Summary.Sha256,
             sealedExport.StoredBytes, sealedExport.StoredSha256,
             BackupCodec.SealRoles(key, backupId, BackupManifest.SerializeRoles(roles)),
@@ -61,7 +67,7 @@ internal sealed class BackupService(DatabaseOperations databases, IObjectStore s
         var (manifest, key, roles) = await OpenVerifiedAsync(backupId, target.OrgId, ct);
         var owner = roles.FirstOrDefault(r => r.Kind == RoleKind.Owner)
             ?? throw new BackupOperationException($"backup {backupId} holds no owner role");
-        var location = await databases.EnsureCreatedAsync(target.DatabaseId, target.TenantId, target.OrgId, owner, ct)
+        var location = await databases.EnsureCreatedAsync(target.DatabaseId, target.TenantId, owner, ct)
             ?? throw new BackupOperationException($"restore of backup {backupId}: target database {target.DatabaseId} no longer exists");
         try
         {

@@ -14,7 +14,7 @@ internal sealed partial class BackupRequestedConsumer(BackupService backups, ILo
         var m = context.Message;
         try
         {
-            var manifest = await backups.BackupAsync(m.BackupId, m.DatabaseId, context.CancellationToken);
+            var manifest = await backups.BackupAsync(m.BackupId, m.DatabaseId, m.OrgId, context.CancellationToken);
             await context.Publish(new BackupCompleted(m.OperationId, DateTimeOffset.UtcNow, m.BackupId, m.DatabaseId, manifest.Result));
         }
         catch (Exception e) when (e is BackupOperationException || DatabaseOperations.IsFinal(e))

@@ -20,7 +20,7 @@ internal sealed partial class DatabaseRequestedConsumer(DatabaseOperations datab
         var m = context.Message;
         try
         {
-            var location = await databases.EnsureCreatedAsync(m.DatabaseId, m.TenantId, m.OrgId, m.Owner, context.CancellationToken);
+            var location = await databases.EnsureCreatedAsync(m.DatabaseId, m.TenantId, m.Owner, context.CancellationToken);
             if (location is null)
             {
                 LogGone(logger, m.DatabaseId);

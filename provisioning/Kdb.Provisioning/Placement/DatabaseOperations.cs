@@ -18,7 +18,7 @@ internal sealed record DatabaseLocation(ulong GroupId, IReadOnlyList<string> Nod
 /// a database's group. Each step is safe to repeat: the placement is written before the database is created, so
 /// a redelivered request finds the group chosen the first time instead of creating a second copy elsewhere.
 /// </summary>
-internal sealed class DatabaseOperations(Fleet fleet, IObjectStore store)
+internal sealed class DatabaseOperations(Fleet fleet)
 {
     public Fleet Fleet => fleet;
 
@@ -32,7 +32,7 @@ internal sealed class DatabaseOperations(Fleet fleet, IObjectStore store)
     /// Makes sure the database exists on a group with its owner role; returns where, or null when the control
     /// plane no longer has the database (deleted meanwhile: nothing to do).
     /// </summary>
-    public async Task<DatabaseLocation?> EnsureCreatedAsync(string databaseId, ulong tenantId, string orgId, RoleVerifier owner, CancellationToken ct)
+    public async Task<DatabaseLocation?> EnsureCreatedAsync(string databaseId, ulong tenantId, RoleVerifier owner, CancellationToken ct)
     {
         var placement = await fleet.ControlPlane.PlacementAsync(databaseId, ct);
         if (placement is null)
@@ -40,6 +40,7 @@ internal sealed class DatabaseOperations(Fleet fleet, IObjectStore store)
             return null;
         }
         DatabaseLocation location;
+        var placedNow = false;
         if (placement is { GroupId: { } placedGroup, ReplicaNodeIds.Count: > 0 })
         {
             location = new DatabaseLocation(placedGroup, placement.ReplicaNodeIds, placement.LeaderNodeId);
@@ -52,11 +53,12 @@ internal sealed class DatabaseOperations(Fleet fleet, IObjectStore store)
                 return null;
             }
             location = new DatabaseLocation(chosen.GroupId, chosen.NodeIds, chosen.LeaderNodeId);
+            placedNow = true;
         }
-        // The org is kept for backups: their events name only the database.
-        await new DatabaseRecordInfo(databaseId, orgId, tenantId).SaveAsync(store, ct);
-        // A redelivered request finds the database already there: check before proposing anything.
-        if (await DescribeAsync(location, databaseId, ct) is { } existing)
+        // A redelivered request finds the database already there: check before proposing anything. A database this
+        // delivery has just placed cannot be there (any earlier delivery would have left its placement), which saves
+        // two round trips on every first attempt.
+        if (!placedNow && await DescribeAsync(location, databaseId, ct) is { } existing)
         {
             return existing.TenantId == tenantId
                 ? location
@@ -69,10 +71,17 @@ internal sealed class DatabaseOperations(Fleet fleet, IObjectStore store)
         }
         catch (NodeAdminException e) when (e.Status == HttpStatusCode.Conflict && e.Title != "Not the leader")
         {
-            // Created by a delivery racing this one? Then it is there with our tenant; anything else is a real conflict.
-            if (await DescribeAsync(location, databaseId, ct) is not { } raced || raced.TenantId != tenantId)
+            // Created by a delivery racing this one (or by this call's own first attempt, whose answer was lost before
+            // it was retried on a new leader)? Then it is there with our tenant; another tenant is a real conflict.
+            // Not listed at all means the replica that answered has not applied the create yet: retry, never fail.
+            switch (await DescribeAsync(location, databaseId, ct))
             {
-                throw;
+                case null when e.Detail?.Contains("another group", StringComparison.Ordinal) == true:
+                    throw;
+                case null:
+                    throw new HttpRequestException($"database {databaseId} exists on group {location.GroupId} but the replica asked does not list it yet", e);
+                case { } raced when raced.TenantId != tenantId:
+                    throw;
             }
         }
         return location;

@@ -1,4 +1,5 @@
 using System.Collections.Concurrent;
+using System.Diagnostics;
 using System.Net;
 using System.Security.Cryptography;
 using Kdb.Node.Admin;
@@ -34,6 +35,12 @@ internal sealed class Fleet(ControlPlaneClient controlPlane, HttpClient adminHtt
     /// <summary>How long one admin call may take on one replica before the next replica is tried.</summary>
     public static readonly TimeSpan CallTimeout = TimeSpan.FromSeconds(30);
 
+    private static readonly TimeSpan NodeListReuse = TimeSpan.FromSeconds(1);
+    private volatile NodeSnapshot? _recentNodes;
+
+    // Only touched under the placement gate.
+    private readonly Dictionary<ulong, (IReadOnlyList<string> Voters, long At)> _voters = [];
+
     public ControlPlaneClient ControlPlane => controlPlane;
 
     public NodeAdminClient Admin(NodeEntry node) =>
@@ -50,22 +57,21 @@ internal sealed class Fleet(ControlPlaneClient controlPlane, HttpClient adminHtt
         try
         {
             var nodes = await controlPlane.NodesAsync(ct);
+            _recentNodes = new NodeSnapshot(nodes, Stopwatch.GetTimestamp());
             var alive = nodes.Where(n => n.Alive).ToDictionary(n => n.NodeId, StringComparer.Ordinal);
             var groups = KnownGroups(nodes);
             GroupPlacement? best = null;
-            var bestCount = int.MaxValue;
-            foreach (var (id, g) in groups)
+            foreach (var (id, g) in groups.Where(g => g.Value.Databases < options.MaxDatabasesPerGroup).OrderBy(g => g.Value.Databases).ThenBy(g => g.Key))
             {
-                if (g.NodeIds.Count >= options.ReplicasPerGroup && g.NodeIds.All(alive.ContainsKey) && g.Databases < options.MaxDatabasesPerGroup && g.Databases < bestCount)
+                // Only the voters need to be alive: a node merely holding an old copy may be suspect or restarting.
+                if (g.NodeIds.Count >= options.ReplicasPerGroup
+                    && await VotersAsync(id, g, alive, ct) is var voters && voters.Count >= options.ReplicasPerGroup && voters.All(alive.ContainsKey))
                 {
-                    best = new GroupPlacement(id, g.NodeIds, g.Leader);
-                    bestCount = g.Databases;
+                    best = new GroupPlacement(id, voters, g.Leader);
+                    break;
                 }
             }
-            if (best is null)
-            {
-                best = await FormGroupAsync(alive.Values.ToList(), groups, ct);
-            }
+            best ??= await FormGroupAsync(alive.Values.ToList(), groups, ct);
             Reserve(best);
             return best;
         }
@@ -81,7 +87,7 @@ internal sealed class Fleet(ControlPlaneClient controlPlane, HttpClient adminHtt
     /// </summary>
     public async Task<T> OnGroupAsync<T>(IReadOnlyList<string> nodeIds, string? leader, Func<NodeAdminClient, CancellationToken, Task<T>> call, TimeSpan timeout, CancellationToken ct)
     {
-        var nodes = await controlPlane.NodesAsync(ct);
+        var nodes = await RecentNodesAsync(ct);
         var order = nodes.Where(n => nodeIds.Contains(n.NodeId, StringComparer.Ordinal))
             .OrderBy(n => n.NodeId == leader ? 0 : n.Alive ? 1 : 2)
             .ToList();
@@ -112,6 +118,58 @@ internal sealed class Fleet(ControlPlaneClient controlPlane, HttpClient adminHtt
             }
         }
         throw new HttpRequestException("no replica of the group could serve the call: " + last?.Message, last);
+    }
+
+    /// <summary>
+    /// The group's voters as one of its replicas (the leader first) reports them, remembered for
+    /// <see cref="NodeListReuse"/>. Heartbeats name every node holding a copy of the group, and that includes a
+    /// replica that was removed (by repair or trimming) and still keeps its old copy: placing on it would send clients
+    /// to a node that is no longer in the group. When no replica answers, the heartbeats' view.
+    /// </summary>
+    private async Task<IReadOnlyList<string>> VotersAsync(ulong groupId, KnownGroup known, Dictionary<string, NodeEntry> alive, CancellationToken ct)
+    {
+        if (_voters.TryGetValue(groupId, out var cached) && Stopwatch.GetElapsedTime(cached.At) < NodeListReuse)
+        {
+            return cached.Voters;
+        }
+        foreach (var nodeId in known.NodeIds.OrderBy(n => n == known.Leader ? 0 : 1))
+        {
+            if (!alive.TryGetValue(nodeId, out var node))
+            {
+                continue;
+            }
+            try
+            {
+                using var call = CancellationTokenSource.CreateLinkedTokenSource(ct);
+                call.CancelAfter(TimeSpan.FromSeconds(5));
+                if ((await Admin(node).StatusAsync(call.Token)).Groups.FirstOrDefault(g => g.GroupId == groupId) is { Voters.Count: > 0 } info)
+                {
+                    var voters = info.Voters.ToList();
+                    _voters[groupId] = (voters, Stopwatch.GetTimestamp());
+                    return voters;
+                }
+            }
+            catch (Exception e) when (e is HttpRequestException or NodeAdminException || (e is OperationCanceledException && !ct.IsCancellationRequested))
+            {
+            }
+        }
+        return known.NodeIds;
+    }
+
+    /// <summary>
+    /// The node list, fetched at most once per <see cref="NodeListReuse"/>: an admin call only needs the replicas'
+    /// endpoints (stable across restarts) and a hint of who is alive (a stale one only changes the order tried).
+    /// Placement and repair read the list fresh.
+    /// </summary>
+    private async Task<IReadOnlyList<NodeEntry>> RecentNodesAsync(CancellationToken ct)
+    {
+        if (_recentNodes is { } recent && Stopwatch.GetElapsedTime(recent.At) < NodeListReuse)
+        {
+            return recent.Nodes;
+        }
+        var nodes = await controlPlane.NodesAsync(ct);
+        _recentNodes = new NodeSnapshot(nodes, Stopwatch.GetTimestamp());
+        return nodes;
     }
 
     private async Task<GroupPlacement> FormGroupAsync(List<NodeEntry> alive, Dictionary<ulong, KnownGroup> groups, CancellationToken ct)
@@ -219,6 +277,8 @@ internal sealed class Fleet(ControlPlaneClient controlPlane, HttpClient adminHtt
         public string? Leader { get; set; } = leader;
         public int Databases { get; set; } = databases;
     }
+
+    private sealed record NodeSnapshot(IReadOnlyList<NodeEntry> Nodes, long At);
 
     private sealed record LocalGroup(IReadOnlyList<string> NodeIds, string? Leader, int Reserved);
 }

@@ -10,7 +10,8 @@ namespace Kdb.Provisioning.Repair;
 /// <summary>
 /// Replaces the replicas of nodes the control plane lists as <c>dead</c>: for each group whose membership (as its
 /// leader reports it) names a dead node, a live node outside the group joins as a learner, catches up, is promoted,
-/// and the dead member is removed; then every database of the group gets its new placement. Each step first checks
+/// and the dead member is removed; a group left with more voters than it should have gives up the surplus; then every
+/// database of the group gets its new placement. Each step first checks
 /// whether it is already done, so a round cut short (crash, leader change, timeout) is finished by the next one.
 /// </summary>
 internal sealed class NodeRepair(Fleet fleet, ProvisioningOptions options, ILogger<NodeRepair> logger)
@@ -25,10 +26,6 @@ internal sealed class NodeRepair(Fleet fleet, ProvisioningOptions options, ILogg
     {
         var nodes = await fleet.ControlPlane.NodesAsync(ct);
         var dead = nodes.Where(n => n.Status == "dead").Select(n => n.NodeId).ToHashSet(StringComparer.Ordinal);
-        if (dead.Count == 0)
-        {
-            return 0;
-        }
         var alive = nodes.Where(n => n.Alive).ToList();
         var statuses = new Dictionary<string, StatusResponse>(StringComparer.Ordinal);
         foreach (var n in alive)
@@ -41,7 +38,7 @@ internal sealed class NodeRepair(Fleet fleet, ProvisioningOptions options, ILogg
         var replaced = 0;
         foreach (var leader in alive.Where(n => statuses.ContainsKey(n.NodeId)))
         {
-            foreach (var group in statuses[leader.NodeId].Groups.Where(g => g.Role == "leader"))
+            foreach (var group in statuses[leader.NodeId].Groups.Where(g => g.Role == "leader" && NeedsRepair(g, dead)))
             {
                 try
                 {
@@ -70,6 +67,7 @@ internal sealed class NodeRepair(Fleet fleet, ProvisioningOptions options, ILogg
         {
             return replaced;
         }
+        group = await TrimAsync(leader, group, statuses, ct);
         var voters = group.Voters.Order(StringComparer.Ordinal).ToList();
         var key = group.GroupId + ":" + string.Join(',', voters);
         if (_placementsWritten.Contains(key))
@@ -125,21 +123,53 @@ internal sealed class NodeRepair(Fleet fleet, ProvisioningOptions options, ILogg
             await WaitCaughtUpAsync(leader, target, group.GroupId, ct);
             await WithTimeoutAsync(t => admin.ChangeReplicaAsync(group.GroupId, new ChangeReplicaRequest { Change = ReplicaChange.Promote, Member = member }, t), ct);
         }
-        var goneMember = group.Members.FirstOrDefault(m => m.NodeId == gone) ?? new Member { NodeId = gone, InternalUrl = "http://127.0.0.1:1" };
+        await RemoveAsync(leader, group, gone, ct);
+        logger.LogInformation("replaced {Gone} in group {Group} with {Target}", gone, group.GroupId, target.NodeId);
+    }
+
+    /// <summary>
+    /// A group with more voters than <see cref="ProvisioningOptions.ReplicasPerGroup"/> (a replaced node that came back
+    /// between its replacement's promotion and its own removal, or a replica added by hand) gives up the surplus: the
+    /// voter furthest behind goes first (the one that was away), then the busiest; never the leader.
+    /// </summary>
+    private async Task<GroupInfo> TrimAsync(NodeEntry leader, GroupInfo group, Dictionary<string, StatusResponse> statuses, CancellationToken ct)
+    {
+        while (group.Voters.Count > options.ReplicasPerGroup)
+        {
+            var groupId = group.GroupId;
+            var surplus = group.Voters.Where(v => v != leader.NodeId)
+                .OrderBy(v => statuses.TryGetValue(v, out var s) ? s.Groups.FirstOrDefault(g => g.GroupId == groupId)?.AppliedIndex ?? 0 : 0)
+                .ThenByDescending(v => statuses.TryGetValue(v, out var s) ? s.Groups.Count : int.MaxValue)
+                .ThenBy(v => v, StringComparer.Ordinal)
+                .First();
+            logger.LogInformation("group {Group} has {Voters} voters; removing {Surplus}", groupId, group.Voters.Count, surplus);
+            await RemoveAsync(leader, group, surplus, ct);
+            group = await GroupOnAsync(leader, groupId, ct) ?? throw new HttpRequestException($"node {leader.NodeId} no longer reports group {groupId}");
+        }
+        return group;
+    }
+
+    /// <summary>Removes a member through the leader; a refusal because it is already gone counts as done.</summary>
+    private async Task RemoveAsync(NodeEntry leader, GroupInfo group, string nodeId, CancellationToken ct)
+    {
+        var member = group.Members.FirstOrDefault(m => m.NodeId == nodeId) ?? new Member { NodeId = nodeId, InternalUrl = "http://127.0.0.1:1" };
         try
         {
-            await WithTimeoutAsync(t => admin.ChangeReplicaAsync(group.GroupId, new ChangeReplicaRequest { Change = ReplicaChange.Remove, Member = goneMember }, t), ct);
+            await WithTimeoutAsync(t => fleet.Admin(leader).ChangeReplicaAsync(group.GroupId, new ChangeReplicaRequest { Change = ReplicaChange.Remove, Member = member }, t), ct);
         }
         catch (NodeAdminException e) when (e.Status == HttpStatusCode.Conflict && e.Title != "Not the leader")
         {
             // Refused because an earlier attempt, whose answer was lost, removed it already? Anything else is real.
-            if (await GroupOnAsync(leader, group.GroupId, ct) is not { } now || now.Voters.Contains(gone) || now.Learners.Contains(gone))
+            if (await GroupOnAsync(leader, group.GroupId, ct) is not { } now || now.Voters.Contains(nodeId) || now.Learners.Contains(nodeId))
             {
                 throw;
             }
         }
-        logger.LogInformation("replaced {Gone} in group {Group} with {Target}", gone, group.GroupId, target.NodeId);
     }
+
+    /// <summary>A member on a dead node, or more voters than a group should have and no learner mid-join.</summary>
+    private bool NeedsRepair(GroupInfo group, HashSet<string> dead) =>
+        group.Voters.Concat(group.Learners).Any(dead.Contains) || (group.Learners.Count == 0 && group.Voters.Count > options.ReplicasPerGroup);
 
     /// <summary>Waits until the learner has applied what the leader had committed when the wait began.</summary>
     private async Task WaitCaughtUpAsync(NodeEntry leader, NodeEntry learner, ulong groupId, CancellationToken ct)
