@@ -41,9 +41,10 @@ internal static class Measure
     /// <summary>
     /// <paramref name="workers"/> closed loops, each calling <paramref name="operation"/> (which returns how many
     /// units it completed) for <paramref name="warmup"/> untimed and then <paramref name="duration"/> timed;
-    /// returns units per second over the timed window.
+    /// returns units per second over the timed window, and the CPU milliseconds (this process and the private
+    /// PostgreSQL, see <see cref="CpuMeter"/>) spent per unit in it.
     /// </summary>
-    public static async Task<double> ThroughputAsync(int workers, TimeSpan warmup, TimeSpan duration, Func<int, Task<int>> operation)
+    public static async Task<Throughput> ThroughputAsync(int workers, TimeSpan warmup, TimeSpan duration, Func<int, Task<int>> operation)
     {
         long units = 0;
         var timing = false;
@@ -68,14 +69,19 @@ internal static class Measure
         }
 
         await Task.Delay(warmup);
+        var cpuStart = CpuMeter.Seconds();
         Volatile.Write(ref timing, true);
         var start = Stopwatch.GetTimestamp();
         await Task.Delay(duration);
         Volatile.Write(ref timing, false);
         var elapsed = Stopwatch.GetElapsedTime(start).TotalSeconds;
+        var cpu = CpuMeter.Seconds() - cpuStart;
         var counted = Interlocked.Read(ref units);
         Volatile.Write(ref stop, true);
         await Task.WhenAll(loops);
-        return counted / elapsed;
+        return new Throughput(counted / elapsed, counted == 0 ? double.NaN : cpu * 1000 / counted);
     }
 }
+
+/// <summary>Units per second, and CPU milliseconds per unit (client, control plane and PostgreSQL together).</summary>
+internal readonly record struct Throughput(double PerSecond, double CpuMsPerUnit);

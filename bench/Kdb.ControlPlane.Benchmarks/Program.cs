@@ -16,6 +16,10 @@ internal static class BenchMain
     {
         var quick = args.Contains("--quick");
         var settings = quick ? BenchSettings.Quick : BenchSettings.Full;
+        // --only tokens,ingest (any of create, list, tokens, ingest) runs a subset, for profiling one path.
+        var onlyAt = Array.IndexOf(args, "--only");
+        var only = onlyAt >= 0 && onlyAt + 1 < args.Length ? args[onlyAt + 1].Split(',', StringSplitOptions.RemoveEmptyEntries) : null;
+        bool Runs(string part) => only is null || only.Contains(part, StringComparer.Ordinal);
         var figures = new List<string>();
         void Emit(string name, double value, string unit)
         {
@@ -41,17 +45,42 @@ internal static class BenchMain
         var bench = new ControlPlaneBench(host, seeded, userToken, settings, Emit);
         Progress("baselines");
         await bench.BaselinesAsync();
-        Progress($"create: {settings.Creates} timed creates after {settings.CreateWarmup} warm-up");
-        var create = await bench.CreateAsync();
-        Progress($"list: {settings.Lists} timed requests per endpoint after {settings.ListWarmup} warm-up");
-        var list = await bench.ListAsync();
-        Progress($"tokens: {settings.TokenWorkers} concurrent clients, {settings.TokenSeconds.TotalSeconds} s per grant");
-        var tokens = await bench.TokensAsync(Email, Password);
-        Progress($"usage ingest: {settings.IngestWorkers} senders, batches of {settings.BatchSize:N0}, {settings.IngestSeconds.TotalSeconds} s");
-        var ingest = await bench.IngestAsync();
+        var create = double.NaN;
+        var list = double.NaN;
+        var tokens = double.NaN;
+        var ingest = double.NaN;
+        if (Runs("create"))
+        {
+            Progress($"create: {settings.Creates} timed creates after {settings.CreateWarmup} warm-up");
+            create = await bench.CreateAsync();
+        }
+
+        if (Runs("list"))
+        {
+            Progress($"list: {settings.Lists} timed requests per endpoint after {settings.ListWarmup} warm-up");
+            list = await bench.ListAsync();
+        }
+
+        if (Runs("tokens"))
+        {
+            Progress($"tokens: {settings.TokenWorkers} concurrent clients, {settings.TokenSeconds.TotalSeconds} s per grant");
+            tokens = await bench.TokensAsync(Email, Password);
+        }
+
+        if (Runs("ingest"))
+        {
+            Progress($"usage ingest: {settings.IngestWorkers} senders, batches of {settings.BatchSize:N0}, {settings.IngestSeconds.TotalSeconds} s");
+            ingest = await bench.IngestAsync();
+        }
+
         Progress("done");
 
         static string Verdict(bool met) => met ? "met" : "MISSED";
+        if (only is not null)
+        {
+            Console.WriteLine($"# only: {string.Join(',', only)} (figures of the other parts not measured)");
+        }
+
         Console.WriteLine($"# mode: {(quick ? "quick" : "full")}; machine: {Environment.ProcessorCount} cores, load average {LoadAverage()} at the end of the run");
         Console.WriteLine("# setup: private PostgreSQL 15 (fsync off, as Kdb.Testing starts it) and the control plane in this process on a real Kestrel loopback port; client, server and database share the machine");
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"# rate limits raised through RateLimits:TokenRequestsPerMinute and RateLimits:ApiRequestsPerMinute = {ControlPlaneHost.RaisedRateLimitPerMinute:N0}: the figures measure the service, not the limiter"));
@@ -60,10 +89,26 @@ internal static class BenchMain
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"# list: {settings.Lists} sequential GETs of the first page (50 items) of each of /v1/orgs/{{orgId}}/databases and /v1/orgs/{{orgId}}/audit-log, over all seeded orgs; cp_list_p95_ms is the p95 of both together"));
         Console.WriteLine($"# tokens: {settings.TokenWorkers} concurrent closed-loop clients; client_credentials over the proxy, node and provisioning clients; refresh_token with rotation, one family per client; cp_tokens_per_s is the lower of the two");
         Console.WriteLine($"# usage: {settings.IngestWorkers} concurrent senders (service token of kdb-node), batches of {settings.BatchSize:N0} records over 1,000 databases each; every acknowledged record checked to have its receipt");
-        Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"# target cp_create_db_p95_ms <= 50 ms: {create:0.##} ms, {Verdict(create <= 50)}"));
-        Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"# target cp_list_p95_ms <= 30 ms: {list:0.##} ms, {Verdict(list <= 30)}"));
-        Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"# target cp_tokens_per_s >= 1,000 tokens/s: {tokens:0} tokens/s, {Verdict(tokens >= 1_000)}"));
-        Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"# target cp_usage_ingest_per_s >= 50,000 records/s: {ingest:0} records/s, {Verdict(ingest >= 50_000)}"));
+        if (!double.IsNaN(create))
+        {
+            Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"# target cp_create_db_p95_ms <= 50 ms: {create:0.##} ms, {Verdict(create <= 50)}"));
+        }
+
+        if (!double.IsNaN(list))
+        {
+            Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"# target cp_list_p95_ms <= 30 ms: {list:0.##} ms, {Verdict(list <= 30)}"));
+        }
+
+        if (!double.IsNaN(tokens))
+        {
+            Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"# target cp_tokens_per_s >= 1,000 tokens/s: {tokens:0} tokens/s, {Verdict(tokens >= 1_000)}"));
+        }
+
+        if (!double.IsNaN(ingest))
+        {
+            Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"# target cp_usage_ingest_per_s >= 50,000 records/s: {ingest:0} records/s, {Verdict(ingest >= 50_000)}"));
+        }
+
         foreach (var line in figures)
         {
             Console.WriteLine(line);

@@ -14,6 +14,7 @@ using Microsoft.AspNetCore.DataProtection;
 using Microsoft.AspNetCore.DataProtection.KeyManagement;
 using Microsoft.Extensions.Diagnostics.HealthChecks;
 using Microsoft.Extensions.Options;
+using Npgsql;
 
 if (args is ["schema-script"])
 {
@@ -49,6 +50,7 @@ builder.Services.AddSingleton<IConfigureOptions<KeyManagementOptions>>(sp =>
 builder.Services.Configure<TokenOptions>(builder.Configuration.GetSection(TokenOptions.Section));
 builder.Services.AddSingleton<SigningKeyService>();
 builder.Services.AddSingleton<TokenIssuer>();
+builder.Services.AddSingleton(sp => new RefreshTokenRotator(NpgsqlDataSource.Create(postgres), sp.GetRequiredService<IOptions<TokenOptions>>(), sp.GetRequiredService<TimeProvider>()));
 builder.Services.AddSingleton<ServiceClientRegistry>();
 builder.Services.AddSingleton<IStartupTask>(sp => sp.GetRequiredService<ServiceClientRegistry>());
 builder.Services.AddSingleton<IStartupTask>(sp => sp.GetRequiredService<SigningKeyService>());

@@ -102,6 +102,58 @@ public sealed class IdentityTests(PostgresFixture postgres) : IAsyncLifetime
     }
 
     [Fact]
+    public async Task RefreshToken_ConcurrentRotationsShareStatements_EachFamilyStaysItsOwn_AndAConcurrentReuseEndsOnlyThatLogin()
+    {
+        await SignupAsync("batch@example.com", "long enough password");
+        var chains = new string[3];
+        for (var i = 0; i < chains.Length; i++)
+        {
+            chains[i] = (await PasswordGrantAsync("batch@example.com", "long enough password")).GetProperty("refresh_token").GetString()!;
+        }
+
+        // Rounds of concurrent refreshes (RefreshTokenRotator puts them into shared statements): every one rotates
+        // its own family, and every new token is distinct.
+        var seen = new HashSet<string>(chains, StringComparer.Ordinal);
+        for (var round = 0; round < 4; round++)
+        {
+            var results = await Task.WhenAll(chains.Select(c => TokenAsync(new() { ["grant_type"] = "refresh_token", ["refresh_token"] = c })));
+            for (var i = 0; i < chains.Length; i++)
+            {
+                Assert.True(results[i].Status == HttpStatusCode.OK, results[i].Body.ToString());
+                chains[i] = results[i].Body.GetProperty("refresh_token").GetString()!;
+                Assert.True(seen.Add(chains[i]), "a rotation handed out a token twice");
+            }
+        }
+
+        // The same token presented twice at once: one presentation rotates, the other is a reuse that ends the
+        // login — including the successor the first one got. The other logins are untouched.
+        var raced = await Task.WhenAll(Enumerable.Range(0, 2).Select(_ => TokenAsync(new() { ["grant_type"] = "refresh_token", ["refresh_token"] = chains[0] })));
+        var winner = Assert.Single(raced, r => r.Status == HttpStatusCode.OK);
+        Assert.Single(raced, r => r.Status == HttpStatusCode.BadRequest && r.Body.GetProperty("error").GetString() == "invalid_grant");
+        var successor = await TokenAsync(new() { ["grant_type"] = "refresh_token", ["refresh_token"] = winner.Body.GetProperty("refresh_token").GetString()! });
+        Assert.Equal("invalid_grant", successor.Body.GetProperty("error").GetString());
+        for (var i = 1; i < chains.Length; i++)
+        {
+            Assert.Equal(HttpStatusCode.OK, (await TokenAsync(new() { ["grant_type"] = "refresh_token", ["refresh_token"] = chains[i] })).Status);
+        }
+    }
+
+    [Fact]
+    public async Task RefreshToken_OfALockedOutUser_IsRefused()
+    {
+        await SignupAsync("locked-refresh@example.com", "long enough password");
+        var refresh = (await PasswordGrantAsync("locked-refresh@example.com", "long enough password")).GetProperty("refresh_token").GetString()!;
+        for (var i = 0; i < 5; i++)
+        {
+            await TokenAsync(new() { ["grant_type"] = "password", ["username"] = "locked-refresh@example.com", ["password"] = "not the password" });
+        }
+
+        var refused = await TokenAsync(new() { ["grant_type"] = "refresh_token", ["refresh_token"] = refresh });
+        Assert.Equal(HttpStatusCode.BadRequest, refused.Status);
+        Assert.Equal("invalid_grant", refused.Body.GetProperty("error").GetString());
+    }
+
+    [Fact]
     public async Task Revoke_RefreshToken_EndsItAndUnknownTokensAreStill200()
     {
         await SignupAsync("rev@example.com", "long enough password");

@@ -23,7 +23,7 @@ public sealed class OpenApiTests(PostgresFixture postgres) : IAsyncLifetime
 
         Assert.StartsWith("3.", doc.RootElement.GetProperty("openapi").GetString(), StringComparison.Ordinal);
         var paths = doc.RootElement.GetProperty("paths");
-        foreach (var path in new[] { "/v1/signup", "/v1/me", "/v1/orgs", "/v1/orgs/{orgId}/databases", "/v1/databases/{databaseId}", "/v1/databases/{databaseId}/roles", "/v1/orgs/{orgId}/api-keys", "/v1/operations/{operationId}" })
+        foreach (var path in new[] { "/v1/signup", "/v1/me", "/v1/orgs", "/v1/orgs/{orgId}/databases", "/v1/databases/{databaseId}", "/v1/databases/{databaseId}/roles", "/v1/orgs/{orgId}/api-keys", "/v1/operations/{operationId}", "/v1/databases/{databaseId}/usage" })
         {
             Assert.True(paths.TryGetProperty(path, out _), $"{path} is missing from the document");
         }

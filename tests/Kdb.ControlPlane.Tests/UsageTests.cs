@@ -116,6 +116,51 @@ public sealed class UsageTests(PostgresFixture postgres) : IAsyncLifetime
     }
 
     [Fact]
+    public async Task DatabaseReport_ShowsOneDatabasesUsageOverTime_AnotherOrgsDatabaseIs404()
+    {
+        var (alice, aliceOrg, aliceDb) = await DatabaseAsync("udb-a@example.com");
+        var sibling = (await _app.SendAsync(HttpMethod.Post, $"/v1/orgs/{aliceOrg}/databases", alice, new { name = "sibling" })).Body.GetProperty("database").GetProperty("id").GetString()!;
+        var (bob, _, bobDb) = await DatabaseAsync("udb-b@example.com");
+        var node = await _app.ServiceTokenAsync("kdb-node", ControlPlaneApp.NodeSecret);
+        object[] batch =
+        [
+            Record("node_d", 1, aliceDb, Hour, rowsRead: 1000, storage: 500, egress: 10, connections: 3),
+            Record("node_d", 2, aliceDb, Hour.AddMinutes(20), rowsWritten: 20, storage: 800, egress: 5, connections: 7),
+            Record("node_d", 3, aliceDb, Hour.AddHours(1), cpuMs: 200, storage: 900, connections: 2),
+            Record("node_d", 4, sibling, Hour, rowsRead: 999_999, storage: 1),
+            Record("node_d", 5, bobDb, Hour, rowsRead: 5),
+        ];
+        Assert.Equal(HttpStatusCode.Accepted, (await _app.SendAsync(HttpMethod.Post, "/internal/v1/usage", node, batch)).Status);
+        var range = $"from={Uri.EscapeDataString(Hour.AddHours(-1).ToString("O"))}&to={Uri.EscapeDataString(Hour.AddHours(3).ToString("O"))}";
+
+        var hourly = await _app.SendAsync(HttpMethod.Get, $"/v1/databases/{aliceDb}/usage?{range}", alice);
+        Assert.Equal(HttpStatusCode.OK, hourly.Status);
+        Assert.Equal(aliceDb, hourly.Body.GetProperty("databaseId").GetString());
+        var items = hourly.Body.GetProperty("items").EnumerateArray().ToList();
+        Assert.Equal(2, items.Count);
+        Assert.Equal(1000, items[0].GetProperty("rowsRead").GetInt64()); // the sibling's reads are not this database's
+        Assert.Equal(20, items[0].GetProperty("rowsWritten").GetInt64());
+        Assert.Equal(800, items[0].GetProperty("storageBytes").GetInt64()); // largest in the hour
+        Assert.Equal(7, items[0].GetProperty("connections").GetInt64()); // peak in the hour
+        Assert.Equal(15, items[0].GetProperty("egressBytes").GetInt64());
+        Assert.Equal(12, items[0].GetProperty("requestUnits").GetDouble()); // 1000/100 + 20/10
+        Assert.Equal(2, items[1].GetProperty("requestUnits").GetDouble()); // 200 ms CPU / 100
+
+        var daily = await _app.SendAsync(HttpMethod.Get, $"/v1/databases/{aliceDb}/usage?{range}&granularity=day", alice);
+        var day = Assert.Single(daily.Body.GetProperty("items").EnumerateArray());
+        Assert.Equal(900, day.GetProperty("storageBytes").GetInt64());
+        Assert.Equal(14, day.GetProperty("requestUnits").GetDouble());
+
+        // Another org's database looks exactly like a missing one; so does a deleted or made-up id.
+        var foreign = await _app.SendAsync(HttpMethod.Get, $"/v1/databases/{aliceDb}/usage?{range}", bob);
+        var missing = await _app.SendAsync(HttpMethod.Get, $"/v1/databases/db_doesnotexist0000/usage?{range}", bob);
+        Assert.Equal(HttpStatusCode.NotFound, foreign.Status);
+        Assert.Equal(missing.Body.GetProperty("detail").GetString(), foreign.Body.GetProperty("detail").GetString());
+        Assert.Equal(HttpStatusCode.BadRequest, (await _app.SendAsync(HttpMethod.Get, $"/v1/databases/{aliceDb}/usage?granularity=week", alice)).Status);
+        Assert.Equal(HttpStatusCode.BadRequest, (await _app.SendAsync(HttpMethod.Get, $"/v1/databases/{aliceDb}/usage?from=2026-01-02T00:00:00Z&to=2026-01-01T00:00:00Z", alice)).Status);
+    }
+
+    [Fact]
     public async Task Quota_ShowsPlanLimitsBesideThisMonthsUsage_ToMembersOnly()
     {
         var (user, orgId, databaseId) = await DatabaseAsync("quota-view@example.com");
@@ -142,7 +187,7 @@ public sealed class UsageTests(PostgresFixture postgres) : IAsyncLifetime
         return (token, orgId, created.Body.GetProperty("database").GetProperty("id").GetString()!);
     }
 
-    private static object Record(string source, long sequence, string databaseId, DateTimeOffset at, long rowsRead = 0, long rowsWritten = 0, long storage = 0, long cpuMs = 0, long egress = 0) => new
+    private static object Record(string source, long sequence, string databaseId, DateTimeOffset at, long rowsRead = 0, long rowsWritten = 0, long storage = 0, long cpuMs = 0, long egress = 0, long connections = 1) => new
     {
         source,
         sequence,
@@ -155,6 +200,6 @@ public sealed class UsageTests(PostgresFixture postgres) : IAsyncLifetime
         storageBytes = storage,
         cpuMs,
         egressBytes = egress,
-        connections = 1L,
+        connections,
     };
 }

@@ -30,7 +30,7 @@ public sealed class AccessibilityTests(PortalCloud cloud, ITestOutputHelper outp
         string[] anonymous = ["/login", "/signup", "/forgot-password"];
         string[] signedIn =
         [
-            $"/orgs/{orgId}/databases", $"/databases/{databaseId}", $"/databases/{databaseId}/backups", $"/databases/{databaseId}/connections",
+            $"/orgs/{orgId}/databases", $"/databases/{databaseId}", $"/databases/{databaseId}/usage", $"/databases/{databaseId}/backups", $"/databases/{databaseId}/connections",
             $"/orgs/{orgId}/usage", $"/orgs/{orgId}/quota", $"/orgs/{orgId}/members", $"/orgs/{orgId}/api-keys", $"/orgs/{orgId}/billing",
             $"/orgs/{orgId}/audit-log", "/orgs/new",
         ];

@@ -110,7 +110,7 @@ public sealed class DatabaseBackupTests(PortalCloud cloud, ITestOutputHelper out
         await cloud.SignupThroughApiAsync("tabs-intruder@example.com", Steps.Password);
         await Steps.LoginAsync(page, "tabs-intruder@example.com");
 
-        foreach (var path in new[] { $"/databases/{databaseId}/backups", $"/databases/{databaseId}/connections", "/databases/db_0000000000000000/backups" })
+        foreach (var path in new[] { $"/databases/{databaseId}/backups", $"/databases/{databaseId}/connections", $"/databases/{databaseId}/usage", "/databases/db_0000000000000000/backups" })
         {
             var response = await page.GotoAsync(path);
             Assert.Equal(404, response!.Status);

@@ -44,6 +44,28 @@ public sealed class ErrorPathTests(PortalCloud cloud, ITestOutputHelper output)
     });
 
     [Fact]
+    public Task ExpiredSession_RefreshRefused_SendsToLoginSayingSo_ThenBackWhereTheUserWas() => BrowserRun.RunAsync(cloud, output, async page =>
+    {
+        var (_, orgId) = await cloud.SignupThroughApiAsync("expiring@example.com", Password);
+        await LoginAsync(page, "expiring@example.com");
+
+        // The control plane ends the login behind the portal's back: five failed password attempts lock the
+        // account, and a locked account's refresh token is refused. The fixture's portal refreshes on every page
+        // (Session:RefreshBefore is longer than a token lives), so the next page finds the session over.
+        for (var i = 0; i < 5; i++)
+        {
+            Assert.Null(await cloud.TokenAsync(new() { ["grant_type"] = "password", ["username"] = "expiring@example.com", ["password"] = "not the password" }));
+        }
+
+        await page.GotoAsync($"/orgs/{orgId}/quota");
+        Assert.Equal("/login", new Uri(page.Url).AbsolutePath);
+        Assert.Contains("returnUrl=" + Uri.EscapeDataString($"/orgs/{orgId}/quota"), page.Url, StringComparison.Ordinal);
+        await Expect(page.GetByTestId("session-expired")).ToContainTextAsync("Your session has expired");
+        Assert.DoesNotContain(await page.Context.CookiesAsync(), c => c.Name == "kdb_session");
+        await BrowserRun.ScreenshotAsync(page, "session-expired");
+    });
+
+    [Fact]
     public Task DatabasePage_AnotherOrgsDatabase_ShowsNotFound() => BrowserRun.RunAsync(cloud, output, async page =>
     {
         var (ownerToken, ownerOrg) = await cloud.SignupThroughApiAsync("owner-a@example.com", Password);

@@ -148,6 +148,12 @@ public sealed class ProxyJourneyTests(ProxyJourneyCloud fixture, ITestOutputHelp
         Assert.DoesNotContain(password, await page.ContentAsync(), StringComparison.Ordinal);
         Assert.Equal(npgsql.Replace($";Password={password}", string.Empty, StringComparison.Ordinal), pageNpgsql);
 
+        // The statements' usage appears on the database's Usage tab (the nodes and the proxy report every second here).
+        await page.GetByRole(AriaRole.Navigation, new() { Name = "Database sections" }).GetByRole(AriaRole.Link, new() { Name = "Usage" }).ClickAsync();
+        await Steps.ReloadUntilTextAsync(page, page.GetByRole(AriaRole.Table, new() { Name = "Database usage" }), "UTC", attempts: 240);
+        await Expect(page.GetByTestId("db-usage-ru")).ToBeVisibleAsync();
+        await BrowserRun.ScreenshotAsync(page, "proxy-journey-usage");
+
         // Back up now, then restore into a new database: the rows are there, through the proxy, with the source's owner password.
         await page.GetByRole(AriaRole.Link, new() { Name = "Backups" }).ClickAsync();
         await page.GetByRole(AriaRole.Button, new() { Name = "Back up now" }).ClickAsync();

@@ -72,7 +72,7 @@ public sealed class ServiceClientRegistry(IConfiguration configuration, IService
     /// The stored client (null when unknown), read from PostgreSQL at most once per <see cref="CacheFor"/>: the
     /// <c>client_credentials</c> grant then costs no round trip (a fleet's nodes and proxies renew tokens often).
     /// </summary>
-    public async Task<ServiceClientRecord?> FindAsync(ControlPlaneDbContext db, string clientId, CancellationToken cancellationToken)
+    public async Task<ServiceClientRecord?> FindAsync(IServiceProvider requestServices, string clientId, CancellationToken cancellationToken)
     {
         var now = time.GetUtcNow();
         if (_cache.TryGetValue(clientId, out var cached) && now - cached.ReadAt < CacheFor)
@@ -80,6 +80,7 @@ public sealed class ServiceClientRegistry(IConfiguration configuration, IService
             return cached.Client;
         }
 
+        var db = requestServices.GetRequiredService<ControlPlaneDbContext>();
         var client = await db.ServiceClients.AsNoTracking().FirstOrDefaultAsync(c => c.ClientId == clientId, cancellationToken);
         // Only the known identities are remembered: unknown ids cannot grow the cache.
         if (Array.Exists(Known, k => k.ClientId == clientId))

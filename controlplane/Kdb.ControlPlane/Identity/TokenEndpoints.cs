@@ -42,19 +42,23 @@ public static class TokenEndpoints
         return app;
     }
 
-    private static async Task<IResult> TokenAsync(HttpContext http, ControlPlaneDbContext db, UserManager<User> users, ServiceClientRegistry registry, TokenIssuer issuer, IOptions<TokenOptions> options, TimeProvider time)
+    private static async Task<IResult> TokenAsync(HttpContext http, TokenIssuer issuer, IOptions<TokenOptions> options, TimeProvider time)
     {
         if (!http.Request.HasFormContentType)
         {
             return OAuthError("invalid_request", "the token endpoint takes application/x-www-form-urlencoded");
         }
 
+        // The DbContext and UserManager are resolved only by the grants that use them: building them for every
+        // refresh and client_credentials request (UserManager creates its metrics each time) cost more than
+        // those grants' own work.
+        var services = http.RequestServices;
         var form = await http.Request.ReadFormAsync(http.RequestAborted);
         return form["grant_type"].ToString() switch
         {
-            "password" => await PasswordGrantAsync(http, form, db, users, issuer, options.Value, time, http.RequestAborted),
-            "refresh_token" => await RefreshGrantAsync(form, db, issuer, options.Value, time, http.RequestAborted),
-            "client_credentials" => await ClientCredentialsGrantAsync(http, form, db, registry, issuer, time, http.RequestAborted),
+            "password" => await PasswordGrantAsync(http, form, services.GetRequiredService<ControlPlaneDbContext>(), services.GetRequiredService<UserManager<User>>(), issuer, options.Value, time, http.RequestAborted),
+            "refresh_token" => await RefreshGrantAsync(form, services, issuer, time, http.RequestAborted),
+            "client_credentials" => await ClientCredentialsGrantAsync(http, form, services, issuer, time, http.RequestAborted),
             "" => OAuthError("invalid_request", "grant_type is required"),
             var other => OAuthError("unsupported_grant_type", $"grant_type '{other}' is not supported"),
         };
@@ -104,7 +108,7 @@ public static class TokenEndpoints
         return TokenResponse(access, lifetime, refresh);
     }
 
-    private static async Task<IResult> RefreshGrantAsync(IFormCollection form, ControlPlaneDbContext db, TokenIssuer issuer, TokenOptions options, TimeProvider time, CancellationToken ct)
+    private static async Task<IResult> RefreshGrantAsync(IFormCollection form, IServiceProvider services, TokenIssuer issuer, TimeProvider time, CancellationToken ct)
     {
         var presented = form["refresh_token"].ToString();
         if (presented.Length == 0)
@@ -112,35 +116,22 @@ public static class TokenEndpoints
             return OAuthError("invalid_request", "refresh_token is required");
         }
 
-        var now = time.GetUtcNow();
         var hash = HashToken(presented);
         var next = Base64Url(RandomNumberGenerator.GetBytes(32));
-        var nextHash = HashToken(next);
-        var expires = now + options.RefreshTokenLifetime;
 
-        // The whole rotation is one statement, one round trip: consume the presented token if it is current and
-        // its user is not locked out, and issue its successor in the same family. The UPDATE's row lock orders
-        // concurrent uses of one token (the loser finds it consumed: reuse); unrelated rotations never wait on
-        // each other, and nothing runs SERIALIZABLE (the control-plane benchmark once saw 500s from 40001).
-        var rotated = await db.Database.SqlQuery<Rotation>($"""
-            WITH consumed AS (
-                UPDATE refresh_tokens t SET "ConsumedAt" = {now}
-                FROM "AspNetUsers" u
-                WHERE t."TokenHash" = {hash} AND t."ConsumedAt" IS NULL AND t."RevokedAt" IS NULL AND t."ExpiresAt" > {now}
-                  AND u."Id" = t."UserId" AND NOT (u."LockoutEnabled" AND u."LockoutEnd" IS NOT NULL AND u."LockoutEnd" > {now})
-                RETURNING t."UserId", t."ClientId", t."FamilyId", u."Email"
-            ), issued AS (
-                INSERT INTO refresh_tokens ("TokenHash", "FamilyId", "UserId", "ClientId", "CreatedAt", "ExpiresAt")
-                SELECT {nextHash}, "FamilyId", "UserId", "ClientId", {now}, {expires} FROM consumed
-            )
-            SELECT "UserId", "ClientId", "Email" FROM consumed
-            """).ToListAsync(ct);
-        if (rotated is [var rotation])
+        // One statement consumes the presented token (if current and its user not locked out) and issues its
+        // successor in the same family; concurrent refreshes share it (RefreshTokenRotator). Nothing runs
+        // SERIALIZABLE: the token's row lock orders concurrent uses of it (the control-plane benchmark once saw
+        // 500s from 40001).
+        var rotation = await services.GetRequiredService<RefreshTokenRotator>().RotateAsync(hash, HashToken(next));
+        if (rotation is not null)
         {
             var (access, lifetime) = issuer.ForUser(rotation.UserId, rotation.Email ?? string.Empty, rotation.ClientId);
             return TokenResponse(access, lifetime, next);
         }
 
+        var now = time.GetUtcNow();
+        var db = services.GetRequiredService<ControlPlaneDbContext>();
         var record = await db.RefreshTokens.AsNoTracking().FirstOrDefaultAsync(t => t.TokenHash == hash, ct);
         if (record is { ConsumedAt: not null, RevokedAt: null } && record.ExpiresAt > now)
         {
@@ -164,7 +155,7 @@ public static class TokenEndpoints
         return TokenResponse(token, lifetime, null);
     }
 
-    private static async Task<IResult> ClientCredentialsGrantAsync(HttpContext http, IFormCollection form, ControlPlaneDbContext db, ServiceClientRegistry registry, TokenIssuer issuer, TimeProvider time, CancellationToken ct)
+    private static async Task<IResult> ClientCredentialsGrantAsync(HttpContext http, IFormCollection form, IServiceProvider services, TokenIssuer issuer, TimeProvider time, CancellationToken ct)
     {
         var (clientId, secret) = ClientCredentials(http, form);
         if (clientId is null || secret is null)
@@ -174,10 +165,10 @@ public static class TokenEndpoints
 
         if (clientId.StartsWith("key_", StringComparison.Ordinal))
         {
-            return await ApiKeyGrantAsync(clientId, secret, db, issuer, time, ct);
+            return await ApiKeyGrantAsync(clientId, secret, services.GetRequiredService<ControlPlaneDbContext>(), issuer, time, ct);
         }
 
-        var client = await registry.FindAsync(db, clientId, ct);
+        var client = await services.GetRequiredService<ServiceClientRegistry>().FindAsync(services, clientId, ct);
         if (client is null || !ServiceClientRegistry.Matches(secret, client.SecretHash))
         {
             return OAuthError("invalid_client", "client authentication failed", StatusCodes.Status401Unauthorized);
@@ -269,9 +260,6 @@ public static class TokenEndpoints
 
     private static IResult OAuthError(string error, string description, int status = StatusCodes.Status400BadRequest) =>
         Results.Json(new { error, error_description = description }, statusCode: status);
-
-    /// <summary>What a refresh-token rotation reads back: whom the new access token is for.</summary>
-    internal sealed record Rotation(string UserId, string ClientId, string? Email);
 
     private sealed record TokenResponseBody(
         [property: System.Text.Json.Serialization.JsonPropertyName("access_token")] string AccessToken,

@@ -32,6 +32,11 @@ public static class UsageEndpoints
 
     public sealed record UsageReport(string OrgId, DateTimeOffset From, DateTimeOffset To, string Granularity, IReadOnlyList<UsagePoint> Items);
 
+    /// <summary>One bucket of one database: sums, its largest storage and connection count, and request units.</summary>
+    public sealed record DatabaseUsagePoint(DateTimeOffset Start, long RowsRead, long RowsWritten, long BytesRead, long BytesWritten, long StorageBytes, long CpuMs, long EgressBytes, long Connections, double RequestUnits);
+
+    public sealed record DatabaseUsageReport(string DatabaseId, DateTimeOffset From, DateTimeOffset To, string Granularity, IReadOnlyList<DatabaseUsagePoint> Items);
+
     /// <summary>
     /// Request units: 1 RU per 100 rows read, per 10 rows written, per MiB read or written, per 100 ms of CPU.
     /// </summary>
@@ -40,16 +45,24 @@ public static class UsageEndpoints
 
     public static IEndpointRouteBuilder MapUsageEndpoints(this IEndpointRouteBuilder app)
     {
-        app.MapPost("/internal/v1/usage", IngestAsync).RequireAuthorization(InternalAuth.UsageReporter);
+        app.MapPost("/internal/v1/usage", IngestAsync).RequireAuthorization(InternalAuth.UsageReporter)
+            .Accepts<UsageRecord[]>("application/json").Produces(StatusCodes.Status202Accepted).ProducesValidationProblem();
         app.MapGet("/v1/orgs/{orgId}/usage", ReportAsync).RequireAuthorization();
+        app.MapGet("/v1/databases/{databaseId}/usage", DatabaseReportAsync).RequireAuthorization();
         return app;
     }
 
-    private static async Task<IResult> IngestAsync(UsageRecord[]? records, ControlPlaneDbContext db, QuotaCoalescer quotas, CancellationToken ct)
+    private static async Task<IResult> IngestAsync(HttpContext http, ControlPlaneDbContext db, QuotaCoalescer quotas, CancellationToken ct)
     {
-        if (records is null || records.Length is 0 or > MaxBatch)
+        if (!http.Request.HasJsonContentType())
         {
-            return Problems.Validation(new Dictionary<string, string[]> { ["records"] = [$"send 1 to {MaxBatch} records"] });
+            return Results.Problem("Send the batch as application/json.", statusCode: StatusCodes.Status415UnsupportedMediaType, type: Problems.TypeBase + "unsupported-media-type");
+        }
+
+        var (records, error) = await UsageBatchReader.ReadAsync(http.Request.BodyReader, MaxBatch, ct);
+        if (records is null || records.Length == 0)
+        {
+            return Problems.Validation(new Dictionary<string, string[]> { ["records"] = [error ?? $"send 1 to {MaxBatch} records"] });
         }
 
         for (var i = 0; i < records.Length; i++)
@@ -77,13 +90,12 @@ public static class UsageEndpoints
             return OrgAccess.OrgNotFound();
         }
 
-        var g = granularity ?? "hour";
-        var end = to ?? time.GetUtcNow();
-        var start = from ?? end.AddDays(-1);
-        if (g is not ("hour" or "day") || start >= end || end - start > TimeSpan.FromDays(400))
+        if (Range(from, to, granularity, time) is not { } range)
         {
-            return Problems.Validation(new Dictionary<string, string[]> { ["query"] = ["granularity is hour or day; from < to; at most 400 days"] });
+            return BadRange();
         }
+
+        var (start, end, g) = range;
 
         // Only this org's databases: another org's usage, or whether it exists, never shows.
         var hours = await db.UsageHours.AsNoTracking()
@@ -91,7 +103,7 @@ public static class UsageEndpoints
             .Join(db.Databases.Where(d => d.OrgId == orgId), u => u.DatabaseId, d => d.Id, (u, d) => u)
             .ToListAsync(ct);
         var buckets = hours
-            .GroupBy(u => g == "day" ? new DateTimeOffset(u.HourStart.UtcDateTime.Date, TimeSpan.Zero) : u.HourStart.ToUniversalTime())
+            .GroupBy(u => Bucket(u.HourStart, g))
             .OrderBy(b => b.Key)
             .Select(b => new UsagePoint(
                 b.Key,
@@ -106,4 +118,63 @@ public static class UsageEndpoints
             .ToList();
         return Results.Ok(new UsageReport(orgId, start, end, g, buckets));
     }
+
+    /// <summary>
+    /// <c>GET /v1/databases/{databaseId}/usage</c>: one database's usage over time (any member of its org; another
+    /// org's database, or a deleted one, is 404 as if it did not exist).
+    /// </summary>
+    private static async Task<IResult> DatabaseReportAsync(HttpContext http, string databaseId, DateTimeOffset? from, DateTimeOffset? to, string? granularity, ControlPlaneDbContext db, TimeProvider time, CancellationToken ct)
+    {
+        var (database, denied) = await Databases.BackupEndpoints.RequireAsync(http, databaseId, OrgRoles.Viewer, db, ct);
+        if (database is null)
+        {
+            return denied!;
+        }
+
+        if (Range(from, to, granularity, time) is not { } range)
+        {
+            return BadRange();
+        }
+
+        var (start, end, g) = range;
+        var hours = await db.UsageHours.AsNoTracking()
+            .Where(u => u.DatabaseId == databaseId && u.HourStart >= start && u.HourStart < end)
+            .OrderBy(u => u.HourStart)
+            .ToListAsync(ct);
+        var points = new List<DatabaseUsagePoint>();
+        foreach (var b in hours.GroupBy(u => Bucket(u.HourStart, g)))
+        {
+            long rowsRead = 0, rowsWritten = 0, bytesRead = 0, bytesWritten = 0, storage = 0, cpu = 0, egress = 0, connections = 0;
+            foreach (var u in b)
+            {
+                rowsRead += u.RowsRead;
+                rowsWritten += u.RowsWritten;
+                bytesRead += u.BytesRead;
+                bytesWritten += u.BytesWritten;
+                storage = Math.Max(storage, u.StorageBytes);
+                cpu += u.CpuMs;
+                egress += u.EgressBytes;
+                connections = Math.Max(connections, u.Connections);
+            }
+
+            points.Add(new DatabaseUsagePoint(b.Key, rowsRead, rowsWritten, bytesRead, bytesWritten, storage, cpu, egress, connections, Math.Round(RequestUnits(rowsRead, rowsWritten, bytesRead, bytesWritten, cpu), 3)));
+        }
+
+        return Results.Ok(new DatabaseUsageReport(databaseId, start, end, g, points));
+    }
+
+    /// <summary>The report's window and granularity (default: the last 24 hours by hour), or null when invalid.</summary>
+    private static (DateTimeOffset Start, DateTimeOffset End, string Granularity)? Range(DateTimeOffset? from, DateTimeOffset? to, string? granularity, TimeProvider time)
+    {
+        var g = granularity ?? "hour";
+        var end = to ?? time.GetUtcNow();
+        var start = from ?? end.AddDays(-1);
+        return g is not ("hour" or "day") || start >= end || end - start > TimeSpan.FromDays(400) ? null : (start, end, g);
+    }
+
+    private static IResult BadRange() =>
+        Problems.Validation(new Dictionary<string, string[]> { ["query"] = ["granularity is hour or day; from < to; at most 400 days"] });
+
+    private static DateTimeOffset Bucket(DateTimeOffset hourStart, string granularity) =>
+        granularity == "day" ? new DateTimeOffset(hourStart.UtcDateTime.Date, TimeSpan.Zero) : hourStart.ToUniversalTime();
 }

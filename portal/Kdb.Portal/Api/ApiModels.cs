@@ -56,6 +56,12 @@ public sealed record UsagePoint(DateTimeOffset Start, long RowsRead, long RowsWr
 /// <summary><c>GET /v1/orgs/{id}/usage</c>.</summary>
 public sealed record UsageReport(string OrgId, DateTimeOffset From, DateTimeOffset To, string Granularity, IReadOnlyList<UsagePoint> Items);
 
+/// <summary>One hour or day of one database's usage: sums, its largest storage and connection count.</summary>
+public sealed record DatabaseUsagePoint(DateTimeOffset Start, long RowsRead, long RowsWritten, long BytesRead, long BytesWritten, long StorageBytes, long CpuMs, long EgressBytes, long Connections, double RequestUnits);
+
+/// <summary><c>GET /v1/databases/{id}/usage</c>.</summary>
+public sealed record DatabaseUsageReport(string DatabaseId, DateTimeOffset From, DateTimeOffset To, string Granularity, IReadOnlyList<DatabaseUsagePoint> Items);
+
 /// <summary>The plan's limits.</summary>
 public sealed record QuotaLimits(int DatabasesPerOrg, int MaxConnections, int StatementsPerSecond, long MaxStorageBytesPerDatabase, double MonthlyRequestUnits);
 

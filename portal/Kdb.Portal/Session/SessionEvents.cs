@@ -16,6 +16,8 @@ namespace Kdb.Portal.Session;
 internal sealed class SessionEvents(TokenRefresher refresher, TimeProvider time, IOptions<PortalSessionOptions> options, ILogger<SessionEvents> logger)
     : CookieAuthenticationEvents
 {
+    private static readonly object SessionExpiredItem = new();
+
     public override async Task ValidatePrincipal(CookieValidatePrincipalContext context)
     {
         var properties = context.Properties;
@@ -47,6 +49,7 @@ internal sealed class SessionEvents(TokenRefresher refresher, TimeProvider time,
         {
             // Revoked (logout elsewhere, reuse detected) or expired with no way to renew: the session is over.
             logger.LogInformation("Session ended: the refresh token was refused or the access token expired");
+            context.HttpContext.Items[SessionExpiredItem] = true;
             context.RejectPrincipal();
             await context.HttpContext.SignOutAsync(SessionDefaults.Scheme);
             return;
@@ -62,6 +65,12 @@ internal sealed class SessionEvents(TokenRefresher refresher, TimeProvider time,
         {
             context.Response.StatusCode = StatusCodes.Status401Unauthorized;
             return Task.CompletedTask;
+        }
+
+        if (context.HttpContext.Items.ContainsKey(SessionExpiredItem))
+        {
+            // The login page then says why the user is there, rather than looking like a fresh visit.
+            context.RedirectUri += (context.RedirectUri.Contains('?', StringComparison.Ordinal) ? "&" : "?") + "sessionExpired=true";
         }
 
         return base.RedirectToLogin(context);
