@@ -15,28 +15,57 @@ internal static class CheckpointPacker
 
     public static byte[] Pack(string directory)
     {
+        using var stream = new MemoryStream();
+        Pack(directory, stream);
+        return stream.ToArray();
+    }
+
+    /// <summary>Packs into a file (fsynced) without holding the blob in memory: a large group's Raft snapshot.</summary>
+    public static void PackToFile(string directory, string path)
+    {
+        using var file = new FileStream(path, FileMode.Create, FileAccess.Write, FileShare.None, 1 << 16);
+        Pack(directory, file);
+        file.Flush(flushToDisk: true);
+    }
+
+    private static void Pack(string directory, Stream output)
+    {
         var files = Directory.GetFiles(directory);
         Array.Sort(files, StringComparer.Ordinal);
-        using var stream = new MemoryStream();
-        stream.Write(Magic);
+        var crc = 0xFFFFFFFFu;
+        void Write(ReadOnlySpan<byte> bytes)
+        {
+            output.Write(bytes);
+            crc = Crc32CUpdate(crc, bytes);
+        }
+        Write(Magic);
         Span<byte> u = stackalloc byte[8];
         BinaryPrimitives.WriteUInt32LittleEndian(u, (uint)files.Length);
-        stream.Write(u[..4]);
+        Write(u[..4]);
+        var buffer = new byte[1 << 20];
         foreach (var file in files)
         {
             var name = Encoding.UTF8.GetBytes(Path.GetFileName(file));
             BinaryPrimitives.WriteUInt16LittleEndian(u, (ushort)name.Length);
-            stream.Write(u[..2]);
-            stream.Write(name);
-            var bytes = File.ReadAllBytes(file);
-            BinaryPrimitives.WriteUInt64LittleEndian(u, (ulong)bytes.Length);
-            stream.Write(u);
-            stream.Write(bytes);
+            Write(u[..2]);
+            Write(name);
+            using var input = new FileStream(file, FileMode.Open, FileAccess.Read, FileShare.Read, 1);
+            BinaryPrimitives.WriteUInt64LittleEndian(u, (ulong)input.Length);
+            Write(u);
+            var left = input.Length;
+            while (left > 0)
+            {
+                var n = input.Read(buffer, 0, (int)Math.Min(buffer.Length, left));
+                if (n == 0)
+                {
+                    throw new IOException($"{file} shrank while it was packed");
+                }
+                Write(buffer.AsSpan(0, n));
+                left -= n;
+            }
         }
-        var crc = Crc32C(stream.GetBuffer().AsSpan(0, (int)stream.Length));
-        BinaryPrimitives.WriteUInt32LittleEndian(u, crc);
-        stream.Write(u[..4]);
-        return stream.ToArray();
+        BinaryPrimitives.WriteUInt32LittleEndian(u, ~crc);
+        output.Write(u[..4]);
     }
 
     /// <summary>Writes the files of <paramref name="blob"/> into an empty <paramref name="directory"/> (fsynced).</summary>
@@ -91,9 +120,10 @@ internal static class CheckpointPacker
         }
     }
 
-    internal static uint Crc32C(ReadOnlySpan<byte> data)
+    internal static uint Crc32C(ReadOnlySpan<byte> data) => ~Crc32CUpdate(0xFFFFFFFFu, data);
+
+    private static uint Crc32CUpdate(uint crc, ReadOnlySpan<byte> data)
     {
-        var crc = 0xFFFFFFFFu;
         var i = 0;
         for (; i + 8 <= data.Length; i += 8)
         {
@@ -103,6 +133,6 @@ internal static class CheckpointPacker
         {
             crc = BitOperations.Crc32C(crc, data[i]);
         }
-        return ~crc;
+        return crc;
     }
 }

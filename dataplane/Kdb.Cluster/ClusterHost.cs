@@ -17,10 +17,15 @@ public sealed class ClusterHost : IDisposable
     private readonly ConcurrentQueue<object> _inbox = new();
     private readonly AutoResetEvent _wake = new(false);
     private readonly ConcurrentDictionary<ulong, ShardGroup> _groups = new();
-    // The loop walks every group several times per round: an array (replaced on attach) instead of the dictionary's
-    // Values, which copies under all its locks on each call.
+    // Ticks walk every group: an array (replaced on attach) instead of the dictionary's Values, which copies under all its
+    // locks on each call.
     private ShardGroup[] _all = [];
+    // The ready queue (loop thread only): groups touched since they were last visited (a message, a proposal, a read, a
+    // tick). A round visits only these, so many idle groups cost nothing between ticks.
+    private List<ShardGroup> _dirty = [];
+    private List<ShardGroup> _visiting = [];
     private readonly ConcurrentDictionary<string, ulong> _databaseGroups = new(StringComparer.Ordinal);
+    private const int MaxCachedPlacements = 100_000;
     private readonly Thread _loop;
     private readonly Stopwatch _clock = Stopwatch.StartNew();
     private readonly List<(ShardGroup Group, Ready Ready)> _round = [];
@@ -45,6 +50,38 @@ public sealed class ClusterHost : IDisposable
     public string NodeId => _options.NodeId;
 
     public long LeaderChanges => Interlocked.Read(ref _leaderChanges);
+
+    /// <summary>Group visits of the loop (a group looked at for output) and ticks, since open: with the ready queue, rounds
+    /// between ticks visit only the groups that were touched.</summary>
+    public long GroupVisits => Volatile.Read(ref _groupVisits);
+
+    public long Ticks => Volatile.Read(ref _ticks);
+
+    private long _groupVisits;
+    private long _ticks;
+
+    /// <summary>Leader changes one local replica has seen.</summary>
+    public long LeaderChangesOf(ulong groupId) => Group(groupId).LeaderChanges;
+
+    /// <summary>Databases a group hosts (kept by apply; no scan).</summary>
+    public long DatabaseCount(ulong groupId) => Group(groupId).StateMachine.DatabaseCount;
+
+    /// <summary>Called on the loop thread with (group, seconds from proposal to apply) for each command this node proposed
+    /// as leader (the metrics' commit latency).</summary>
+    public Action<ulong, double>? CommitLatency
+    {
+        get => _commitLatency;
+        set
+        {
+            _commitLatency = value;
+            foreach (var g in _all)
+            {
+                g.CommitLatency = value;
+            }
+        }
+    }
+
+    private Action<ulong, double>? _commitLatency;
 
     /// <summary>Opens every group found under the data directory and starts the loop.</summary>
     public static ClusterHost Open(ClusterOptions options, Action<Message> send, Action<GroupMember> peerAdded)
@@ -123,7 +160,7 @@ public sealed class ClusterHost : IDisposable
     {
         var group = Group(groupId);
         var done = new TaskCompletionSource<ProposeOutcome>(TaskCreationOptions.RunContinuationsAsynchronously);
-        Post(() => group.Propose(command, done, raftId => Member(group, raftId)));
+        Post(group, () => group.Propose(command, done, raftId => Member(group, raftId)));
         return done.Task;
     }
 
@@ -136,7 +173,7 @@ public sealed class ClusterHost : IDisposable
             return WaitApplied(group, leaseIndex);
         }
         var done = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        Post(() => group.ReadIndex(done, _clock.ElapsedMilliseconds));
+        Post(group, () => group.ReadIndex(done, _clock.ElapsedMilliseconds));
         return done.Task;
     }
 
@@ -150,7 +187,7 @@ public sealed class ClusterHost : IDisposable
             return Task.CompletedTask;
         }
         var done = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        Post(() => group.WaitApplied(index, done));
+        Post(group, () => group.WaitApplied(index, done));
         return done.Task;
     }
 
@@ -180,6 +217,11 @@ public sealed class ClusterHost : IDisposable
         {
             if (group.StateMachine.FindDatabase(databaseId) is { } record)
             {
+                if (_databaseGroups.Count >= MaxCachedPlacements)
+                {
+                    // Bounded: a node of a million databases keeps no entry per idle one; a miss costs one read per group.
+                    _databaseGroups.Clear();
+                }
                 _databaseGroups[databaseId] = id;
                 return (id, record);
             }
@@ -206,13 +248,8 @@ public sealed class ClusterHost : IDisposable
         var conf = group.Node.Conf;
         var leader = group.LeaderRaftId;
         var stats = group.Engine.Stats;
-        var databases = 0;
-        foreach (var _ in group.Engine.Scan(SystemKeys.Prefix(SystemKeys.DatabasesTable), SystemKeys.TableEnd(SystemKeys.DatabasesTable)))
-        {
-            databases++;
-        }
         return new GroupStatus(groupId, group.Role, group.Term, leader == 0 ? null : Member(group, leader)?.NodeId, group.CommitIndex, group.AppliedIndex,
-            group.Manifest.Members, conf.Voters, conf.Learners, databases, stats.SegmentBytes + stats.DeltaBytes, group.StateMachine.GcThreshold);
+            group.Manifest.Members, conf.Voters, conf.Learners, (int)group.StateMachine.DatabaseCount, stats.SegmentBytes + stats.DeltaBytes, group.StateMachine.GcThreshold);
     }
 
     /// <summary>Asks the group's leader (this node) to hand leadership to another member.</summary>
@@ -294,6 +331,7 @@ public sealed class ClusterHost : IDisposable
     private void Attach(ShardGroup group)
     {
         group.StateMachine.DatabaseChanged += id => _databaseGroups.TryRemove(id, out _);
+        group.CommitLatency = _commitLatency;
         _groups[group.GroupId] = group;
         _all = [.. _all, group];
         foreach (var m in group.Manifest.Members)
@@ -320,14 +358,36 @@ public sealed class ClusterHost : IDisposable
     private ShardGroup Group(ulong groupId) =>
         _groups.TryGetValue(groupId, out var g) ? g : throw new ClusterException("42704", $"shard group {groupId} is not hosted on this node");
 
-    private void Post(Action action)
+    private void Post(object item)
     {
         if (_stopping)
         {
             throw new ClusterException("57P01", "the node is shutting down");
         }
-        _inbox.Enqueue(action);
+        _inbox.Enqueue(item);
         Wake();
+    }
+
+    /// <summary>Work for one group: the loop queues only that group for the next round.</summary>
+    private void Post(ShardGroup group, Action action) => Post(new GroupWork(group, action));
+
+    private sealed record GroupWork(ShardGroup Group, Action Action);
+
+    private void MarkDirty(ShardGroup group)
+    {
+        if (!group.Queued)
+        {
+            group.Queued = true;
+            _dirty.Add(group);
+        }
+    }
+
+    private void MarkAllDirty()
+    {
+        foreach (var g in _all)
+        {
+            MarkDirty(g);
+        }
     }
 
     private Task<T> RunAsync<T>(Func<T> func)
@@ -350,7 +410,6 @@ public sealed class ClusterHost : IDisposable
     private void Loop()
     {
         var nextTick = _clock.ElapsedMilliseconds + _options.TickMs;
-        var roles = new Dictionary<ulong, ulong>();
         while (!_stopping)
         {
             var wait = (int)Math.Max(0, nextTick - _clock.ElapsedMilliseconds);
@@ -376,10 +435,17 @@ public sealed class ClusterHost : IDisposable
                                 // An acknowledged heartbeat round extends the lease; it makes no Ready of its own.
                                 target.PublishLease();
                             }
+                            MarkDirty(target);
                         }
                         break;
+                    case GroupWork w:
+                        w.Action();
+                        MarkDirty(w.Group);
+                        break;
                     case Action a:
+                        // Rare whole-host work (group creation, membership, transfers): it may touch any group.
                         a();
+                        MarkAllDirty();
                         break;
                 }
             }
@@ -389,32 +455,33 @@ public sealed class ClusterHost : IDisposable
                 foreach (var g in _all)
                 {
                     g.Tick(now);
+                    MarkDirty(g);
                 }
                 nextTick = now + _options.TickMs;
+                Volatile.Write(ref _ticks, _ticks + 1);
             }
             ProcessReadies();
-            foreach (var g in _all)
-            {
-                if (!roles.TryGetValue(g.GroupId, out var leader) || leader != g.LeaderRaftId)
-                {
-                    roles[g.GroupId] = g.LeaderRaftId;
-                    Interlocked.Increment(ref _leaderChanges);
-                    g.FailStaleProposals();
-                    g.ReissueReads();
-                }
-            }
         }
     }
 
-    /// <summary>Every group with output: write all logs, one shared fsync, then everything that depends on durability.</summary>
+    /// <summary>Every queued group with output: write all logs, one shared fsync, then everything that depends on
+    /// durability. A group that had output is queued again (applying may make more); one with none leaves the queue after
+    /// its leadership check.</summary>
     private void ProcessReadies()
     {
-        while (true)
+        while (_dirty.Count > 0)
         {
+            (_visiting, _dirty) = (_dirty, _visiting);
             _round.Clear();
             _syncs.Clear();
-            foreach (var g in _all)
+            Volatile.Write(ref _groupVisits, _groupVisits + _visiting.Count);
+            foreach (var g in _visiting)
             {
+                g.Queued = false;
+                if (g.ObserveLeader())
+                {
+                    Interlocked.Increment(ref _leaderChanges);
+                }
                 if (g.Node.HasReady)
                 {
                     var rd = g.BeginReady(SendAll);
@@ -425,6 +492,7 @@ public sealed class ClusterHost : IDisposable
                     }
                 }
             }
+            _visiting.Clear();
             if (_round.Count == 0)
             {
                 return;
@@ -440,6 +508,7 @@ public sealed class ClusterHost : IDisposable
             foreach (var (g, rd) in _round)
             {
                 g.FinishReady(rd, SendAll);
+                MarkDirty(g);
             }
         }
     }

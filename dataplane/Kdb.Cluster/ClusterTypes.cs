@@ -32,8 +32,12 @@ public sealed record ClusterOptions
     public ReadMode ReadMode { get; init; } = ReadMode.ReadIndex;
     /// <summary>The leader sends appends while it fsyncs its own copy (commit latency: the slower of the two, not their sum).</summary>
     public bool AsyncLeaderAppend { get; init; } = true;
-    /// <summary>Applied entries between Raft snapshots (each snapshot packs an engine checkpoint).</summary>
+    /// <summary>Applied entries between Raft snapshots (each snapshot packs an engine checkpoint), once the log since the
+    /// last one is at least a quarter of the engine's size.</summary>
     public ulong SnapshotEveryEntries { get; init; } = 20_000;
+    /// <summary>Log bytes since the last snapshot that force one whatever the entry count (and the engine's size, when
+    /// larger, is the bar instead).</summary>
+    public long SnapshotLogBytes { get; init; } = 64L << 20;
     /// <summary>Entries kept behind a snapshot so slightly lagging followers catch up from the log.</summary>
     public ulong RetainEntries { get; init; } = 2_000;
     /// <summary>How long a read or proposal waits for a leader before failing.</summary>

@@ -14,12 +14,15 @@ internal sealed class ShardGroup : IDisposable
     private readonly string _directory;
     private readonly ClusterOptions _options;
     private readonly IRaftLogStore _log;
-    private readonly Dictionary<ulong, (ulong Term, TaskCompletionSource<ProposeOutcome> Done)> _proposals = [];
+    private readonly Dictionary<ulong, (ulong Term, TaskCompletionSource<ProposeOutcome> Done, long Started)> _proposals = [];
     private readonly Dictionary<ulong, (TaskCompletionSource Done, long Deadline)> _reads = [];
     private readonly PriorityQueue<TaskCompletionSource, ulong> _appliedWaiters = new();
     private readonly List<(long Deadline, TaskCompletionSource Done)> _readRetries = [];
     private ulong _nextRead;
     private ulong _lastSnapshotIndex;
+    // What the entries applied since the last snapshot take in the Raft log (held in memory until a snapshot compacts it).
+    private long _logBytesSinceSnapshot;
+    private const int EntryOverheadBytes = 64;
 
     private ShardGroup(string directory, ClusterOptions options, GroupManifest manifest, IRaftLogStore log, IRaftNode node, ShardStateMachine stateMachine)
     {
@@ -54,6 +57,7 @@ internal sealed class ShardGroup : IDisposable
 
     public static ShardGroup Open(string directory, ClusterOptions options, GroupManifest manifest, ulong selfRaftId)
     {
+        MappedSnapshot.DeleteStale(directory);
         var log = RaftLogStore.Open(PhysicalRaftFileSystem.Instance, Path.Combine(directory, "raft"));
         var enginePath = Path.Combine(directory, "engine");
         if (log.Recovered.Snapshot is not null && !Directory.Exists(enginePath))
@@ -92,7 +96,7 @@ internal sealed class ShardGroup : IDisposable
         switch (r.Status)
         {
             case ProposeStatus.Accepted:
-                _proposals[r.Index] = (r.Term, done);
+                _proposals[r.Index] = (r.Term, done, System.Diagnostics.Stopwatch.GetTimestamp());
                 break;
             case ProposeStatus.NotLeader or ProposeStatus.TransferInProgress:
                 done.TrySetResult(new ProposeOutcome(null, r.Leader == 0 ? null : member(r.Leader), r.Error));
@@ -104,6 +108,35 @@ internal sealed class ShardGroup : IDisposable
                 done.TrySetException(new ClusterException("XX000", r.Error ?? r.Status.ToString()));
                 break;
         }
+    }
+
+    /// <summary>Commit latency sink (the host's metrics); called on the loop thread.</summary>
+    public Action<ulong, double>? CommitLatency;
+
+    /// <summary>In the host's ready queue (loop thread only).</summary>
+    public bool Queued;
+
+    // The leader last seen by the loop; MaxValue: never looked yet (the first look counts as a change, as at startup).
+    private ulong _observedLeader = ulong.MaxValue;
+    private long _leaderChanges;
+
+    /// <summary>Leader changes this replica has seen since it opened.</summary>
+    public long LeaderChanges => Interlocked.Read(ref _leaderChanges);
+
+    /// <summary>Loop thread, after the group was touched: on a leader change, fails proposals that can no longer commit
+    /// and asks the new leader for pending reads. True when the leader changed.</summary>
+    public bool ObserveLeader()
+    {
+        var leader = LeaderRaftId;
+        if (leader == _observedLeader)
+        {
+            return false;
+        }
+        _observedLeader = leader;
+        Interlocked.Increment(ref _leaderChanges);
+        FailStaleProposals();
+        ReissueReads();
+        return true;
     }
 
     public ProposeResult ProposeConfChange(ConfChange change) => Node.ProposeConfChange(change);
@@ -214,9 +247,11 @@ internal sealed class ShardGroup : IDisposable
         {
             InstallSnapshot(rd.SnapshotData);
             _lastSnapshotIndex = installed.Index;
+            _logBytesSinceSnapshot = 0;
         }
         foreach (var e in rd.CommittedEntries)
         {
+            _logBytesSinceSnapshot += e.Data.Length + EntryOverheadBytes;
             ApplyResult? result = null;
             if (e.Type == EntryType.ConfChange)
             {
@@ -228,6 +263,7 @@ internal sealed class ShardGroup : IDisposable
             }
             if (_proposals.Remove(e.Index, out var pending))
             {
+                CommitLatency?.Invoke(GroupId, System.Diagnostics.Stopwatch.GetElapsedTime(pending.Started).TotalSeconds);
                 pending.Done.TrySetResult(pending.Term == e.Term
                     ? new ProposeOutcome(result ?? new ApplyResult(ApplyStatus.Ok, e.Index), null)
                     : new ProposeOutcome(null, null, "leadership changed before the proposal committed"));
@@ -309,23 +345,54 @@ internal sealed class ShardGroup : IDisposable
 
     private void MaybeSnapshot()
     {
-        if (Node.AppliedIndex - _lastSnapshotIndex < _options.SnapshotEveryEntries)
+        // A snapshot packs the whole engine, so its cost grows with the engine: take one after enough entries only once the
+        // log since the last one is a fair share of the engine (a million small creates must not pack a large engine fifty
+        // times), and whatever the count once the log alone is large (it is held in memory until then).
+        var entries = Node.AppliedIndex - _lastSnapshotIndex;
+        if (entries < _options.SnapshotEveryEntries && _logBytesSinceSnapshot < _options.SnapshotLogBytes)
         {
             return;
         }
+        var stats = Engine.Stats;
+        var engineBytes = stats.SegmentBytes + stats.DeltaBytes;
+        var due = (entries >= _options.SnapshotEveryEntries && _logBytesSinceSnapshot >= engineBytes / 4)
+            || _logBytesSinceSnapshot >= Math.Max(_options.SnapshotLogBytes, engineBytes);
+        if (!due)
+        {
+            return;
+        }
+        _logBytesSinceSnapshot = 0;
         // The engine's files must cover everything up to the snapshot index before the log can drop it.
         Engine.Flush();
-        var data = PackCheckpoint();
-        var meta = Node.Compact(data, _options.RetainEntries);
-        _log.SaveSnapshot(meta, data, replacesLog: false);
+        var path = MappedSnapshot.PathFor(_directory, Node.AppliedIndex);
+        PackCheckpoint(temp => CheckpointPacker.PackToFile(temp, path));
+        var mapped = MappedSnapshot.OpenAndUnlink(path);
+        var meta = Node.Compact(mapped.Memory, _options.RetainEntries);
+        _log.SaveSnapshot(meta, mapped.Memory, replacesLog: false);
+        mapped.ReleaseResidentPages();
         if (meta.Index > _options.RetainEntries)
         {
             _log.Compact(meta.Index - _options.RetainEntries);
         }
         _lastSnapshotIndex = meta.Index;
+        // The core now sends the new blob; the one before the last may still be in a message being written, so it is
+        // unmapped one snapshot later.
+        ((IDisposable?)_previousSnapshot)?.Dispose();
+        _previousSnapshot = _currentSnapshot;
+        _currentSnapshot = mapped;
     }
 
+    private MappedSnapshot? _currentSnapshot;
+    private MappedSnapshot? _previousSnapshot;
+
     public byte[] PackCheckpoint()
+    {
+        byte[]? packed = null;
+        PackCheckpoint(temp => packed = CheckpointPacker.Pack(temp));
+        return packed!;
+    }
+
+    private void PackCheckpoint(Action<string> pack)
     {
         var temp = Path.Combine(_directory, "checkpoint.tmp");
         if (Directory.Exists(temp))
@@ -335,7 +402,7 @@ internal sealed class ShardGroup : IDisposable
         Engine.Checkpoint(temp);
         try
         {
-            return CheckpointPacker.Pack(temp);
+            pack(temp);
         }
         finally
         {
@@ -381,6 +448,8 @@ internal sealed class ShardGroup : IDisposable
         {
             Engine.Dispose();
             _log.Dispose();
+            ((IDisposable?)_currentSnapshot)?.Dispose();
+            ((IDisposable?)_previousSnapshot)?.Dispose();
         }
     }
 }

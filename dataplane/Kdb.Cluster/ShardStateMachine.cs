@@ -27,9 +27,25 @@ internal sealed class ShardStateMachine(IKvEngine engine) : IVersionSource
     private readonly ConcurrentDictionary<string, (long Generation, DatabaseRecord Record)> _records = new(StringComparer.Ordinal);
     private long _generation;
 
+    /// <summary>Databases hosted: counted once at open (or snapshot install), then kept by create and drop.</summary>
+    public long DatabaseCount => Interlocked.Read(ref _databaseCount);
+
+    private long _databaseCount = CountDatabases(engine);
+
+    private static long CountDatabases(IKvEngine engine)
+    {
+        var n = 0L;
+        foreach (var _ in engine.Scan(SystemKeys.Prefix(SystemKeys.DatabasesTable), SystemKeys.TableEnd(SystemKeys.DatabasesTable)))
+        {
+            n++;
+        }
+        return n;
+    }
+
     public void ReplaceEngine(IKvEngine engine)
     {
         _engine = engine;
+        Interlocked.Exchange(ref _databaseCount, CountDatabases(engine));
         GcThreshold = ReadGcThreshold(engine);
         Interlocked.Increment(ref _generation);
     }
@@ -188,6 +204,7 @@ internal sealed class ShardStateMachine(IKvEngine engine) : IVersionSource
         batch.Put(SystemKeys.Database(databaseId), record.Encode());
         batch.Put(SystemKeys.Tenant(tenantId), System.Text.Encoding.UTF8.GetBytes(databaseId));
         _engine.Apply(batch, index);
+        Interlocked.Increment(ref _databaseCount);
         Changed(databaseId);
         return new ApplyResult(ApplyStatus.Ok, index);
     }
@@ -204,6 +221,7 @@ internal sealed class ShardStateMachine(IKvEngine engine) : IVersionSource
         batch.Delete(SystemKeys.Database(databaseId));
         // The tenant key stays: a tenant id is never reused (DESIGN).
         _engine.Apply(batch, index);
+        Interlocked.Decrement(ref _databaseCount);
         Changed(databaseId);
         return new ApplyResult(ApplyStatus.Ok, index);
     }

@@ -21,6 +21,7 @@ public sealed class PrometheusExporter : IDisposable
     private readonly MeterListener _listener = new();
     private readonly ConcurrentDictionary<Instrument, InstrumentState> _states = new();
     private readonly Func<Meter, bool> _meterFilter;
+    private readonly Lock _renderLock = new();
 
     /// <summary>Creates an exporter listening to meters accepted by <paramref name="meterFilter"/> (all when null).</summary>
     public PrometheusExporter(Func<Meter, bool>? meterFilter = null)
@@ -50,6 +51,24 @@ public sealed class PrometheusExporter : IDisposable
     /// <summary>Renders every aggregated series, observing observable instruments first.</summary>
     public string Render()
     {
+        lock (_renderLock)
+        {
+            return RenderObserved();
+        }
+    }
+
+    private string RenderObserved()
+    {
+        // An observable instrument reports what exists now (a top-N list, hosted groups): series it no longer reports go,
+        // so changing label values cannot pile up series.
+        foreach (var state in _states.Values)
+        {
+            if (state.IsObservable)
+            {
+                state.Clear();
+            }
+        }
+
         _listener.RecordObservableInstruments();
         var families = new SortedDictionary<string, List<InstrumentState>>(StringComparer.Ordinal);
         foreach (var state in _states.Values)
@@ -197,6 +216,8 @@ public sealed class PrometheusExporter : IDisposable
                 }
             }
         }
+
+        public void Clear() => _series.Clear();
 
         public void WriteTo(StringBuilder sb)
         {

@@ -258,6 +258,20 @@ public sealed class ClusterSqlTests(ThreeNodeCluster cluster)
             cmd.CommandText = "SELECT count(*) FROM u";
             Assert.Equal(500L, await cmd.ExecuteScalarAsync());
         }
+        // /metrics: the database is among the top writers (or ten databases wrote more), and the group's leader measured
+        // commit latency.
+        using (var http = new HttpClient())
+        {
+            var text = await http.GetStringAsync($"http://127.0.0.1:{node.ManagementPort}/metrics");
+            var writers = text.Split('\n').Where(l => l.StartsWith("kdb_database_rows_written_total{database=", StringComparison.Ordinal)).ToList();
+            Assert.InRange(writers.Count, 1, 10);
+            Assert.True(writers.Any(l => l.Contains($"\"{db}\"", StringComparison.Ordinal))
+                || (writers.Count == 10 && writers.All(l => long.Parse(l[(l.LastIndexOf(' ') + 1)..], System.Globalization.CultureInfo.InvariantCulture) >= 500)), text);
+            var leader = await cluster.LeaderOfAsync(group);
+            text = await http.GetStringAsync($"http://127.0.0.1:{leader.ManagementPort}/metrics");
+            Assert.Contains($"kdb_group_commit_latency_seconds_count{{group=\"{group}\"}}", text, StringComparison.Ordinal);
+            Assert.Contains($"kdb_group_databases{{group=\"{group}\"}} 1\n", text, StringComparison.Ordinal);
+        }
         var after = await cluster.CallAsync(node, HttpMethod.Get, $"/internal/v1/usage?since={before.Cursor}", null, UsageResponse.Parser);
         var mine = after.Records.Where(r => r.DatabaseId == db).ToList();
         Assert.NotEmpty(mine);

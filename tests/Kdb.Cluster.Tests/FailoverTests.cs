@@ -26,6 +26,29 @@ public sealed class FailoverTests(ThreeNodeCluster cluster, ITestOutputHelper ou
             await cmd.ExecuteNonQueryAsync();
         }
 
+        // A second group led by another node, with a client there: the kill takes one of its followers only, and its
+        // client must see no error at all.
+        var otherGroup = await cluster.CreateGroupAsync((ulong)Random.Shared.NextInt64(1, long.MaxValue));
+        var otherLeader = await cluster.LeaderOfAsync(otherGroup);
+        if (otherLeader == leader)
+        {
+            var target = cluster.Nodes.First(n => n != leader);
+            await cluster.Admin(leader).TransferLeaderAsync(otherGroup, target.NodeId);
+            var transferDeadline = DateTime.UtcNow.AddSeconds(30);
+            while ((otherLeader = await cluster.LeaderOfAsync(otherGroup)) == leader)
+            {
+                Assert.True(DateTime.UtcNow < transferDeadline, "leadership of the second group did not move");
+                await Task.Delay(100);
+            }
+        }
+        var (otherDb, _) = await cluster.CreateDatabaseAsync(otherGroup, otherLeader);
+        await using var otherConn = new NpgsqlConnection(ThreeNodeCluster.ConnectionString(otherLeader, otherDb) + ";Timeout=5;Command Timeout=30");
+        await otherConn.OpenAsync();
+        await using (var cmd = new NpgsqlCommand("CREATE TABLE tick (id bigint PRIMARY KEY)", otherConn))
+        {
+            await cmd.ExecuteNonQueryAsync();
+        }
+        var otherCommits = new List<long>();
         var acknowledged = new ConcurrentBag<long>();
         var errors = new ConcurrentBag<string>();
         long nextId = 0;
@@ -85,6 +108,16 @@ public sealed class FailoverTests(ThreeNodeCluster cluster, ITestOutputHelper ou
                 }
             }
         })).ToArray();
+        // Any exception fails the test: this group lost only a follower.
+        var otherWorker = Task.Run(async () =>
+        {
+            for (long i = 1; !stop.IsCancellationRequested; i++)
+            {
+                await using var cmd = new NpgsqlCommand($"INSERT INTO tick VALUES ({i})", otherConn);
+                await cmd.ExecuteNonQueryAsync();
+                otherCommits.Add(clock.ElapsedMilliseconds);
+            }
+        });
 
         await Task.Delay(2000);
         var before = acknowledged.Count;
@@ -99,6 +132,8 @@ public sealed class FailoverTests(ThreeNodeCluster cluster, ITestOutputHelper ou
         await Task.Delay(1500);
         await stop.CancelAsync();
         await Task.WhenAll(workers);
+        await otherWorker;
+        Assert.Contains(otherCommits, at => at > killedAt);
         Assert.True(Interlocked.Read(ref firstCommitAfterKill) != 0, "no commit succeeded after the leader was killed: " + string.Join("; ", errors.Take(5)));
         output.WriteLine($"acknowledged {acknowledged.Count} ({before} before the kill); first commit {firstCommitAfterKill - killedAt} ms after the kill; {errors.Count} client errors");
 

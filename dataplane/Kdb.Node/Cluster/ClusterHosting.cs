@@ -43,6 +43,7 @@ public static class ClusterHosting
             HeartbeatTicks = config.GetValue("Cluster:HeartbeatTicks", 2),
             ReadMode = string.Equals(config["Cluster:ReadMode"], "lease", StringComparison.OrdinalIgnoreCase) ? ReadMode.Lease : ReadMode.ReadIndex,
             SnapshotEveryEntries = config.GetValue("Cluster:SnapshotEveryEntries", 20_000UL),
+            SnapshotLogBytes = config.GetValue("Cluster:SnapshotLogBytes", 64L << 20),
         };
         var runtime = ClusterRuntime.StartAsync(options, ports.Internal, tokens, new HttpProposalForwarder(forwardClient, peerTokens), TimeProvider.System)
             .GetAwaiter().GetResult();
@@ -65,7 +66,7 @@ public static class ClusterHosting
             kestrel.Limits.Http2.InitialStreamWindowSize = 4 << 20;
             kestrel.Limits.Http2.InitialConnectionWindowSize = 8 << 20;
         });
-        builder.Services.AddSingleton(new ClusterMetrics(runtime.Host));
+        builder.Services.AddSingleton(new ClusterMetrics(runtime.Host, runtime.Usage, config.GetValue("Metrics:TopDatabases", DatabaseTopN.DefaultN)));
         builder.Services.AddHealthChecks().Add(new Microsoft.Extensions.Diagnostics.HealthChecks.HealthCheckRegistration(
             "shard-groups", _ => new ShardGroupHealthCheck(runtime.Host), Microsoft.Extensions.Diagnostics.HealthChecks.HealthStatus.Unhealthy, [Kdb.ServiceDefaults.ServiceDefaultsExtensions.ReadyTag]));
         builder.Services.AddHostedService(sp => new GcThresholdAdvanceService(runtime, config.GetValue("Cluster:GcRetention", TimeSpan.FromMinutes(10))));

@@ -48,34 +48,72 @@ public sealed class UsageMeter : Kdb.Cluster.IUsageSink, IDisposable
         }
     }
 
-    public void AddRead(string databaseId, long rows, long bytes)
+    public void AddRead(string databaseId, long rows, long bytes) => Update(databaseId, (rows, bytes), static (c, a) =>
     {
-        var c = _live.GetOrAdd(databaseId, static _ => new Counters());
-        Interlocked.Add(ref c.RowsRead, rows);
-        Interlocked.Add(ref c.BytesRead, bytes);
-    }
+        c.RowsRead += a.rows;
+        c.BytesRead += a.bytes;
+        c.Totals.RowsRead += a.rows;
+        c.Totals.BytesRead += a.bytes;
+    });
 
-    public void AddWrite(string databaseId, long rows, long bytes)
+    public void AddWrite(string databaseId, long rows, long bytes) => Update(databaseId, (rows, bytes), static (c, a) =>
     {
-        var c = _live.GetOrAdd(databaseId, static _ => new Counters());
-        Interlocked.Add(ref c.RowsWritten, rows);
-        Interlocked.Add(ref c.BytesWritten, bytes);
-    }
+        c.RowsWritten += a.rows;
+        c.BytesWritten += a.bytes;
+        c.Totals.RowsWritten += a.rows;
+        c.Totals.BytesWritten += a.bytes;
+    });
 
     /// <summary>Adds statement time in <see cref="System.Diagnostics.Stopwatch"/> ticks (summed before rounding, so short statements count).</summary>
-    public void AddStatementTime(string databaseId, long stopwatchTicks)
+    public void AddStatementTime(string databaseId, long stopwatchTicks) => Update(databaseId, stopwatchTicks, static (c, ticks) =>
     {
-        var c = _live.GetOrAdd(databaseId, static _ => new Counters());
-        Interlocked.Add(ref c.CpuTicks, stopwatchTicks);
+        c.CpuTicks += ticks;
+        c.Totals.StatementTicks += ticks;
+    });
+
+    public void Connected(string databaseId, int delta) => Update(databaseId, delta, static (c, d) =>
+    {
+        c.OpenConnections += d;
+        if (d > 0)
+        {
+            c.Connections++;
+            c.Totals.Connections++;
+        }
+    });
+
+    /// <summary>Applies an update to a database's counters under their lock; counters a seal retired meanwhile are replaced
+    /// by fresh ones, so no increment is lost.</summary>
+    private void Update<T>(string databaseId, T argument, Action<Counters, T> update)
+    {
+        while (true)
+        {
+            var c = _live.GetOrAdd(databaseId, static _ => new Counters());
+            lock (c)
+            {
+                if (!c.Retired)
+                {
+                    update(c, argument);
+                    return;
+                }
+            }
+        }
     }
 
-    public void Connected(string databaseId, int delta)
+    /// <summary>Databases with counters in memory now (those active since the last seal or holding connections).</summary>
+    public int TrackedDatabases => _live.Count;
+
+    /// <summary>Totals since this process started (or since the database was last idle through a whole seal) of every
+    /// tracked database, for the top-N metrics. Visits each under its lock; no allocation per database.</summary>
+    public void VisitTotals<TState>(ref TState state, VisitTotalsAction<TState> visit)
     {
-        var c = _live.GetOrAdd(databaseId, static _ => new Counters());
-        Interlocked.Add(ref c.OpenConnections, delta);
-        if (delta > 0)
+        foreach (var (db, c) in _live)
         {
-            Interlocked.Increment(ref c.Connections);
+            DatabaseTotals totals;
+            lock (c)
+            {
+                totals = c.Totals with { OpenConnections = c.OpenConnections };
+            }
+            visit(ref state, db, totals);
         }
     }
 
@@ -104,18 +142,26 @@ public sealed class UsageMeter : Kdb.Cluster.IUsageSink, IDisposable
         var fresh = new List<UsageRecordData>();
         foreach (var (db, c) in _live)
         {
-            var rowsRead = Interlocked.Exchange(ref c.RowsRead, 0);
-            var rowsWritten = Interlocked.Exchange(ref c.RowsWritten, 0);
-            var bytesRead = Interlocked.Exchange(ref c.BytesRead, 0);
-            var bytesWritten = Interlocked.Exchange(ref c.BytesWritten, 0);
-            var ticks = Interlocked.Exchange(ref c.CpuTicks, 0);
-            var cpu = ticks * 1000 / System.Diagnostics.Stopwatch.Frequency;
-            // Keep the sub-millisecond remainder for the next record.
-            Interlocked.Add(ref c.CpuTicks, ticks - (cpu * System.Diagnostics.Stopwatch.Frequency / 1000));
-            var connections = Interlocked.Exchange(ref c.Connections, 0) + Volatile.Read(ref c.OpenConnections);
-            if (rowsRead == 0 && rowsWritten == 0 && bytesRead == 0 && bytesWritten == 0 && cpu == 0 && connections == 0)
+            long rowsRead, rowsWritten, bytesRead, bytesWritten, cpu, connections;
+            lock (c)
             {
-                continue;
+                rowsRead = c.RowsRead;
+                rowsWritten = c.RowsWritten;
+                bytesRead = c.BytesRead;
+                bytesWritten = c.BytesWritten;
+                cpu = c.CpuTicks * 1000 / System.Diagnostics.Stopwatch.Frequency;
+                // Keep the sub-millisecond remainder for the next record.
+                c.CpuTicks -= cpu * System.Diagnostics.Stopwatch.Frequency / 1000;
+                connections = c.Connections + c.OpenConnections;
+                c.RowsRead = c.RowsWritten = c.BytesRead = c.BytesWritten = c.Connections = 0;
+                if (rowsRead == 0 && rowsWritten == 0 && bytesRead == 0 && bytesWritten == 0 && cpu == 0 && connections == 0)
+                {
+                    // Idle through a whole seal: its counters leave memory (an idle database costs nothing here); a
+                    // writer holding this object sees it retired and adds to a fresh one.
+                    c.Retired = true;
+                    _live.TryRemove(new KeyValuePair<string, Counters>(db, c));
+                    continue;
+                }
             }
             fresh.Add(new UsageRecordData(++_sequence, db, hourStart, rowsRead, rowsWritten, bytesRead, bytesWritten, _storageBytes(db), cpu, connections));
         }
@@ -145,6 +191,8 @@ public sealed class UsageMeter : Kdb.Cluster.IUsageSink, IDisposable
     {
     }
 
+    // Guarded by its own lock: a seal must read and reset a database's counters at once, and retire idle ones without
+    // losing an increment that races with it.
     private sealed class Counters
     {
         public long RowsRead;
@@ -154,8 +202,15 @@ public sealed class UsageMeter : Kdb.Cluster.IUsageSink, IDisposable
         public long CpuTicks;
         public long Connections;
         public long OpenConnections;
+        public bool Retired;
+        public DatabaseTotals Totals;
     }
 }
+
+/// <summary>What a database did since its counters were created (the per-database metrics).</summary>
+public record struct DatabaseTotals(long RowsRead, long RowsWritten, long BytesRead, long BytesWritten, long StatementTicks, long Connections, long OpenConnections);
+
+public delegate void VisitTotalsAction<TState>(ref TState state, string databaseId, DatabaseTotals totals);
 
 /// <summary>One sealed usage record (DESIGN's usage batch fields).</summary>
 public sealed record UsageRecordData(ulong Sequence, string DatabaseId, long HourStartUnix, long RowsRead, long RowsWritten, long BytesRead, long BytesWritten,
