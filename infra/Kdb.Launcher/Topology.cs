@@ -103,6 +103,10 @@ internal sealed class Topology
                 ["KDB_Node__ManagementPort"] = Port(management),
                 // Nodes listen on loopback only in the local cloud, so the development flag is safe here.
                 ["KDB_Node__DevelopmentLoopbackAuth"] = "true",
+
+                // Leader leases serve reads without a heartbeat round per statement; safe here because every replica
+                // runs on this machine's one clock (the lease is shorter than the election timeout by the drift bound).
+                ["KDB_Cluster__ReadMode"] = "lease",
                 ["KDB_ControlPlane__Url"] = controlPlaneUrl,
                 ["KDB_ServiceClient__Id"] = "kdb-node",
                 ["KDB_ServiceClient__Secret"] = secrets["KDB_CLIENT_NODE_SECRET"],

@@ -40,6 +40,9 @@ public static class CloudSpecs
         "--Node:ManagementPort=" + P(ports[3]),
         "--Node:DevelopmentLoopbackAuth=true",
         "--Node:HeartbeatInterval=00:00:01",
+
+        // As ./kdb up runs them: reads from the leader's lease (all replicas share one clock on loopback).
+        "--Cluster:ReadMode=lease",
         "--ControlPlane:Url=" + controlPlaneUrl,
         "--ServiceClient:Id=kdb-node",
         "--ServiceClient:Secret=" + CloudApi.NodeSecret,
