@@ -7,10 +7,14 @@ using Npgsql;
 // Three clustered nodes and a proxy in front of them (TLS off on both paths). Every figure is measured through the
 // proxy and directly against the group's leader in the same run, the direct one being the baseline.
 var quick = args.Contains("--quick");
+// `--only connect` measures session set-up alone, with the proxy's own per-step breakdown.
+var only = args.SkipWhile(a => a != "--only").Skip(1).FirstOrDefault();
 var seconds = quick ? 5 : 20;
-// Each idle session also holds one on a node (limit 1000 each); read-only sessions spread over the three replicas.
-var idleSessions = quick ? 600 : 2400;
-var bed = new ProxyTestBed();
+// Each idle session also holds one on a node; read-only sessions spread over the three replicas, whose session limit
+// is raised for the full run. The issue asks for 10,000; the proxy holds two sockets per session and this machine's
+// hard limit is 20,000 open files per process, so the full run opens 9,000.
+var idleSessions = quick ? 600 : 9_000;
+var bed = new ProxyTestBed { NodeArguments = ["--Node:MaxConnections=4000"] };
 await bed.InitializeAsync();
 try
 {
@@ -18,13 +22,58 @@ try
     var leader = await bed.Cluster.LeaderOfAsync(bed.GroupId);
     var viaProxy = new PgTarget("proxy", bed.Proxy.PgPort, "owner", ThreeNodeCluster.OwnerPassword, entry.DatabaseId);
     var direct = new PgTarget("direct", leader.PgPort, "owner", ThreeNodeCluster.OwnerPassword, entry.DatabaseId);
+    if (only == "connect")
+    {
+        await ConnectFiguresAsync(bed.Proxy.ManagementPort, direct, viaProxy);
+        await using var defaults = await ProxyProcess.StartAsync(bed.Routes.BaseAddress, bed.Cluster.Issuer, new Dictionary<string, string> { ["Proxy:InlineScheduling"] = "false" });
+        var viaDefaults = viaProxy with { Port = defaults.PgPort };
+        double[] inlineConnects = new double[3], poolConnects = new double[3];
+        for (var round = 0; round < 3; round++)
+        {
+            inlineConnects[round] = await ConnectP50MsAsync(viaProxy);
+            poolConnects[round] = await ConnectP50MsAsync(viaDefaults);
+        }
+
+        Array.Sort(inlineConnects);
+        Array.Sort(poolConnects);
+        BenchTools.Figure("proxy_connect_p50_ms.inline_scheduling", inlineConnects[1], "ms");
+        BenchTools.Figure("proxy_connect_p50_ms.pool_scheduling", poolConnects[1], "ms");
+        return;
+    }
+
+    if (only == "idle")
+    {
+        // The same measurement on a proxy with workstation GC, for comparison with the configured one.
+        await using var workstation = await ProxyProcess.StartAsync(bed.Routes.BaseAddress, bed.Cluster.Issuer, environment: new Dictionary<string, string> { ["DOTNET_gcServer"] = "0" });
+        var viaWorkstation = viaProxy with { Port = workstation.PgPort };
+        var (m1, o1) = await IdleKbAsync(viaProxy, FindDescendant(bed.Proxy.ProcessId, "Kdb.Proxy.dll"), idleSessions);
+        var (m2, o2) = await IdleKbAsync(viaWorkstation, FindDescendant(workstation.ProcessId, "Kdb.Proxy.dll"), idleSessions);
+        BenchTools.Figure("proxy_idle_conn_kb", m1, "KB");
+        BenchTools.Figure("proxy_idle_conn_kb.with_first_half", o1, "KB");
+        BenchTools.Figure("proxy_idle_conn_kb.workstation_gc", m2, "KB");
+        BenchTools.Figure("proxy_idle_conn_kb.workstation_gc_with_first_half", o2, "KB");
+        return;
+    }
+
     // First, before any load has grown the proxy's heap: RSS growth per idle session is only meaningful then.
     var (marginalKb, overallKb) = await IdleKbAsync(viaProxy, FindDescendant(bed.Proxy.ProcessId, "Kdb.Proxy.dll"), idleSessions);
     BenchTools.Figure("proxy_idle_conn_kb", marginalKb, "KB");
     BenchTools.Figure("proxy_idle_conn_kb.with_first_half", overallKb, "KB");
 
     Console.Error.WriteLine("# pgbench -i -s 1 through the proxy");
-    BenchTools.Pgbench(viaProxy, TimeSpan.FromMinutes(10), "-i", "-s", "1", "-q");
+    for (var attempt = 1; ; attempt++)
+    {
+        try
+        {
+            BenchTools.Pgbench(viaProxy, TimeSpan.FromMinutes(10), "-i", "-s", "1", "-q");
+            break;
+        }
+        catch (InvalidOperationException e) when (attempt < 3)
+        {
+            // On a loaded machine a leader change can end the load with an unknown outcome: load again, from scratch.
+            Console.Error.WriteLine($"# pgbench -i failed (attempt {attempt}), again: {e.Message.Split('\n', StringSplitOptions.RemoveEmptyEntries)[^1]}");
+        }
+    }
 
     var directTps = BenchTools.PgbenchTps(direct, "-S", seconds);
     var proxyTps = BenchTools.PgbenchTps(viaProxy, "-S", seconds);
@@ -38,12 +87,11 @@ try
     BenchTools.Figure("proxy_round_trip_p50_us.proxy", proxyP50, "us");
     BenchTools.Figure("proxy_added_p50_us", proxyP50 - directP50, "us");
 
-    BenchTools.Figure("proxy_connect_p50_ms.direct", await ConnectP50MsAsync(direct), "ms");
-    BenchTools.Figure("proxy_connect_p50_ms", await ConnectP50MsAsync(viaProxy), "ms");
+    await ConnectFiguresAsync(bed.Proxy.ManagementPort, direct, viaProxy);
 
     // The same proxy with Kestrel's thread-pool scheduling (the default before inline scheduling), alternated with
     // the inline one so the machine's load drifts hit both alike: the added latency of each, against the same direct runs.
-    await using var pooled = await ProxyProcess.StartAsync(bed.Routes.BaseAddress, bed.Cluster.Issuer, new Dictionary<string, string> { ["Proxy:InlineScheduling"] = "false" });
+    await using var pooled = await ProxyProcess.StartAsync(bed.Routes.BaseAddress, bed.Cluster.Issuer, new Dictionary<string, string> { ["Proxy:InlineScheduling"] = "false" }); // both inline pipe scheduling and inline socket completions off
     var viaPooled = viaProxy with { Port = pooled.PgPort };
     double[] inlineRuns = new double[3], poolRuns = new double[3], directRuns = new double[3];
     for (var round = 0; round < 3; round++)
@@ -112,6 +160,46 @@ static async Task<double> RoundTripP50UsAsync(PgTarget target)
 
     Array.Sort(samples);
     return samples[samples.Length / 2];
+}
+
+static async Task ConnectFiguresAsync(int managementPort, PgTarget direct, PgTarget viaProxy)
+{
+    BenchTools.Figure("proxy_connect_p50_ms.direct", await ConnectP50MsAsync(direct), "ms");
+    var before = await StartupPhasesAsync(managementPort);
+    BenchTools.Figure("proxy_connect_p50_ms", await ConnectP50MsAsync(viaProxy), "ms");
+    var after = await StartupPhasesAsync(managementPort);
+    foreach (var (phase, (sum, count)) in after)
+    {
+        var (sum0, count0) = before.GetValueOrDefault(phase);
+        if (count > count0)
+        {
+            BenchTools.Figure("proxy_connect_phase_mean_ms." + phase, (sum - sum0) / (count - count0) * 1000, "ms");
+        }
+    }
+}
+
+// The proxy's kdb_proxy_startup_phase histogram: seconds summed and sessions counted per phase.
+static async Task<Dictionary<string, (double Sum, double Count)>> StartupPhasesAsync(int managementPort)
+{
+    using var http = new HttpClient();
+    var text = await http.GetStringAsync($"http://127.0.0.1:{managementPort}/metrics");
+    var phases = new Dictionary<string, (double Sum, double Count)>();
+    foreach (var line in text.Split('\n'))
+    {
+        var sum = line.StartsWith("kdb_proxy_startup_phase_seconds_sum{", StringComparison.Ordinal);
+        if (!sum && !line.StartsWith("kdb_proxy_startup_phase_seconds_count{", StringComparison.Ordinal))
+        {
+            continue;
+        }
+
+        var start = line.IndexOf("phase=\"", StringComparison.Ordinal) + 7;
+        var phase = line[start..line.IndexOf('"', start)];
+        var value = double.Parse(line[(line.LastIndexOf(' ') + 1)..], System.Globalization.CultureInfo.InvariantCulture);
+        var (s, c) = phases.GetValueOrDefault(phase);
+        phases[phase] = sum ? (value, c) : (s, value);
+    }
+
+    return phases;
 }
 
 // New connections one after another (the route is cached after the first): the median OpenAsync, SCRAM included.

@@ -19,7 +19,18 @@ builder.Services.AddSingleton(options);
 // The relay's pipe continuations run on the socket's completion instead of hopping to the thread pool: one hop less
 // each way per statement (the proxy's own code on the pipes never blocks).
 // (Proxy:InlineScheduling=false turns it off: the benchmark measures both in one run.)
-builder.WebHost.UseSockets(sockets => sockets.UnsafePreferInlineScheduling = builder.Configuration.GetValue("Proxy:InlineScheduling", true));
+bool inline = builder.Configuration.GetValue("Proxy:InlineScheduling", true);
+builder.WebHost.UseSockets(sockets => sockets.UnsafePreferInlineScheduling = inline);
+if (inline && Environment.GetEnvironmentVariable(InlineCompletionsVariable) is null && System.Reflection.Assembly.GetEntryAssembly() == typeof(Program).Assembly)
+{
+    // The runtime's own half of the same choice: socket completions run on the epoll threads (one per core) instead
+    // of being queued to the thread pool, so each network event wakes one thread, not two. The runtime reads this
+    // variable once, at the first socket operation, which has not happened yet. Nothing in the proxy blocks a
+    // thread on I/O, which is what makes running on the epoll threads safe. Only in the proxy's own process: a host
+    // that embeds it (tests) keeps the runtime's default.
+    Environment.SetEnvironmentVariable(InlineCompletionsVariable, "1");
+}
+
 builder.Services.AddSingleton(TimeProvider.System);
 
 // Tenants reach the PostgreSQL and HTTP ports; health and metrics answer only on the management port.
@@ -92,7 +103,10 @@ app.MapHttpFront(options.HttpPort, app.Services.GetRequiredService<PgFrontServic
 app.Run();
 
 /// <summary>Entry point, visible to WebApplicationFactory in tests.</summary>
-public partial class Program;
+public partial class Program
+{
+    private const string InlineCompletionsVariable = "DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS";
+}
 
 /// <summary>Ready once the first full route table has been loaded.</summary>
 internal sealed class RoutesLoadedCheck(IRouteCache routes) : IHealthCheck

@@ -39,7 +39,16 @@ internal static class BackendConnector
         var socket = new Socket(SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
         try
         {
-            await socket.ConnectAsync(host, port, deadline.Token).ConfigureAwait(false);
+            // Replica endpoints are addresses: connecting to one skips the name-resolution path (and its garbage).
+            if (System.Net.IPAddress.TryParse(host, out System.Net.IPAddress? address))
+            {
+                await socket.ConnectAsync(new System.Net.IPEndPoint(address, port), deadline.Token).ConfigureAwait(false);
+            }
+            else
+            {
+                await socket.ConnectAsync(host, port, deadline.Token).ConfigureAwait(false);
+            }
+
             await socket.SendAsync(BuildStartup(startup, databaseId), SocketFlags.None, deadline.Token).ConfigureAwait(false);
             using var greeting = new MemoryStream();
             int processId = 0;

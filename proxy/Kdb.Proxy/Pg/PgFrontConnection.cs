@@ -50,11 +50,18 @@ internal sealed partial class PgFrontConnection(ConnectionContext connection, Pg
 
     public async Task RunAsync()
     {
-        using var startup = CancellationTokenSource.CreateLinkedTokenSource(connection.ConnectionClosed);
-        startup.CancelAfter(_options.StartupTimeout);
         try
         {
-            Session? session = await StartupAsync(startup.Token).ConfigureAwait(false);
+            Session? session;
+
+            // The startup deadline's timer and link go as soon as the session is up: an idle session keeps nothing
+            // it no longer needs (memory per idle connection is a target).
+            using (var startup = CancellationTokenSource.CreateLinkedTokenSource(connection.ConnectionClosed))
+            {
+                startup.CancelAfter(_options.StartupTimeout);
+                session = await StartupAsync(startup.Token).ConfigureAwait(false);
+            }
+
             if (session is not null)
             {
                 await RelayAsync(session).ConfigureAwait(false);
@@ -75,6 +82,7 @@ internal sealed partial class PgFrontConnection(ConnectionContext connection, Pg
 
     private async Task<Session?> StartupAsync(CancellationToken ct)
     {
+        long began = System.Diagnostics.Stopwatch.GetTimestamp();
         bool sslAsked = false;
         bool gssAsked = false;
         Dictionary<string, string>? parameters;
@@ -141,6 +149,9 @@ internal sealed partial class PgFrontConnection(ConnectionContext connection, Pg
             return null;
         }
 
+        services.Metrics.RecordPhase("startup_packet", began);
+        long step = System.Diagnostics.Stopwatch.GetTimestamp();
+
         // Names longer than PostgreSQL's identifiers exist nowhere; they still get the full, failing exchange.
         DatabaseState? database = request.Database.Length <= 63 ? await services.Routes.ResolveAsync(request.Database, ct).ConfigureAwait(false) : null;
         if (database is null && !services.Routes.Loaded)
@@ -161,6 +172,8 @@ internal sealed partial class PgFrontConnection(ConnectionContext connection, Pg
             return null;
         }
 
+        services.Metrics.RecordPhase("route", step);
+        step = System.Diagnostics.Stopwatch.GetTimestamp();
         bool authenticated;
         bool scram = false;
         try
@@ -183,6 +196,7 @@ internal sealed partial class PgFrontConnection(ConnectionContext connection, Pg
         }
 
         services.Throttle.Succeeded(_clientIp, request.Database);
+        services.Metrics.RecordPhase("auth", step);
         if (database.Suspended)
         {
             Deny(request, database, "suspended");
@@ -198,9 +212,11 @@ internal sealed partial class PgFrontConnection(ConnectionContext connection, Pg
         }
 
         BackendConnection? backend = null;
+        step = System.Diagnostics.Stopwatch.GetTimestamp();
         try
         {
             backend = await ConnectBackendAsync(request, database, ct).ConfigureAwait(false);
+            services.Metrics.RecordPhase("backend", step);
         }
         finally
         {
@@ -223,7 +239,8 @@ internal sealed partial class PgFrontConnection(ConnectionContext connection, Pg
         // The node's greeting ends with its ReadyForQuery; BackendKeyData may come before it in any order.
         await output.WriteAsync(backend.Greeting, ct).ConfigureAwait(false);
         services.Log.Record(request.Database, "connect", scram ? "scram" : "token", _clientIp, request.User);
-        return new Session(database, backend, pid);
+        services.Metrics.RecordPhase("total", began);
+        return new Session(database, backend.Socket, pid);
     }
 
     private async Task<BackendConnection?> ConnectBackendAsync(StartupRequest request, DatabaseState database, CancellationToken ct)
@@ -384,7 +401,7 @@ internal sealed partial class PgFrontConnection(ConnectionContext connection, Pg
         {
             using var stop = CancellationTokenSource.CreateLinkedTokenSource(connection.ConnectionClosed, session.Database.RemovedToken);
             await _client.Output.FlushAsync(stop.Token).ConfigureAwait(false);
-            await PgRelay.RunAsync(_client, session.Backend.Socket, session.Database, services.Time, stop.Token).ConfigureAwait(false);
+            await PgRelay.RunAsync(_client, session.Backend, session.Database, services.Time, stop).ConfigureAwait(false);
         }
         finally
         {
@@ -409,5 +426,6 @@ internal sealed partial class PgFrontConnection(ConnectionContext connection, Pg
     [LoggerMessage(Level = LogLevel.Information, Message = "Replica {NodeId} refused a session of {DatabaseId}: {Reason}")]
     private static partial void LogReplicaFailed(ILogger logger, string nodeId, string databaseId, string reason);
 
-    private sealed record Session(DatabaseState Database, BackendConnection Backend, int ProcessId);
+    // Only what the relay needs: the node's greeting and the replica record are dropped once the client has them.
+    private sealed record Session(DatabaseState Database, System.Net.Sockets.Socket Backend, int ProcessId);
 }

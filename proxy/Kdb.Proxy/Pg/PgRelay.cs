@@ -15,10 +15,12 @@ internal static class PgRelay
     // Kestrel's pool hands out 4 KB blocks; asking for a few lets one receive carry a typical result batch.
     private const int ReceiveHint = 16 * 1024;
 
-    /// <summary>Runs both directions until either side closes or <paramref name="cancellationToken"/> fires.</summary>
-    public static async Task RunAsync(IDuplexPipe client, Socket backend, DatabaseState database, TimeProvider time, CancellationToken cancellationToken)
+    /// <summary>
+    /// Runs both directions until either side closes or <paramref name="stop"/> fires; cancels <paramref name="stop"/>
+    /// itself when one direction ends, to end the other (the caller's source, so a session holds one, not two).
+    /// </summary>
+    public static async Task RunAsync(IDuplexPipe client, Socket backend, DatabaseState database, TimeProvider time, CancellationTokenSource stop)
     {
-        using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         Task up = ClientToBackendAsync(client.Input, backend, database, time, stop.Token);
         Task down = BackendToClientAsync(backend, client.Output, database, stop.Token);
         await Task.WhenAny(up, down).ConfigureAwait(false);

@@ -32,8 +32,9 @@ public sealed class ProxyProcess : IAsyncDisposable
     /// Starts the proxy with the <paramref name="issuer"/>'s <c>kdb.proxy</c> token and JWKS; <paramref name="settings"/> adds
     /// configuration (<c>Proxy:ThrottleBaseDelay</c>, <c>Tls:Certificate</c>, …). Ready once the management port answers 200 on
     /// <paramref name="readinessPath"/> (<c>/health/ready</c> needs a loaded route table; <c>/health/live</c> does not).
+    /// <paramref name="environment"/> adds process environment variables (runtime settings such as <c>DOTNET_gcServer</c>).
     /// </summary>
-    public static async Task<ProxyProcess> StartAsync(Uri controlPlane, TestTokenIssuer issuer, IReadOnlyDictionary<string, string>? settings = null, string readinessPath = "/health/ready")
+    public static async Task<ProxyProcess> StartAsync(Uri controlPlane, TestTokenIssuer issuer, IReadOnlyDictionary<string, string>? settings = null, string readinessPath = "/health/ready", IReadOnlyDictionary<string, string>? environment = null)
     {
         var proxy = new ProxyProcess();
         var arguments = new List<string>
@@ -57,7 +58,8 @@ public sealed class ProxyProcess : IAsyncDisposable
         var spec = ProcessSpec.DotNet(RepoPaths.BuiltAssembly("proxy/Kdb.Proxy"), [.. arguments]) with
         {
             Name = "kdb-proxy",
-            Environment = new Dictionary<string, string?>
+            Environment = new Dictionary<string, string?>(
+                (environment ?? new Dictionary<string, string>()).Select(e => new KeyValuePair<string, string?>(e.Key, e.Value)))
             {
                 ["Logging__LogLevel__Default"] = "Warning",
                 ["Logging__LogLevel__Microsoft.Hosting.Lifetime"] = "Information",

@@ -15,7 +15,10 @@ public sealed class ProxyTestBed : IAsyncLifetime
 {
     private readonly string _tlsDirectory = Path.Combine(Path.GetTempPath(), "kdb-proxy-tls-" + Guid.NewGuid().ToString("N"));
 
-    public ThreeNodeCluster Cluster { get; } = new();
+    /// <summary>Extra command-line settings for the three nodes (e.g. a higher <c>--Node:MaxConnections</c>).</summary>
+    public IReadOnlyList<string> NodeArguments { get; init; } = [];
+
+    public ThreeNodeCluster Cluster { get; private set; } = null!;
 
     public RouteTableServer Routes { get; private set; } = null!;
 
@@ -31,6 +34,7 @@ public sealed class ProxyTestBed : IAsyncLifetime
 
     public async Task InitializeAsync()
     {
+        Cluster = new ThreeNodeCluster { ExtraArguments = NodeArguments };
         await Cluster.InitializeAsync();
         Routes = await RouteTableServer.StartAsync();
         GroupId = await Cluster.CreateGroupAsync((ulong)Random.Shared.NextInt64(1, long.MaxValue));
@@ -59,7 +63,11 @@ public sealed class ProxyTestBed : IAsyncLifetime
             await Routes.DisposeAsync();
         }
 
-        await Cluster.DisposeAsync();
+        if (Cluster is not null)
+        {
+            await Cluster.DisposeAsync();
+        }
+
         try
         {
             Directory.Delete(_tlsDirectory, recursive: true);
