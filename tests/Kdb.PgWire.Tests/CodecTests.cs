@@ -94,6 +94,33 @@ public sealed class CodecTests
     }
 
     [Theory]
+    [InlineData(PgTypeOid.Int8, "0", 0L)]
+    [InlineData(PgTypeOid.Int8, "+42", 42L)]
+    [InlineData(PgTypeOid.Int8, "-9223372036854775808", long.MinValue)]
+    [InlineData(PgTypeOid.Int8, "9223372036854775807", long.MaxValue)]
+    [InlineData(PgTypeOid.Int4, "-2147483648", (long)int.MinValue)]
+    [InlineData(PgTypeOid.Int2, "32767", (long)short.MaxValue)]
+    [InlineData(PgTypeOid.Int4, "  17\t", 17L)]
+    public void Text_Integer_ParsesPlainAndPaddedDigits(PgTypeOid type, string text, long expected)
+    {
+        Assert.Equal(expected, PgValueCodec.ReadInteger(type, PgFormat.Text, Encoding.UTF8.GetBytes(text)));
+    }
+
+    [Theory]
+    [InlineData(PgTypeOid.Int2, "32768", "22003")]
+    [InlineData(PgTypeOid.Int4, "2147483648", "22003")]
+    [InlineData(PgTypeOid.Int8, "-99999999999999999999", "22003")]
+    [InlineData(PgTypeOid.Int8, "", "22P02")]
+    [InlineData(PgTypeOid.Int8, "1 2", "22P02")]
+    [InlineData(PgTypeOid.Int8, "12a", "22P02")]
+    [InlineData(PgTypeOid.Int8, "--1", "22P02")]
+    public void Text_Integer_InvalidOrOutOfRange_ReportsSqlState(PgTypeOid type, string text, string sqlState)
+    {
+        PgException e = Assert.Throws<PgException>(() => PgValueCodec.ReadInteger(type, PgFormat.Text, Encoding.UTF8.GetBytes(text)));
+        Assert.Equal(sqlState, e.SqlState);
+    }
+
+    [Theory]
     [InlineData(PgTypeOid.Int2, "40000", "22003")]
     [InlineData(PgTypeOid.Int4, "1.5", "22P02")]
     [InlineData(PgTypeOid.Bool, "maybe", "22P02")]

@@ -143,6 +143,47 @@ public sealed class FakeClientTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Bind_UnnamedPortalReboundManyTimesBesideNamedOne_EachExecuteSeesItsOwnValues()
+    {
+        // The unnamed portal's holder and parameter buffer are recycled on every Bind: a named portal bound in between,
+        // and a failed batch, must not see another portal's values.
+        await using RawClient c = await RawClient.LoginAsync(_server);
+        await c.ParseAsync("p", "SELECT $1::int8", 20);
+        string[] sent = ["1", "22", "-9", " 12 ", "+5"];
+        await BindTextAsync(c, string.Empty, sent[0]);
+        await c.ExecuteAsync(string.Empty, 0);
+        await BindTextAsync(c, "named", "77");
+        foreach (string value in sent[1..])
+        {
+            await BindTextAsync(c, string.Empty, value);
+            await c.ExecuteAsync(string.Empty, 0);
+        }
+
+        await c.ExecuteAsync("named", 0);
+        await c.SyncAsync();
+        List<(char Type, byte[] Body)> first = await c.ReadUntilReadyAsync();
+        Assert.Equal(["1", "22", "-9", "12", "5", "77"], DataRowTexts(first));
+
+        await BindTextAsync(c, string.Empty, "99999999999999999999");
+        await c.ExecuteAsync(string.Empty, 0);
+        await c.SyncAsync();
+        List<(char Type, byte[] Body)> failed = await c.ReadUntilReadyAsync();
+        Assert.Equal("2EZ", RawClient.Types(failed));
+        Assert.Equal("22003", Code(failed[1]));
+
+        await BindTextAsync(c, string.Empty, "3");
+        await c.ExecuteAsync(string.Empty, 0);
+        await c.SyncAsync();
+        Assert.Equal(["3"], DataRowTexts(await c.ReadUntilReadyAsync()));
+    }
+
+    private static Task BindTextAsync(RawClient c, string portal, string value) =>
+        c.BindAsync(portal, "p", [], [Encoding.ASCII.GetBytes(value)], []);
+
+    private static string[] DataRowTexts(List<(char Type, byte[] Body)> messages) =>
+        [.. messages.Where(m => m.Type == 'D').Select(m => Encoding.ASCII.GetString(m.Body, 6, BinaryPrimitives.ReadInt32BigEndian(m.Body.AsSpan(2))))];
+
+    [Fact]
     public async Task Bind_TruncatedBinaryInt4_Reports22P03()
     {
         await using RawClient c = await RawClient.LoginAsync(_server);

@@ -117,6 +117,9 @@ internal sealed class KdbPgStatement : IPgStatement
     private readonly SqlType[] _parameterTypes;
     private RowCodecCache? _rowCodecs;
 
+    // The last disposed portal, kept with its value array for the next Bind (no allocation per execution).
+    private KdbPgPortal? _sparePortal;
+
     public KdbPgStatement(SqlStatement statement)
     {
         _statement = statement;
@@ -171,15 +174,30 @@ internal sealed class KdbPgStatement : IPgStatement
 
     public IPgPortal Bind(PgParameters parameters)
     {
-        // Decoded here so that a malformed value fails the Bind, as in PostgreSQL.
-        var values = parameters.Count == 0 ? [] : new Value[parameters.Count];
-        for (var i = 0; i < values.Length; i++)
+        var portal = _sparePortal ?? new KdbPgPortal(this, _statement);
+        _sparePortal = null;
+        var values = portal.Values.Length == parameters.Count ? portal.Values : new Value[parameters.Count];
+        try
         {
-            values[i] = PgValues.Read(parameters, i, i < _parameterTypes.Length ? _parameterTypes[i] : SqlType.Text);
+            // Decoded here so that a malformed value fails the Bind, as in PostgreSQL.
+            for (var i = 0; i < values.Length; i++)
+            {
+                values[i] = PgValues.Read(parameters, i, i < _parameterTypes.Length ? _parameterTypes[i] : SqlType.Text);
+            }
+        }
+        catch
+        {
+            Array.Clear(values);
+            _sparePortal = portal;
+            throw;
         }
 
-        return new KdbPgPortal(this, _statement, values);
+        portal.Start(values);
+        return portal;
     }
+
+    /// <summary>Takes back a disposed portal of this statement for the next Bind.</summary>
+    internal void ReturnPortal(KdbPgPortal portal) => _sparePortal ??= portal;
 
     public void Dispose()
     {
@@ -190,13 +208,26 @@ internal sealed class KdbPgStatement : IPgStatement
 
 /// <summary>
 /// A bound statement. Its cursor streams rows straight into the connection's output; a row limit suspends it
-/// after that many rows (without looking ahead, as PostgreSQL does) and a later Execute resumes it.
+/// after that many rows (without looking ahead, as PostgreSQL does) and a later Execute resumes it. Once disposed it
+/// goes back to its statement, which hands it out again on a later Bind: the protocol layer drops every reference to
+/// a portal it disposed.
 /// </summary>
-internal sealed class KdbPgPortal(KdbPgStatement owner, SqlStatement statement, Value[] parameters) : IPgPortal
+internal sealed class KdbPgPortal(KdbPgStatement owner, SqlStatement statement) : IPgPortal
 {
     private SqlCursor? _cursor;
     private SqlType[] _types = [];
     private PgTypeOid[] _wire = [];
+    private Value[] _parameters = [];
+    private bool _bound;
+
+    /// <summary>The parameter values of the current binding (kept after disposal for reuse).</summary>
+    internal Value[] Values => _parameters;
+
+    internal void Start(Value[] parameters)
+    {
+        _parameters = parameters;
+        _bound = true;
+    }
 
     public async ValueTask<PgExecuteResult> ExecuteAsync(PgExecutionContext context)
     {
@@ -204,7 +235,7 @@ internal sealed class KdbPgPortal(KdbPgStatement owner, SqlStatement statement, 
         {
             if (_cursor is null)
             {
-                _cursor = await statement.ExecuteAsync(parameters, context.CancellationToken);
+                _cursor = await statement.ExecuteAsync(_parameters, context.CancellationToken);
                 PrepareColumns(_cursor);
             }
 
@@ -273,5 +304,19 @@ internal sealed class KdbPgPortal(KdbPgStatement owner, SqlStatement statement, 
         (_types, _wire) = owner.RowCodecs(cursor.Columns ?? statement.Columns);
     }
 
-    public void Dispose() => _cursor?.Dispose();
+    public void Dispose()
+    {
+        if (!_bound)
+        {
+            return;
+        }
+
+        _bound = false;
+        _cursor?.Dispose();
+        _cursor = null;
+
+        // Text and bytea values would otherwise stay reachable until the next Bind.
+        Array.Clear(_parameters);
+        owner.ReturnPortal(this);
+    }
 }

@@ -110,9 +110,14 @@ internal sealed partial class PgConnection
             }
 
             reader.EnsureEnd();
-            IPgPortal portal = statement.Bind(parameters);
+
+            // As in PostgreSQL, a Bind replaces the unnamed portal before decoding its values (so the engine can reuse
+            // what the old one held).
             DropPortal(portalName);
-            _portals[portalName] = new Portal(portal, columns, resultFormats, parameters);
+            IPgPortal portal = statement.Bind(parameters);
+            Portal holder = _sparePortal ?? new Portal();
+            _sparePortal = null;
+            _portals[portalName] = holder.Set(portal, columns, resultFormats, parameters);
         }
         catch
         {
@@ -330,6 +335,8 @@ internal sealed partial class PgConnection
             {
                 _spareParameters = old.Parameters;
             }
+
+            _sparePortal = old.Clear();
         }
     }
 
@@ -427,21 +434,43 @@ internal sealed partial class PgConnection
         }
     }
 
-    /// <summary>A named or unnamed portal: the engine's portal plus what the protocol layer needs to describe it.</summary>
-    private sealed class Portal(IPgPortal inner, IReadOnlyList<PgColumn>? columns, PgFormat[] formats, PgParameters parameters) : IDisposable
+    /// <summary>
+    /// A named or unnamed portal: the engine's portal plus what the protocol layer needs to describe it. The holder of
+    /// a dropped portal is kept for the next Bind, so a prepared workload binds without allocating one.
+    /// </summary>
+    private sealed class Portal : IDisposable
     {
-        public IPgPortal Inner => inner;
+        public IPgPortal Inner { get; private set; } = null!;
 
-        public IReadOnlyList<PgColumn>? Columns => columns;
+        public IReadOnlyList<PgColumn>? Columns { get; private set; }
 
-        public PgFormat[] Formats => formats;
+        public PgFormat[] Formats { get; private set; } = [];
 
-        public PgParameters Parameters => parameters;
+        public PgParameters Parameters { get; private set; } = PgParameters.Empty;
+
+        public Portal Set(IPgPortal inner, IReadOnlyList<PgColumn>? columns, PgFormat[] formats, PgParameters parameters)
+        {
+            Inner = inner;
+            Columns = columns;
+            Formats = formats;
+            Parameters = parameters;
+            return this;
+        }
+
+        /// <summary>Forgets what it held (after <see cref="Dispose"/>), ready for <see cref="Set"/>.</summary>
+        public Portal Clear()
+        {
+            Inner = null!;
+            Columns = null;
+            Formats = [];
+            Parameters = PgParameters.Empty;
+            return this;
+        }
 
         public void Dispose()
         {
-            inner.Dispose();
-            parameters.Dispose();
+            Inner.Dispose();
+            Parameters.Dispose();
         }
     }
 }

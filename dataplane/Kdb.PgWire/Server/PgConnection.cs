@@ -33,6 +33,7 @@ internal sealed partial class PgConnection : IAsyncDisposable
     private PgFormat[]? _textFormats;
     private PgFormat[]? _binaryFormats;
     private PgParameters? _spareParameters;
+    private Portal? _sparePortal;
     private readonly Lock _cancelLock = new();
     private readonly PgRowWriter _rows;
     private readonly PgExecutionContext _context;

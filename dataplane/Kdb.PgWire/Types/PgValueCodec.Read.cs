@@ -47,18 +47,35 @@ internal static partial class PgValueCodec
             }
         }
 
+        // Drivers that bind integers as text (pgbench, libpq) send plain digits: parse those without a string.
+        if (!d.IsEmpty && d[0] is > (byte)' ' and < 0x80 && d[^1] is > (byte)' ' and < 0x80
+            && long.TryParse(d, NumberStyles.AllowLeadingSign, Inv, out long plain) && plain >= MinOf(oid) && plain <= MaxOf(oid))
+        {
+            return plain;
+        }
+
         string s = Text(d).Trim();
         if (!long.TryParse(s, NumberStyles.AllowLeadingSign, Inv, out long v))
         {
-            throw Invalid(oid, s);
+            // Digits that overflow even int8 are out of range, as in PostgreSQL, not malformed.
+            throw IsSignedDigits(s) ? OutOfRange(oid, s) : Invalid(oid, s);
         }
 
-        long min = oid == PgTypeOid.Int2 ? short.MinValue : oid == PgTypeOid.Int4 ? int.MinValue : long.MinValue;
-        long max = oid == PgTypeOid.Int2 ? short.MaxValue : oid == PgTypeOid.Int4 ? int.MaxValue : long.MaxValue;
-        return v < min || v > max
-            ? throw new PgException(PgSqlState.NumericValueOutOfRange, $"value \"{s}\" is out of range for type {PgTypes.NameOf(oid)}")
-            : v;
+        return v < MinOf(oid) || v > MaxOf(oid) ? throw OutOfRange(oid, s) : v;
     }
+
+    private static PgException OutOfRange(PgTypeOid oid, string s) =>
+        new(PgSqlState.NumericValueOutOfRange, $"value \"{s}\" is out of range for type {PgTypes.NameOf(oid)}");
+
+    private static bool IsSignedDigits(string s)
+    {
+        ReadOnlySpan<char> digits = s.AsSpan(s.StartsWith('-') || s.StartsWith('+') ? 1 : 0);
+        return !digits.IsEmpty && !digits.ContainsAnyExceptInRange('0', '9');
+    }
+
+    private static long MinOf(PgTypeOid oid) => oid == PgTypeOid.Int2 ? short.MinValue : oid == PgTypeOid.Int4 ? int.MinValue : long.MinValue;
+
+    private static long MaxOf(PgTypeOid oid) => oid == PgTypeOid.Int2 ? short.MaxValue : oid == PgTypeOid.Int4 ? int.MaxValue : long.MaxValue;
 
     public static double ReadFloat(PgTypeOid oid, PgFormat f, ReadOnlySpan<byte> d)
     {
