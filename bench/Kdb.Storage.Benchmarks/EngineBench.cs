@@ -215,33 +215,42 @@ internal static class EngineBench
         }
         emit("put_durable_per_s", durable, "puts/s");
 
-        dir = Path.Combine(root, "engine-put-nondurable");
-        using (var e = KvEngine.Open(dir, new EngineOptions { Durability = DurabilityMode.None }))
-        {
-            long count = 0;
-            var b = new WriteBatch();
-            var s = Stopwatch.GetTimestamp();
-            var c0 = CpuClock.NowNs();
-            var until = s + (long)(seconds * Stopwatch.Frequency);
-            while (Stopwatch.GetTimestamp() < until)
-            {
-                for (var j = 0; j < 1000; j++)
-                {
-                    b.Clear();
-                    b.Put(Key16((ulong)count++ * 0x9E3779B97F4A7C15UL), value);
-                    e.Apply(b);
-                }
-            }
-            // The writer thread's CPU time (flushes run on the engine's background thread); wall beside it.
-            emit("put_nondurable_per_s", count / ((CpuClock.NowNs() - c0) / 1e9), "puts/s");
-            emit("put_nondurable_wall_per_s", count / Stopwatch.GetElapsedTime(s).TotalSeconds, "puts/s");
-        }
+        // Random keys (a skip-list search per put), then keys in ascending order (appended at the
+        // delta's tail: serial ids, time series, bulk loads).
+        var (cpu, wall) = NonDurablePuts(Path.Combine(root, "engine-put-nondurable"), seconds, i => (ulong)i * 0x9E3779B97F4A7C15UL);
+        emit("put_nondurable_per_s", cpu, "puts/s");
+        emit("put_nondurable_wall_per_s", wall, "puts/s");
+        (cpu, _) = NonDurablePuts(Path.Combine(root, "engine-put-nondurable-seq"), seconds, i => (ulong)i);
+        emit("put_nondurable_sequential_per_s", cpu, "puts/s");
 
         var full = SqlitePuts(Path.Combine(root, "sqlite-full.db"), "FULL", seconds);
         var normal = SqlitePuts(Path.Combine(root, "sqlite-normal.db"), "NORMAL", seconds);
         emit("put_sqlite_wal_full_per_s", full, "puts/s");
         emit("put_sqlite_wal_normal_per_s", normal, "puts/s");
         emit("put_durable_over_sqlite_full", durable / full, "x");
+    }
+
+    /// <summary>One thread, one put per Apply, no fsync: puts/s in the writer thread's CPU time
+    /// (flushes run on the engine's background thread) and in wall time.</summary>
+    private static (double Cpu, double Wall) NonDurablePuts(string dir, double seconds, Func<long, ulong> keyOf)
+    {
+        var value = new byte[100];
+        using var e = KvEngine.Open(dir, new EngineOptions { Durability = DurabilityMode.None });
+        long count = 0;
+        var b = new WriteBatch();
+        var s = Stopwatch.GetTimestamp();
+        var c0 = CpuClock.NowNs();
+        var until = s + (long)(seconds * Stopwatch.Frequency);
+        while (Stopwatch.GetTimestamp() < until)
+        {
+            for (var j = 0; j < 1000; j++)
+            {
+                b.Clear();
+                b.Put(Key16(keyOf(count++)), value);
+                e.Apply(b);
+            }
+        }
+        return (count / ((CpuClock.NowNs() - c0) / 1e9), count / Stopwatch.GetElapsedTime(s).TotalSeconds);
     }
 
     private static double DiskFsyncsPerSecond(string root, double seconds)

@@ -108,6 +108,9 @@ internal static unsafe class LookupBench
     {
         public long Count => n;
         public ReadOnlySpan<byte> KeyAt(long index) => new(flat + (index * 24), 24);
+        public void Prefetch(long index)
+        {
+        }
     }
 
     private static ulong[] Queries(ulong[] keys, int count, int seed)

@@ -106,10 +106,13 @@ public sealed class LearnedIndexTests
     {
         public long Count => keys.Count;
         public ReadOnlySpan<byte> KeyAt(long index) => keys[(int)index];
+        public void Prefetch(long index)
+        {
+        }
     }
 
     public static IEnumerable<object[]> ByteSets() =>
-        new[] { "prefixed", "longprefix", "strings", "shortlong", "fewprefixes", "dupprojection" }.Select(s => new object[] { s });
+        new[] { "prefixed", "longprefix", "strings", "shortlong", "fewprefixes", "dupprojection", "prefixmix" }.Select(s => new object[] { s });
 
     private static List<byte[]> MakeBytes(string kind, Random r)
     {
@@ -136,6 +139,24 @@ public sealed class LearnedIndexTests
                     k = new byte[1 + r.Next(30)];
                     r.NextBytes(k);
                     k[0] %= 4;
+                    break;
+                case "prefixmix":
+                    // The flat model's slices: groups of very different sizes, each with its own
+                    // adversarial suffixes (full range with extremes, dense, steps, shared bytes past
+                    // the prefix with colliding projections, outliers).
+                    var g = r.Next(r.Next(1, 40));
+                    k = new byte[24 + (g % 5 == 3 ? r.Next(6) : 0)];
+                    BinaryPrimitives.WriteUInt64BigEndian(k, 7);
+                    BinaryPrimitives.WriteUInt64BigEndian(k.AsSpan(8), (ulong)g);
+                    BinaryPrimitives.WriteUInt64BigEndian(k.AsSpan(16), (g % 5) switch
+                    {
+                        0 => r.Next(8) switch { 0 => 0, 1 => ulong.MaxValue, _ => (ulong)r.NextInt64() * 2 },
+                        1 => (ulong)r.Next(3000),
+                        2 => ((ulong)(uint)r.Next(4) << 60) | (uint)r.Next(10),
+                        3 => 0xABCD_0000_0000_0000UL | (uint)r.Next(50),
+                        _ => r.Next(50) == 0 ? ulong.MaxValue - (ulong)r.Next(3) : (ulong)r.Next(1000),
+                    });
+                    r.NextBytes(k.AsSpan(24));
                     break;
                 case "fewprefixes":
                     k = new byte[16 + r.Next(12)];

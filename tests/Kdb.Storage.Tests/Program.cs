@@ -11,7 +11,12 @@ public static class Program
             CrashWriter.Run(args[1]);
             return 0;
         }
-        Console.Error.WriteLine("usage: crash-writer <dir>");
+        if (args.Length == 2 && args[0] == "crash-writers")
+        {
+            CrashWriter.RunConcurrent(args[1]);
+            return 0;
+        }
+        Console.Error.WriteLine("usage: crash-writer|crash-writers <dir>");
         return 2;
     }
 }
@@ -46,5 +51,52 @@ internal static class CrashWriter
             Console.Out.WriteLine($"ack {v}");
             Console.Out.Flush();
         }
+    }
+
+    public const int Writers = 4;
+
+    public static byte[] KeyOf(int writer, long n, int j) => Keys.K($"g{writer}/{n:D10}/{j}");
+
+    /// <summary>Several writers sharing group commits: each acknowledges "ack &lt;writer&gt; &lt;n&gt;" once its
+    /// batch n is durable.</summary>
+    public static void RunConcurrent(string dir)
+    {
+        using var engine = KvEngine.Open(dir, new EngineOptions { MemtableBytes = 32 << 10, CompactionWidth = 2 });
+        var outLock = new object();
+        var threads = new Thread[Writers];
+        for (var w = 0; w < Writers; w++)
+        {
+            var writer = w;
+            threads[w] = new Thread(() =>
+            {
+                var rnd = new Random(writer);
+                // Resume after what an earlier round left, so batch numbers stay unique per writer.
+                long n = 0;
+                while (engine.Get(KeyOf(writer, n + 1, 0)).Found)
+                {
+                    n++;
+                }
+                while (true)
+                {
+                    n++;
+                    var batch = new WriteBatch();
+                    for (var j = 0; j < BatchSize((ulong)n); j++)
+                    {
+                        var value = new byte[rnd.Next(1, 300)];
+                        rnd.NextBytes(value);
+                        batch.Put(KeyOf(writer, n, j), value);
+                    }
+                    engine.Apply(batch);
+                    lock (outLock)
+                    {
+                        Console.Out.WriteLine($"ack {writer} {n}");
+                        Console.Out.Flush();
+                    }
+                }
+            })
+            { IsBackground = true };
+            threads[w].Start();
+        }
+        threads[0].Join();
     }
 }

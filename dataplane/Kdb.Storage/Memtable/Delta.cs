@@ -33,13 +33,19 @@ internal sealed class Delta
 
     private readonly Node _head = new([], ulong.MaxValue, null, MaxHeight);
     private readonly Node?[] _preds = new Node?[MaxHeight];
+    private readonly Node[] _tails;  // writer only: the last node of each level (the head when empty)
     private RangeTombstone[] _rangeTombstones = [];
     private uint _rng = 0x9E3779B9;
     private int _height = 1;
     private long _bytes;
     private long _count;
 
-    public Delta(ulong walFileNo) => WalFileNo = walFileNo;
+    public Delta(ulong walFileNo)
+    {
+        WalFileNo = walFileNo;
+        _tails = new Node[MaxHeight];
+        _tails.AsSpan().Fill(_head);
+    }
 
     /// <summary>The first WAL file holding this delta's records.</summary>
     public ulong WalFileNo { get; }
@@ -71,18 +77,29 @@ internal sealed class Delta
         object payload = kind == OpKind.Put ? value! : TombstoneMarker;
         var probe = new Probe(key);
         var x = _head;
-        for (var level = _height - 1; level >= 0; level--)
+        var last = _tails[0];
+        if (ReferenceEquals(last, _head) || Compare(last, probe, version) < 0)
         {
-            while (true)
+            // Keys arriving in order (serial ids, time series, bulk loads, Raft-indexed keys) go
+            // after the last node: the predecessors are the tails, no search.
+            Array.Copy(_tails, _preds, _height);
+            x = last;
+        }
+        else
+        {
+            for (var level = _height - 1; level >= 0; level--)
             {
-                var nx = x.Next[level];
-                if (nx is null || Compare(nx, probe, version) >= 0)
+                while (true)
                 {
-                    break;
+                    var nx = x.Next[level];
+                    if (nx is null || Compare(nx, probe, version) >= 0)
+                    {
+                        break;
+                    }
+                    x = nx;
                 }
-                x = nx;
+                _preds[level] = x;
             }
-            _preds[level] = x;
         }
         var found = x.Next[0];
         if (found is not null && found.Version == version && found.Key.AsSpan().SequenceEqual(key))
@@ -108,6 +125,10 @@ internal sealed class Delta
         for (var l = 0; l < h; l++)
         {
             Volatile.Write(ref _preds[l]!.Next[l], node);
+            if (node.Next[l] is null)
+            {
+                _tails[l] = node;
+            }
         }
         // Single writer: plain read-modify-write, published with a volatile store.
         Volatile.Write(ref _bytes, _bytes + key.Length + (value?.Length ?? 0) + 120 + (8 * h));

@@ -99,6 +99,9 @@ internal sealed class SegmentWriter : IDisposable
         public long Count => offsets.Count - 1;
         public ReadOnlySpan<byte> KeyAt(long index) =>
             keys.AsSpan((int)offsets[(int)index], (int)(offsets[(int)index + 1] - offsets[(int)index]));
+        public void Prefetch(long index)
+        {
+        }
     }
 
     /// <summary>Builds the index, writes the remaining regions and the footer, fsyncs and renames.

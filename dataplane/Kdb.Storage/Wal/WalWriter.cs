@@ -1,18 +1,23 @@
 namespace Kdb.Storage.Wal;
 
 /// <summary>
-/// Appends records to the current WAL file with group commit: appenders (serialized by the engine's
-/// apply lock) only copy into a memory buffer; whoever then needs durability takes the sync lock,
-/// writes everything buffered so far in one write and one fsync, and every writer whose record was
-/// in that buffer returns without a sync of its own. While one fsync runs, the next group gathers.
-/// Lock order: engine apply lock → sync lock → buffer lock.
+/// Appends records to the current WAL file with leader/follower group commit: appenders (serialized
+/// by the engine's apply lock) only copy into a memory buffer. A writer that needs durability and
+/// finds no fsync running becomes the leader: it writes everything buffered so far in one write and
+/// one fsync, publishes the durable ticket and wakes every waiter at once. Writers arriving while
+/// that fsync runs are followers: they wait on the gate until a published ticket covers them, and
+/// the first of them not covered leads the next fsync, which carries everything buffered meanwhile.
+/// (Holding one lock across the fsync instead made covered writers re-check one at a time, queued
+/// behind an uncovered writer's own fsync, so little batching happened.)
+/// Lock order: engine apply lock → IO lock → buffer lock; the gate is never held while taking another.
 /// </summary>
 internal sealed class WalWriter : IDisposable
 {
     private const int SpillBytes = 1 << 20;
 
     private readonly string _dir;
-    private readonly object _syncLock = new();
+    private readonly object _ioLock = new();   // the file: writes, fsyncs, rotation
+    private readonly object _gate = new();     // leader election and the durable ticket's waiters
     private readonly object _bufLock = new();
     private ByteWriter _buf = new(SpillBytes);
     private ByteWriter _spare = new(SpillBytes);
@@ -23,6 +28,9 @@ internal sealed class WalWriter : IDisposable
     private ulong _lastSeq;    // seq of the last record appended
     private ulong _durableSeq; // seq of the last record fsynced
     private long _syncs;
+    private bool _leading;     // under _gate: a leader's fsync is running
+    private int _waiters;      // under _gate: followers waiting for a publish
+    private Exception? _failed; // under _ioLock: a write or fsync failed; nothing more is written
 
     /// <param name="dir">The WAL directory.</param>
     /// <param name="fileNo">The number of the first file to create.</param>
@@ -37,6 +45,10 @@ internal sealed class WalWriter : IDisposable
     }
 
     public ulong FileNo { get; private set; }
+
+    /// <summary>Test seam: runs on the syncing thread after the buffer is written, before the fsync
+    /// (tests hold an fsync open to check who waits for it).</summary>
+    internal Action? BeforeFsync { get; set; }
 
     public long FileBytes => _fileBytes;
 
@@ -89,7 +101,7 @@ internal sealed class WalWriter : IDisposable
         }
         if (spill)
         {
-            lock (_syncLock)
+            lock (_ioLock)
             {
                 WriteOut(fsync: false);
             }
@@ -104,20 +116,50 @@ internal sealed class WalWriter : IDisposable
         {
             return;
         }
-        lock (_syncLock)
+        lock (_gate)
         {
+            while (_leading)
+            {
+                if (_durable >= ticket)
+                {
+                    return;
+                }
+                // Follower: the running fsync may not cover this ticket, but the next one will
+                // carry it; wait for a publish (or for the leader to step down on failure).
+                _waiters++;
+                Monitor.Wait(_gate);
+                _waiters--;
+            }
             if (_durable >= ticket)
             {
                 return;
             }
-            WriteOut(fsync: true);
+            _leading = true;
+        }
+        try
+        {
+            lock (_ioLock)
+            {
+                WriteOut(fsync: true);
+            }
+        }
+        finally
+        {
+            lock (_gate)
+            {
+                _leading = false;
+                if (_waiters > 0)
+                {
+                    Monitor.PulseAll(_gate);
+                }
+            }
         }
     }
 
     /// <summary>Writes and fsyncs everything appended so far.</summary>
     public void SyncAll()
     {
-        lock (_syncLock)
+        lock (_ioLock)
         {
             WriteOut(fsync: true);
         }
@@ -125,6 +167,13 @@ internal sealed class WalWriter : IDisposable
 
     private void WriteOut(bool fsync)
     {
+        if (_failed is not null)
+        {
+            // After a failed write or fsync the file's state is unknown (and a retried fsync can
+            // report success for pages the kernel already dropped), so no later write may claim
+            // durability: every waiter gets the error until the engine is reopened and replays.
+            throw new IOException("an earlier WAL write or fsync failed; the engine must be reopened", _failed);
+        }
         long end;
         ulong endSeq;
         lock (_bufLock)
@@ -133,17 +182,38 @@ internal sealed class WalWriter : IDisposable
             end = _appended;
             endSeq = _lastSeq;
         }
-        if (_spare.Length > 0)
+        try
         {
-            _fs.Write(_spare.WrittenSpan);
-            _spare.Reset();
+            if (_spare.Length > 0)
+            {
+                _fs.Write(_spare.WrittenSpan);
+                _spare.Reset();
+            }
+            if (fsync)
+            {
+                BeforeFsync?.Invoke();
+                _fs.Flush(true);
+            }
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            _failed = e;
+            throw;
         }
         if (fsync)
         {
-            _fs.Flush(true);
             Interlocked.Increment(ref _syncs);
-            Volatile.Write(ref _durable, end);
-            Volatile.Write(ref _durableSeq, endSeq);
+            lock (_gate)
+            {
+                // Published under the gate so that a follower cannot miss the wake-up between its
+                // check and its wait; every follower covered by this fsync returns at once.
+                Volatile.Write(ref _durableSeq, endSeq);
+                Volatile.Write(ref _durable, end);
+                if (_waiters > 0)
+                {
+                    Monitor.PulseAll(_gate);
+                }
+            }
         }
     }
 
@@ -151,7 +221,7 @@ internal sealed class WalWriter : IDisposable
     /// Called under the engine's apply lock, so nothing is appended meanwhile.</summary>
     public void Rotate(ulong fileNo)
     {
-        lock (_syncLock)
+        lock (_ioLock)
         {
             WriteOut(fsync: true);
             _fs.Dispose();
@@ -162,11 +232,14 @@ internal sealed class WalWriter : IDisposable
 
     public void Dispose()
     {
-        lock (_syncLock)
+        lock (_ioLock)
         {
             try
             {
-                WriteOut(fsync: true);
+                if (_failed is null)
+                {
+                    WriteOut(fsync: true);
+                }
             }
             finally
             {
