@@ -22,11 +22,12 @@ internal static class PageSet
             new("database", $"/databases/{databaseId}", [database, Me, $"{database}/connection", $"{database}/roles"]),
             new("backups", $"/databases/{databaseId}/backups", [database, Me, $"{database}/backups?limit=20", $"{database}/backup-schedule"]),
             new("connections", $"/databases/{databaseId}/connections", [database, Me, $"{database}/auth-lockouts", $"{database}/connection-log?limit=50"]),
+            new("database_usage", $"/databases/{databaseId}/usage", [database, Me, $"{database}/usage?" + usage[(usage.IndexOf('?', StringComparison.Ordinal) + 1)..]]),
             new("usage", $"/orgs/{orgId}/usage", [usage, Me]),
-            new("quota", $"/orgs/{orgId}/quota", [$"{org}/quota", Me]),
+            new("quota", $"/orgs/{orgId}/quota", [$"{org}/quota?limit=50", Me]),
             new("members", $"/orgs/{orgId}/members", [$"{org}/members", $"{org}/invitations", Me]),
             new("api_keys", $"/orgs/{orgId}/api-keys", [$"{org}/api-keys", Me]),
-            new("billing", $"/orgs/{orgId}/billing", [org, Me, $"{org}/invoices", $"{org}/invoices/{period}"]),
+            new("billing", $"/orgs/{orgId}/billing", [org, Me, $"{org}/invoices", $"{org}/invoices/{period}?limit=150"]),
             new("audit_log", $"/orgs/{orgId}/audit-log", [$"{org}/audit-log?limit=50", Me]),
         ];
     }

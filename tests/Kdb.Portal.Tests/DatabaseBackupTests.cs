@@ -65,7 +65,7 @@ public sealed class DatabaseBackupTests(PortalCloud cloud, ITestOutputHelper out
         await restore.GetByRole(AriaRole.Button, new() { Name = "Restore" }).ClickAsync();
         await page.WaitForURLAsync("**/databases/db_*?restoring=true");
         await Expect(page.GetByRole(AriaRole.Heading, new() { Name = "orders-copy", Level = 1 })).ToBeVisibleAsync();
-        await Expect(page.Locator(".facts .badge").First).ToHaveTextAsync("ready", new() { Timeout = 30_000 });
+        await Expect(page.Locator(".facts .badge").First).ToHaveTextAsync("ready");
         var copyId = new Uri(page.Url).AbsolutePath.Split('/')[^1];
         Assert.NotEqual(databaseId, copyId);
         var roles = await cloud.SendAsync(HttpMethod.Get, $"/v1/databases/{copyId}/roles", token);
@@ -99,7 +99,7 @@ public sealed class DatabaseBackupTests(PortalCloud cloud, ITestOutputHelper out
         await restore.GetByRole(AriaRole.Button, new() { Name = "Restore" }).ClickAsync();
         await page.WaitForURLAsync($"**/databases/{databaseId}?restoring=true");
         await Expect(page.GetByText("Restore started.")).ToBeVisibleAsync();
-        await Expect(page.Locator(".facts .badge").First).ToHaveTextAsync("ready", new() { Timeout = 30_000 });
+        await Expect(page.Locator(".facts .badge").First).ToHaveTextAsync("ready");
     });
 
     [Fact]

@@ -158,7 +158,7 @@ public sealed class ErrorPathTests(PortalCloud cloud, ITestOutputHelper output)
         var databaseId = created.Body.GetProperty("database").GetProperty("id").GetString()!;
         await LoginAsync(page, "deleter@example.com");
         await page.GotoAsync($"/databases/{databaseId}");
-        await Expect(page.Locator(".facts .badge").First).ToHaveTextAsync("ready", new() { Timeout = 30_000 });
+        await Expect(page.Locator(".facts .badge").First).ToHaveTextAsync("ready");
         await page.ReloadAsync();
 
         // A read-only role: its password is shown once, and it joins the roles table.

@@ -63,7 +63,7 @@ public sealed class JourneyTests(PortalCloud cloud, ITestOutputHelper output)
 
         // Provisioning finishes: the badge turns ready in place, the credentials stay on screen.
         cloud.Release("held-shop");
-        await Expect(badge).ToHaveTextAsync("ready", new() { Timeout = 30_000 });
+        await Expect(badge).ToHaveTextAsync("ready");
         await Expect(created.GetByText("Your database is ready.")).ToBeVisibleAsync();
         Assert.Equal(password, await created.GetByLabel("Password", ExactIn).InputValueAsync());
 

@@ -47,15 +47,15 @@ internal static class Steps
         await Expect(locator.First).ToContainTextAsync(text);
     }
 
-    /// <summary>Polls <paramref name="condition"/> for up to 30 s.</summary>
+    /// <summary>Polls <paramref name="condition"/> for up to a minute (it returns as soon as it holds).</summary>
     public static async Task UntilAsync(Func<Task<bool>> condition, string what)
     {
-        var deadline = DateTime.UtcNow.AddSeconds(30);
+        var deadline = DateTime.UtcNow.AddSeconds(60);
         while (!await condition())
         {
             if (DateTime.UtcNow > deadline)
             {
-                throw new TimeoutException("waited 30 s for: " + what);
+                throw new TimeoutException("waited 60 s for: " + what);
             }
 
             await Task.Delay(100);

@@ -1,3 +1,4 @@
+using System.ComponentModel;
 using System.Globalization;
 using System.Text;
 using System.Text.RegularExpressions;
@@ -19,8 +20,16 @@ public static partial class InvoiceEndpoints
 
     public sealed record LineItem(string Description, string? DatabaseId, string? DatabaseName, decimal Quantity, string Unit, decimal UnitPrice, decimal Amount);
 
-    /// <summary>A month's statement. <c>Plan</c> is the plan at the month's end; <c>Plans</c> every plan in effect during it.</summary>
-    public sealed record Invoice(string OrgId, string Period, string Status, string Plan, DateTimeOffset PeriodStart, DateTimeOffset PeriodEnd, IReadOnlyList<LineItem> LineItems, decimal Total, string Currency, IReadOnlyList<PlanPeriod> Plans);
+    /// <summary>
+    /// A month's statement. <c>Plan</c> is the plan at the month's end; <c>Plans</c> every plan in effect during it.
+    /// <c>LineItems</c> is one page of the <c>LineCount</c> lines (<c>NextCursor</c> asks for the next); <c>Total</c> covers them all.
+    /// </summary>
+    public sealed record Invoice(string OrgId, string Period, string Status, string Plan, DateTimeOffset PeriodStart, DateTimeOffset PeriodEnd, IReadOnlyList<LineItem> LineItems, decimal Total, string Currency, IReadOnlyList<PlanPeriod> Plans, int LineCount, string? NextCursor);
+
+    /// <summary>Three lines per database: the default page holds a hundred databases' lines, the largest a thousand's.</summary>
+    public const int DefaultLines = 300;
+
+    public const int MaxLines = 3000;
 
     /// <summary>Sums of one database in one month under one plan (<see cref="PlanHistory.PlanOfBucket"/> of <c>Bucket</c>).</summary>
     public sealed record MonthUsage(DateTime Month, string DatabaseId, string DatabaseName, int Bucket, long RowsRead, long RowsWritten, long BytesRead, long BytesWritten, long CpuMs, long StorageByteHours, long EgressBytes);
@@ -28,7 +37,14 @@ public static partial class InvoiceEndpoints
     public static IEndpointRouteBuilder MapInvoiceEndpoints(this IEndpointRouteBuilder app)
     {
         app.MapGet("/v1/orgs/{orgId}/invoices", ListAsync).RequireAuthorization();
-        app.MapGet("/v1/orgs/{orgId}/invoices/{period}", GetAsync).RequireAuthorization();
+        app.MapGet("/v1/orgs/{orgId}/invoices/{period}", GetAsync).RequireAuthorization()
+            .WithSummary("A month's statement")
+            .WithDescription("Line items per database, a page at a time: `limit` lines (1 to 3000, default 300) from `cursor`, the `nextCursor` " +
+                "of the previous page (null on the last). `lineCount` counts every line and `total` sums them, whichever page is asked. The open " +
+                "month's lines can change between pages. With `Accept: text/csv` the whole statement as CSV, unpaged. A bad `cursor` or `limit` is a 400 validation problem.")
+            .Produces<Invoice>()
+            .ProducesValidationProblem()
+            .ProducesProblem(StatusCodes.Status404NotFound);
         return app;
     }
 
@@ -58,7 +74,15 @@ public static partial class InvoiceEndpoints
         return Results.Ok(new OrgEndpoints.Page<InvoiceSummary>(items, null));
     }
 
-    private static async Task<IResult> GetAsync(HttpContext http, string orgId, string period, ControlPlaneDbContext db, TimeProvider time, CancellationToken ct)
+    private static async Task<IResult> GetAsync(
+        HttpContext http,
+        string orgId,
+        string period,
+        [Description(OffsetPaging.CursorDescription)] string? cursor,
+        [Description("Line items per page, 1 to 3000 (default 300).")] string? limit,
+        ControlPlaneDbContext db,
+        TimeProvider time,
+        CancellationToken ct)
     {
         var (_, denied) = await OrgAccess.RequireAsync(db, orgId, http.User.UserId(), OrgRoles.Admin, ct);
         if (denied is not null)
@@ -69,6 +93,11 @@ public static partial class InvoiceEndpoints
         if (!PeriodPattern().IsMatch(period))
         {
             return Problems.Validation(new Dictionary<string, string[]> { ["period"] = ["a month as yyyy-mm"] });
+        }
+
+        if (!OffsetPaging.TryRead(cursor, limit, DefaultLines, MaxLines, out var offset, out var take, out var badPage))
+        {
+            return badPage!;
         }
 
         var org = await db.Orgs.AsNoTracking().FirstAsync(o => o.Id == orgId, ct);
@@ -88,7 +117,8 @@ public static partial class InvoiceEndpoints
             return Results.Text(Csv(invoice), "text/csv; charset=utf-8");
         }
 
-        return Results.Ok(invoice);
+        var count = invoice.LineItems.Count;
+        return Results.Ok(invoice with { LineItems = [.. invoice.LineItems.Skip(offset).Take(take)], NextCursor = OffsetPaging.NextCursor(offset, take, count) });
     }
 
     /// <summary>
@@ -136,7 +166,9 @@ public static partial class InvoiceEndpoints
             lines,
             total,
             Pricing.Currency,
-            plans);
+            plans,
+            lines.Count,
+            null);
     }
 
     /// <summary>RFC 4180 CSV: a header row, one row per line item, and a total row.</summary>

@@ -68,8 +68,8 @@ public sealed record QuotaLimits(int DatabasesPerOrg, int MaxConnections, int St
 /// <summary>One database's storage and quota state.</summary>
 public sealed record DatabaseQuotaUsage(string DatabaseId, string Name, long StorageBytes, string QuotaState);
 
-/// <summary><c>GET /v1/orgs/{id}/quota</c>.</summary>
-public sealed record QuotaReport(string OrgId, string Plan, QuotaLimits Limits, int Databases, double MonthlyRequestUnits, DateTimeOffset MonthStart, IReadOnlyList<DatabaseQuotaUsage> PerDatabase);
+/// <summary><c>GET /v1/orgs/{id}/quota</c>: <see cref="PerDatabase"/> is a page of the <see cref="Databases"/>, those needing attention first.</summary>
+public sealed record QuotaReport(string OrgId, string Plan, QuotaLimits Limits, int Databases, double MonthlyRequestUnits, DateTimeOffset MonthStart, IReadOnlyList<DatabaseQuotaUsage> PerDatabase, string? NextCursor);
 
 /// <summary>One audit-log entry.</summary>
 public sealed record AuditEntry(long Id, string Actor, string Action, string? ResourceId, string? SourceIp, int Status, DateTimeOffset At);
@@ -109,5 +109,5 @@ public sealed record InvoiceSummary(string Period, string Status, string Plan, d
 /// <summary>One line of a statement.</summary>
 public sealed record LineItem(string Description, string? DatabaseId, string? DatabaseName, decimal Quantity, string Unit, decimal UnitPrice, decimal Amount);
 
-/// <summary><c>GET /v1/orgs/{id}/invoices/{yyyy-mm}</c>.</summary>
-public sealed record Invoice(string OrgId, string Period, string Status, string Plan, DateTimeOffset PeriodStart, DateTimeOffset PeriodEnd, IReadOnlyList<LineItem> LineItems, decimal Total, string Currency);
+/// <summary><c>GET /v1/orgs/{id}/invoices/{yyyy-mm}</c>: <see cref="LineItems"/> is a page of the <see cref="LineCount"/>; the total covers them all.</summary>
+public sealed record Invoice(string OrgId, string Period, string Status, string Plan, DateTimeOffset PeriodStart, DateTimeOffset PeriodEnd, IReadOnlyList<LineItem> LineItems, decimal Total, string Currency, int LineCount, string? NextCursor);
