@@ -43,8 +43,9 @@ public sealed record RestoreRequested(
     RestoreTarget Target,
     bool InPlace) : IKdbEvent;
 
-/// <summary>The restore finished; the control plane records the roles it brought back.</summary>
-public sealed record RestoreCompleted(string OperationId, DateTimeOffset Timestamp, string TargetDatabaseId, IReadOnlyList<RoleVerifier> RolesRestored) : IKdbEvent;
+/// <summary>The restore finished; the control plane records the roles it brought back. <paramref name="TenantId"/>: set by an
+/// in-place restore, which moves the database onto a new tenant (the keyspace it was restored into).</summary>
+public sealed record RestoreCompleted(string OperationId, DateTimeOffset Timestamp, string TargetDatabaseId, IReadOnlyList<RoleVerifier> RolesRestored, ulong? TenantId = null) : IKdbEvent;
 
 /// <summary>The restore failed.</summary>
 public sealed record RestoreFailed(string OperationId, DateTimeOffset Timestamp, string TargetDatabaseId, string Reason) : IKdbEvent;

@@ -14,6 +14,9 @@ public sealed class ClusterHost : IDisposable
     private readonly ClusterOptions _options;
     private readonly Action<Message> _send;
     private readonly Action<GroupMember> _peerAdded;
+    // Hands the round's queued messages to the sockets (a transport with caller flushes): called once the round's early
+    // messages are queued, before the shared fsync, so followers write while the leader syncs, and again after the round.
+    private readonly Action _flush;
     private readonly ConcurrentQueue<object> _inbox = new();
     private readonly AutoResetEvent _wake = new(false);
     private readonly ConcurrentDictionary<ulong, ShardGroup> _groups = new();
@@ -35,11 +38,12 @@ public sealed class ClusterHost : IDisposable
     private int _sleeping;
     private long _leaderChanges;
 
-    private ClusterHost(ClusterOptions options, Action<Message> send, Action<GroupMember> peerAdded)
+    private ClusterHost(ClusterOptions options, Action<Message> send, Action<GroupMember> peerAdded, Action? flush)
     {
         _options = options;
         _send = send;
         _peerAdded = peerAdded;
+        _flush = flush ?? (static () => { });
         RaftId = GroupMember.RaftIdOf(options.NodeId);
         _loop = new Thread(Loop) { IsBackground = true, Name = "kdb-raft-loop" };
     }
@@ -48,6 +52,9 @@ public sealed class ClusterHost : IDisposable
     public ulong RaftId { get; }
 
     public string NodeId => _options.NodeId;
+
+    /// <summary>The node's data directory (the groups live under it; admin work such as backup import stages files here).</summary>
+    public string DataDirectory => _options.DataDirectory;
 
     public long LeaderChanges => Interlocked.Read(ref _leaderChanges);
 
@@ -83,10 +90,11 @@ public sealed class ClusterHost : IDisposable
 
     private Action<ulong, double>? _commitLatency;
 
-    /// <summary>Opens every group found under the data directory and starts the loop.</summary>
-    public static ClusterHost Open(ClusterOptions options, Action<Message> send, Action<GroupMember> peerAdded)
+    /// <summary>Opens every group found under the data directory and starts the loop. <paramref name="flush"/>: called on the
+    /// loop thread after the sends of each half round (a transport that writes only when its caller flushes).</summary>
+    public static ClusterHost Open(ClusterOptions options, Action<Message> send, Action<GroupMember> peerAdded, Action? flush = null)
     {
-        var host = new ClusterHost(options, send, peerAdded);
+        var host = new ClusterHost(options, send, peerAdded, flush);
         var root = Path.Combine(options.DataDirectory, "groups");
         Directory.CreateDirectory(root);
         foreach (var dir in Directory.GetDirectories(root))
@@ -154,13 +162,68 @@ public sealed class ClusterHost : IDisposable
         });
     }
 
+    /// <summary>
+    /// Deletes this node's replica of a group it has left (repair removed it): false when the group is not hosted here.
+    /// Refused while the replica leads, or lists itself as a member while it hears from a leader. A removed replica
+    /// rarely learns of its own removal (the leader stops sending to it once the change commits), so a member that has
+    /// no leader is taken at the caller's word, which comes from the group's leader. The replica first leaves the
+    /// lookups (new work finds no group), and is closed and deleted a second later, once work already queued for it ran.
+    /// </summary>
+    public async Task<bool> RemoveGroupAsync(ulong groupId)
+    {
+        var removed = await RunAsync<ShardGroup?>(() =>
+        {
+            if (!_groups.TryGetValue(groupId, out var group))
+            {
+                return null;
+            }
+            var conf = group.Node.Conf;
+            var member = Array.IndexOf(conf.Voters, RaftId) >= 0 || Array.IndexOf(conf.Learners, RaftId) >= 0;
+            if (group.Role == RaftRole.Leader || (member && group.LeaderRaftId != 0))
+            {
+                throw new InvalidOperationException($"this node is still a member of shard group {groupId}");
+            }
+            _groups.TryRemove(groupId, out _);
+            _all = Array.FindAll(_all, g => g != group);
+            foreach (var (databaseId, cached) in _databaseGroups)
+            {
+                if (cached == groupId)
+                {
+                    _databaseGroups.TryRemove(databaseId, out _);
+                }
+            }
+            return group;
+        });
+        if (removed is null)
+        {
+            return false;
+        }
+        await Task.Delay(TimeSpan.FromSeconds(1));
+        await RunAsync(() =>
+        {
+            _dirty.Remove(removed);
+            removed.Dispose();
+            Directory.Delete(Path.Combine(_options.DataDirectory, "groups", groupId.ToString(System.Globalization.CultureInfo.InvariantCulture)), recursive: true);
+            return true;
+        });
+        return true;
+    }
+
     /// <summary>Proposes a command to a group. On the leader it completes once the command is applied here; elsewhere it
     /// answers with the leader to forward to.</summary>
     public Task<ProposeOutcome> ProposeAsync(ulong groupId, byte[] command)
     {
         var group = Group(groupId);
         var done = new TaskCompletionSource<ProposeOutcome>(TaskCreationOptions.RunContinuationsAsynchronously);
-        Post(group, () => group.Propose(command, done, raftId => Member(group, raftId)));
+        if (command.Length > 1 && command[1] == (byte)ShardCommandType.CreateDatabase)
+        {
+            // Creates arriving in one round share an entry (ProcessReadies proposes them).
+            Post(group, () => group.QueueCreate(command, done, raftId => Member(group, raftId)));
+        }
+        else
+        {
+            Post(group, () => group.Propose(command, done, raftId => Member(group, raftId)));
+        }
         return done.Task;
     }
 
@@ -478,6 +541,7 @@ public sealed class ClusterHost : IDisposable
             foreach (var g in _visiting)
             {
                 g.Queued = false;
+                g.ProposeQueuedCreates();
                 if (g.ObserveLeader())
                 {
                     Interlocked.Increment(ref _leaderChanges);
@@ -497,6 +561,8 @@ public sealed class ClusterHost : IDisposable
             {
                 return;
             }
+            // The leader's appends leave before its own fsync: the followers' writes overlap it.
+            _flush();
             if (_syncs.Count == 1)
             {
                 _syncs[0].Sync();
@@ -510,6 +576,7 @@ public sealed class ClusterHost : IDisposable
                 g.FinishReady(rd, SendAll);
                 MarkDirty(g);
             }
+            _flush();
         }
     }
 

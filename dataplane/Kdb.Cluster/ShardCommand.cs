@@ -24,6 +24,13 @@ public enum ShardCommandType : byte
     StageChunk = 7,
     /// <summary>Imports one chunk of a backup into an (empty) database.</summary>
     ImportChunk = 8,
+    /// <summary>Switches a database onto the tenant of a staged copy on the same group (in-place restore): the old tenant's
+    /// range is tombstoned and the staged database's record goes, in one entry.</summary>
+    SwapDatabase = 9,
+    /// <summary>Several <see cref="CreateDatabase"/> commands in one entry (the leader coalesces the creates that arrive in one
+    /// loop round): applied in order as one engine batch, each with its own result. Numbered apart so that new single kinds
+    /// can keep counting up from 9.</summary>
+    CreateDatabaseBatch = 16,
 }
 
 /// <summary>Quota state of a database as the nodes enforce it (DESIGN, "Quotas"). Persisted: append only.</summary>
@@ -121,9 +128,69 @@ public static class ShardCommand
         return bytes;
     }
 
+    /// <summary><paramref name="databaseId"/> takes over <paramref name="stagedDatabaseId"/>'s tenant and roles; its old data goes.</summary>
+    public static byte[] SwapDatabase(string databaseId, string stagedDatabaseId)
+    {
+        var w = new Writer(ShardCommandType.SwapDatabase);
+        w.String(databaseId);
+        w.String(stagedDatabaseId);
+        return w.ToArray();
+    }
+
+    /// <summary><c>[format][16][count u32]([length u32][CreateDatabase command])*</c>.</summary>
+    public static byte[] CreateDatabaseBatch(IReadOnlyList<byte[]> creates)
+    {
+        var length = 2 + 4;
+        foreach (var c in creates)
+        {
+            length += 4 + c.Length;
+        }
+        var bytes = new byte[length];
+        Header(bytes, ShardCommandType.CreateDatabaseBatch);
+        BinaryPrimitives.WriteUInt32LittleEndian(bytes.AsSpan(2), (uint)creates.Count);
+        var offset = 6;
+        foreach (var c in creates)
+        {
+            BinaryPrimitives.WriteUInt32LittleEndian(bytes.AsSpan(offset), (uint)c.Length);
+            c.CopyTo(bytes, offset + 4);
+            offset += 4 + c.Length;
+        }
+        return bytes;
+    }
+
+    /// <summary>The create commands of a batch; <see cref="InvalidDataException"/> when it is malformed or holds anything else.</summary>
+    internal static List<ReadOnlyMemory<byte>> SplitCreateBatch(ReadOnlyMemory<byte> command)
+    {
+        var r = Read(command);
+        var count = r.U32();
+        // Each create takes at least its 4-byte length and 2-byte header: a count beyond that is a lie, not an allocation.
+        if (count == 0 || count > (uint)(command.Length / 6))
+        {
+            throw new InvalidDataException("create batch count out of range");
+        }
+        var creates = new List<ReadOnlyMemory<byte>>((int)count);
+        var rest = r.Rest;
+        for (var i = 0u; i < count; i++)
+        {
+            if (rest.Length < 4 || BinaryPrimitives.ReadUInt32LittleEndian(rest.Span) is var n && n > (uint)(rest.Length - 4))
+            {
+                throw new InvalidDataException("create batch truncated");
+            }
+            var one = rest.Slice(4, (int)n);
+            if (TypeOf(one.Span) != ShardCommandType.CreateDatabase)
+            {
+                throw new InvalidDataException("a create batch holds only creates");
+            }
+            creates.Add(one);
+            rest = rest[(4 + (int)n)..];
+        }
+        return rest.IsEmpty ? creates : throw new InvalidDataException("bytes after the last create of a batch");
+    }
+
     public static ShardCommandType TypeOf(ReadOnlySpan<byte> command)
     {
-        if (command.Length < 2 || command[0] != FormatVersion || command[1] is 0 or > (byte)ShardCommandType.ImportChunk)
+        if (command.Length < 2 || command[0] != FormatVersion || command[1] is 0
+            || (command[1] > (byte)ShardCommandType.SwapDatabase && command[1] != (byte)ShardCommandType.CreateDatabaseBatch))
         {
             throw new InvalidDataException("not a shard command of a known format");
         }

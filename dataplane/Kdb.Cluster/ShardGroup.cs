@@ -15,6 +15,12 @@ internal sealed class ShardGroup : IDisposable
     private readonly ClusterOptions _options;
     private readonly IRaftLogStore _log;
     private readonly Dictionary<ulong, (ulong Term, TaskCompletionSource<ProposeOutcome> Done, long Started)> _proposals = [];
+    // Creates posted since the last round, proposed together as one entry; and the waiters of each batch entry in flight.
+    private readonly List<(byte[] Command, TaskCompletionSource<ProposeOutcome> Done)> _creates = [];
+    private readonly Dictionary<ulong, (ulong Term, TaskCompletionSource<ProposeOutcome>[] Done, long Started)> _batches = [];
+    private Func<ulong, GroupMember?>? _member;
+    // A batch entry stays well under the core's entry limit (a create is a few hundred bytes).
+    private const int MaxBatchBytes = 1 << 20;
     private readonly Dictionary<ulong, (TaskCompletionSource Done, long Deadline)> _reads = [];
     private readonly PriorityQueue<TaskCompletionSource, ulong> _appliedWaiters = new();
     private readonly List<(long Deadline, TaskCompletionSource Done)> _readRetries = [];
@@ -23,6 +29,7 @@ internal sealed class ShardGroup : IDisposable
     // What the entries applied since the last snapshot take in the Raft log (held in memory until a snapshot compacts it).
     private long _logBytesSinceSnapshot;
     private const int EntryOverheadBytes = 64;
+    private const long RetainBytes = 4L << 20;
 
     private ShardGroup(string directory, ClusterOptions options, GroupManifest manifest, IRaftLogStore log, IRaftNode node, ShardStateMachine stateMachine)
     {
@@ -93,11 +100,20 @@ internal sealed class ShardGroup : IDisposable
     public void Propose(byte[] command, TaskCompletionSource<ProposeOutcome> done, Func<ulong, GroupMember?> member)
     {
         var r = Node.Propose(command);
+        if (r.Status == ProposeStatus.Accepted)
+        {
+            _proposals[r.Index] = (r.Term, done, System.Diagnostics.Stopwatch.GetTimestamp());
+        }
+        else
+        {
+            Refuse(r, done, member);
+        }
+    }
+
+    private static void Refuse(ProposeResult r, TaskCompletionSource<ProposeOutcome> done, Func<ulong, GroupMember?> member)
+    {
         switch (r.Status)
         {
-            case ProposeStatus.Accepted:
-                _proposals[r.Index] = (r.Term, done, System.Diagnostics.Stopwatch.GetTimestamp());
-                break;
             case ProposeStatus.NotLeader or ProposeStatus.TransferInProgress:
                 done.TrySetResult(new ProposeOutcome(null, r.Leader == 0 ? null : member(r.Leader), r.Error));
                 break;
@@ -107,6 +123,62 @@ internal sealed class ShardGroup : IDisposable
             default:
                 done.TrySetException(new ClusterException("XX000", r.Error ?? r.Status.ToString()));
                 break;
+        }
+    }
+
+    /// <summary>Queues a create for <see cref="ProposeQueuedCreates"/> (loop thread).</summary>
+    public void QueueCreate(byte[] command, TaskCompletionSource<ProposeOutcome> done, Func<ulong, GroupMember?> member)
+    {
+        _member = member;
+        _creates.Add((command, done));
+    }
+
+    /// <summary>Loop thread, once per round: the creates queued since the last round go into the log as one entry (a
+    /// million creates are then a few thousand entries, not a million), or as a plain create when there is only one.</summary>
+    public void ProposeQueuedCreates()
+    {
+        var start = 0;
+        while (start < _creates.Count)
+        {
+            var end = start;
+            var bytes = 0;
+            while (end < _creates.Count && (end == start || bytes + _creates[end].Command.Length + 4 <= MaxBatchBytes))
+            {
+                bytes += _creates[end].Command.Length + 4;
+                end++;
+            }
+            if (end - start == 1)
+            {
+                Propose(_creates[start].Command, _creates[start].Done, _member!);
+            }
+            else
+            {
+                ProposeBatch(start, end);
+            }
+            start = end;
+        }
+        _creates.Clear();
+    }
+
+    private void ProposeBatch(int start, int end)
+    {
+        var commands = new byte[end - start][];
+        var waiters = new TaskCompletionSource<ProposeOutcome>[end - start];
+        for (var i = start; i < end; i++)
+        {
+            commands[i - start] = _creates[i].Command;
+            waiters[i - start] = _creates[i].Done;
+        }
+        var r = Node.Propose(ShardCommand.CreateDatabaseBatch(commands));
+        if (r.Status == ProposeStatus.Accepted)
+        {
+            _batches[r.Index] = (r.Term, waiters, System.Diagnostics.Stopwatch.GetTimestamp());
+            return;
+        }
+        // Refused as a whole (not the leader, a transfer): every waiter learns what one create would.
+        foreach (var done in waiters)
+        {
+            Refuse(r, done, _member!);
         }
     }
 
@@ -257,6 +329,12 @@ internal sealed class ShardGroup : IDisposable
             {
                 result = new ApplyResult(ApplyStatus.Ok, e.Index);
             }
+            else if (e.Data.Length > 1 && e.Data.Span[1] == (byte)ShardCommandType.CreateDatabaseBatch)
+            {
+                var results = e.Index > Engine.LastAppliedIndex ? StateMachine.ApplyCreateBatch(e.Index, e.Data) : [];
+                CompleteBatch(e, results);
+                continue;
+            }
             else if (e.Data.Length > 0 && e.Index > Engine.LastAppliedIndex)
             {
                 result = StateMachine.Apply(e.Index, e.Data);
@@ -286,12 +364,40 @@ internal sealed class ShardGroup : IDisposable
         MaybeSnapshot();
     }
 
+    private void CompleteBatch(Entry e, ApplyResult[] results)
+    {
+        if (!_batches.Remove(e.Index, out var pending))
+        {
+            return;
+        }
+        CommitLatency?.Invoke(GroupId, System.Diagnostics.Stopwatch.GetElapsedTime(pending.Started).TotalSeconds);
+        for (var i = 0; i < pending.Done.Length; i++)
+        {
+            // No results: replayed below the engine's applied index (already applied before a restart).
+            var result = results.Length == 0 ? new ApplyResult(ApplyStatus.Ok, e.Index) : results[Math.Min(i, results.Length - 1)];
+            pending.Done[i].TrySetResult(pending.Term == e.Term
+                ? new ProposeOutcome(result, null)
+                : new ProposeOutcome(null, null, "leadership changed before the proposal committed"));
+        }
+    }
+
     /// <summary>A proposal whose leader lost its term can never commit: fail what is pending once this node is no longer leader.</summary>
     public void FailStaleProposals()
     {
-        if (Node.Role == RaftRole.Leader || _proposals.Count == 0)
+        if (Node.Role == RaftRole.Leader || (_proposals.Count == 0 && _batches.Count == 0))
         {
             return;
+        }
+        foreach (var (index, pending) in _batches)
+        {
+            if (index > Node.LastIndex || Node.Term > pending.Term)
+            {
+                foreach (var done in pending.Done)
+                {
+                    done.TrySetException(new ClusterException("08007", "leadership changed while committing; the outcome is unknown"));
+                }
+                _batches.Remove(index);
+            }
         }
         foreach (var (index, pending) in _proposals)
         {
@@ -355,24 +461,31 @@ internal sealed class ShardGroup : IDisposable
         }
         var stats = Engine.Stats;
         var engineBytes = stats.SegmentBytes + stats.DeltaBytes;
+        // The log alone is held until a quarter of the engine (not the whole engine: batched creates make few, large
+        // entries, so the entry count never triggers, and a million databases' log stayed in memory until it matched the
+        // engine); packs still grow geometrically with the engine, so their total stays a small multiple of it.
         var due = (entries >= _options.SnapshotEveryEntries && _logBytesSinceSnapshot >= engineBytes / 4)
-            || _logBytesSinceSnapshot >= Math.Max(_options.SnapshotLogBytes, engineBytes);
+            || _logBytesSinceSnapshot >= Math.Max(_options.SnapshotLogBytes, engineBytes / 4);
         if (!due)
         {
             return;
         }
+        // Entries kept after the snapshot (for followers slightly behind) are bounded in bytes too: 2,000 batch entries of a
+        // few hundred creates each would keep most of the log. The average entry size since the last snapshot estimates it.
+        var averageEntryBytes = Math.Max(1, _logBytesSinceSnapshot / (long)Math.Max(1, entries));
+        var retain = Math.Min(_options.RetainEntries, (ulong)Math.Max(1, RetainBytes / averageEntryBytes));
         _logBytesSinceSnapshot = 0;
         // The engine's files must cover everything up to the snapshot index before the log can drop it.
         Engine.Flush();
         var path = MappedSnapshot.PathFor(_directory, Node.AppliedIndex);
         PackCheckpoint(temp => CheckpointPacker.PackToFile(temp, path));
         var mapped = MappedSnapshot.OpenAndUnlink(path);
-        var meta = Node.Compact(mapped.Memory, _options.RetainEntries);
+        var meta = Node.Compact(mapped.Memory, retain);
         _log.SaveSnapshot(meta, mapped.Memory, replacesLog: false);
         mapped.ReleaseResidentPages();
-        if (meta.Index > _options.RetainEntries)
+        if (meta.Index > retain)
         {
-            _log.Compact(meta.Index - _options.RetainEntries);
+            _log.Compact(meta.Index - retain);
         }
         _lastSnapshotIndex = meta.Index;
         // The core now sends the new blob; the one before the last may still be in a message being written, so it is
@@ -439,6 +552,17 @@ internal sealed class ShardGroup : IDisposable
         foreach (var (_, read) in _reads)
         {
             read.Done.TrySetException(new ClusterException("57P01", "the node is shutting down"));
+        }
+        foreach (var (_, done) in _creates)
+        {
+            done.TrySetException(new ClusterException("57P01", "the node is shutting down"));
+        }
+        foreach (var (_, batch) in _batches)
+        {
+            foreach (var done in batch.Done)
+            {
+                done.TrySetException(new ClusterException("08007", "the node is shutting down; the outcome is unknown"));
+            }
         }
         try
         {

@@ -91,12 +91,14 @@ internal sealed class ShardStateMachine(IKvEngine engine) : IVersionSource
             {
                 ShardCommandType.Commit => ApplyCommit(index, CommitRecordCodec.Decode(command[2..])),
                 ShardCommandType.CreateDatabase => ApplyCreate(index, command),
+                ShardCommandType.CreateDatabaseBatch => ApplyCreateBatch(index, command)[0],
                 ShardCommandType.DropDatabase => ApplyDrop(index, command),
                 ShardCommandType.SetRole => ApplySetRole(index, command),
                 ShardCommandType.SetDatabaseState => ApplySetState(index, command),
                 ShardCommandType.AdvanceGcThreshold => ApplyGcThreshold(index, command),
                 ShardCommandType.StageChunk => ApplyStage(index, command),
                 ShardCommandType.ImportChunk => ApplyImport(index, command),
+                ShardCommandType.SwapDatabase => ApplySwap(index, command),
                 _ => new ApplyResult(ApplyStatus.Invalid, index, Message: "unknown command"),
             };
         }
@@ -181,7 +183,56 @@ internal sealed class ShardStateMachine(IKvEngine engine) : IVersionSource
         return new ApplyResult(ApplyStatus.Ok, index);
     }
 
-    private ApplyResult ApplyCreate(ulong index, ReadOnlyMemory<byte> command)
+    private ApplyResult ApplyCreate(ulong index, ReadOnlyMemory<byte> command) => ApplyCreates(index, [command])[0];
+
+    /// <summary>Applies a <see cref="ShardCommandType.CreateDatabaseBatch"/>: one result per create, in order (a single
+    /// Invalid result when the batch itself is malformed). Every replica reaches the same results.</summary>
+    public ApplyResult[] ApplyCreateBatch(ulong index, ReadOnlyMemory<byte> command)
+    {
+        List<ReadOnlyMemory<byte>> creates;
+        try
+        {
+            creates = ShardCommand.SplitCreateBatch(command);
+        }
+        catch (InvalidDataException e)
+        {
+            return [new ApplyResult(ApplyStatus.Invalid, index, Message: e.Message)];
+        }
+        return ApplyCreates(index, creates);
+    }
+
+    // The engine takes one batch per version (the Raft index), so every create of an entry goes into one write batch;
+    // creates earlier in the same entry are not in the engine yet and are looked up in `added` instead.
+    private ApplyResult[] ApplyCreates(ulong index, List<ReadOnlyMemory<byte>> creates)
+    {
+        var results = new ApplyResult[creates.Count];
+        var batch = new WriteBatch();
+        var added = new Dictionary<string, ulong>(StringComparer.Ordinal);
+        var tenants = new HashSet<ulong>();
+        for (var i = 0; i < creates.Count; i++)
+        {
+            try
+            {
+                results[i] = AddCreate(index, creates[i], batch, added, tenants);
+            }
+            catch (Exception e) when (e is InvalidDataException or ArgumentException)
+            {
+                results[i] = new ApplyResult(ApplyStatus.Invalid, index, Message: e.Message);
+            }
+        }
+        if (added.Count > 0)
+        {
+            _engine.Apply(batch, index);
+            Interlocked.Add(ref _databaseCount, added.Count);
+            foreach (var databaseId in added.Keys)
+            {
+                Changed(databaseId);
+            }
+        }
+        return results;
+    }
+
+    private ApplyResult AddCreate(ulong index, ReadOnlyMemory<byte> command, WriteBatch batch, Dictionary<string, ulong> added, HashSet<ulong> tenants)
     {
         var r = ShardCommand.Read(command);
         var databaseId = r.String();
@@ -191,21 +242,20 @@ internal sealed class ShardStateMachine(IKvEngine engine) : IVersionSource
         {
             return new ApplyResult(ApplyStatus.Invalid, index, Message: "invalid database id or tenant id");
         }
-        if (FindDatabase(databaseId) is { } existing)
+        var existingTenant = FindDatabase(databaseId)?.TenantId ?? added.GetValueOrDefault(databaseId);
+        if (existingTenant != 0)
         {
-            return existing.TenantId == tenantId ? new ApplyResult(ApplyStatus.Ok, index, Message: "exists") : new ApplyResult(ApplyStatus.AlreadyExists, index);
+            return existingTenant == tenantId ? new ApplyResult(ApplyStatus.Ok, index, Message: "exists") : new ApplyResult(ApplyStatus.AlreadyExists, index);
         }
-        if (_engine.Get(SystemKeys.Tenant(tenantId)).Found)
+        if (tenants.Contains(tenantId) || _engine.Get(SystemKeys.Tenant(tenantId)).Found)
         {
             return new ApplyResult(ApplyStatus.AlreadyExists, index, Message: "tenant id in use");
         }
         var record = new DatabaseRecord(databaseId, tenantId, DatabaseState.Active, [owner], index);
-        var batch = new WriteBatch();
         batch.Put(SystemKeys.Database(databaseId), record.Encode());
         batch.Put(SystemKeys.Tenant(tenantId), System.Text.Encoding.UTF8.GetBytes(databaseId));
-        _engine.Apply(batch, index);
-        Interlocked.Increment(ref _databaseCount);
-        Changed(databaseId);
+        added[databaseId] = tenantId;
+        tenants.Add(tenantId);
         return new ApplyResult(ApplyStatus.Ok, index);
     }
 
@@ -325,6 +375,42 @@ internal sealed class ShardStateMachine(IKvEngine engine) : IVersionSource
         {
             _engine.Apply(batch, index);
         }
+        return new ApplyResult(ApplyStatus.Ok, index);
+    }
+
+    /// <summary>
+    /// In-place restore: the database's record moves onto the staged copy's tenant (with the staged roles, keeping its own
+    /// state), its old range is tombstoned and the staged record goes, in one batch. The old tenant key stays reserved
+    /// but names no database, so a commit from a session opened before the swap finds no database instead of writing
+    /// into the tombstoned range.
+    /// </summary>
+    private ApplyResult ApplySwap(ulong index, ReadOnlyMemory<byte> command)
+    {
+        var r = ShardCommand.Read(command);
+        var databaseId = r.String();
+        var stagedId = r.String();
+        if (string.Equals(databaseId, stagedId, StringComparison.Ordinal))
+        {
+            return new ApplyResult(ApplyStatus.Invalid, index, Message: "a database cannot be swapped onto itself");
+        }
+        if (FindDatabase(databaseId) is not { } db)
+        {
+            return new ApplyResult(ApplyStatus.NotFound, index, Message: $"database {databaseId} does not exist");
+        }
+        if (FindDatabase(stagedId) is not { } staged)
+        {
+            return new ApplyResult(ApplyStatus.NotFound, index, Message: $"staged database {stagedId} does not exist");
+        }
+        var batch = new WriteBatch();
+        batch.DeleteRange(SystemKeys.TenantStart(db.TenantId), SystemKeys.TenantEnd(db.TenantId) ?? [0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF]);
+        batch.Put(SystemKeys.Database(databaseId), (db with { TenantId = staged.TenantId, Roles = staged.Roles }).Encode());
+        batch.Put(SystemKeys.Tenant(staged.TenantId), System.Text.Encoding.UTF8.GetBytes(databaseId));
+        batch.Put(SystemKeys.Tenant(db.TenantId), []);
+        batch.Delete(SystemKeys.Database(stagedId));
+        _engine.Apply(batch, index);
+        Interlocked.Decrement(ref _databaseCount);
+        Changed(databaseId);
+        Changed(stagedId);
         return new ApplyResult(ApplyStatus.Ok, index);
     }
 

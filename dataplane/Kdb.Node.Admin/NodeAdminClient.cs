@@ -40,6 +40,10 @@ public sealed class NodeAdminClient(HttpClient http, Uri internalUrl, Func<Cance
     public Task<DatabaseList> DatabasesAsync(ulong groupId, CancellationToken ct = default) =>
         CallAsync(HttpMethod.Get, $"/internal/v1/groups/{groupId}/databases", null, DatabaseList.Parser, ct);
 
+    /// <summary>Deletes this node's replica of a group it has left (409 while it is still a member, 404 when it has none).</summary>
+    public Task RemoveGroupAsync(ulong groupId, CancellationToken ct = default) =>
+        SendOnlyAsync(HttpMethod.Delete, $"/internal/v1/groups/{groupId}", null, ct);
+
     public Task<StateHashResponse> StateHashAsync(ulong groupId, CancellationToken ct = default) =>
         CallAsync(HttpMethod.Get, $"/internal/v1/groups/{groupId}/hash", null, StateHashResponse.Parser, ct);
 
@@ -63,6 +67,10 @@ public sealed class NodeAdminClient(HttpClient http, Uri internalUrl, Func<Cance
 
     public Task<ApplyResponse> SetStateAsync(string databaseId, DatabaseState state, CancellationToken ct = default) =>
         CallAsync(HttpMethod.Put, $"/internal/v1/databases/{Uri.EscapeDataString(databaseId)}/state", new SetStateRequest { State = state }, ApplyResponse.Parser, ct);
+
+    /// <summary>Switches <paramref name="databaseId"/> onto the staged database's tenant and roles (in-place restore).</summary>
+    public Task<ApplyResponse> SwapDatabaseAsync(string databaseId, string stagedDatabaseId, CancellationToken ct = default) =>
+        CallAsync(HttpMethod.Post, $"/internal/v1/databases/{Uri.EscapeDataString(databaseId)}/swap", new SwapDatabaseRequest { StagedDatabaseId = stagedDatabaseId }, ApplyResponse.Parser, ct);
 
     public Task<UsageResponse> UsageAsync(ulong since, CancellationToken ct = default) =>
         CallAsync(HttpMethod.Get, $"/internal/v1/usage?since={since}", null, UsageResponse.Parser, ct);

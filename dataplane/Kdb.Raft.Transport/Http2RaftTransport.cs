@@ -1,5 +1,4 @@
 using System.Collections.Concurrent;
-using Google.Protobuf;
 using Kdb.Raft.Transport.Wire;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
@@ -118,17 +117,8 @@ internal sealed class Http2RaftTransport : IRaftTransport
         string? error = null;
         try
         {
-            while (await GrpcFraming.ReadFrameAsync(ctx.Request.BodyReader, ctx.RequestAborted) is { } frame)
+            while (await GrpcFraming.ReadFrameAsync(ctx.Request.BodyReader, RaftBatch.Parser, ctx.RequestAborted) is { } batch)
             {
-                RaftBatch batch;
-                try
-                {
-                    batch = RaftBatch.Parser.ParseFrom(frame);
-                }
-                catch (InvalidProtocolBufferException e)
-                {
-                    throw new InvalidDataException("frame is not a valid RaftBatch: " + e.Message, e);
-                }
                 // Decode the whole frame before delivering any of it: a bad frame delivers nothing.
                 var messages = new Message[batch.Messages.Count];
                 for (var i = 0; i < messages.Length; i++)

@@ -16,6 +16,8 @@ public sealed class ShardCommandTests
         Assert.Equal(6, (byte)ShardCommandType.AdvanceGcThreshold);
         Assert.Equal(7, (byte)ShardCommandType.StageChunk);
         Assert.Equal(8, (byte)ShardCommandType.ImportChunk);
+        Assert.Equal(9, (byte)ShardCommandType.SwapDatabase);
+        Assert.Equal(16, (byte)ShardCommandType.CreateDatabaseBatch);
         Assert.Equal(0, (byte)DatabaseState.Active);
         Assert.Equal(1, (byte)DatabaseState.ReadOnly);
         Assert.Equal(2, (byte)DatabaseState.Suspended);

@@ -55,6 +55,14 @@ public sealed partial class NodeRepairTests
             Assert.Empty(trimmed.Learners);
         });
         Assert.Contains(trimmed.LeaderNodeId, trimmed.Voters);
+        // Repair then deletes the copy the trimmed voter still holds (DELETE /internal/v1/groups/{id} on that node).
+        var removed = cloud.Nodes.Single(n => !trimmed.Voters.Contains(n.NodeId));
+        await EventuallyAsync(async () =>
+        {
+            Assert.DoesNotContain((await Admin(removed).StatusAsync()).Groups, g => g.GroupId == groupId);
+            // The node closes the replica and deletes its files a second after it leaves the lookups.
+            Assert.False(Directory.Exists(Path.Combine(removed.DataDirectory, "groups", groupId.ToString(System.Globalization.CultureInfo.InvariantCulture))));
+        });
 
         // The removed replica (and the node that came back) still hold copies and report them in heartbeats; a new
         // database is placed on its group's voters only, and works.

@@ -163,6 +163,11 @@ internal sealed class RestoreCompletedConsumer(ControlPlaneDbContext db, RouteSi
             db.DatabaseRoles.Add(new DatabaseRoleRecord { DatabaseId = database.Id, Name = role.Name, Kind = kind, ScramVerifier = role.ScramVerifier, CreatedAt = now });
         }
 
+        if (m.TenantId is { } tenant)
+        {
+            database.TenantId = unchecked((long)tenant);
+        }
+
         database.Status = "ready";
         database.StatusReason = null;
         OperationOutcomes.Finish(operation, true, null, now);

@@ -22,6 +22,10 @@ internal static class AdminEndpoints
         var g = app.MapGroup("/internal/v1").RequireHost($"*:{internalPort}");
         g.MapPost("/groups", Handler(c => Guarded(c, runtime, [Provisioning, Operator], () => CreateGroupAsync(c, runtime))));
         g.MapGet("/status", Handler(c => Guarded(c, runtime, [Provisioning, Operator, NodeScope], () => Task.FromResult(Proto(Status(runtime))))));
+        g.MapDelete("/groups/{groupId}", (HttpContext c, string groupId) => Guarded(c, runtime, [Provisioning, Operator], async () =>
+            await runtime.Host.RemoveGroupAsync(ParseGroup(groupId))
+                ? Results.NoContent()
+                : Results.Problem(statusCode: 404, title: "Not found", detail: $"shard group {groupId} is not hosted here")));
         g.MapGet("/groups/{groupId}/databases", (HttpContext c, string groupId) => Guarded(c, runtime, [Provisioning, Operator], () => Task.FromResult(ListDatabases(runtime, groupId))));
         g.MapPost("/groups/{groupId}/replicas", (HttpContext c, string groupId) => Guarded(c, runtime, [Provisioning, Operator], () => ChangeReplicaAsync(c, runtime, groupId)));
         g.MapPost("/groups/{groupId}/leader", (HttpContext c, string groupId) => Guarded(c, runtime, [Provisioning, Operator], () => TransferLeaderAsync(c, runtime, groupId)));
@@ -39,6 +43,7 @@ internal static class AdminEndpoints
         g.MapDelete("/databases/{databaseId}/roles/{name}", (HttpContext c, string databaseId, string name) => Guarded(c, runtime, [Provisioning, Operator],
             () => OnDatabaseAsync(c, runtime, databaseId, _ => ShardCommand.SetRole(databaseId, new DatabaseRole(name, SqlRoleKind.Owner, string.Empty)))));
         g.MapPut("/databases/{databaseId}/state", (HttpContext c, string databaseId) => Guarded(c, runtime, [Provisioning, Operator], () => SetStateAsync(c, runtime, databaseId)));
+        g.MapPost("/databases/{databaseId}/swap", (HttpContext c, string databaseId) => Guarded(c, runtime, [Provisioning, Operator], () => SwapDatabaseAsync(c, runtime, databaseId)));
         g.MapGet("/databases/{databaseId}/export", (HttpContext c, string databaseId) => Guarded(c, runtime, [Provisioning, Operator], () => BackupStream.ExportAsync(c, runtime, databaseId)));
         g.MapPost("/databases/{databaseId}/import", (HttpContext c, string databaseId) => Guarded(c, runtime, [Provisioning, Operator], () => BackupStream.ImportAsync(c, runtime, databaseId)));
         g.MapGet("/usage", Handler(c => Guarded(c, runtime, [Provisioning, Operator, NodeScope], () => Task.FromResult(Usage(c, runtime)))));
@@ -207,6 +212,21 @@ internal static class AdminEndpoints
             _ => throw new ArgumentException("unknown state"),
         };
         return await OnDatabaseAsync(c, runtime, databaseId, _ => ShardCommand.SetDatabaseState(databaseId, state));
+    }
+
+    private static async Task<IResult> SwapDatabaseAsync(HttpContext c, ClusterRuntime runtime, string databaseId)
+    {
+        var request = await ReadAsync(c, SwapDatabaseRequest.Parser);
+        ValidateDatabaseId(request.StagedDatabaseId);
+        if (runtime.Host.FindDatabase(request.StagedDatabaseId) is not { } staged)
+        {
+            return Results.Problem(statusCode: 404, title: "Not found", detail: $"staged database {request.StagedDatabaseId} is not hosted here");
+        }
+        if (runtime.Host.FindDatabase(databaseId) is { } target && target.GroupId != staged.GroupId)
+        {
+            return Results.Problem(statusCode: 409, title: "Conflict", detail: "the staged database is on another shard group");
+        }
+        return await OnDatabaseAsync(c, runtime, databaseId, _ => ShardCommand.SwapDatabase(databaseId, request.StagedDatabaseId));
     }
 
     private static async Task<IResult> OnDatabaseAsync(HttpContext c, ClusterRuntime runtime, string databaseId, Func<DatabaseRecord, byte[]> command)

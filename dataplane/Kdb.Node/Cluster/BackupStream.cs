@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Buffers.Binary;
 using Google.Protobuf;
 using Kdb.Cluster;
@@ -9,7 +10,7 @@ namespace Kdb.Node.Cluster;
 /// <summary>
 /// Backup export and import of one database (admin API): a consistent snapshot of the tenant's keyspace at a Raft
 /// index, streamed as length-prefixed <see cref="BackupChunk"/> messages, each with a CRC32C, closed by a chunk with
-/// totals. Import verifies the whole stream before it writes anything.
+/// totals. Import verifies the whole stream (staged on disk) before it writes anything.
 /// </summary>
 internal static class BackupStream
 {
@@ -28,97 +29,73 @@ internal static class BackupStream
         var body = c.Response.Body;
         var start = TenantKey(found.Record.TenantId);
         var end = found.Record.TenantId == ulong.MaxValue ? null : TenantKey(found.Record.TenantId + 1);
-        var data = new MemoryStream();
-        uint sequence = 0;
-        var totalCrc = 0xFFFFFFFFu;
-        long rows = 0;
-        var u32 = new byte[4];
-        foreach (var e in snapshot.Scan(start, end))
+        // Pairs go straight into one pooled chunk buffer and each chunk is framed into another: the stream is never held
+        // whole, and a chunk costs two copies, not four.
+        var data = ArrayPool<byte>.Shared.Rent(ChunkBytes + (64 << 10));
+        var frame = ArrayPool<byte>.Shared.Rent(ChunkBytes + (64 << 10));
+        try
         {
-            BinaryPrimitives.WriteInt32LittleEndian(u32, e.Key.Length - 8);
-            data.Write(u32);
-            data.Write(e.Key.AsSpan(8));
-            // A secondary-index entry's value is its row's full key: write it tenant-relative too, or an import into
-            // another tenant would point its index at the source database's rows.
-            var relative = ValueIsRowKey(e.Key, e.Value, start);
-            var value = relative ? e.Value.AsSpan(8) : e.Value;
-            BinaryPrimitives.WriteUInt32LittleEndian(u32, (uint)value.Length | (relative ? RelativeKeyFlag : 0));
-            data.Write(u32);
-            data.Write(value);
-            rows++;
-            if (data.Length >= ChunkBytes)
+            var length = 0;
+            uint sequence = 0;
+            var totalCrc = 0xFFFFFFFFu;
+            long rows = 0;
+            foreach (var e in snapshot.Scan(start, end))
             {
-                totalCrc = await WriteChunkAsync(body, sequence++, data, totalCrc, last: false, 0, 0, c.RequestAborted);
+                // A secondary-index entry's value is its row's full key: write it tenant-relative too, or an import into
+                // another tenant would point its index at the source database's rows.
+                var relative = ValueIsRowKey(e.Key, e.Value, start);
+                var value = relative ? e.Value.AsSpan(8) : e.Value;
+                var need = length + 8 + e.Key.Length - 8 + value.Length;
+                if (need + 64 > data.Length)
+                {
+                    // A row larger than a chunk: the frame buffer grows with it (a chunk's framing adds a few bytes).
+                    data = Grow(data, length, need + 64);
+                    ArrayPool<byte>.Shared.Return(frame);
+                    frame = ArrayPool<byte>.Shared.Rent(data.Length + 64);
+                }
+                BinaryPrimitives.WriteInt32LittleEndian(data.AsSpan(length), e.Key.Length - 8);
+                e.Key.AsSpan(8).CopyTo(data.AsSpan(length + 4));
+                length += 4 + e.Key.Length - 8;
+                BinaryPrimitives.WriteUInt32LittleEndian(data.AsSpan(length), (uint)value.Length | (relative ? RelativeKeyFlag : 0));
+                value.CopyTo(data.AsSpan(length + 4));
+                length += 4 + value.Length;
+                rows++;
+                if (length >= ChunkBytes)
+                {
+                    totalCrc = await WriteChunkAsync(body, sequence++, data.AsMemory(0, length), frame, totalCrc, last: false, 0, 0, c.RequestAborted);
+                    length = 0;
+                }
             }
+            await WriteChunkAsync(body, sequence, data.AsMemory(0, length), frame, totalCrc, last: true, snapshot.Version, rows, c.RequestAborted);
         }
-        await WriteChunkAsync(body, sequence, data, totalCrc, last: true, snapshot.Version, rows, c.RequestAborted);
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(data);
+            ArrayPool<byte>.Shared.Return(frame);
+        }
         return Results.Empty;
     }
 
+    /// <summary>
+    /// Imports a backup stream into a new or emptied database. The stream is checked chunk by chunk while it is staged
+    /// to an unlinked file on the node's disk (memory stays bounded whatever the backup's size), and only once all of it
+    /// and its totals are checked is anything proposed: in batches of about 1 MiB, several in flight.
+    /// </summary>
     public static async Task<IResult> ImportAsync(HttpContext c, ClusterRuntime runtime, string databaseId)
     {
         if (runtime.Host.FindDatabase(databaseId) is not { } found)
         {
             return Results.Problem(statusCode: 404, title: "Not found", detail: $"database {databaseId} is not hosted here");
         }
-        // A backup is as large as its database: Kestrel's 30 MB default would hang restores of larger ones. Each chunk
-        // is checked on its own and the whole stream before anything is written.
+        // A backup is as large as its database: Kestrel's 30 MB default would hang restores of larger ones.
         if (c.Features.Get<Microsoft.AspNetCore.Http.Features.IHttpMaxRequestBodySizeFeature>() is { IsReadOnly: false } limit)
         {
             limit.MaxRequestBodySize = null;
         }
-        var chunks = new List<byte[]>();
-        var totalCrc = 0xFFFFFFFFu;
-        long rows = 0;
-        var ended = false;
-        var reader = c.Request.Body;
-        var header = new byte[4];
-        uint expected = 0;
-        while (!ended)
+        await using var staging = OpenStaging(runtime.Host.DataDirectory);
+        if (await StageAsync(c.Request.Body, staging, c.RequestAborted) is { } corrupt)
         {
-            if (!await ReadExactlyAsync(reader, header, c.RequestAborted))
-            {
-                return Corrupt("the backup stream ended before its last chunk");
-            }
-            var length = BinaryPrimitives.ReadInt32LittleEndian(header);
-            if (length is < 0 or > MaxFrameBytes)
-            {
-                return Corrupt("a chunk length is out of range");
-            }
-            var frame = new byte[length];
-            if (!await ReadExactlyAsync(reader, frame, c.RequestAborted))
-            {
-                return Corrupt("the backup stream is truncated");
-            }
-            BackupChunk chunk;
-            try
-            {
-                chunk = BackupChunk.Parser.ParseFrom(frame);
-            }
-            catch (InvalidProtocolBufferException)
-            {
-                return Corrupt($"chunk {expected} is not a valid message");
-            }
-            var bytes = chunk.Data.ToByteArray();
-            if (chunk.Sequence != expected++ || CheckpointCrc(bytes) != chunk.Crc32C)
-            {
-                return Corrupt($"chunk {chunk.Sequence} failed its checksum or is out of order");
-            }
-            totalCrc = Fold(totalCrc, chunk.Crc32C);
-            if (CountPairs(bytes) is not { } pairs)
-            {
-                return Corrupt($"chunk {chunk.Sequence} holds malformed pairs");
-            }
-            rows += pairs;
-            chunks.Add(bytes);
-            if (chunk.Last)
-            {
-                ended = true;
-                if (chunk.TotalCrc32C != ~totalCrc || chunk.TotalRows != rows)
-                {
-                    return Corrupt("the backup's totals do not match its chunks");
-                }
-            }
+            return Corrupt(corrupt);
         }
         await runtime.Host.ReadIndexAsync(found.GroupId).WaitAsync(c.RequestAborted);
         var tenantStart = TenantKey(found.Record.TenantId);
@@ -127,49 +104,177 @@ internal static class BackupStream
         {
             return Results.Problem(statusCode: 409, title: "Conflict", detail: "import needs a new or emptied database");
         }
-        var writes = new List<TxWrite>();
-        var batchBytes = 0;
-        foreach (var data in chunks)
-        {
-            var offset = 0;
-            while (offset < data.Length)
-            {
-                var keyLength = BinaryPrimitives.ReadInt32LittleEndian(data.AsSpan(offset));
-                var key = new byte[8 + keyLength];
-                BinaryPrimitives.WriteUInt64BigEndian(key, found.Record.TenantId);
-                data.AsSpan(offset + 4, keyLength).CopyTo(key.AsSpan(8));
-                offset += 4 + keyLength;
-                var rawLength = BinaryPrimitives.ReadUInt32LittleEndian(data.AsSpan(offset));
-                var valueLength = (int)(rawLength & ~RelativeKeyFlag);
-                ReadOnlyMemory<byte> value = data.AsMemory(offset + 4, valueLength);
-                if ((rawLength & RelativeKeyFlag) != 0)
-                {
-                    var rowKey = new byte[8 + valueLength];
-                    BinaryPrimitives.WriteUInt64BigEndian(rowKey, found.Record.TenantId);
-                    value.Span.CopyTo(rowKey.AsSpan(8));
-                    value = rowKey;
-                }
-                offset += 4 + valueLength;
-                writes.Add(TxWrite.Put(key, value));
-                batchBytes += key.Length + valueLength + 16;
-                if (batchBytes >= 3 << 20)
-                {
-                    await ProposeImportAsync(runtime, found.GroupId, databaseId, found.Record.TenantId, writes, c.RequestAborted);
-                    writes = [];
-                    batchBytes = 0;
-                }
-            }
-        }
-        if (writes.Count > 0)
-        {
-            await ProposeImportAsync(runtime, found.GroupId, databaseId, found.Record.TenantId, writes, c.RequestAborted);
-        }
+        staging.Position = 0;
+        await ProposeStagedAsync(runtime, found.GroupId, databaseId, found.Record.TenantId, staging, c.RequestAborted);
         return AdminEndpoints.Proto(new ApplyResponse { Index = runtime.Host.Status(found.GroupId).AppliedIndex });
     }
 
-    private static async Task ProposeImportAsync(ClusterRuntime runtime, ulong groupId, string databaseId, ulong tenant, List<TxWrite> writes, CancellationToken ct)
+    private const int ImportBatchBytes = 1 << 20;
+    private const int ImportInFlight = 8;
+
+    /// <summary>
+    /// A staging file, unlinked as soon as it is open so a crash leaves nothing behind; files left by a crash between
+    /// create and unlink are removed first.
+    /// </summary>
+    private static FileStream OpenStaging(string dataDirectory)
     {
-        var result = await runtime.Committer.ProposeAsync(groupId, ShardCommand.ImportChunk(databaseId, new CommitRecord(tenant, 0, [], [], writes)), ct);
+        var directory = Path.Combine(dataDirectory, "import-staging");
+        Directory.CreateDirectory(directory);
+        foreach (var stale in Directory.EnumerateFiles(directory))
+        {
+            File.Delete(stale);
+        }
+        var path = Path.Combine(directory, Guid.NewGuid().ToString("N"));
+        var file = new FileStream(path, FileMode.CreateNew, FileAccess.ReadWrite, FileShare.None, bufferSize: 1 << 16, FileOptions.Asynchronous);
+        File.Delete(path);
+        return file;
+    }
+
+    /// <summary>Checks the stream chunk by chunk and stages each chunk's pairs as <c>[u32 length][pairs]</c>; the reason
+    /// when the stream is corrupt, else null once the last chunk's totals matched.</summary>
+    private static async Task<string?> StageAsync(Stream reader, FileStream staging, CancellationToken ct)
+    {
+        var header = new byte[4];
+        var frame = ArrayPool<byte>.Shared.Rent(ChunkBytes + (64 << 10));
+        try
+        {
+            var totalCrc = 0xFFFFFFFFu;
+            long rows = 0;
+            uint expected = 0;
+            while (true)
+            {
+                if (!await ReadExactlyAsync(reader, header, ct))
+                {
+                    return "the backup stream ended before its last chunk";
+                }
+                var length = BinaryPrimitives.ReadInt32LittleEndian(header);
+                if (length is < 0 or > MaxFrameBytes)
+                {
+                    return "a chunk length is out of range";
+                }
+                if (length > frame.Length)
+                {
+                    ArrayPool<byte>.Shared.Return(frame);
+                    frame = ArrayPool<byte>.Shared.Rent(length);
+                }
+                if (!await ReadExactlyAsync(reader, frame.AsMemory(0, length), ct))
+                {
+                    return "the backup stream is truncated";
+                }
+                BackupChunk chunk;
+                try
+                {
+                    chunk = BackupChunk.Parser.ParseFrom(frame, 0, length);
+                }
+                catch (InvalidProtocolBufferException)
+                {
+                    return $"chunk {expected} is not a valid message";
+                }
+                var data = chunk.Data.Memory;
+                if (chunk.Sequence != expected++ || CheckpointPacker.Crc32C(data.Span) != chunk.Crc32C)
+                {
+                    return $"chunk {chunk.Sequence} failed its checksum or is out of order";
+                }
+                totalCrc = Fold(totalCrc, chunk.Crc32C);
+                if (CountPairs(data.Span) is not { } pairs)
+                {
+                    return $"chunk {chunk.Sequence} holds malformed pairs";
+                }
+                rows += pairs;
+                if (data.Length > 0)
+                {
+                    BinaryPrimitives.WriteInt32LittleEndian(header, data.Length);
+                    await staging.WriteAsync(header, ct);
+                    await staging.WriteAsync(data, ct);
+                }
+                if (chunk.Last)
+                {
+                    return chunk.TotalCrc32C != ~totalCrc || chunk.TotalRows != rows ? "the backup's totals do not match its chunks" : null;
+                }
+            }
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(frame);
+        }
+    }
+
+    /// <summary>Proposes the staged pairs under the target's tenant, up to <see cref="ImportInFlight"/> entries at once (the
+    /// rows are distinct keys, so the order the entries apply in does not matter).</summary>
+    private static async Task ProposeStagedAsync(ClusterRuntime runtime, ulong groupId, string databaseId, ulong tenant, FileStream staging, CancellationToken ct)
+    {
+        var inFlight = new Queue<Task<ApplyResult>>();
+        var header = new byte[4];
+        var data = ArrayPool<byte>.Shared.Rent(ChunkBytes + (64 << 10));
+        try
+        {
+            while (await ReadExactlyAsync(staging, header, ct))
+            {
+                var length = BinaryPrimitives.ReadInt32LittleEndian(header);
+                if (length > data.Length)
+                {
+                    ArrayPool<byte>.Shared.Return(data);
+                    data = ArrayPool<byte>.Shared.Rent(length);
+                }
+                if (!await ReadExactlyAsync(staging, data.AsMemory(0, length), ct))
+                {
+                    throw new InvalidOperationException("the import's staging file is truncated");
+                }
+                // Values point into the staged chunk's buffer: every batch is encoded before the buffer is read into again.
+                var writes = new List<TxWrite>();
+                var batchBytes = 0;
+                var offset = 0;
+                while (offset < length)
+                {
+                    var keyLength = BinaryPrimitives.ReadInt32LittleEndian(data.AsSpan(offset));
+                    var key = new byte[8 + keyLength];
+                    BinaryPrimitives.WriteUInt64BigEndian(key, tenant);
+                    data.AsSpan(offset + 4, keyLength).CopyTo(key.AsSpan(8));
+                    offset += 4 + keyLength;
+                    var rawLength = BinaryPrimitives.ReadUInt32LittleEndian(data.AsSpan(offset));
+                    var valueLength = (int)(rawLength & ~RelativeKeyFlag);
+                    ReadOnlyMemory<byte> value = data.AsMemory(offset + 4, valueLength);
+                    if ((rawLength & RelativeKeyFlag) != 0)
+                    {
+                        var rowKey = new byte[8 + valueLength];
+                        BinaryPrimitives.WriteUInt64BigEndian(rowKey, tenant);
+                        value.Span.CopyTo(rowKey.AsSpan(8));
+                        value = rowKey;
+                    }
+                    offset += 4 + valueLength;
+                    writes.Add(TxWrite.Put(key, value));
+                    batchBytes += key.Length + valueLength + 16;
+                    if (batchBytes >= ImportBatchBytes || offset >= length)
+                    {
+                        var command = ShardCommand.ImportChunk(databaseId, new CommitRecord(tenant, 0, [], [], writes));
+                        writes = [];
+                        batchBytes = 0;
+                        if (inFlight.Count >= ImportInFlight)
+                        {
+                            Check(await inFlight.Dequeue());
+                        }
+                        inFlight.Enqueue(runtime.Committer.ProposeAsync(groupId, command, ct));
+                    }
+                }
+            }
+            while (inFlight.Count > 0)
+            {
+                Check(await inFlight.Dequeue());
+            }
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(data);
+            // A failed batch leaves the others running: wait for them so none outlives the request's buffers or reports later.
+            foreach (var pending in inFlight)
+            {
+                await pending.ContinueWith(static _ => { }, CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+            }
+        }
+    }
+
+    private static void Check(ApplyResult result)
+    {
         if (!result.IsOk)
         {
             throw new InvalidOperationException("the import was refused: " + (result.Message ?? result.Status.ToString()));
@@ -190,32 +295,37 @@ internal static class BackupStream
 
     private static IResult Corrupt(string detail) => Results.Problem(statusCode: 422, title: "Corrupt backup", detail: detail + "; nothing was imported");
 
-    private static async Task<uint> WriteChunkAsync(Stream body, uint sequence, MemoryStream data, uint totalCrc, bool last, ulong index, long rows, CancellationToken ct)
+    private static async Task<uint> WriteChunkAsync(Stream body, uint sequence, ReadOnlyMemory<byte> data, byte[] frame, uint totalCrc, bool last,
+        ulong index, long rows, CancellationToken ct)
     {
-        var bytes = data.ToArray();
-        data.SetLength(0);
-        var crc = CheckpointCrc(bytes);
+        var crc = CheckpointPacker.Crc32C(data.Span);
         totalCrc = Fold(totalCrc, crc);
-        var chunk = new BackupChunk { Sequence = sequence, Data = ByteString.CopyFrom(bytes), Crc32C = crc, Last = last };
+        // The chunk only borrows the pooled buffer while it is framed below.
+        var chunk = new BackupChunk { Sequence = sequence, Data = UnsafeByteOperations.UnsafeWrap(data), Crc32C = crc, Last = last };
         if (last)
         {
             chunk.RaftIndex = index;
             chunk.TotalCrc32C = ~totalCrc;
             chunk.TotalRows = rows;
         }
-        var frame = chunk.ToByteArray();
-        var header = new byte[4];
-        BinaryPrimitives.WriteInt32LittleEndian(header, frame.Length);
-        await body.WriteAsync(header, ct);
-        await body.WriteAsync(frame, ct);
+        var size = chunk.CalculateSize();
+        BinaryPrimitives.WriteInt32LittleEndian(frame, size);
+        chunk.WriteTo(frame.AsSpan(4, size));
+        await body.WriteAsync(frame.AsMemory(0, 4 + size), ct);
         return totalCrc;
     }
 
-    private static uint CheckpointCrc(byte[] bytes) => CheckpointPacker.Crc32C(bytes);
+    private static byte[] Grow(byte[] buffer, int keep, int need)
+    {
+        var bigger = ArrayPool<byte>.Shared.Rent(Math.Max(need, buffer.Length * 2));
+        buffer.AsSpan(0, keep).CopyTo(bigger);
+        ArrayPool<byte>.Shared.Return(buffer);
+        return bigger;
+    }
 
     private static uint Fold(uint state, uint chunkCrc) => System.Numerics.BitOperations.Crc32C(state, chunkCrc);
 
-    private static long? CountPairs(byte[] data)
+    private static long? CountPairs(ReadOnlySpan<byte> data)
     {
         long n = 0;
         var offset = 0;
@@ -227,7 +337,7 @@ internal static class BackupStream
                 {
                     return null;
                 }
-                var length = (int)(BinaryPrimitives.ReadUInt32LittleEndian(data.AsSpan(offset)) & (part == 0 ? uint.MaxValue : ~RelativeKeyFlag));
+                var length = (int)(BinaryPrimitives.ReadUInt32LittleEndian(data[offset..]) & (part == 0 ? uint.MaxValue : ~RelativeKeyFlag));
                 if (length < 0 || offset + 4 + length > data.Length)
                 {
                     return null;
@@ -246,12 +356,12 @@ internal static class BackupStream
         return key;
     }
 
-    private static async Task<bool> ReadExactlyAsync(Stream stream, byte[] buffer, CancellationToken ct)
+    private static async Task<bool> ReadExactlyAsync(Stream stream, Memory<byte> buffer, CancellationToken ct)
     {
         var read = 0;
         while (read < buffer.Length)
         {
-            var n = await stream.ReadAsync(buffer.AsMemory(read), ct);
+            var n = await stream.ReadAsync(buffer[read..], ct);
             if (n == 0)
             {
                 return false;

@@ -47,8 +47,10 @@ public sealed class ClusterRuntime : IPgSessionFactory, IPgAuthenticator, IAsync
             HostedByCaller = true,
             ListenPort = internalPort,
             OnMessage = m => host!.Deliver(m),
+            // The loop writes each round's messages to the peers' sockets itself (one buffer per peer per round).
+            CallerFlushes = true,
         });
-        host = ClusterHost.Open(options, transport.Send, member => transport.SetPeer(member.RaftId, new Uri(member.InternalUrl)));
+        host = ClusterHost.Open(options, transport.Send, member => transport.SetPeer(member.RaftId, new Uri(member.InternalUrl)), transport.Flush);
         var committer = new ClusterCommitter(host, forwarder, options.LeaderWait);
         UsageMeter? usage = null;
         usage = new UsageMeter(options.DataDirectory, time, db => StorageBytes(host, db));
@@ -97,7 +99,7 @@ public sealed class ClusterRuntime : IPgSessionFactory, IPgAuthenticator, IAsync
             throw;
         }
         var leader = Host.Leader(found.GroupId);
-        return ValueTask.FromResult<IPgSession>(new ClusterPgSession(inner, leader?.NodeId ?? string.Empty, Usage, startup.Database));
+        return ValueTask.FromResult<IPgSession>(new ClusterPgSession(inner, leader?.NodeId ?? string.Empty, Usage, startup.Database, Host, found.Record.TenantId));
     }
 
     public ValueTask<string?> GetScramVerifierAsync(string database, string user, CancellationToken cancellationToken) =>
@@ -170,12 +172,16 @@ internal sealed class ClusterPgSession : IPgSession
     private readonly KdbPgSession _inner;
     private readonly UsageMeter _usage;
     private readonly string _databaseId;
+    private readonly ClusterHost _host;
+    private readonly ulong _tenantId;
 
-    public ClusterPgSession(KdbPgSession inner, string leaderNodeId, UsageMeter usage, string databaseId)
+    public ClusterPgSession(KdbPgSession inner, string leaderNodeId, UsageMeter usage, string databaseId, ClusterHost host, ulong tenantId)
     {
         _inner = inner;
         _usage = usage;
         _databaseId = databaseId;
+        _host = host;
+        _tenantId = tenantId;
         InitialParameterStatus = [.. inner.InitialParameterStatus, new("kdb_leader", leaderNodeId)];
         usage.Connected(databaseId, 1);
     }
@@ -186,6 +192,7 @@ internal sealed class ClusterPgSession : IPgSession
 
     public async ValueTask<IPgStatement> PrepareAsync(string sql, ReadOnlyMemory<Kdb.PgWire.Types.PgTypeOid> parameterTypes, CancellationToken cancellationToken)
     {
+        EnsureCurrent();
         var started = System.Diagnostics.Stopwatch.GetTimestamp();
         try
         {
@@ -194,6 +201,16 @@ internal sealed class ClusterPgSession : IPgSession
         finally
         {
             AddTime(started);
+        }
+    }
+
+    /// <summary>An in-place restore moved the database onto another tenant: this session's catalog and statements are of
+    /// the old data, so it ends (57P01, as PostgreSQL ends sessions on shutdown) and the client reconnects.</summary>
+    private void EnsureCurrent()
+    {
+        if (_host.FindDatabase(_databaseId) is { } current && current.Record.TenantId != _tenantId)
+        {
+            throw new PgException("57P01", "terminating connection: the database was restored in place", severity: "FATAL");
         }
     }
 
@@ -216,6 +233,7 @@ internal sealed class ClusterPgSession : IPgSession
     {
         public async ValueTask<PgExecuteResult> ExecuteAsync(PgExecutionContext context)
         {
+            session.EnsureCurrent();
             var started = System.Diagnostics.Stopwatch.GetTimestamp();
             try
             {

@@ -82,6 +82,46 @@ internal sealed class BackupService(DatabaseOperations databases, IObjectStore s
         return roles;
     }
 
+    /// <summary>
+    /// In-place restore: a safety backup of the database as it is now, then the backup imported into a scratch database
+    /// on the same group and verified there, then one swap entry switches the database onto the scratch copy's tenant
+    /// (its old data goes, its sessions end with 57P01). Until the swap the database is untouched, and a failure drops
+    /// only the scratch copy. The scratch id, its tenant and the safety backup's id derive from the operation, so a
+    /// redelivery reuses every step done and recognises a database already swapped.
+    /// </summary>
+    public async Task<InPlaceRestore> RestoreInPlaceAsync(string backupId, string operationId, RestoreTarget target, CancellationToken ct)
+    {
+        var (manifest, key, roles) = await OpenVerifiedAsync(backupId, target.OrgId, ct);
+        var owner = roles.FirstOrDefault(r => r.Kind == RoleKind.Owner)
+            ?? throw new BackupOperationException($"backup {backupId} holds no owner role");
+        var location = await databases.LocateAsync(target.DatabaseId, ct)
+            ?? throw new BackupOperationException($"in-place restore of backup {backupId}: database {target.DatabaseId} is not placed on any shard group");
+        var (scratchId, scratchTenant, safetyId) = InPlaceRestore.NamesFor(operationId);
+        var current = await databases.DescribeAsync(location, target.DatabaseId, ct)
+            ?? throw new BackupOperationException($"in-place restore of backup {backupId}: group {location.GroupId} does not host database {target.DatabaseId}");
+        if (current.TenantId == scratchTenant)
+        {
+            return new InPlaceRestore(roles, scratchTenant, safetyId);
+        }
+        await BackupAsync(safetyId, target.DatabaseId, target.OrgId, ct);
+        var create = new Node.Admin.Wire.CreateDatabaseRequest { GroupId = location.GroupId, DatabaseId = scratchId, TenantId = scratchTenant, Owner = DatabaseOperations.ToWire(owner) };
+        await databases.OnGroupAsync(location, (admin, t) => admin.CreateDatabaseAsync(create, t), ct);
+        try
+        {
+            await ImportAsync(location, scratchId, manifest, key, roles, ct);
+            await databases.OnGroupAsync(location, (admin, t) => admin.SwapDatabaseAsync(target.DatabaseId, scratchId, t), ct);
+        }
+        catch (Exception e) when (DatabaseOperations.IsFinal(e) || e is BackupOperationException)
+        {
+            if ((await databases.DescribeAsync(location, target.DatabaseId, ct))?.TenantId != scratchTenant)
+            {
+                await databases.DropAsync(location, scratchId, ct);
+            }
+            throw;
+        }
+        return new InPlaceRestore(roles, scratchTenant, safetyId);
+    }
+
     /// <summary>Restores a backup into a scratch database, compares it, drops it; returns what was checked.</summary>
     public async Task<string> DrillAsync(string backupId, CancellationToken ct)
     {
@@ -214,5 +254,17 @@ internal sealed class BackupService(DatabaseOperations databases, IObjectStore s
             await writer.CompleteAsync(e);
             throw;
         }
+    }
+}
+
+/// <summary>What an in-place restore did: the roles restored, the database's new tenant id, the safety backup taken first.</summary>
+internal sealed record InPlaceRestore(IReadOnlyList<RoleVerifier> Roles, ulong TenantId, string SafetyBackupId)
+{
+    /// <summary>The scratch database, its tenant (top bit set, as for drills) and the safety backup of an operation.</summary>
+    public static (string ScratchId, ulong Tenant, string SafetyBackupId) NamesFor(string operationId)
+    {
+        var hash = System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(operationId));
+        var suffix = Convert.ToHexStringLower(hash.AsSpan(0, 10));
+        return ("db_restore_" + suffix, System.Buffers.Binary.BinaryPrimitives.ReadUInt64LittleEndian(hash.AsSpan(16)) | 1UL << 63, "safety-" + suffix);
     }
 }

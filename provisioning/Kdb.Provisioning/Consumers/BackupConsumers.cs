@@ -44,8 +44,10 @@ internal sealed partial class RestoreRequestedConsumer(BackupService backups, IL
         {
             if (m.InPlace)
             {
-                // Replacing live data needs a safety backup and a write pause first; refusing keeps the source intact.
-                throw new BackupOperationException($"restore of backup {m.BackupId} in place is not supported yet; restore into a new database");
+                var done = await backups.RestoreInPlaceAsync(m.BackupId, m.OperationId, m.Target, context.CancellationToken);
+                LogInPlace(logger, m.BackupId, m.Target.DatabaseId, done.SafetyBackupId);
+                await context.Publish(new RestoreCompleted(m.OperationId, DateTimeOffset.UtcNow, m.Target.DatabaseId, done.Roles, done.TenantId));
+                return;
             }
             var roles = await backups.RestoreAsync(m.BackupId, m.Target, context.CancellationToken);
             await context.Publish(new RestoreCompleted(m.OperationId, DateTimeOffset.UtcNow, m.Target.DatabaseId, roles));
@@ -56,6 +58,9 @@ internal sealed partial class RestoreRequestedConsumer(BackupService backups, IL
             await context.Publish(new RestoreFailed(m.OperationId, DateTimeOffset.UtcNow, m.Target.DatabaseId, e.Message));
         }
     }
+
+    [LoggerMessage(LogLevel.Information, "Backup {BackupId} restored in place into {DatabaseId}; its data before the restore is in backup {SafetyBackupId}")]
+    private static partial void LogInPlace(ILogger logger, string backupId, string databaseId, string safetyBackupId);
 
     [LoggerMessage(LogLevel.Warning, "Restore of backup {BackupId} into {DatabaseId} failed: {Reason}")]
     private static partial void LogFailed(ILogger logger, string backupId, string databaseId, string reason);

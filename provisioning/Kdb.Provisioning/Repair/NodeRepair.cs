@@ -35,6 +35,8 @@ internal sealed class NodeRepair(Fleet fleet, ProvisioningOptions options, ILogg
                 statuses[n.NodeId] = s;
             }
         }
+        // Before any membership changes this round, so the statuses agree with what the leaders list.
+        await RemoveLeftCopiesAsync(alive, statuses, ct);
         var replaced = 0;
         foreach (var leader in alive.Where(n => statuses.ContainsKey(n.NodeId)))
         {
@@ -163,6 +165,49 @@ internal sealed class NodeRepair(Fleet fleet, ProvisioningOptions options, ILogg
             if (await GroupOnAsync(leader, group.GroupId, ct) is not { } now || now.Voters.Contains(nodeId) || now.Learners.Contains(nodeId))
             {
                 throw;
+            }
+        }
+    }
+
+    /// <summary>
+    /// Deletes the copies of groups that nodes have left (a replaced node that came back, a trimmed voter): a copy whose
+    /// group's leader (the newest term reported) lists its node neither as voter nor as learner, and that has applied
+    /// something (so a join under way is never taken for a leftover). A node that still hears from a leader listing it
+    /// refuses (409), and a later round tries again.
+    /// </summary>
+    private async Task RemoveLeftCopiesAsync(List<NodeEntry> alive, Dictionary<string, StatusResponse> statuses, CancellationToken ct)
+    {
+        var leaders = new Dictionary<ulong, GroupInfo>();
+        foreach (var g in statuses.Values.SelectMany(s => s.Groups).Where(g => g.Role == "leader"))
+        {
+            if (!leaders.TryGetValue(g.GroupId, out var seen) || g.Term > seen.Term)
+            {
+                leaders[g.GroupId] = g;
+            }
+        }
+        foreach (var node in alive.Where(n => statuses.ContainsKey(n.NodeId)))
+        {
+            foreach (var copy in statuses[node.NodeId].Groups)
+            {
+                // A copy that never applied anything is a join in progress (created before the leader adds it): it stays.
+                if (copy.Role == "leader" || copy.AppliedIndex == 0 || !leaders.TryGetValue(copy.GroupId, out var leader)
+                    || leader.Voters.Contains(node.NodeId) || leader.Learners.Contains(node.NodeId))
+                {
+                    continue;
+                }
+                try
+                {
+                    await WithTimeoutAsync(async t =>
+                    {
+                        await fleet.Admin(node).RemoveGroupAsync(copy.GroupId, t);
+                        return true;
+                    }, ct);
+                    logger.LogInformation("removed {Node}'s copy of group {Group}, which it has left", node.NodeId, copy.GroupId);
+                }
+                catch (Exception e) when (e is HttpRequestException or NodeAdminException || (e is OperationCanceledException && !ct.IsCancellationRequested))
+                {
+                    logger.LogInformation("{Node}'s copy of group {Group} stays for now: {Reason}", node.NodeId, copy.GroupId, e.Message);
+                }
             }
         }
     }
