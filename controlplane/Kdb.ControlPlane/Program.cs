@@ -135,6 +135,7 @@ if (builder.Services.FirstOrDefault(d => d.ServiceType == typeof(IHostedService)
 
 var app = builder.Build();
 app.UseExceptionHandler();
+app.UseStartupGate();
 app.UseRequestSizeLimits();
 app.UseStatusCodePages();
 app.UseAuthentication();

@@ -10,7 +10,7 @@ internal static class KdbCli
     {
         var root = new RootCommand("Kdb.Cloud local launcher: ./kdb up brings up the whole local cloud, ./kdb test runs every test.");
 
-        var nodes = new Option<int>("--nodes") { Description = "Number of data-plane nodes", DefaultValueFactory = _ => 3 };
+        var nodes = new Option<int?>("--nodes") { Description = "Number of data-plane nodes (default: as many as the running local cloud has, else 3)" };
         var bus = new Option<string?>("--bus") { Description = "Message bus: inmemory (default; provisioning runs in the control plane) or rabbitmq (private broker, provisioning as its own process)" };
         bus.AcceptOnlyFromAmong("inmemory", "rabbitmq");
         var detach = new Option<bool>("--detach", "-d") { Description = "Return once everything is ready instead of staying in the foreground" };

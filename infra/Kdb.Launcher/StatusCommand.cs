@@ -58,10 +58,10 @@ internal sealed class StatusCommand(KdbPaths paths, IAnsiConsole console)
     public void PrintEndpoints(Topology topology)
     {
         var table = new Table().Title("Kdb.Cloud local endpoints").AddColumns("what", "where");
-        table.AddRow("portal", $"http://127.0.0.1:{CloudOptions.PortalPort}");
-        table.AddRow("management API", $"http://127.0.0.1:{CloudOptions.ControlPlanePort}");
-        table.AddRow("proxy PostgreSQL", $"127.0.0.1:{CloudOptions.ProxyPgPort}");
-        table.AddRow("proxy HTTP data API", $"http://127.0.0.1:{CloudOptions.ProxyHttpPort}");
+        table.AddRow("portal", $"http://127.0.0.1:{paths.Port(CloudOptions.PortalPort)}");
+        table.AddRow("management API", $"http://127.0.0.1:{paths.Port(CloudOptions.ControlPlanePort)}");
+        table.AddRow("proxy PostgreSQL", $"127.0.0.1:{paths.Port(CloudOptions.ProxyPgPort)}");
+        table.AddRow("proxy HTTP data API", $"http://127.0.0.1:{paths.Port(CloudOptions.ProxyHttpPort)}");
         table.AddRow("control-plane PostgreSQL", Markup.Escape(topology.Postgres.Url));
         if (topology.RabbitMq is { } rabbit)
         {

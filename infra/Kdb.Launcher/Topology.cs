@@ -38,9 +38,11 @@ internal sealed class Topology
 
     public static Topology Build(KdbPaths paths, Secrets secrets, DevCertificates certs, CloudOptions options)
     {
-        var postgres = new PostgresService(paths, secrets, CloudOptions.PostgresPort);
-        var rabbit = options.RabbitMq ? new RabbitMqService(paths, CloudOptions.RabbitMqPort) : null;
-        var controlPlaneUrl = $"http://127.0.0.1:{CloudOptions.ControlPlanePort}";
+        var postgres = new PostgresService(paths, secrets, paths.Port(CloudOptions.PostgresPort));
+        var rabbit = options.RabbitMq ? new RabbitMqService(paths, paths.Port(CloudOptions.RabbitMqPort)) : null;
+        var controlPlanePort = paths.Port(CloudOptions.ControlPlanePort);
+        var portalPort = paths.Port(CloudOptions.PortalPort);
+        var controlPlaneUrl = $"http://127.0.0.1:{controlPlanePort}";
         var services = new List<IManagedService> { postgres };
         if (rabbit is not null)
         {
@@ -52,7 +54,7 @@ internal sealed class Topology
             {
                 ["KDB_Bus__Transport"] = "rabbitmq",
                 ["KDB_Bus__RabbitMqHost"] = "127.0.0.1",
-                ["KDB_Bus__RabbitMqPort"] = CloudOptions.RabbitMqPort.ToString(CultureInfo.InvariantCulture),
+                ["KDB_Bus__RabbitMqPort"] = paths.Port(CloudOptions.RabbitMqPort).ToString(CultureInfo.InvariantCulture),
             }
             : new Dictionary<string, string> { ["KDB_Bus__Transport"] = "inmemory" };
 
@@ -64,9 +66,10 @@ internal sealed class Topology
             ["KDB_Tls__Key"] = certs.ServerKeyPath,
         };
 
-        services.Add(Dotnet(paths, "controlplane", "controlplane", "Kdb.ControlPlane", [CloudOptions.ControlPlanePort], CloudOptions.ControlPlanePort, controlPlaneUrl, Merge(common, bus, new()
+        services.Add(Dotnet(paths, "controlplane", "controlplane", "Kdb.ControlPlane", [controlPlanePort], controlPlanePort, controlPlaneUrl, Merge(common, bus, new()
         {
-            ["KDB_ControlPlane__Port"] = Port(CloudOptions.ControlPlanePort),
+            ["KDB_ControlPlane__Port"] = Port(controlPlanePort),
+            ["KDB_Tokens__Issuer"] = controlPlaneUrl,
             ["KDB_Postgres__ConnectionString"] = postgres.ConnectionString,
             ["KDB_ServiceClients__Proxy__Secret"] = secrets["KDB_CLIENT_PROXY_SECRET"],
             ["KDB_ServiceClients__Node__Secret"] = secrets["KDB_CLIENT_NODE_SECRET"],
@@ -74,15 +77,19 @@ internal sealed class Topology
             ["KDB_ServiceClients__Operator__Secret"] = secrets["KDB_CLIENT_OPERATOR_SECRET"],
             ["KDB_DataProtection__Secret"] = secrets["KDB_DATAPROTECTION_SECRET"],
             ["KDB_Mail__Directory"] = paths.Mail,
-            ["KDB_Mail__LinkBaseUrl"] = $"http://127.0.0.1:{CloudOptions.PortalPort}",
+            ["KDB_Mail__LinkBaseUrl"] = $"http://127.0.0.1:{portalPort}",
+            // The connection strings users copy name the proxy as this local cloud runs it.
+            ["KDB_Connection__Port"] = Port(paths.Port(CloudOptions.ProxyPgPort)),
+            ["KDB_Connection__HttpBaseUrl"] = $"http://127.0.0.1:{paths.Port(CloudOptions.ProxyHttpPort)}",
         })));
 
         if (options.RabbitMq)
         {
-            var url = $"http://127.0.0.1:{CloudOptions.ProvisioningPort}";
-            services.Add(Dotnet(paths, "provisioning", "provisioning", "Kdb.Provisioning.Worker", [CloudOptions.ProvisioningPort], CloudOptions.ProvisioningPort, url, Merge(common, bus, new()
+            var provisioningPort = paths.Port(CloudOptions.ProvisioningPort);
+            var url = $"http://127.0.0.1:{provisioningPort}";
+            services.Add(Dotnet(paths, "provisioning", "provisioning", "Kdb.Provisioning.Worker", [provisioningPort], provisioningPort, url, Merge(common, bus, new()
             {
-                ["KDB_Provisioning__Port"] = Port(CloudOptions.ProvisioningPort),
+                ["KDB_Provisioning__Port"] = Port(provisioningPort),
                 ["KDB_ControlPlane__Url"] = controlPlaneUrl,
                 ["KDB_ServiceClient__Id"] = "kdb-provisioning",
                 ["KDB_ServiceClient__Secret"] = secrets["KDB_CLIENT_PROVISIONING_SECRET"],
@@ -91,15 +98,17 @@ internal sealed class Topology
 
         for (var n = 1; n <= options.Nodes; n++)
         {
-            var pg = 7000 + n;
-            var management = 7300 + n;
-            services.Add(Dotnet(paths, $"node{n}", "dataplane", "Kdb.Node", [pg, 7100 + n, 7200 + n, management], management, $"postgresql://127.0.0.1:{pg}", Merge(common, new()
+            var pg = paths.Port(7000 + n);
+            var internalPort = paths.Port(7100 + n);
+            var http = paths.Port(7200 + n);
+            var management = paths.Port(7300 + n);
+            services.Add(Dotnet(paths, $"node{n}", "dataplane", "Kdb.Node", [pg, internalPort, http, management], management, $"postgresql://127.0.0.1:{pg}", Merge(common, new()
             {
                 ["KDB_Node__Index"] = Port(n),
                 ["KDB_Node__DataDirectory"] = Path.Combine(paths.Nodes, Port(n)),
                 ["KDB_Node__PgPort"] = Port(pg),
-                ["KDB_Node__InternalPort"] = Port(7100 + n),
-                ["KDB_Node__HttpPort"] = Port(7200 + n),
+                ["KDB_Node__InternalPort"] = Port(internalPort),
+                ["KDB_Node__HttpPort"] = Port(http),
                 ["KDB_Node__ManagementPort"] = Port(management),
                 // Nodes listen on loopback only in the local cloud, so the development flag is safe here.
                 ["KDB_Node__DevelopmentLoopbackAuth"] = "true",
@@ -116,11 +125,12 @@ internal sealed class Topology
             })));
         }
 
-        services.Add(Dotnet(paths, "proxy", "proxy", "Kdb.Proxy", [CloudOptions.ProxyPgPort, CloudOptions.ProxyHttpPort, CloudOptions.ProxyManagementPort], CloudOptions.ProxyManagementPort, $"postgresql://127.0.0.1:{CloudOptions.ProxyPgPort}", Merge(common, new()
+        var (proxyPg, proxyHttp, proxyManagement) = (paths.Port(CloudOptions.ProxyPgPort), paths.Port(CloudOptions.ProxyHttpPort), paths.Port(CloudOptions.ProxyManagementPort));
+        services.Add(Dotnet(paths, "proxy", "proxy", "Kdb.Proxy", [proxyPg, proxyHttp, proxyManagement], proxyManagement, $"postgresql://127.0.0.1:{proxyPg}", Merge(common, new()
         {
-            ["KDB_Proxy__PgPort"] = Port(CloudOptions.ProxyPgPort),
-            ["KDB_Proxy__HttpPort"] = Port(CloudOptions.ProxyHttpPort),
-            ["KDB_Proxy__ManagementPort"] = Port(CloudOptions.ProxyManagementPort),
+            ["KDB_Proxy__PgPort"] = Port(proxyPg),
+            ["KDB_Proxy__HttpPort"] = Port(proxyHttp),
+            ["KDB_Proxy__ManagementPort"] = Port(proxyManagement),
             ["KDB_ControlPlane__Url"] = controlPlaneUrl,
             ["KDB_ServiceClient__Id"] = "kdb-proxy",
             ["KDB_ServiceClient__Secret"] = secrets["KDB_CLIENT_PROXY_SECRET"],
@@ -130,18 +140,18 @@ internal sealed class Topology
             ["KDB_Tokens__AllowHttpIssuer"] = "true",
         })));
 
-        services.Add(Dotnet(paths, "portal", "portal", "Kdb.Portal", [CloudOptions.PortalPort], CloudOptions.PortalPort, $"http://127.0.0.1:{CloudOptions.PortalPort}", Merge(common, new()
+        services.Add(Dotnet(paths, "portal", "portal", "Kdb.Portal", [portalPort], portalPort, $"http://127.0.0.1:{portalPort}", Merge(common, new()
         {
-            ["KDB_Portal__Port"] = Port(CloudOptions.PortalPort),
+            ["KDB_Portal__Port"] = Port(portalPort),
             ["KDB_ControlPlane__Url"] = controlPlaneUrl,
         })));
 
         return new Topology(services, postgres, rabbit, options);
     }
 
-    /// <summary>The Release build of a service host.</summary>
+    /// <summary>The build of a service host (<see cref="KdbPaths.Configuration"/>).</summary>
     public static string DllPath(KdbPaths paths, string folder, string project) =>
-        Path.Combine(paths.Root, folder, project, "bin", "Release", "net10.0", project + ".dll");
+        Path.Combine(paths.Root, folder, project, "bin", paths.Configuration, "net10.0", project + ".dll");
 
     private static DotnetService Dotnet(KdbPaths paths, string name, string folder, string project, int[] ports, int healthPort, string url, Dictionary<string, string> env) =>
         new(paths, name, DllPath(paths, folder, project), ports, new Uri($"http://127.0.0.1:{healthPort}/health/ready"), url, env);

@@ -8,8 +8,14 @@ internal sealed class UpCommand(KdbPaths paths, IAnsiConsole console)
 {
     private static readonly TimeSpan ReadyTimeout = TimeSpan.FromSeconds(120);
 
-    public async Task<int> RunAsync(int nodes, string? bus, bool detach, bool build, CancellationToken cancellationToken)
+    public async Task<int> RunAsync(int? nodeCount, string? bus, bool detach, bool build, CancellationToken cancellationToken)
     {
+        paths.EnsureDirectories();
+        var saved = StateFile.Load(paths);
+        var controlPlaneRunning = ProcessControl.ReadPidFile(paths.PidFile("controlplane")) is { } cp && ProcessControl.IsAlive(cp);
+
+        // Bringing back a service of a running cloud must not shrink it: its nodes hold replicas.
+        var nodes = nodeCount ?? (saved is not null && AnyRunning(saved) ? saved.Nodes : 3);
         if (nodes is < 1 or > 9)
         {
             throw new LauncherException("--nodes must be between 1 and 9 (node ports are 7000+N … 7300+N).", 2);
@@ -20,9 +26,6 @@ internal sealed class UpCommand(KdbPaths paths, IAnsiConsole console)
             throw new LauncherException($"--bus must be 'inmemory' or 'rabbitmq', not '{bus}'.", 2);
         }
 
-        paths.EnsureDirectories();
-        var saved = StateFile.Load(paths);
-        var controlPlaneRunning = ProcessControl.ReadPidFile(paths.PidFile("controlplane")) is { } cp && ProcessControl.IsAlive(cp);
         var rabbit = bus is null ? controlPlaneRunning && saved is { RabbitMq: true } : bus == "rabbitmq";
         if (controlPlaneRunning && saved is not null && saved.RabbitMq != rabbit)
         {
@@ -91,12 +94,15 @@ internal sealed class UpCommand(KdbPaths paths, IAnsiConsole console)
         return await new DownCommand(paths, console).RunAsync();
     }
 
+    private bool AnyRunning(CloudOptions saved) =>
+        Topology.Build(paths, Secrets.LoadOrCreate(paths.SecretsFile), new DevCertificates(paths.Tls), saved).Services.Any(s => s.FindRunning() is not null);
+
     private async Task SeedDemoAsync(Secrets secrets, CancellationToken cancellationToken)
     {
         using var http = new HttpClient(new SocketsHttpHandler { UseProxy = false }) { Timeout = TimeSpan.FromSeconds(60) };
-        var seeder = new DemoSeeder(http, new Uri($"http://127.0.0.1:{CloudOptions.ControlPlanePort}"), TimeProvider.System);
+        var seeder = new DemoSeeder(http, new Uri($"http://127.0.0.1:{paths.Port(CloudOptions.ControlPlanePort)}"), TimeProvider.System);
         var demo = await console.Status().StartAsync("seeding the demo account and database…", _ =>
-            seeder.SeedAsync(secrets["KDB_DEMO_PASSWORD"], $"http://127.0.0.1:{CloudOptions.PortalPort}", paths.DemoEnvFile, cancellationToken));
+            seeder.SeedAsync(secrets["KDB_DEMO_PASSWORD"], $"http://127.0.0.1:{paths.Port(CloudOptions.PortalPort)}", paths.DemoEnvFile, cancellationToken));
         var relative = Path.GetRelativePath(Directory.GetCurrentDirectory(), paths.DemoEnvFile);
         relative = relative.Contains('/', StringComparison.Ordinal) ? relative : "./" + relative; // '.' searches PATH for a bare name
         console.MarkupLineInterpolated($"demo database [bold]{demo.DatabaseId}[/] is ready (details in {relative}):");
@@ -107,7 +113,7 @@ internal sealed class UpCommand(KdbPaths paths, IAnsiConsole console)
     private async Task BuildAsync()
     {
         var (code, output) = await console.Status().StartAsync("building Release…", async _ =>
-            await ProcessControl.RunAsync("dotnet", ["build", Path.Combine(paths.Root, "infra", "services.slnf"), "-c", "Release", "-nologo", "-v", "q", "-clp:NoSummary;ErrorsOnly"], workingDirectory: paths.Root, timeout: TimeSpan.FromMinutes(15)));
+            await ProcessControl.RunAsync("dotnet", ["build", Path.Combine(paths.Root, "infra", "services.slnf"), "-c", paths.Configuration, "-nologo", "-v", "q", "-clp:NoSummary;ErrorsOnly"], workingDirectory: paths.Root, timeout: TimeSpan.FromMinutes(15)));
         if (code != 0)
         {
             throw new LauncherException($"the Release build failed:\n{Prerequisites.Tail(output, 40)}");

@@ -2,6 +2,7 @@ using System.Collections.Concurrent;
 using System.Net;
 using Kdb.Contracts.V1;
 using Kdb.Testing;
+using Kdb.Testing.Cloud;
 using MassTransit;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.DependencyInjection;
@@ -139,21 +140,7 @@ public sealed class QuotaTransitionTests(SharedControlPlane cp) : IClassFixture<
     private async Task IngestAsync(string databaseId, long rowsWritten = 0, long storageBytes = 0)
     {
         var node = await App.ServiceTokenAsync("kdb-node", ControlPlaneApp.NodeSecret);
-        var record = new
-        {
-            source = "nq-" + Guid.NewGuid().ToString("N"),
-            sequence = 1L,
-            databaseId,
-            hourStart = DateTimeOffset.UtcNow,
-            rowsRead = 0L,
-            rowsWritten,
-            bytesRead = 0L,
-            bytesWritten = 0L,
-            storageBytes,
-            cpuMs = 0L,
-            egressBytes = 0L,
-            connections = 1L,
-        };
+        var record = new UsageRecord("nq-" + Guid.NewGuid().ToString("N"), 1, databaseId, DateTimeOffset.UtcNow, RowsWritten: rowsWritten, StorageBytes: storageBytes);
         Assert.Equal(HttpStatusCode.Accepted, (await App.SendAsync(HttpMethod.Post, "/internal/v1/usage", node, new[] { record })).Status);
     }
 

@@ -1,5 +1,6 @@
 using System.Net;
 using Kdb.Testing;
+using Kdb.Testing.Cloud;
 using Kdb.Testing.Postgres;
 
 namespace Kdb.ControlPlane.Tests;
@@ -22,15 +23,15 @@ public sealed class UsageTests(PostgresFixture postgres) : IAsyncLifetime
         var proxy = await _app.ServiceTokenAsync("kdb-proxy", ControlPlaneApp.ProxySecret);
         object[] batch =
         [
-            Record("node_a", 1, databaseId, Hour.AddMinutes(5), rowsRead: 1000, storage: 500),
-            Record("node_a", 2, databaseId, Hour.AddMinutes(30), rowsRead: 200, rowsWritten: 50, storage: 700),
-            Record("node_a", 2, databaseId, Hour.AddMinutes(30), rowsRead: 200, rowsWritten: 50, storage: 700), // duplicate inside the batch
-            Record("node_b", 1, databaseId, Hour.AddHours(1), rowsWritten: 10, cpuMs: 300, storage: 600),
+            new UsageRecord("node_a", 1, databaseId, Hour.AddMinutes(5), RowsRead: 1000, StorageBytes: 500),
+            new UsageRecord("node_a", 2, databaseId, Hour.AddMinutes(30), RowsRead: 200, RowsWritten: 50, StorageBytes: 700),
+            new UsageRecord("node_a", 2, databaseId, Hour.AddMinutes(30), RowsRead: 200, RowsWritten: 50, StorageBytes: 700), // duplicate inside the batch
+            new UsageRecord("node_b", 1, databaseId, Hour.AddHours(1), RowsWritten: 10, CpuMs: 300, StorageBytes: 600),
         ];
 
         Assert.Equal(HttpStatusCode.Accepted, (await _app.SendAsync(HttpMethod.Post, "/internal/v1/usage", node, batch)).Status);
         Assert.Equal(HttpStatusCode.Accepted, (await _app.SendAsync(HttpMethod.Post, "/internal/v1/usage", node, batch)).Status); // a retried batch
-        Assert.Equal(HttpStatusCode.Accepted, (await _app.SendAsync(HttpMethod.Post, "/internal/v1/usage", proxy, new[] { Record("proxy_1", 1, databaseId, Hour, egress: 4096) })).Status);
+        Assert.Equal(HttpStatusCode.Accepted, (await _app.SendAsync(HttpMethod.Post, "/internal/v1/usage", proxy, new[] { new UsageRecord("proxy_1", 1, databaseId, Hour, EgressBytes: 4096) })).Status);
 
         var hourly = await _app.SendAsync(HttpMethod.Get, $"/v1/orgs/{orgId}/usage?from={Uri.EscapeDataString(Hour.AddHours(-1).ToString("O"))}&to={Uri.EscapeDataString(Hour.AddHours(3).ToString("O"))}&granularity=hour", user);
         var items = hourly.Body.GetProperty("items").EnumerateArray().ToList();
@@ -69,7 +70,7 @@ public sealed class UsageTests(PostgresFixture postgres) : IAsyncLifetime
                     var source = random.Next(3) == 0 ? "node_s" : "node_r";
                     var sequence = random.Next(1, 300);
                     seen.Add((source, sequence));
-                    batch.Add(Record(source, sequence, databaseId, Hour.AddMinutes(random.Next(60)), rowsRead: 1));
+                    batch.Add(new UsageRecord(source, sequence, databaseId, Hour.AddMinutes(random.Next(60)), RowsRead: 1));
                 }
 
                 batches.Add(batch.ToArray());
@@ -89,14 +90,14 @@ public sealed class UsageTests(PostgresFixture postgres) : IAsyncLifetime
         var (user, _, databaseId) = await DatabaseAsync("badusage@example.com");
         var node = await _app.ServiceTokenAsync("kdb-node", ControlPlaneApp.NodeSecret);
         var provisioning = await _app.ServiceTokenAsync("kdb-provisioning", ControlPlaneApp.ProvisioningSecret);
-        var good = new[] { Record("node_a", 1, databaseId, Hour, rowsRead: 1) };
+        var good = new[] { new UsageRecord("node_a", 1, databaseId, Hour, RowsRead: 1) };
 
         Assert.Equal(HttpStatusCode.Unauthorized, (await _app.SendAsync(HttpMethod.Post, "/internal/v1/usage", user, good)).Status);
         // Provisioning's usage collector relays the nodes' counters (source = the node id), so it reports too.
         Assert.Equal(HttpStatusCode.Accepted, (await _app.SendAsync(HttpMethod.Post, "/internal/v1/usage", provisioning, good)).Status);
         Assert.Equal(HttpStatusCode.BadRequest, (await _app.SendAsync(HttpMethod.Post, "/internal/v1/usage", node, Array.Empty<object>())).Status);
-        Assert.Equal(HttpStatusCode.BadRequest, (await _app.SendAsync(HttpMethod.Post, "/internal/v1/usage", node, new[] { Record("node_a", 2, databaseId, Hour, rowsRead: -5) })).Status);
-        Assert.Equal(HttpStatusCode.BadRequest, (await _app.SendAsync(HttpMethod.Post, "/internal/v1/usage", node, new[] { Record("", 3, databaseId, Hour) })).Status);
+        Assert.Equal(HttpStatusCode.BadRequest, (await _app.SendAsync(HttpMethod.Post, "/internal/v1/usage", node, new[] { new UsageRecord("node_a", 2, databaseId, Hour, RowsRead: -5) })).Status);
+        Assert.Equal(HttpStatusCode.BadRequest, (await _app.SendAsync(HttpMethod.Post, "/internal/v1/usage", node, new[] { new UsageRecord("", 3, databaseId, Hour) })).Status);
         Assert.Equal(HttpStatusCode.BadRequest, (await _app.SendAsync(HttpMethod.Post, "/internal/v1/usage", node, "[{\"source\":\"n\",")).Status);
     }
 
@@ -106,7 +107,7 @@ public sealed class UsageTests(PostgresFixture postgres) : IAsyncLifetime
         var (alice, aliceOrg, aliceDb) = await DatabaseAsync("ua@example.com");
         var (bob, bobOrg, _) = await DatabaseAsync("ub@example.com");
         var node = await _app.ServiceTokenAsync("kdb-node", ControlPlaneApp.NodeSecret);
-        await _app.SendAsync(HttpMethod.Post, "/internal/v1/usage", node, new[] { Record("node_a", 1, aliceDb, Hour, rowsRead: 100) });
+        await _app.SendAsync(HttpMethod.Post, "/internal/v1/usage", node, new[] { new UsageRecord("node_a", 1, aliceDb, Hour, RowsRead: 100) });
         var range = $"from={Uri.EscapeDataString(Hour.AddHours(-1).ToString("O"))}&to={Uri.EscapeDataString(Hour.AddHours(1).ToString("O"))}";
 
         Assert.Single((await _app.SendAsync(HttpMethod.Get, $"/v1/orgs/{aliceOrg}/usage?{range}", alice)).Body.GetProperty("items").EnumerateArray());
@@ -124,11 +125,11 @@ public sealed class UsageTests(PostgresFixture postgres) : IAsyncLifetime
         var node = await _app.ServiceTokenAsync("kdb-node", ControlPlaneApp.NodeSecret);
         object[] batch =
         [
-            Record("node_d", 1, aliceDb, Hour, rowsRead: 1000, storage: 500, egress: 10, connections: 3),
-            Record("node_d", 2, aliceDb, Hour.AddMinutes(20), rowsWritten: 20, storage: 800, egress: 5, connections: 7),
-            Record("node_d", 3, aliceDb, Hour.AddHours(1), cpuMs: 200, storage: 900, connections: 2),
-            Record("node_d", 4, sibling, Hour, rowsRead: 999_999, storage: 1),
-            Record("node_d", 5, bobDb, Hour, rowsRead: 5),
+            new UsageRecord("node_d", 1, aliceDb, Hour, RowsRead: 1000, StorageBytes: 500, EgressBytes: 10, Connections: 3),
+            new UsageRecord("node_d", 2, aliceDb, Hour.AddMinutes(20), RowsWritten: 20, StorageBytes: 800, EgressBytes: 5, Connections: 7),
+            new UsageRecord("node_d", 3, aliceDb, Hour.AddHours(1), CpuMs: 200, StorageBytes: 900, Connections: 2),
+            new UsageRecord("node_d", 4, sibling, Hour, RowsRead: 999_999, StorageBytes: 1),
+            new UsageRecord("node_d", 5, bobDb, Hour, RowsRead: 5),
         ];
         Assert.Equal(HttpStatusCode.Accepted, (await _app.SendAsync(HttpMethod.Post, "/internal/v1/usage", node, batch)).Status);
         var range = $"from={Uri.EscapeDataString(Hour.AddHours(-1).ToString("O"))}&to={Uri.EscapeDataString(Hour.AddHours(3).ToString("O"))}";
@@ -166,7 +167,7 @@ public sealed class UsageTests(PostgresFixture postgres) : IAsyncLifetime
         var (user, orgId, databaseId) = await DatabaseAsync("quota-view@example.com");
         var node = await _app.ServiceTokenAsync("kdb-node", ControlPlaneApp.NodeSecret);
         var now = DateTimeOffset.UtcNow;
-        await _app.SendAsync(HttpMethod.Post, "/internal/v1/usage", node, new[] { Record("node_q", 1, databaseId, now, rowsRead: 10_000, storage: 12345) });
+        await _app.SendAsync(HttpMethod.Post, "/internal/v1/usage", node, new[] { new UsageRecord("node_q", 1, databaseId, now, RowsRead: 10_000, StorageBytes: 12345) });
         var stranger = await _app.SignupAndLoginAsync("quota-stranger@example.com");
 
         var quota = await _app.SendAsync(HttpMethod.Get, $"/v1/orgs/{orgId}/quota", user);
@@ -186,20 +187,4 @@ public sealed class UsageTests(PostgresFixture postgres) : IAsyncLifetime
         var created = await _app.SendAsync(HttpMethod.Post, $"/v1/orgs/{orgId}/databases", token, new { name = "metered" });
         return (token, orgId, created.Body.GetProperty("database").GetProperty("id").GetString()!);
     }
-
-    private static object Record(string source, long sequence, string databaseId, DateTimeOffset at, long rowsRead = 0, long rowsWritten = 0, long storage = 0, long cpuMs = 0, long egress = 0, long connections = 1) => new
-    {
-        source,
-        sequence,
-        databaseId,
-        hourStart = at,
-        rowsRead,
-        rowsWritten,
-        bytesRead = 0L,
-        bytesWritten = 0L,
-        storageBytes = storage,
-        cpuMs,
-        egressBytes = egress,
-        connections,
-    };
 }

@@ -1,5 +1,6 @@
 using System.Net;
 using System.Text.Json;
+using Kdb.Testing.Cloud;
 using Kdb.Testing.EndToEnd;
 using Kdb.Testing.Postgres;
 using Npgsql;
@@ -132,25 +133,10 @@ internal sealed class QuotaScenario(EndToEndCloud cloud)
 
         public async Task ReportAsync(long rowsWritten = 0, long storageBytes = 0)
         {
-            var now = DateTimeOffset.UtcNow;
-            var hour = new DateTimeOffset(now.Year, now.Month, now.Day, now.Hour, 0, 0, TimeSpan.Zero);
+            var hour = UsageRecord.CurrentHour();
             // A storage gauge is also reported for the next hour, so that crossing an hour mid-test does not lift it.
             DateTimeOffset[] hours = storageBytes > 0 ? [hour, hour.AddHours(1)] : [hour];
-            var records = hours.Select(h => new
-            {
-                source = _source,
-                sequence = ++_sequence,
-                databaseId,
-                hourStart = h,
-                rowsRead = 0L,
-                rowsWritten,
-                bytesRead = 0L,
-                bytesWritten = 0L,
-                storageBytes,
-                cpuMs = 0L,
-                egressBytes = 0L,
-                connections = 0L,
-            }).ToArray();
+            var records = hours.Select(h => new UsageRecord(_source, ++_sequence, databaseId, h, RowsWritten: rowsWritten, StorageBytes: storageBytes, Connections: 0)).ToArray();
             var (status, body) = await cloud.SendAsync(HttpMethod.Post, "/internal/v1/usage", nodeToken, records);
             Assert.True(status == HttpStatusCode.Accepted, $"usage report: {(int)status} {(body.ValueKind == JsonValueKind.Undefined ? "" : body.ToString())}");
         }

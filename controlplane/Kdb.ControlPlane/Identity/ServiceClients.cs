@@ -33,10 +33,13 @@ public sealed class ServiceClientRegistry(IConfiguration configuration, IService
     {
         await using var scope = scopes.CreateAsyncScope();
         var db = scope.ServiceProvider.GetRequiredService<ControlPlaneDbContext>();
+        // One read for all of them: on a restart nothing changed and this is the whole task (SaveChanges writes nothing).
+        var ids = Array.ConvertAll(Known, k => k.ClientId);
+        var stored = await db.ServiceClients.Where(c => ids.Contains(c.ClientId)).ToDictionaryAsync(c => c.ClientId, StringComparer.Ordinal, cancellationToken);
         foreach (var (section, clientId, scopeName) in Known)
         {
             var secret = configuration[$"ServiceClients:{section}:Secret"];
-            var existing = await db.ServiceClients.FindAsync([clientId], cancellationToken);
+            var existing = stored.GetValueOrDefault(clientId);
             if (string.IsNullOrEmpty(secret))
             {
                 // An unconfigured client must not keep working on an old secret.

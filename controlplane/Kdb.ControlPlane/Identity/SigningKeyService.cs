@@ -44,36 +44,52 @@ public sealed class SigningKeyService(
         var o = options.Value;
         await using var scope = scopes.CreateAsyncScope();
         var db = scope.ServiceProvider.GetRequiredService<ControlPlaneDbContext>();
-        await using (var tx = await db.Database.BeginTransactionAsync(cancellationToken))
+        var records = await db.SigningKeys.AsNoTracking().ToListAsync(cancellationToken);
+
+        // Usually (every restart, most rotation checks) no key is due: one read, no lock, no transaction.
+        if (DueActivation(records, time.GetUtcNow(), o) is not null)
         {
-            await db.Database.ExecuteSqlRawAsync($"SELECT pg_advisory_xact_lock({AdvisoryLockKey})", cancellationToken);
-            var now = time.GetUtcNow();
-            var keys = await db.SigningKeys.AsNoTracking().ToListAsync(cancellationToken);
-            var active = keys.Where(k => k.ActivatesAt <= now && k.RetiredAt > now).MaxBy(k => k.ActivatesAt);
-            if (active is null)
+            await using (var tx = await db.Database.BeginTransactionAsync(cancellationToken))
             {
-                // Bootstrap (or every key lapsed while the service was down): sign at once.
-                db.SigningKeys.Add(CreateKey(now, now, o.SigningKeyLifetime));
-            }
-            else if (active.RetiredAt - now <= o.SigningKeyPublishLead * 2 && !keys.Any(k => k.ActivatesAt > active.ActivatesAt))
-            {
-                // The successor is published now and signs only once caches have had time to fetch it.
-                var activates = now + o.SigningKeyPublishLead;
-                db.SigningKeys.Add(CreateKey(now, activates, o.SigningKeyLifetime));
+                await db.Database.ExecuteSqlRawAsync($"SELECT pg_advisory_xact_lock({AdvisoryLockKey})", cancellationToken);
+                var now = time.GetUtcNow();
+                // Another instance may have created it while this one waited for the lock.
+                var keys = await db.SigningKeys.AsNoTracking().ToListAsync(cancellationToken);
+                if (DueActivation(keys, now, o) is { } activates)
+                {
+                    db.SigningKeys.Add(CreateKey(now, activates, o.SigningKeyLifetime));
+                }
+
+                await db.SaveChangesAsync(cancellationToken);
+                await tx.CommitAsync(cancellationToken);
             }
 
-            await db.SaveChangesAsync(cancellationToken);
-            await tx.CommitAsync(cancellationToken);
+            records = await db.SigningKeys.AsNoTracking().ToListAsync(cancellationToken);
         }
 
-        await ReloadAsync(db, cancellationToken);
+        Load(records);
     }
 
-    private async Task ReloadAsync(ControlPlaneDbContext db, CancellationToken cancellationToken)
+    /// <summary>When a new key must start signing, or null when the schedule needs none now.</summary>
+    private static DateTimeOffset? DueActivation(List<SigningKeyRecord> keys, DateTimeOffset now, TokenOptions o)
+    {
+        var active = keys.Where(k => k.ActivatesAt <= now && k.RetiredAt > now).MaxBy(k => k.ActivatesAt);
+        if (active is null)
+        {
+            // Bootstrap (or every key lapsed while the service was down): sign at once.
+            return now;
+        }
+
+        // The successor is published now and signs only once caches have had time to fetch it.
+        return active.RetiredAt - now <= o.SigningKeyPublishLead * 2 && !keys.Any(k => k.ActivatesAt > active.ActivatesAt)
+            ? now + o.SigningKeyPublishLead
+            : null;
+    }
+
+    private void Load(List<SigningKeyRecord> records)
     {
         var o = options.Value;
         var now = time.GetUtcNow();
-        var records = await db.SigningKeys.AsNoTracking().ToListAsync(cancellationToken);
         var publishedRecords = records
             .Where(k => k.PublishedAt <= now && k.RetiredAt + o.LongestTokenLifetime + o.ClockSkew > now)
             .OrderBy(k => k.ActivatesAt)

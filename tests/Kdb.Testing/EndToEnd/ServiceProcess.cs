@@ -7,10 +7,13 @@ namespace Kdb.Testing.EndToEnd;
 /// One service of the local cloud that a fault test can stop, SIGKILL, pause (SIGSTOP) and start again with the
 /// same spec: same ports, same data directory, as <c>./kdb up -d</c> brings a dead service back.
 /// </summary>
-public sealed class ServiceProcess(ProcessSpec spec) : IAsyncDisposable
+public class ServiceProcess(ProcessSpec spec) : IAsyncDisposable
 {
     private ILaunchedProcess? _process;
     private string _previousLogs = string.Empty;
+
+    /// <summary>The running process, for <see cref="ProcessLauncher.WriteLogsOnFailureAsync"/>; null while stopped.</summary>
+    public ILaunchedProcess? Process => _process;
 
     public string Name => spec.Name ?? "service";
 
@@ -70,7 +73,11 @@ public sealed class ServiceProcess(ProcessSpec spec) : IAsyncDisposable
         await StartAsync();
     }
 
-    public async ValueTask DisposeAsync() => await StopAsync();
+    public async ValueTask DisposeAsync()
+    {
+        await StopAsync();
+        GC.SuppressFinalize(this);
+    }
 
     private async Task SignalAsync(string signal)
     {
@@ -84,7 +91,7 @@ public sealed class ServiceProcess(ProcessSpec spec) : IAsyncDisposable
         {
             info.ArgumentList.Add(pid.ToString(System.Globalization.CultureInfo.InvariantCulture));
         }
-        using var kill = Process.Start(info)!;
+        using var kill = System.Diagnostics.Process.Start(info)!;
         await kill.WaitForExitAsync();
     }
 

@@ -2,19 +2,17 @@ using System.Globalization;
 using System.Net;
 using System.Text.Json;
 using Kdb.Testing.Cloud;
-using Kdb.Testing.Hosting;
-using Kdb.Testing.Ports;
+using Kdb.Testing.EndToEnd;
 using Kdb.Testing.Postgres;
 using Kdb.Testing.Processes;
-using Npgsql;
 
 namespace Kdb.Testing.Provisioning;
 
 /// <summary>
-/// The embedded local cloud as <c>./kdb up</c> runs it, minus proxy and portal: a real control plane process
-/// (in-memory bus, so the provisioning consumers run inside it) on a fresh database of the private PostgreSQL,
-/// and clustered node processes (three unless a subclass says otherwise) that heartbeat to it and trust its JWKS.
-/// Tests and the provisioning benchmark drive it through the public REST API, like a user.
+/// The embedded local cloud as <c>./kdb up</c> runs it, minus proxy and portal (a <see cref="WholeCloud"/>): a real control
+/// plane process (in-memory bus, so the provisioning consumers run inside it) on a fresh database of the private
+/// PostgreSQL, and clustered node processes (three unless a subclass says otherwise) that heartbeat to it and trust its
+/// JWKS. Tests and the provisioning benchmark drive it through the public REST API, like a user.
 /// </summary>
 public class LocalCloud(PostgresFixture postgres) : IAsyncLifetime
 {
@@ -23,20 +21,19 @@ public class LocalCloud(PostgresFixture postgres) : IAsyncLifetime
     public const string ProxySecret = CloudApi.ProxySecret;
     public const string UserPassword = CloudApi.UserPassword;
 
-    private readonly string _root = Path.Combine(Path.GetTempPath(), "kdb-prov-" + Guid.NewGuid().ToString("N"));
-    private readonly List<CloudNode> _nodes = [];
     private TestDatabase? _database;
-    private ILaunchedProcess? _controlPlane;
-    private CloudApi _api = null!;
+    private WholeCloud? _cloud;
 
-    public HttpClient Http { get; } = new() { Timeout = TimeSpan.FromSeconds(60) };
+    private WholeCloud Cloud => _cloud ?? throw new InvalidOperationException("the local cloud has not started");
 
-    public string ControlPlaneUrl { get; private set; } = null!;
+    public HttpClient Http => Cloud.Http;
 
-    public string ObjectStorePath => Path.Combine(_root, "objects");
+    public string ControlPlaneUrl => Cloud.ControlPlaneUrl;
+
+    public string ObjectStorePath => Cloud.ObjectStorePath;
 
     /// <summary>The node processes, in start order.</summary>
-    public IReadOnlyList<CloudNode> Nodes => _nodes;
+    public IReadOnlyList<CloudNode> Nodes => Cloud.Nodes;
 
     /// <summary>How many node processes start with the cloud.</summary>
     protected virtual int NodeCount => 3;
@@ -50,92 +47,40 @@ public class LocalCloud(PostgresFixture postgres) : IAsyncLifetime
     public async Task InitializeAsync()
     {
         _database = await postgres.CreateDatabaseAsync("prov");
-        var port = FreePorts.Allocate();
-        ControlPlaneUrl = $"http://127.0.0.1:{port.ToString(CultureInfo.InvariantCulture)}";
-        _api = new CloudApi(Http, ControlPlaneUrl, () => Logs);
-        var spec = ProcessSpec.DotNet(
-            RepoPaths.BuiltAssembly("controlplane/Kdb.ControlPlane"),
-            [
-                .. CloudSpecs.ControlPlaneArguments(port, _database.ConnectionString, ControlPlaneUrl, ObjectStorePath),
-                "--RateLimits:TokenRequestsPerMinute=100000",
-                "--RateLimits:ApiRequestsPerMinute=1000000",
-                .. ControlPlaneArguments,
-            ]) with
+        _cloud = await WholeCloud.StartAsync(_database.ConnectionString, new WholeCloudOptions
         {
-            Name = "controlplane",
-            Environment = new Dictionary<string, string?> { ["Logging__LogLevel__Default"] = LogLevel, ["DOTNET_ENVIRONMENT"] = "Production" },
-            Readiness = Readiness.Http(ControlPlaneUrl + "/health/ready"),
-            StopGracePeriod = TimeSpan.FromSeconds(5),
-        };
-        _controlPlane = await ProcessLauncher.StartAsync(spec);
-        for (var i = 1; i <= NodeCount; i++)
-        {
-            _nodes.Add(new CloudNode(i, Path.Combine(_root, "node" + i.ToString(CultureInfo.InvariantCulture))));
-        }
-        await Task.WhenAll(_nodes.Select(StartNodeAsync));
-        await WaitForAliveNodesAsync(NodeCount);
-    }
-
-    private Task StartNodeAsync(CloudNode node) => node.StartAsync(NodeSpec(node));
-
-    private ProcessSpec NodeSpec(CloudNode node)
-    {
-        var ports = node.Ports;
-        return ProcessSpec.DotNet(
-            RepoPaths.BuiltAssembly("dataplane/Kdb.Node"),
-            CloudSpecs.NodeArguments(node.DataDirectory, ports, ControlPlaneUrl)) with
-        {
-            Name = "node" + node.Index.ToString(CultureInfo.InvariantCulture),
-            Environment = new Dictionary<string, string?> { ["Logging__LogLevel__Default"] = LogLevel },
-            Readiness = Readiness.All(Readiness.Tcp(ports[0]), Readiness.Tcp(ports[1])),
-            StopGracePeriod = TimeSpan.FromSeconds(5),
-        };
+            Nodes = NodeCount,
+            ControlPlaneArguments = ["--RateLimits:TokenRequestsPerMinute=100000", "--RateLimits:ApiRequestsPerMinute=1000000", .. ControlPlaneArguments],
+            LogLevel = LogLevel,
+            AliveNodesSeconds = 60,
+            DirectoryPrefix = "kdb-prov-",
+        });
     }
 
     public async Task DisposeAsync()
     {
-        NpgsqlConnection.ClearAllPools();
-        foreach (var n in _nodes)
+        if (_cloud is not null)
         {
-            await n.DisposeAsync();
-        }
-        if (_controlPlane is not null)
-        {
-            await _controlPlane.DisposeAsync();
+            await _cloud.DisposeAsync();
         }
         if (_database is not null)
         {
             await _database.DisposeAsync();
         }
-        Http.Dispose();
-        try
-        {
-            Directory.Delete(_root, recursive: true);
-        }
-        catch (IOException)
-        {
-        }
     }
 
-    /// <summary>The control plane's and the nodes' logs, for a failing test's message.</summary>
-    public string Logs
-    {
-        get
-        {
-            var all = string.Join("\n", new[] { _controlPlane!.Log }.Concat(_nodes.Select(n => n.Log)));
-            return all.Length > 20000 ? all[^20000..] : all;
-        }
-    }
+    /// <summary>The last lines of the control plane's and the nodes' logs, for a failing test's message.</summary>
+    public string Logs => Cloud.Logs;
 
-    public Task<string> ServiceTokenAsync(string clientId, string secret) => _api.ServiceTokenAsync(clientId, secret);
+    public Task<string> ServiceTokenAsync(string clientId, string secret) => Cloud.Api.ServiceTokenAsync(clientId, secret);
 
-    public Task WaitForAliveNodesAsync(int count) => _api.WaitForAliveNodesAsync(count);
+    public Task WaitForAliveNodesAsync(int count) => Cloud.Api.WaitForAliveNodesAsync(count);
 
     /// <summary>Signs a new user up; returns their management token and personal org.</summary>
-    public Task<(string Token, string OrgId)> UserAsync(string name) => _api.UserAsync(name);
+    public Task<(string Token, string OrgId)> UserAsync(string name) => Cloud.Api.UserAsync(name);
 
     public Task<(HttpStatusCode Status, JsonElement Body)> SendAsync(HttpMethod method, string path, string? token, object? body = null) =>
-        _api.SendAsync(method, path, token, body);
+        Cloud.Api.SendAsync(method, path, token, body);
 
     /// <summary>The control plane's node list (<c>GET /internal/v1/nodes</c>) items.</summary>
     public async Task<List<JsonElement>> NodeListAsync()
@@ -154,12 +99,12 @@ public class LocalCloud(PostgresFixture postgres) : IAsyncLifetime
 
     /// <summary>Polls a resource until <paramref name="done"/> holds (generous deadline: never fails on a slow machine alone).</summary>
     public Task<JsonElement> WaitForAsync(string path, string token, Func<JsonElement, bool> done, int seconds = 90) =>
-        _api.WaitForAsync(path, token, done, seconds);
+        Cloud.Api.WaitForAsync(path, token, done, seconds);
 
     /// <summary>Creates a database through the REST API and waits until it is ready; returns its id and owner password.</summary>
     public async Task<(string DatabaseId, string Password)> CreateReadyDatabaseAsync(string token, string orgId, string name)
     {
-        var database = await _api.CreateReadyDatabaseAsync(token, orgId, name, seconds: 90);
+        var database = await Cloud.Api.CreateReadyDatabaseAsync(token, orgId, name, seconds: 90);
         return (database.Id, database.Password);
     }
 
@@ -193,51 +138,33 @@ public class LocalCloud(PostgresFixture postgres) : IAsyncLifetime
         $"Host=127.0.0.1;Port={port};Username={user};Password={password};Database={database};Timeout=30;Command Timeout=60;Pooling=false";
 }
 
-/// <summary>One node process of a <see cref="LocalCloud"/>: fixed ports and data directory, so it can be killed and restarted.</summary>
-public sealed class CloudNode(int index, string dataDirectory) : IAsyncDisposable
+/// <summary>
+/// One node process of a <see cref="WholeCloud"/>: fixed ports and data directory, so it can be killed and restarted
+/// with what it had.
+/// </summary>
+public sealed class CloudNode : ServiceProcess
 {
-    private ILaunchedProcess? _process;
-    private ProcessSpec? _spec;
+    internal CloudNode(int index, string dataDirectory, IReadOnlyList<int> ports, ProcessSpec spec)
+        : base(spec)
+    {
+        Index = index;
+        DataDirectory = dataDirectory;
+        Ports = ports;
+    }
 
-    public int Index { get; } = index;
-    public string DataDirectory { get; } = dataDirectory;
+    public int Index { get; }
+
+    public string DataDirectory { get; }
 
     /// <summary>PostgreSQL, internal, HTTP and management ports.</summary>
-    public IReadOnlyList<int> Ports { get; } = FreePorts.Allocate(4);
+    public IReadOnlyList<int> Ports { get; }
 
     public int PgPort => Ports[0];
-    public string InternalUrl => "http://127.0.0.1:" + Ports[1].ToString(CultureInfo.InvariantCulture);
-    public string NodeId => File.ReadAllText(Path.Combine(DataDirectory, "node-id")).Trim();
-    public bool Running => _process is { HasExited: false };
-    public string Log => _process?.Log ?? string.Empty;
 
-    internal async Task StartAsync(ProcessSpec spec)
-    {
-        _spec = spec;
-        _process = await ProcessLauncher.StartAsync(spec);
-    }
+    public string InternalUrl => "http://127.0.0.1:" + Ports[1].ToString(CultureInfo.InvariantCulture);
+
+    public string NodeId => File.ReadAllText(Path.Combine(DataDirectory, "node-id")).Trim();
 
     /// <summary>Starts a killed node again on its data directory and ports.</summary>
-    public Task RestartAsync() => StartAsync(_spec ?? throw new InvalidOperationException("the node never started"));
-
-    /// <summary>SIGKILL of the node's whole process tree: no shutdown hook runs, nothing is flushed.</summary>
-    public async Task KillAsync()
-    {
-        if (_process is null)
-        {
-            return;
-        }
-        await ProcessTree.KillAndWaitAsync(_process.ProcessId);
-        await _process.DisposeAsync();
-        _process = null;
-    }
-
-    public async ValueTask DisposeAsync()
-    {
-        if (_process is not null)
-        {
-            await _process.DisposeAsync();
-            _process = null;
-        }
-    }
+    public Task RestartAsync() => StartAsync();
 }
