@@ -12,8 +12,14 @@ public sealed record QualifiedName(int Position, string? Schema, string Name)
 
 // ---------------------------------------------------------------- queries
 
-/// <summary>One <c>name [(columns)] AS (query)</c> of a WITH clause (non-recursive).</summary>
-public sealed record CommonTableExpr(string Name, IReadOnlyList<string>? ColumnNames, SelectStatement Query);
+/// <summary>One <c>name [(columns)] AS (query) [SEARCH ...] [CYCLE ...]</c> of a WITH clause.</summary>
+public sealed record CommonTableExpr(string Name, IReadOnlyList<string>? ColumnNames, SelectStatement Query, CteSearch? Search = null, CteCycle? Cycle = null);
+
+/// <summary><c>SEARCH {DEPTH | BREADTH} FIRST BY columns SET sequence_column</c> of a recursive CTE (PostgreSQL 14+).</summary>
+public sealed record CteSearch(bool BreadthFirst, IReadOnlyList<string> Columns, string SequenceColumn);
+
+/// <summary><c>CYCLE columns SET mark_column [TO value DEFAULT value] USING path_column</c> of a recursive CTE.</summary>
+public sealed record CteCycle(IReadOnlyList<string> Columns, string MarkColumn, Expr? MarkValue, Expr? MarkDefault, string PathColumn);
 
 /// <summary>Row-locking clause of a SELECT (accepted; kdb's serializable transactions make it redundant).</summary>
 public sealed record LockingClause(string Strength, bool NoWait, bool SkipLocked);

@@ -221,9 +221,39 @@ internal sealed partial class SqlWriter
             _sb.Append(" AS (");
             Query(c.Query);
             _sb.Append(')');
+            if (c.Search is { } search)
+            {
+                _sb.Append(search.BreadthFirst ? " SEARCH BREADTH FIRST BY " : " SEARCH DEPTH FIRST BY ");
+                BareNames(search.Columns);
+                _sb.Append(" SET ").Append(SqlFormatter.QuoteIdentifier(search.SequenceColumn));
+            }
+
+            if (c.Cycle is { } cycle)
+            {
+                _sb.Append(" CYCLE ");
+                BareNames(cycle.Columns);
+                _sb.Append(" SET ").Append(SqlFormatter.QuoteIdentifier(cycle.MarkColumn));
+                if (cycle.MarkValue is not null && cycle.MarkDefault is not null)
+                {
+                    _sb.Append(" TO ");
+                    WriteBExpr(cycle.MarkValue, Parsing.Precedence.Lowest);
+                    _sb.Append(" DEFAULT ");
+                    WriteBExpr(cycle.MarkDefault, Parsing.Precedence.Lowest);
+                }
+
+                _sb.Append(" USING ").Append(SqlFormatter.QuoteIdentifier(cycle.PathColumn));
+            }
         }
 
         _sb.Append(' ');
+    }
+
+    private void BareNames(IReadOnlyList<string> names)
+    {
+        for (var i = 0; i < names.Count; i++)
+        {
+            _sb.Append(i > 0 ? ", " : string.Empty).Append(SqlFormatter.QuoteIdentifier(names[i]));
+        }
     }
 
     private static int SetPrecedence(QueryBody b) => b is SetOperationBody s ? (s.Operator == SetOperator.Intersect ? 2 : 1) : 3;

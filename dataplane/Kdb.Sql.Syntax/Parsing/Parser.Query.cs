@@ -151,6 +151,17 @@ internal sealed partial class Parser
         return first!;
     }
 
+    private List<string> ParseNameList()
+    {
+        var list = new List<string> { ParseColId() };
+        while (Accept(TokenKind.Comma))
+        {
+            list.Add(ParseColId());
+        }
+
+        return list;
+    }
+
     private List<CommonTableExpr> ParseWithClause(out bool recursive)
     {
         Expect("with");
@@ -178,13 +189,44 @@ internal sealed partial class Parser
 
             var query = ParseSelectStatement();
             Expect(TokenKind.RightParen);
-            if ((IsKeyword("search") && (IsKeywordAt(1, "depth") || IsKeywordAt(1, "breadth"))) || (IsKeyword("cycle") && recursive))
+            CteSearch? search = null;
+            CteCycle? cycle = null;
+            if (IsKeyword("search") && (IsKeywordAt(1, "depth") || IsKeywordAt(1, "breadth")))
             {
-                // Valid PostgreSQL 14+ syntax that kdb does not run: a clear 0A000 rather than a syntax error.
-                throw NotSupported("the SEARCH and CYCLE clauses of WITH RECURSIVE");
+                _pos++;
+                var breadth = Accept("breadth");
+                if (!breadth)
+                {
+                    Expect("depth");
+                }
+
+                Expect("first");
+                Expect("by");
+                var by = ParseNameList();
+                Expect("set");
+                search = new CteSearch(breadth, by, ParseColId());
             }
 
-            list.Add(new CommonTableExpr(name, columns, query));
+            if (IsKeyword("cycle"))
+            {
+                _pos++;
+                var on = ParseNameList();
+                Expect("set");
+                var mark = ParseColId();
+                Expr? value = null;
+                Expr? fallback = null;
+                if (Accept("to"))
+                {
+                    value = ParseBExpr();
+                    Expect("default");
+                    fallback = ParseBExpr();
+                }
+
+                Expect("using");
+                cycle = new CteCycle(on, mark, value, fallback, ParseColId());
+            }
+
+            list.Add(new CommonTableExpr(name, columns, query, search, cycle));
         }
         while (Accept(TokenKind.Comma));
         return list;

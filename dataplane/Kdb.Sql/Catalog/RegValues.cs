@@ -19,7 +19,7 @@ public static class RegValues
     {
         if (value.Kind == ValueKind.Text)
         {
-            // pg_typeof and ::text casts already produce the name.
+            // A value already cast to text is the name.
             return value.AsText;
         }
 
@@ -28,7 +28,8 @@ public static class RegValues
         {
             SqlTypeId.Regclass => SystemCatalog.RelationName(catalog, session, oid),
             SqlTypeId.Regnamespace => SchemaPath.NameOf(catalog, oid) ?? oid.ToString(CultureInfo.InvariantCulture),
-            _ => new SqlType((SqlTypeId)oid).DisplayName,
+            // regtypeout prints bpchar without a typmod as "character", unlike format_type(oid, -1).
+            _ => (SqlTypeId)oid == SqlTypeId.Bpchar ? "character" : new SqlType((SqlTypeId)oid).DisplayName,
         };
     }
 }

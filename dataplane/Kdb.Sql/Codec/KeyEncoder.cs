@@ -1,5 +1,4 @@
 using System.Buffers.Binary;
-using System.Globalization;
 using Kdb.Sql.Types;
 
 namespace Kdb.Sql.Codec;
@@ -98,7 +97,7 @@ internal static class KeyEncoder
                 writer.WriteUInt64BigEndian(OrderedFloatBits(value.AsFloat));
                 break;
             case ValueKind.Numeric:
-                WriteNumeric(writer, value.AsNumeric);
+                WriteNumeric(writer, value);
                 break;
             case ValueKind.Text:
                 WriteEscaped(writer, value.AsText);
@@ -136,17 +135,21 @@ internal static class KeyEncoder
         return (bits & 0x8000_0000_0000_0000UL) != 0 ? ~bits : bits | 0x8000_0000_0000_0000UL;
     }
 
-    /// <summary>Sign class, then a biased decimal exponent and the significant digits; negatives inverted.</summary>
-    private static void WriteNumeric(ByteWriter writer, decimal value)
+    /// <summary>
+    /// Sign class, then a biased decimal exponent and the significant digits; negatives inverted. Exponents in
+    /// [-63, 190] take one byte (1..254); beyond, 0x00 or 0xFF escapes to four bytes, so the order holds across them.
+    /// </summary>
+    private static void WriteNumeric(ByteWriter writer, in Value value)
     {
-        if (value == 0)
+        var sign = NumericMath.Sign(value);
+        if (sign == 0)
         {
             writer.WriteByte(0x02);
             return;
         }
 
-        var negative = value < 0;
-        var text = Math.Abs(value).ToString(CultureInfo.InvariantCulture);
+        var negative = sign < 0;
+        var text = NumericMath.Abs(value).ToString();
         var dot = text.IndexOf('.', StringComparison.Ordinal);
         var intPart = dot >= 0 ? text[..dot] : text;
         var digits = (intPart + (dot >= 0 ? text[(dot + 1)..] : string.Empty)).TrimStart('0');
@@ -161,7 +164,16 @@ internal static class KeyEncoder
         digits = digits.TrimEnd('0');
         writer.WriteByte(negative ? (byte)0x01 : (byte)0x03);
         var bodyStart = writer.Length;
-        writer.WriteByte((byte)(exponent + 64));
+        if (exponent is >= -63 and <= 190)
+        {
+            writer.WriteByte((byte)(exponent + 64));
+        }
+        else
+        {
+            writer.WriteByte(exponent < 0 ? (byte)0x00 : (byte)0xFF);
+            writer.WriteUInt32BigEndian((uint)exponent ^ 0x8000_0000U);
+        }
+
         foreach (var c in digits)
         {
             writer.WriteByte((byte)(c - '0' + 1));

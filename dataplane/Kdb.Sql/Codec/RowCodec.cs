@@ -1,3 +1,4 @@
+using System.Buffers.Binary;
 using System.Text;
 using Kdb.Sql.Types;
 
@@ -12,6 +13,8 @@ namespace Kdb.Sql.Codec;
 internal static class RowCodec
 {
     public const byte FormatVersion = 1;
+
+    private const int BigNumericFlags = 1;
 
     public static void Encode(ByteWriter writer, ReadOnlySpan<Value> values)
     {
@@ -55,6 +58,16 @@ internal static class RowCodec
                 break;
             case ValueKind.Date:
                 writer.WriteInt32LittleEndian(value.AsDate);
+                break;
+            case ValueKind.Numeric when value.IsBigNumeric:
+                // Flags 1 is no valid decimal: it marks [byte count, scale, 0, 1] and the unscaled integer's bytes.
+                var big = value.AsBigNumeric;
+                var magnitude = big.Unscaled.ToByteArray();
+                writer.WriteInt32LittleEndian(magnitude.Length);
+                writer.WriteInt32LittleEndian(big.Scale);
+                writer.WriteInt32LittleEndian(0);
+                writer.WriteInt32LittleEndian(BigNumericFlags);
+                writer.Write(magnitude);
                 break;
             case ValueKind.Numeric:
                 Span<int> bits = stackalloc int[4];
@@ -161,7 +174,15 @@ internal static class RowCodec
             case ValueKind.Date:
                 reader.ReadBytes(4);
                 break;
-            case ValueKind.Numeric or ValueKind.Uuid or ValueKind.Interval:
+            case ValueKind.Numeric:
+                var head = reader.ReadBytes(16);
+                if (BinaryPrimitives.ReadInt32LittleEndian(head[12..]) == BigNumericFlags)
+                {
+                    reader.ReadBytes(BinaryPrimitives.ReadInt32LittleEndian(head));
+                }
+
+                break;
+            case ValueKind.Uuid or ValueKind.Interval:
                 reader.ReadBytes(16);
                 break;
             case ValueKind.Text or ValueKind.Bytes:
@@ -193,6 +214,16 @@ internal static class RowCodec
                 for (var i = 0; i < 4; i++)
                 {
                     bits[i] = reader.ReadInt32LittleEndian();
+                }
+
+                if (bits[3] == BigNumericFlags)
+                {
+                    if (bits[0] is < 1 or > 1 << 20 || bits[1] is < 0 or > BigNumeric.MaxScale)
+                    {
+                        throw ByteReader.Corrupt();
+                    }
+
+                    return NumericMath.Make(new System.Numerics.BigInteger(reader.ReadBytes(bits[0])), bits[1]);
                 }
 
                 try

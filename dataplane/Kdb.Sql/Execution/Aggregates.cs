@@ -47,6 +47,7 @@ internal sealed class AggState
     private long _count;
     private long _intSum;
     private decimal _decimalSum;
+    private Value _spilledSum; // NULL until the sum leaves decimal's exact range
     private double _floatSum;
     private bool _overflowToDecimal;
     private Value _best;
@@ -57,6 +58,34 @@ internal sealed class AggState
     private StringBuilder? _text;
     private List<Value>? _items;
 
+    /// <summary>Adds exactly: decimal while the sum fits it exactly, then arbitrary precision.</summary>
+    private void AddNumeric(in Value value)
+    {
+        if (_spilledSum.IsNull && !value.IsBigNumeric)
+        {
+            var d = value.ToDecimal();
+            try
+            {
+                var sum = _decimalSum + d;
+                if (sum.Scale == Math.Max(_decimalSum.Scale, d.Scale))
+                {
+                    _decimalSum = sum;
+                    return;
+                }
+            }
+            catch (OverflowException)
+            {
+            }
+        }
+
+        _spilledSum = NumericMath.Add(_spilledSum.IsNull ? Value.FromNumeric(_decimalSum) : _spilledSum, value);
+    }
+
+    private Value NumericTotal()
+    {
+        var sum = _spilledSum.IsNull ? Value.FromNumeric(_decimalSum) : _spilledSum;
+        return _overflowToDecimal ? sum : NumericMath.Add(sum, Value.FromInt(_intSum));
+    }
     public AggState(AggregateSpec spec)
     {
         _spec = spec;
@@ -133,15 +162,16 @@ internal sealed class AggState
                         catch (OverflowException)
                         {
                             _overflowToDecimal = true;
-                            _decimalSum = (decimal)_intSum + value.AsInt;
+                            AddNumeric(Value.FromInt(_intSum));
+                            AddNumeric(value);
                         }
 
                         break;
                     case ValueKind.Int:
-                        _decimalSum += value.AsInt;
+                        AddNumeric(value);
                         break;
                     case ValueKind.Numeric:
-                        _decimalSum = ArithExpr.NumericOp(Syntax.BinaryOp.Add, _decimalSum, value.AsNumeric);
+                        AddNumeric(value);
                         break;
                     case ValueKind.Float:
                         _floatSum += value.AsFloat;
@@ -237,7 +267,7 @@ internal sealed class AggState
                 return _spec.ResultType.Id switch
                 {
                     SqlTypeId.Int8 => _overflowToDecimal ? throw new SqlException(SqlState.NumericValueOutOfRange, "bigint out of range") : Value.FromInt(_intSum),
-                    SqlTypeId.Numeric => Value.FromNumeric(_overflowToDecimal ? _decimalSum : _decimalSum + _intSum),
+                    SqlTypeId.Numeric => NumericTotal(),
                     SqlTypeId.Float4 => Value.FromFloat((float)_floatSum),
                     SqlTypeId.Float8 => Value.FromFloat(_floatSum),
                     _ => _best,
@@ -258,7 +288,7 @@ internal sealed class AggState
                     return ArithExpr.Compute(Syntax.BinaryOp.Divide, ArithKind.IntervalDivNumber, _best, Value.FromInt(_count), SqlType.Interval);
                 }
 
-                return Value.FromNumeric(ArithExpr.NumericDivide(_overflowToDecimal ? _decimalSum : _decimalSum + _intSum, _count));
+                return NumericMath.Divide(NumericTotal(), Value.FromInt(_count));
             case AggKind.Min or AggKind.Max:
                 return _seen ? _best : Value.Null;
             case AggKind.BoolAnd or AggKind.BoolOr:

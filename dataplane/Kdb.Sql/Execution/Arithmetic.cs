@@ -70,7 +70,7 @@ internal sealed class ArithExpr(BinaryOp op, ArithKind kind, BoundExpr left, Bou
             case ArithKind.Float:
                 return Value.FromFloat(FloatOp(op, l.ToDouble(), r.ToDouble(), type.Id == SqlTypeId.Float4));
             case ArithKind.Numeric:
-                return Value.FromNumeric(NumericOp(op, l.ToDecimal(), r.ToDecimal()));
+                return NumericOp(op, l, r);
             case ArithKind.DatePlusInt:
                 return Value.FromDate(checked(l.AsDate + (int)r.AsInt));
             case ArithKind.DateMinusInt:
@@ -182,72 +182,27 @@ internal sealed class ArithExpr(BinaryOp op, ArithKind kind, BoundExpr left, Bou
         return single ? (float)result : result;
     }
 
-    public static decimal NumericOp(BinaryOp op, decimal a, decimal b)
+    public static Value NumericOp(BinaryOp op, in Value a, in Value b) => op switch
+    {
+        BinaryOp.Add => NumericMath.Add(a, b),
+        BinaryOp.Subtract => NumericMath.Subtract(a, b),
+        BinaryOp.Multiply => NumericMath.Multiply(a, b),
+        BinaryOp.Divide => NumericMath.Divide(a, b),
+        BinaryOp.Modulo => NumericMath.Modulo(a, b),
+        BinaryOp.Power => Value.FromNumeric(NumericPower(a.ToDecimal(), b.ToDecimal())),
+        _ => throw new SqlException(SqlState.UndefinedFunction, "operator does not exist for numeric"),
+    };
+
+    public static decimal NumericPower(decimal a, decimal b)
     {
         try
         {
-            return op switch
-            {
-                BinaryOp.Add => a + b,
-                BinaryOp.Subtract => a - b,
-                BinaryOp.Multiply => a * b,
-                BinaryOp.Divide => b == 0 ? throw DivisionByZero() : NumericDivide(a, b),
-                BinaryOp.Modulo => b == 0 ? throw DivisionByZero() : a % b,
-                BinaryOp.Power => (decimal)Math.Pow((double)a, (double)b),
-                _ => throw new SqlException(SqlState.UndefinedFunction, "operator does not exist for numeric"),
-            };
+            return (decimal)Math.Pow((double)a, (double)b);
         }
         catch (OverflowException)
         {
-            throw new SqlException(SqlState.NumericValueOutOfRange, "value overflows numeric format");
+            throw NumericMath.Overflow();
         }
-    }
-
-    /// <summary>PostgreSQL's select_div_scale: at least 16 significant digits, at least the operands' scales.</summary>
-    public static decimal NumericDivide(decimal a, decimal b)
-    {
-        var quotient = a / b;
-        var (weight1, first1) = Base10000Head(a);
-        var (weight2, first2) = Base10000Head(b);
-        var qweight = weight1 - weight2;
-        if (first1 <= first2)
-        {
-            qweight--;
-        }
-
-        var rscale = 16 - (qweight * 4);
-        rscale = Math.Max(rscale, Math.Max(a.Scale, b.Scale));
-
-        // decimal holds 28 digits: keep what fits beside the integer part.
-        var integerDigits = quotient == 0 ? 1 : Math.Max(1, (int)Math.Floor(Math.Log10((double)Math.Abs(quotient))) + 1);
-        rscale = Math.Clamp(rscale, 0, Math.Max(0, 28 - integerDigits));
-        var rounded = Math.Round(quotient, rscale, MidpointRounding.AwayFromZero);
-        return decimal.Round(rounded + new decimal(0, 0, 0, false, (byte)rscale), rscale);
-    }
-
-    /// <summary>The weight and first digit of a numeric in PostgreSQL's base-10000 representation.</summary>
-    private static (int Weight, int FirstDigit) Base10000Head(decimal value)
-    {
-        value = Math.Abs(value);
-        if (value == 0)
-        {
-            return (0, 0);
-        }
-
-        var weight = 0;
-        while (value >= 10000)
-        {
-            value /= 10000;
-            weight++;
-        }
-
-        while (value < 1)
-        {
-            value *= 10000;
-            weight--;
-        }
-
-        return (weight, (int)Math.Truncate(value));
     }
 
     public static SqlException DivisionByZero() => new(SqlState.DivisionByZero, "division by zero");
@@ -271,7 +226,7 @@ internal sealed class NegateExpr(BoundExpr operand) : BoundExpr(operand.Type)
             case ValueKind.Float:
                 return Value.FromFloat(-v.AsFloat);
             case ValueKind.Numeric:
-                return Value.FromNumeric(-v.AsNumeric);
+                return NumericMath.Negate(v);
             case ValueKind.Interval:
                 var i = v.AsInterval;
                 return Value.FromInterval(new Interval(-i.Months, -i.Days, -i.Microseconds));

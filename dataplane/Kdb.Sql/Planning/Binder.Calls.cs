@@ -242,6 +242,11 @@ internal sealed partial class Binder
 
     private BoundExpr BindWindowCall(FunctionCallExpr call, ExprScope es)
     {
+        if (es.InsideAggregate)
+        {
+            throw new SqlException(SqlState.GroupingError, "aggregate function calls cannot contain window function calls", call.Position);
+        }
+
         if (es.Window is null)
         {
             throw new SqlException(SqlState.WindowingError, $"window functions are not allowed in {es.Clause}", call.Position);
@@ -284,7 +289,9 @@ internal sealed partial class Binder
         var key = SqlFormatter.Format(call);
         if (Functions.IsAggregate(name))
         {
-            var aggregate = BindAggregate(call with { Over = null }, inner with { InsideAggregate = true, Agg = null });
+            // The arguments are read per row of the window's input: in a grouped query a plain aggregate among them
+            // (sum(count(*)) OVER ...) is the grouping step's, as in PostgreSQL; only nesting inside that one is an error.
+            var aggregate = BindAggregate(call with { Over = null }, inner);
             function = new WindowFunc { Kind = WindowKind.Aggregate, Aggregate = aggregate, PartitionBy = partition, OrderBy = order, Frame = frame, ResultType = aggregate.ResultType, Key = key };
         }
         else

@@ -12,7 +12,8 @@ internal sealed partial class Binder
     {
         var hasAgg = core.GroupBy.Count > 0 || core.Having is not null
             || core.Items.Any(i => ContainsAggregate(i.Expression))
-            || orderBy.Any(o => ContainsAggregate(o.Expression));
+            || orderBy.Any(o => ContainsAggregate(o.Expression))
+            || core.Windows.Any(w => WalkWindow(w.Spec, e => e is FunctionCallExpr { Over: null } call && Functions.IsAggregate(call.SimpleName)));
         var hasWindow = core.Items.Any(i => ContainsWindow(i.Expression)) || orderBy.Any(o => ContainsWindow(o.Expression));
 
         // A request for the primary-key order of a lone table lets the scan deliver it (no sort).
@@ -436,6 +437,10 @@ internal sealed partial class Binder
     }
 
     /// <summary>True when <paramref name="predicate"/> holds for any node, not descending into subqueries.</summary>
+    /// <summary>A window's keys belong to the query level too: an aggregate in them makes the query grouped.</summary>
+    private static bool WalkWindow(WindowSpec? spec, Func<Expr, bool> predicate) =>
+        spec is not null && (spec.PartitionBy.Any(e => Walk(e, predicate)) || spec.OrderBy.Any(o => Walk(o.Expression, predicate)));
+
     public static bool Walk(Expr? expr, Func<Expr, bool> predicate)
     {
         if (expr is null)
@@ -462,7 +467,7 @@ internal sealed partial class Binder
             Syntax.CaseExpr c => Walk(c.Operand, predicate) || c.Whens.Any(w => Walk(w.Condition, predicate) || Walk(w.Result, predicate)) || Walk(c.Else, predicate),
             Syntax.CastExpr cast => Walk(cast.Operand, predicate),
             CollateExpr col => Walk(col.Operand, predicate),
-            FunctionCallExpr f => (f.Over is null && Functions.IsAggregate(f.SimpleName) ? false : f.Arguments.Any(a => Walk(a, predicate))) || Walk(f.Filter, predicate),
+            FunctionCallExpr f => (f.Over is null && Functions.IsAggregate(f.SimpleName) ? false : f.Arguments.Any(a => Walk(a, predicate))) || Walk(f.Filter, predicate) || WalkWindow(f.Over, predicate),
             ArrayExpr a => a.Elements.Any(e => Walk(e, predicate)),
             RowExpr r => r.Elements.Any(e => Walk(e, predicate)),
             SubscriptExpr s => Walk(s.Operand, predicate) || Walk(s.Index, predicate),

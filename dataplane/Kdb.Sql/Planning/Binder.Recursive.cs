@@ -24,6 +24,11 @@ internal sealed partial class Binder
                 continue;
             }
 
+            if (cte.Search is not null || cte.Cycle is not null)
+            {
+                throw SearchCycle.NotRecursive(position);
+            }
+
             var bound = TrackOuterReferences(outer, () => BindQuery(cte.Query, outer), out var dependent);
             var columns = RenameColumns(bound.Columns, cte.ColumnNames, cte.Name, position);
             _ctx.AddCte(new CteBinding(cte.Name, new MaterializeOp(bound.Plan) { PerOuterRow = dependent }, columns), position);
@@ -52,10 +57,24 @@ internal sealed partial class Binder
             }
 
             var columns = RenameColumns(left.Columns.Select((c, i) => c with { Type = types[i] }).ToList(), cte.ColumnNames, cte.Name, position);
+            SearchCycle? searchCycle = null;
+            var rightBody = union.Right;
+            if (cte.Search is not null || cte.Cycle is not null)
+            {
+                if (union.Left is SetOperationBody)
+                {
+                    throw new SqlException(SqlState.FeatureNotSupported, "with a SEARCH or CYCLE clause, the left side of the UNION must be a SELECT", union.Left.Position);
+                }
+
+                searchCycle = SearchCycle.Create(cte, columns, e => BindExpr(e, new ExprScope(new Scope([], null), "CYCLE")), position);
+                rightBody = searchCycle.CarryParentColumns(rightBody, cte.Name);
+                columns = [.. columns, .. searchCycle.Extra];
+            }
+
             var work = new WorkTable();
             _ctx.AddCte(new CteBinding(cte.Name, new MaterializeOp(left.Plan), columns) { WorkTable = work }, position);
-            var right = BindOperand(union.Right, outer);
-            if (right.Columns.Count != types.Length)
+            var right = BindOperand(rightBody, outer);
+            if (right.Columns.Count != types.Length + (searchCycle?.Extra.Count ?? 0))
             {
                 throw new SqlException(SqlState.SyntaxError, "each UNION query must have the same number of columns", union.Position);
             }
@@ -82,6 +101,13 @@ internal sealed partial class Binder
 
             var nonRecursive = leftCast ? new ProjectOp(left.Plan, leftExprs) : left.Plan;
             var recursive = rightCast ? new ProjectOp(right.Plan, rightExprs) : right.Plan;
+            if (searchCycle is not null)
+            {
+                nonRecursive = new ProjectOp(left.Plan, searchCycle.Start(leftExprs));
+                var (filter, extended) = searchCycle.Extend(rightExprs);
+                recursive = new ProjectOp(filter is null ? right.Plan : new FilterOp(right.Plan, filter), extended);
+            }
+
             var plan = new LazyCteOp(new RecursiveUnionOp(nonRecursive, recursive, work, !union.All));
             _ctx.PopCtes();
             return new CteBinding(cte.Name, plan, columns);

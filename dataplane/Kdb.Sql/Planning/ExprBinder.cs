@@ -231,19 +231,19 @@ internal sealed partial class Binder
                         : new ConstExpr(Value.FromInt(n), SqlType.Int8);
                 }
 
-                return new ConstExpr(Value.FromNumeric(ParseNumericLiteral(literal)), SqlType.Numeric);
+                return new ConstExpr(ParseNumericLiteral(literal), SqlType.Numeric);
             case LiteralKind.Decimal:
-                return new ConstExpr(Value.FromNumeric(ParseNumericLiteral(literal)), SqlType.Numeric);
+                return new ConstExpr(ParseNumericLiteral(literal), SqlType.Numeric);
             default:
                 return new ConstExpr(Value.FromText(literal.Text), SqlType.Unknown);
         }
     }
 
-    private static decimal ParseNumericLiteral(LiteralExpr literal)
+    private static Value ParseNumericLiteral(LiteralExpr literal)
     {
         try
         {
-            return ValueText.ParseNumeric(literal.Text);
+            return NumericMath.Parse(literal.Text);
         }
         catch (SqlException e)
         {
@@ -807,7 +807,7 @@ internal sealed partial class Binder
         if (target.Id is SqlTypeId.Text or SqlTypeId.Varchar or SqlTypeId.Name && operand.Type.Id is SqlTypeId.Regclass or SqlTypeId.Regtype or SqlTypeId.Regnamespace)
         {
             var kind = operand.Type.Id;
-            // pg_typeof yields its regtype already as the name.
+            // The name comes from the catalog the statement runs on.
             return new FuncExpr("regname", [operand], target, (a, ctx) => Value.FromText(RegValues.Name(ctx.Catalog, ctx.Session, a[0], kind)), true, false);
         }
 

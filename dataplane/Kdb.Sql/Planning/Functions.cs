@@ -69,7 +69,7 @@ internal static class Functions
                     {
                         ValueKind.Int => a[0].AsInt == long.MinValue ? throw new SqlException(SqlState.NumericValueOutOfRange, "bigint out of range") : Value.FromInt(Math.Abs(a[0].AsInt)),
                         ValueKind.Float => Value.FromFloat(Math.Abs(a[0].AsFloat)),
-                        _ => Value.FromNumeric(Math.Abs(a[0].AsNumeric)),
+                        _ => NumericMath.Abs(a[0]),
                     });
                 }
 
@@ -85,10 +85,10 @@ internal static class Functions
                     var numeric = Coerce(args[0], SqlType.Numeric, position);
                     if (args.Length == 1)
                     {
-                        return Make(name, [numeric], SqlType.Numeric, (a, _) => Value.FromNumeric(truncate ? Math.Truncate(a[0].AsNumeric) : Math.Round(a[0].AsNumeric, MidpointRounding.AwayFromZero)));
+                        return Make(name, [numeric], SqlType.Numeric, (a, _) => truncate ? NumericMath.Truncate(a[0], 0) : NumericMath.Round(a[0], 0));
                     }
 
-                    return Make(name, [numeric, Coerce(args[1], SqlType.Int4, position)], SqlType.Numeric, (a, _) => Value.FromNumeric(RoundNumeric(a[0].AsNumeric, (int)a[1].AsInt, truncate)));
+                    return Make(name, [numeric, Coerce(args[1], SqlType.Int4, position)], SqlType.Numeric, (a, _) => truncate ? NumericMath.Truncate(a[0], (int)a[1].AsInt) : NumericMath.Round(a[0], (int)a[1].AsInt));
                 }
 
             case "ceil" or "ceiling" or "floor":
@@ -100,7 +100,7 @@ internal static class Functions
                         return Make(name, [Coerce(args[0], SqlType.Float8, position)], SqlType.Float8, (a, _) => Value.FromFloat(floor ? Math.Floor(a[0].AsFloat) : Math.Ceiling(a[0].AsFloat)));
                     }
 
-                    return Make(name, [Coerce(args[0], SqlType.Numeric, position)], SqlType.Numeric, (a, _) => Value.FromNumeric(floor ? Math.Floor(a[0].AsNumeric) : Math.Ceiling(a[0].AsNumeric)));
+                    return Make(name, [Coerce(args[0], SqlType.Numeric, position)], SqlType.Numeric, (a, _) => NumericMath.Floor(a[0], ceiling: !floor));
                 }
 
             case "sign":
@@ -109,7 +109,7 @@ internal static class Functions
                     var t = NumericArgType(args[0]);
                     return t.Id is SqlTypeId.Float4 or SqlTypeId.Float8
                         ? Make(name, [Coerce(args[0], SqlType.Float8, position)], SqlType.Float8, (a, _) => Value.FromFloat(Math.Sign(a[0].AsFloat)))
-                        : Make(name, [Coerce(args[0], SqlType.Numeric, position)], SqlType.Numeric, (a, _) => Value.FromNumeric(Math.Sign(a[0].AsNumeric)));
+                        : Make(name, [Coerce(args[0], SqlType.Numeric, position)], SqlType.Numeric, (a, _) => Value.FromNumeric(NumericMath.Sign(a[0])));
                 }
 
             case "sqrt" or "exp" or "ln" or "log10" or "cbrt" or "sin" or "cos" or "tan" or "atan" or "asin" or "acos" or "degrees" or "radians":
@@ -143,7 +143,7 @@ internal static class Functions
                 Arity(name, args, 2, 2, position);
                 if (args[0].Type.Id == SqlTypeId.Numeric || args[1].Type.Id == SqlTypeId.Numeric)
                 {
-                    return Make(name, CoerceAll(args, SqlType.Numeric, position), SqlType.Numeric, (a, _) => Value.FromNumeric(ArithExpr.NumericOp(Syntax.BinaryOp.Power, a[0].AsNumeric, a[1].AsNumeric)));
+                    return Make(name, CoerceAll(args, SqlType.Numeric, position), SqlType.Numeric, (a, _) => ArithExpr.NumericOp(Syntax.BinaryOp.Power, a[0], a[1]));
                 }
 
                 return Make(name, CoerceAll(args, SqlType.Float8, position), SqlType.Float8, (a, _) => Value.FromFloat(Math.Pow(a[0].AsFloat, a[1].AsFloat)));
@@ -469,8 +469,8 @@ internal static class Functions
             case "pg_typeof":
                 Arity(name, args, 1, 1, position);
                 {
-                    var typeName = args[0].Type.DisplayName;
-                    return new ConstExpr(Value.FromText(typeName), new SqlType(SqlTypeId.Regtype));
+                    // A regtype is an oid (the binary format sends it as one); its name is printed at output time, without typmod.
+                    return new ConstExpr(Value.FromInt((long)args[0].Type.Id), new SqlType(SqlTypeId.Regtype));
                 }
 
             case "jsonb_typeof" or "json_typeof":
@@ -637,30 +637,6 @@ internal static class Functions
         }
 
         return new string(chars);
-    }
-
-    private static decimal RoundNumeric(decimal value, int digits, bool truncate)
-    {
-        if (digits >= 0)
-        {
-            digits = Math.Min(digits, 28);
-            var rounded = truncate ? decimal.Truncate(value * Pow10(digits)) / Pow10(digits) : Math.Round(value, digits, MidpointRounding.AwayFromZero);
-            return decimal.Round(rounded + new decimal(0, 0, 0, false, (byte)digits), digits);
-        }
-
-        var factor = Pow10(-digits);
-        return (truncate ? decimal.Truncate(value / factor) : Math.Round(value / factor, MidpointRounding.AwayFromZero)) * factor;
-    }
-
-    private static decimal Pow10(int n)
-    {
-        var r = 1m;
-        for (var i = 0; i < n; i++)
-        {
-            r *= 10;
-        }
-
-        return r;
     }
 
     private static long DateTrunc(string field, long micros)

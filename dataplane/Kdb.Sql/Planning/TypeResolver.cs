@@ -67,12 +67,6 @@ internal static class TypeResolver
             throw new SqlException(SqlState.InvalidParameterValue, $"NUMERIC precision {precision} must be between 1 and 1000", position);
         }
 
-        if (precision > 28)
-        {
-            // Valid in PostgreSQL; kdb's numeric is a 28-digit decimal, and rounding silently would lose data.
-            throw new SqlException(SqlState.FeatureNotSupported, $"NUMERIC precision {precision} is not supported: kdb's numeric holds at most 28 digits", position, hint: "Use numeric(28, s) or less, or double precision.");
-        }
-
         if (scale < 0 || scale > precision)
         {
             throw new SqlException(SqlState.InvalidParameterValue, $"NUMERIC scale {scale} must be between 0 and precision {precision}", position);

@@ -121,7 +121,7 @@ public static class Casts
             case SqlTypeId.Float8:
                 return Value.FromFloat(ToDouble(value, from));
             case SqlTypeId.Numeric:
-                return Value.FromNumeric(ApplyNumericModifier(ToNumeric(value, from), to));
+                return ApplyNumericModifier(ToNumeric(value, from), to);
             case SqlTypeId.Bool:
                 if (value.Kind == ValueKind.Int)
                 {
@@ -220,7 +220,13 @@ public static class Casts
                 result = (long)d;
                 break;
             case ValueKind.Numeric:
-                var n = Math.Round(value.AsNumeric, MidpointRounding.AwayFromZero);
+                var integral = NumericMath.Round(value, 0);
+                if (integral.IsBigNumeric)
+                {
+                    throw OutOfRange(typeName);
+                }
+
+                var n = integral.AsNumeric;
                 if (n < min || n > max)
                 {
                     throw OutOfRange(typeName);
@@ -246,30 +252,30 @@ public static class Casts
     {
         ValueKind.Int => value.AsInt,
         ValueKind.Float => value.AsFloat,
-        ValueKind.Numeric => (double)value.AsNumeric,
+        ValueKind.Numeric => value.ToDouble(),
         ValueKind.Text when from.Id == SqlTypeId.Jsonb => JsonScalar(value, SqlType.Float8).AsFloat,
         _ => throw new SqlException(SqlState.CannotCoerce, $"cannot cast type {from.DisplayName} to double precision"),
     };
 
-    private static decimal ToNumeric(in Value value, SqlType from)
+    private static Value ToNumeric(in Value value, SqlType from)
     {
         switch (value.Kind)
         {
             case ValueKind.Int:
-                return value.AsInt;
+                return Value.FromNumeric(value.AsInt);
             case ValueKind.Numeric:
-                return value.AsNumeric;
+                return value;
             case ValueKind.Float:
                 var d = value.AsFloat;
-                if (double.IsNaN(d) || double.IsInfinity(d) || Math.Abs(d) > 7.9e28)
+                if (double.IsNaN(d) || double.IsInfinity(d))
                 {
                     throw new SqlException(SqlState.FeatureNotSupported, $"cannot convert {ValueText.FormatFloat(d, false)} to kdb's numeric");
                 }
 
                 // Through the shortest text so 0.1::float8::numeric is 0.1, as PostgreSQL prints it.
-                return decimal.Parse(d.ToString("R", CultureInfo.InvariantCulture), NumberStyles.Float, CultureInfo.InvariantCulture);
+                return NumericMath.Parse(d.ToString("R", CultureInfo.InvariantCulture));
             case ValueKind.Text when from.Id == SqlTypeId.Jsonb:
-                return JsonScalar(value, SqlType.Numeric).AsNumeric;
+                return JsonScalar(value, SqlType.Numeric);
             default:
                 throw new SqlException(SqlState.CannotCoerce, $"cannot cast type {from.DisplayName} to numeric");
         }
@@ -281,34 +287,8 @@ public static class Casts
     private static SqlException OutOfRange(string typeName) => new(SqlState.NumericValueOutOfRange, $"{typeName} out of range");
 
     /// <summary>Rounds to numeric(p,s)'s scale and checks its precision (22003 "numeric field overflow").</summary>
-    public static decimal ApplyNumericModifier(decimal value, SqlType type)
-    {
-        if (type.Modifier < 4)
-        {
-            return value;
-        }
-
-        var scale = type.Scale;
-        var precision = type.Precision;
-        var rounded = Math.Round(value, Math.Min(scale, 28), MidpointRounding.AwayFromZero);
-        var integerDigits = precision - scale;
-        var limit = 1m;
-        for (var i = 0; i < integerDigits && i < 28; i++)
-        {
-            limit *= 10;
-        }
-
-        if (integerDigits < 28 && Math.Abs(rounded) >= limit)
-        {
-            throw new SqlException(
-                SqlState.NumericValueOutOfRange,
-                "numeric field overflow",
-                detail: $"A field with precision {precision}, scale {scale} must round to an absolute value less than 10^{integerDigits}.");
-        }
-
-        // Carry the declared scale so that 1.5 in numeric(5,2) prints as 1.50.
-        return decimal.Round(rounded + new decimal(0, 0, 0, false, (byte)Math.Min(scale, 28)), Math.Min(scale, 28));
-    }
+    public static Value ApplyNumericModifier(in Value value, SqlType type) =>
+        type.Modifier < 4 ? value : NumericMath.ApplyModifier(value, type.Precision, type.Scale);
 
     /// <summary>varchar(n)/char(n): too long is 22001 unless the excess is spaces or the cast is explicit (then truncated).</summary>
     public static string ApplyLengthModifier(string text, SqlType type, bool explicitCast)

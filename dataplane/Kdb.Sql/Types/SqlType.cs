@@ -39,6 +39,9 @@ public enum SqlTypeId : uint
     Regtype = 2206,
     Regnamespace = 4089,
     Record = 2249,
+
+    /// <summary>record[]: the SEARCH DEPTH FIRST and CYCLE path columns of a recursive CTE.</summary>
+    RecordArray = 2287,
     Void = 2278,
     Uuid = 2950,
     Jsonb = 3802,
@@ -133,6 +136,7 @@ public readonly record struct SqlType(SqlTypeId Id, int Modifier = -1)
         SqlTypeId.Int8Array => Int8,
         SqlTypeId.TextArray => Text,
         SqlTypeId.OidArray or SqlTypeId.OidVector => Oid,
+        SqlTypeId.RecordArray => new SqlType(SqlTypeId.Record),
         _ => null,
     };
 
@@ -182,6 +186,7 @@ public readonly record struct SqlType(SqlTypeId Id, int Modifier = -1)
         SqlTypeId.Uuid => ValueKind.Uuid,
         SqlTypeId.Int2Array or SqlTypeId.Int4Array or SqlTypeId.Int8Array or SqlTypeId.TextArray or SqlTypeId.OidArray
             or SqlTypeId.Int2Vector or SqlTypeId.OidVector => ValueKind.Array,
+        SqlTypeId.Record or SqlTypeId.RecordArray => ValueKind.Array, // a row is held as the array of its fields
         _ => ValueKind.Text,
     };
 
@@ -224,6 +229,7 @@ public readonly record struct SqlType(SqlTypeId Id, int Modifier = -1)
         SqlTypeId.OidVector => "oidvector",
         SqlTypeId.Void => "void",
         SqlTypeId.Record => "record",
+        SqlTypeId.RecordArray => "record[]",
         _ => ((uint)Id).ToString(System.Globalization.CultureInfo.InvariantCulture),
     };
 
@@ -248,6 +254,7 @@ public readonly record struct SqlType(SqlTypeId Id, int Modifier = -1)
         SqlTypeId.Int4Array => "_int4",
         SqlTypeId.Int8Array => "_int8",
         SqlTypeId.OidArray => "_oid",
+        SqlTypeId.RecordArray => "_record",
         _ => DisplayName,
     };
 

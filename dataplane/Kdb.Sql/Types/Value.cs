@@ -48,6 +48,9 @@ public readonly struct Value
 
     public static Value FromNumeric(decimal value) => new(ValueKind.Numeric, 0, value);
 
+    /// <summary>A numeric beyond decimal; callers go through <see cref="NumericMath.Make"/>, which keeps values that fit as decimals.</summary>
+    internal static Value FromBigNumeric(BigNumeric value) => new(ValueKind.Numeric, 0, value);
+
     public static Value FromText(string? value) => value is null ? Null : new(ValueKind.Text, 0, value);
 
     public static Value FromBytes(byte[]? value) => value is null ? Null : new(ValueKind.Bytes, 0, value);
@@ -70,7 +73,13 @@ public readonly struct Value
 
     public double AsFloat => BitConverter.Int64BitsToDouble(_bits);
 
-    public decimal AsNumeric => (decimal)_ref!;
+    /// <summary>The numeric as a decimal; a numeric beyond decimal's 28 digits gives 22003 here (see <see cref="IsBigNumeric"/>).</summary>
+    public decimal AsNumeric => _ref is decimal d ? d : throw new SqlException(SqlState.NumericValueOutOfRange, "numeric value " + _ref + " does not fit in 28 digits here");
+
+    /// <summary>True for a numeric held as a <see cref="BigNumeric"/> (beyond decimal's range or scale).</summary>
+    public bool IsBigNumeric => _ref is BigNumeric;
+
+    public BigNumeric AsBigNumeric => (BigNumeric)_ref!;
 
     public string AsText => (string)_ref!;
 
@@ -91,7 +100,7 @@ public readonly struct Value
     {
         ValueKind.Int => _bits,
         ValueKind.Float => AsFloat,
-        ValueKind.Numeric => (double)AsNumeric,
+        ValueKind.Numeric => _ref is decimal d ? (double)d : NumericMath.ToDouble(this),
         _ => throw new InvalidOperationException("not a number"),
     };
 
@@ -136,7 +145,7 @@ public readonly struct Value
             case ValueKind.Float:
                 return CompareFloat(a.AsFloat, b.AsFloat);
             case ValueKind.Numeric:
-                return a.AsNumeric.CompareTo(b.AsNumeric);
+                return a._ref is decimal x && b._ref is decimal y ? x.CompareTo(y) : NumericMath.Compare(a, b);
             case ValueKind.Text:
                 return string.CompareOrdinal(a.AsText, b.AsText);
             case ValueKind.Bytes:
@@ -164,7 +173,7 @@ public readonly struct Value
                 return CompareFloat(a.ToDouble(), b.ToDouble());
             }
 
-            return a.ToDecimal().CompareTo(b.ToDecimal());
+            return NumericMath.Compare(a, b);
         }
 
         if (a.Kind == ValueKind.Date && b.Kind == ValueKind.Timestamp)
@@ -223,7 +232,7 @@ public readonly struct Value
         ValueKind.Null => 0,
         ValueKind.Bool or ValueKind.Int or ValueKind.Date or ValueKind.Timestamp => _bits.GetHashCode(),
         ValueKind.Float => AsFloat == 0 ? 0 : double.IsNaN(AsFloat) ? 1 : AsFloat.GetHashCode(),
-        ValueKind.Numeric => NumericHash(AsNumeric),
+        ValueKind.Numeric => _ref is decimal d ? NumericHash(d) : NumericMath.Hash(AsBigNumeric),
         ValueKind.Text => string.GetHashCode(AsText, StringComparison.Ordinal),
         ValueKind.Bytes => BytesHash(AsBytes),
         ValueKind.Interval => AsInterval.TotalMicroseconds.GetHashCode(),

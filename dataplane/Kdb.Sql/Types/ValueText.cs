@@ -20,7 +20,7 @@ public static class ValueText
             case ValueKind.Float:
                 return FormatFloat(value.AsFloat, type.Id == SqlTypeId.Float4);
             case ValueKind.Numeric:
-                return FormatNumeric(value.AsNumeric, type.Scale);
+                return value.IsBigNumeric ? value.AsBigNumeric.ToString() : FormatNumeric(value.AsNumeric, type.Scale);
             case ValueKind.Text:
                 return type.Id == SqlTypeId.Bpchar && type.MaxLength > 0 ? value.AsText.PadRight(type.MaxLength) : value.AsText;
             case ValueKind.Bytes:
@@ -34,7 +34,7 @@ public static class ValueText
             case ValueKind.Uuid:
                 return value.AsUuid.ToString("D");
             case ValueKind.Array:
-                return FormatArray(value.AsArray, type.ElementType ?? SqlType.Text);
+                return type.Id == SqlTypeId.Record ? FormatRecord(value.AsArray) : FormatArray(value.AsArray, type.ElementType ?? SqlType.Text);
             default:
                 return string.Empty;
         }
@@ -139,6 +139,46 @@ public static class ValueText
         return sb.ToString();
     }
 
+    /// <summary>record_out: <c>(a,b)</c>; a field is quoted when empty or holding quotes, backslashes, parentheses, commas or spaces.</summary>
+    private static string FormatRecord(Value[] fields)
+    {
+        var sb = new StringBuilder("(");
+        for (var i = 0; i < fields.Length; i++)
+        {
+            if (i > 0)
+            {
+                sb.Append(',');
+            }
+
+            if (fields[i].IsNull)
+            {
+                continue;
+            }
+
+            var text = Format(fields[i], default);
+            if (text.Length > 0 && text.AsSpan().IndexOfAny("\"\\(),") < 0 && !text.Any(char.IsWhiteSpace))
+            {
+                sb.Append(text);
+                continue;
+            }
+
+            sb.Append('"');
+            foreach (var c in text)
+            {
+                if (c is '"' or '\\')
+                {
+                    sb.Append(c);
+                }
+
+                sb.Append(c);
+            }
+
+            sb.Append('"');
+        }
+
+        return sb.Append(')').ToString();
+    }
+
     private static string FormatArray(Value[] items, SqlType elementType)
     {
         var sb = new StringBuilder("{");
@@ -197,7 +237,7 @@ public static class ValueText
             case SqlTypeId.Float4 or SqlTypeId.Float8:
                 return Value.FromFloat(ParseFloat(text, type));
             case SqlTypeId.Numeric:
-                return Value.FromNumeric(Casts.ApplyNumericModifier(ParseNumeric(text), type));
+                return Casts.ApplyNumericModifier(NumericMath.Parse(text), type);
             case SqlTypeId.Bytea:
                 return Value.FromBytes(ParseBytea(text));
             case SqlTypeId.Date:
@@ -283,29 +323,6 @@ public static class ValueText
         }
 
         return type.Id == SqlTypeId.Float4 ? (float)v : v;
-    }
-
-    /// <summary>Reads a numeric; kdb's numeric holds 28 significant digits (documented), beyond that 22003.</summary>
-    public static decimal ParseNumeric(string text)
-    {
-        var t = text.Trim();
-        try
-        {
-            if (decimal.TryParse(t, NumberStyles.Float, CultureInfo.InvariantCulture, out var v))
-            {
-                return v;
-            }
-        }
-        catch (OverflowException)
-        {
-        }
-
-        if (double.TryParse(t, NumberStyles.Float, CultureInfo.InvariantCulture, out _))
-        {
-            throw new SqlException(SqlState.NumericValueOutOfRange, $"value \"{text}\" is out of range for kdb's numeric (at most 28 significant digits)");
-        }
-
-        throw new SqlException(SqlState.InvalidTextRepresentation, $"invalid input syntax for type numeric: \"{text}\"");
     }
 
     private static byte[] ParseBytea(string text)
