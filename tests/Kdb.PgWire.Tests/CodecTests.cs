@@ -40,6 +40,46 @@ public sealed class CodecTests
         Assert.Equal(text, back.ToString(CultureInfo.InvariantCulture));
     }
 
+    [Theory]
+    [InlineData("0")]
+    [InlineData("12345.6789")]
+    [InlineData("0.0001")]
+    [InlineData("-1.5")]
+    [InlineData("10000")]
+    [InlineData("0.00")]
+    [InlineData("123456789.000000001")]
+    public void Numeric_FromText_EncodesLikeTheDecimalPath(string text)
+    {
+        decimal value = decimal.Parse(text, CultureInfo.InvariantCulture);
+        Assert.Equal(Encode(b => PgValueCodec.WriteDecimal(b, PgFormat.Binary, value)), Encode(b => PgValueCodec.WriteNumericText(b, PgFormat.Binary, text)));
+    }
+
+    [Fact]
+    public void Numeric_BeyondDecimal_EncodesEveryDigitGroup()
+    {
+        // 40 integer digits and 45 fraction digits: far past decimal's 28, and past the 256-char stack buffer once padded.
+        string integer = "1234567890123456789012345678901234567890";
+        string fraction = "000000000000000000000000000000000000000000001";
+        string text = "-" + integer + "." + fraction;
+        byte[] bytes = Encode(b => PgValueCodec.WriteNumericText(b, PgFormat.Binary, text));
+        short ndigits = BinaryPrimitives.ReadInt16BigEndian(bytes);
+        Assert.Equal(9, BinaryPrimitives.ReadInt16BigEndian(bytes.AsSpan(2))); // 40 digits = 10 groups: weight 9
+        Assert.Equal(0x4000, BinaryPrimitives.ReadUInt16BigEndian(bytes.AsSpan(4)));
+        Assert.Equal(45, BinaryPrimitives.ReadInt16BigEndian(bytes.AsSpan(6)));
+        var rebuilt = new System.Text.StringBuilder();
+        for (int i = 0; i < ndigits; i++)
+        {
+            rebuilt.Append(BinaryPrimitives.ReadInt16BigEndian(bytes.AsSpan(8 + (2 * i))).ToString("D4", CultureInfo.InvariantCulture));
+        }
+
+        // Groups are aligned on the point: 40 integer digits, then the fraction padded to 48 and cut after its last non-zero group.
+        Assert.Equal(integer + fraction + "000", rebuilt.ToString());
+        Assert.Equal(System.Text.Encoding.ASCII.GetBytes(text), Encode(b => PgValueCodec.WriteNumericText(b, PgFormat.Text, text)));
+        string huge = new('7', 1000);
+        Assert.Equal(250, BinaryPrimitives.ReadInt16BigEndian(Encode(b => PgValueCodec.WriteNumericText(b, PgFormat.Binary, huge))));
+        Assert.Throws<FormatException>(() => Encode(b => PgValueCodec.WriteNumericText(b, PgFormat.Binary, "1e5")));
+    }
+
     [Fact]
     public void Numeric_NaNBinary_Reports22P03()
     {

@@ -57,6 +57,9 @@ internal static class PgValues
             case PgTypeOid.Float4 or PgTypeOid.Float8:
                 rows.WriteDouble(value.AsFloat);
                 break;
+            case PgTypeOid.Numeric when value.IsBigNumeric:
+                rows.WriteNumericText(ValueText.Format(value, type));
+                break;
             case PgTypeOid.Numeric:
                 rows.WriteDecimal(WithScale(value.AsNumeric, type.Scale));
                 break;

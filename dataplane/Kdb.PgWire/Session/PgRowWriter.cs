@@ -129,6 +129,14 @@ public sealed class PgRowWriter
         End();
     }
 
+    /// <summary>A numeric column whose value is beyond decimal, as PostgreSQL prints it (<c>[-]digits[.digits]</c>).</summary>
+    public void WriteNumericText(ReadOnlySpan<char> value)
+    {
+        Start(PgTypeOid.Numeric, out _, out PgFormat f);
+        PgValueCodec.WriteNumericText(_row, f, value);
+        End();
+    }
+
     /// <summary>A text, varchar, bpchar, unknown, name, "char", json or jsonb column.</summary>
     public void WriteString(ReadOnlySpan<char> value)
     {

@@ -109,44 +109,72 @@ internal static partial class PgValueCodec
         decimal.GetBits(v, bits);
         UInt128 mantissa = ((UInt128)(uint)bits[2] << 64) | ((ulong)(uint)bits[1] << 32) | (uint)bits[0];
         int scale = (bits[3] >> 16) & 0xFF;
-        bool negative = bits[3] < 0;
         Span<char> digits = stackalloc char[40];
         mantissa.TryFormat(digits, out int len, default, Inv);
-
-        int intDigits = Math.Max(len - scale, 0);
-        int padLeft = (4 - (intDigits % 4)) % 4;
-        int padRight = (4 - (scale % 4)) % 4;
-        int total = padLeft + intDigits + scale + padRight;
-        Span<char> all = stackalloc char[total];
-        all.Fill('0');
-        digits[..intDigits].CopyTo(all[padLeft..]);
-        int fracStart = padLeft + intDigits;
         if (len >= scale)
         {
-            digits[intDigits..len].CopyTo(all[fracStart..]);
+            WriteNumericBinary(b, bits[3] < 0, digits[..(len - scale)], digits[(len - scale)..len]);
+            return;
         }
-        else
+
+        // Fewer digits than the scale: the fraction starts with zeros.
+        Span<char> fraction = stackalloc char[scale];
+        fraction.Fill('0');
+        digits[..len].CopyTo(fraction[(scale - len)..]);
+        WriteNumericBinary(b, bits[3] < 0, [], fraction);
+    }
+
+    /// <summary>
+    /// A numeric given as PostgreSQL prints it (<c>[-]digits[.digits]</c>): values beyond decimal's 28 digits, which
+    /// the engine carries as text-convertible arbitrary-precision numbers. NaN and infinities never reach here.
+    /// </summary>
+    public static void WriteNumericText(ScratchBuffer b, PgFormat f, ReadOnlySpan<char> text)
+    {
+        if (f == PgFormat.Text)
         {
-            digits[..len].CopyTo(all[(fracStart + scale - len)..]);
+            int n = Encoding.ASCII.GetBytes(text, b.GetSpan(text.Length));
+            b.Advance(n);
+            return;
         }
+
+        bool negative = text.Length > 0 && text[0] == '-';
+        ReadOnlySpan<char> unsigned = negative || (text.Length > 0 && text[0] == '+') ? text[1..] : text;
+        int dot = unsigned.IndexOf('.');
+        ReadOnlySpan<char> integer = dot < 0 ? unsigned : unsigned[..dot];
+        ReadOnlySpan<char> fraction = dot < 0 ? [] : unsigned[(dot + 1)..];
+        if (integer.ContainsAnyExcept("0123456789") || fraction.ContainsAnyExcept("0123456789"))
+        {
+            throw new FormatException("not a plain numeric: " + text.ToString());
+        }
+
+        WriteNumericBinary(b, negative, integer, fraction);
+    }
+
+    // PostgreSQL's binary numeric: base-10000 digit groups aligned on the decimal point, leading and trailing zero
+    // groups dropped, the weight of the first group and the display scale (the fraction's digit count).
+    private static void WriteNumericBinary(ScratchBuffer b, bool negative, ReadOnlySpan<char> integer, ReadOnlySpan<char> fraction)
+    {
+        int scale = fraction.Length;
+        int padLeft = (4 - (integer.Length % 4)) % 4;
+        int padRight = (4 - (scale % 4)) % 4;
+        int total = padLeft + integer.Length + scale + padRight;
+        char[]? rented = total > 256 ? System.Buffers.ArrayPool<char>.Shared.Rent(total) : null;
+        Span<char> all = (rented ?? stackalloc char[256])[..total];
+        all.Fill('0');
+        integer.CopyTo(all[padLeft..]);
+        fraction.CopyTo(all[(padLeft + integer.Length)..]);
 
         int groups = total / 4;
-        int weight = ((padLeft + intDigits) / 4) - 1;
-        Span<short> g = stackalloc short[groups];
-        for (int i = 0; i < groups; i++)
-        {
-            g[i] = (short)(((all[4 * i] - '0') * 1000) + ((all[(4 * i) + 1] - '0') * 100) + ((all[(4 * i) + 2] - '0') * 10) + (all[(4 * i) + 3] - '0'));
-        }
-
+        int weight = ((padLeft + integer.Length) / 4) - 1;
         int first = 0;
-        while (first < groups && g[first] == 0)
+        while (first < groups && Group(all, first) == 0)
         {
             first++;
             weight--;
         }
 
         int last = groups;
-        while (last > first && g[last - 1] == 0)
+        while (last > first && Group(all, last - 1) == 0)
         {
             last--;
         }
@@ -165,11 +193,18 @@ internal static partial class PgValueCodec
         BinaryPrimitives.WriteInt16BigEndian(s[6..], (short)scale);
         for (int i = 0; i < ndigits; i++)
         {
-            BinaryPrimitives.WriteInt16BigEndian(s[(8 + (2 * i))..], g[first + i]);
+            BinaryPrimitives.WriteInt16BigEndian(s[(8 + (2 * i))..], Group(all, first + i));
         }
 
         b.Advance(8 + (2 * ndigits));
+        if (rented is not null)
+        {
+            System.Buffers.ArrayPool<char>.Shared.Return(rented);
+        }
     }
+
+    private static short Group(ReadOnlySpan<char> all, int index) =>
+        (short)(((all[4 * index] - '0') * 1000) + ((all[(4 * index) + 1] - '0') * 100) + ((all[(4 * index) + 2] - '0') * 10) + (all[(4 * index) + 3] - '0'));
 
     /// <summary>text, varchar, bpchar, unknown (UTF-8 in both formats) and jsonb (binary: version 1 then the text).</summary>
     public static void WriteString(ScratchBuffer b, PgTypeOid oid, PgFormat f, ReadOnlySpan<char> v)
