@@ -75,8 +75,19 @@ try
         }
     }
 
+    var proxyPid = FindDescendant(bed.Proxy.ProcessId, "Kdb.Proxy.dll");
+    var leaderPid = FindDescendant(leader.ProcessId, "Kdb.Node.dll");
+    var leaderCpu0 = CpuSeconds(leaderPid);
     var directTps = BenchTools.PgbenchTps(direct, "-S", seconds);
+    var leaderCpu1 = CpuSeconds(leaderPid);
+    var proxyCpu0 = CpuSeconds(proxyPid);
     var proxyTps = BenchTools.PgbenchTps(viaProxy, "-S", seconds);
+    var proxyCpu1 = CpuSeconds(proxyPid);
+
+    // CPU per transaction (from /proc, 10 ms ticks): on 2 shared cores the select ratio is a contest for CPU between
+    // pgbench, the node and the proxy, so the proxy's own cost per statement is the figure that explains it.
+    BenchTools.Figure("proxy_cpu_us_per_tx.proxy", (proxyCpu1 - proxyCpu0) * 1e6 / (proxyTps * seconds), "us");
+    BenchTools.Figure("proxy_cpu_us_per_tx.node_direct", (leaderCpu1 - leaderCpu0) * 1e6 / (directTps * seconds), "us");
     BenchTools.Figure("proxy_select_tps.direct", directTps, "tps");
     BenchTools.Figure("proxy_select_tps.proxy", proxyTps, "tps");
     BenchTools.Figure("proxy_over_direct_select", proxyTps / directTps, "x");
@@ -136,6 +147,14 @@ static int FindDescendant(int root, string marker)
     }
 
     throw new InvalidOperationException($"no process running {marker} below pid {root}");
+}
+
+// User plus system CPU seconds of a process so far.
+static double CpuSeconds(int pid)
+{
+    var stat = File.ReadAllText($"/proc/{pid}/stat");
+    var fields = stat[(stat.LastIndexOf(')') + 2)..].Split(' ');
+    return (long.Parse(fields[11], System.Globalization.CultureInfo.InvariantCulture) + long.Parse(fields[12], System.Globalization.CultureInfo.InvariantCulture)) / 100.0;
 }
 
 static string Cs(PgTarget t) => t.ConnectionString + ";Pooling=false;SSL Mode=Disable;Gss Encryption Mode=Disable";
