@@ -1,5 +1,3 @@
-using Spectre.Console;
-
 namespace Kdb.Launcher.Tests;
 
 public sealed class CliTests
@@ -71,14 +69,7 @@ public sealed class CliTests
         using var state = new TempDir();
         using var output = new StringWriter();
         using var error = new StringWriter();
-        var console = AnsiConsole.Create(new AnsiConsoleSettings
-        {
-            Ansi = AnsiSupport.No,
-            ColorSystem = ColorSystemSupport.NoColors,
-            Out = new AnsiConsoleOutput(output),
-            Interactive = InteractionSupport.No,
-        });
-        console.Profile.Width = 200;
+        var console = PlainConsole.Into(output);
         var code = await KdbCli.RunAsync(args, new KdbPaths(state.Path, Path.Combine(state.Path, ".kdb")), console, error);
         return (code, output.ToString(), error.ToString());
     }

@@ -23,7 +23,7 @@ public sealed class RestartTests
             Assert.True(code == 0, $"up failed ({code}): {error}\n{output}\n{LogTails(paths)}");
             var demo = DemoUri(paths);
             await PsqlAsync(demo, "CREATE TABLE restart_check (id int PRIMARY KEY, note text); INSERT INTO restart_check VALUES (1, 'before the kill')");
-            var before = await new StatusCommand(paths, Quiet(new StringWriter())).CollectAsync(CancellationToken.None);
+            var before = await new StatusCommand(paths, PlainConsole.Into(new StringWriter())).CollectAsync(CancellationToken.None);
             Assert.All(before, row => Assert.True(row.Ready, $"{row.Service} is not ready after up"));
             var nodeId = await File.ReadAllTextAsync(Path.Combine(paths.Nodes, "2", "node-id"));
 
@@ -39,7 +39,7 @@ public sealed class RestartTests
             Assert.DoesNotContain("starting node1", output, StringComparison.Ordinal);
             Assert.Contains("controlplane already running", output, StringComparison.Ordinal);
 
-            var after = await new StatusCommand(paths, Quiet(new StringWriter())).CollectAsync(CancellationToken.None);
+            var after = await new StatusCommand(paths, PlainConsole.Into(new StringWriter())).CollectAsync(CancellationToken.None);
             Assert.Equal(before.Select(r => (r.Service, r.Url)), after.Select(r => (r.Service, r.Url)));
             Assert.All(after, row => Assert.True(row.Ready, $"{row.Service} is not ready after the second up"));
             Assert.All(after.Where(r => r.Service != "node2"), row => Assert.Equal(before.Single(b => b.Service == row.Service).Pid, row.Pid));
@@ -51,7 +51,7 @@ public sealed class RestartTests
 
             // status prints every service, the restarted one included.
             var status = new StringWriter();
-            Assert.Equal(0, await new StatusCommand(paths, Quiet(status)).RunAsync(json: false, CancellationToken.None));
+            Assert.Equal(0, await new StatusCommand(paths, PlainConsole.Into(status)).RunAsync(json: false, CancellationToken.None));
             foreach (var row in after)
             {
                 Assert.Contains(row.Service, status.ToString(), StringComparison.Ordinal);
@@ -59,7 +59,7 @@ public sealed class RestartTests
         }
         finally
         {
-            await new DownCommand(paths, Quiet(new StringWriter())).RunAsync();
+            await new DownCommand(paths, PlainConsole.Into(new StringWriter())).RunAsync();
         }
     }
 
@@ -97,7 +97,7 @@ public sealed class RestartTests
 
     private static async Task<IReadOnlyList<StatusCommand.Row>> WaitForAsync(KdbPaths paths, Func<IReadOnlyList<StatusCommand.Row>, bool> done)
     {
-        var status = new StatusCommand(paths, Quiet(new StringWriter()));
+        var status = new StatusCommand(paths, PlainConsole.Into(new StringWriter()));
         for (var i = 0; ; i++)
         {
             var rows = await status.CollectAsync(CancellationToken.None);
@@ -114,21 +114,8 @@ public sealed class RestartTests
     {
         using var output = new StringWriter();
         using var error = new StringWriter();
-        var code = await KdbCli.RunAsync(args, paths, Quiet(output), error);
+        var code = await KdbCli.RunAsync(args, paths, PlainConsole.Into(output), error);
         return (code, output.ToString(), error.ToString());
-    }
-
-    private static IAnsiConsole Quiet(StringWriter output)
-    {
-        var console = AnsiConsole.Create(new AnsiConsoleSettings
-        {
-            Ansi = AnsiSupport.No,
-            ColorSystem = ColorSystemSupport.NoColors,
-            Out = new AnsiConsoleOutput(output),
-            Interactive = InteractionSupport.No,
-        });
-        console.Profile.Width = 200;
-        return console;
     }
 
     private static bool IsListening(int port)
