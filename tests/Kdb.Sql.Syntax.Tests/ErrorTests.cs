@@ -27,6 +27,7 @@ public class ErrorTests
     [InlineData("select 'a' like 'a' like 'b'", "syntax error at or near \"like\"", 21)]
     [InlineData("select 1 between 0 and 2 between false and true", "syntax error at or near \"between\"", 26)]
     [InlineData("select 1 is distinct from 2 is distinct from 3", "syntax error at or near \"is\"", 29)]
+    [InlineData("select 1::varchar(-1)", "syntax error at or near \"-\"", 19)]
     public void Parse_BadSql_SyntaxErrorWithMessageAndPosition(string sql, string message, int position)
     {
         var e = Fails(sql);

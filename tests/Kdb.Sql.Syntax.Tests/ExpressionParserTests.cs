@@ -229,6 +229,8 @@ public class ExpressionParserTests
     [Theory]
     [InlineData("'x'::varchar(20)", "varchar", new[] { 20 }, 0)]
     [InlineData("'1'::numeric(10, 2)", "numeric", new[] { 10, 2 }, 0)]
+    [InlineData("'1'::numeric(3,-1)", "numeric", new[] { 3, -1 }, 0)]
+    [InlineData("'1'::decimal(2, - 3)", "decimal", new[] { 2, -3 }, 0)]
     [InlineData("'{}'::int[]", "int", new int[0], 1)]
     [InlineData("'{}'::text[][]", "text", new int[0], 2)]
     [InlineData("'1'::double precision", "double precision", new int[0], 0)]

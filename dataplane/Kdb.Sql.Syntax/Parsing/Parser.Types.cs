@@ -98,7 +98,7 @@ internal sealed partial class Parser
             return null;
         }
 
-        if (allowModifiers && !TryParseModifiers(modifiers, out errorIndex))
+        if (allowModifiers && !TryParseModifiers(modifiers, out errorIndex, name is "numeric" or "decimal"))
         {
             return null;
         }
@@ -147,7 +147,11 @@ internal sealed partial class Parser
         return new TypeName(pos, name, modifiers, dims);
     }
 
-    private bool TryParseModifiers(List<int> modifiers, out int errorIndex)
+    /// <summary>
+    /// A type's (n, ...) list. PostgreSQL's grammar gives numeric an expression list where a negated constant folds
+    /// to a negative one (numeric(3,-1), new in 15); the other types take unsigned integers only.
+    /// </summary>
+    private bool TryParseModifiers(List<int> modifiers, out int errorIndex, bool allowNegative = false)
     {
         errorIndex = _pos;
         if (Current.Kind != TokenKind.LeftParen)
@@ -158,6 +162,12 @@ internal sealed partial class Parser
         _pos++;
         while (true)
         {
+            var negative = allowNegative && Current.IsOperator("-");
+            if (negative)
+            {
+                _pos++;
+            }
+
             var t = Current;
             if (t.Kind != TokenKind.Integer || !int.TryParse(t.Text, NumberStyles.None, CultureInfo.InvariantCulture, out var value))
             {
@@ -166,7 +176,7 @@ internal sealed partial class Parser
             }
 
             _pos++;
-            modifiers.Add(value);
+            modifiers.Add(negative ? -value : value);
             if (Accept(TokenKind.RightParen))
             {
                 return true;

@@ -409,6 +409,7 @@ internal static class SystemCatalog
                     continue;
                 }
 
+                // numeric_scale is PostgreSQL 15's (typmod - 4) & 65535: a negative scale shows as 2047, 2046, ...
                 var type = column.Type;
                 yield return
                 [
@@ -416,7 +417,7 @@ internal static class SystemCatalog
                     Value.FromText(column.DefaultSql), Value.FromText(column.NotNull ? "NO" : "YES"), Value.FromText(type.ElementType is null ? type.DisplayName.Split('(')[0] : "ARRAY"),
                     type.MaxLength > 0 ? Value.FromInt(type.MaxLength) : Value.Null,
                     type.Id switch { SqlTypeId.Int2 => Value.FromInt(16), SqlTypeId.Int4 => Value.FromInt(32), SqlTypeId.Int8 => Value.FromInt(64), SqlTypeId.Numeric when type.Precision > 0 => Value.FromInt(type.Precision), _ => Value.Null },
-                    type.Id switch { SqlTypeId.Int2 or SqlTypeId.Int4 or SqlTypeId.Int8 => Value.FromInt(0), SqlTypeId.Numeric when type.Scale >= 0 => Value.FromInt(type.Scale), _ => Value.Null },
+                    type.Id switch { SqlTypeId.Int2 or SqlTypeId.Int4 or SqlTypeId.Int8 => Value.FromInt(0), SqlTypeId.Numeric when type.Modifier >= 4 => Value.FromInt((type.Modifier - 4) & 0xFFFF), _ => Value.Null },
                     Value.FromText(type.InternalName), Value.FromText(column.Identity == IdentityKind.None ? "NO" : "YES"),
                 ];
             }

@@ -1,3 +1,4 @@
+using System.Numerics;
 using Kdb.Sql.Syntax;
 using Kdb.Sql.Types;
 
@@ -151,6 +152,12 @@ internal sealed class HashJoinOp : Operator
     private int[] _next = [];
     private int _count;
     private IntegerKeyTable? _integerHeads;
+
+    // Integer build keys are gathered first; when they are dense (serial ids), heads are indexed by key - min:
+    // no hashing, and a probe in key order walks memory in order.
+    private long[] _buildKeys = [];
+    private int[]? _denseHeads;
+    private long _denseMin;
     private Dictionary<Value[], int> _heads = new(RowComparer.Instance);
     private Dictionary<Value, int> _singleHeads = new(ValueComparer.Instance);
     private bool[] _matched = [];
@@ -182,11 +189,7 @@ internal sealed class HashJoinOp : Operator
     {
         Reset();
         var single = _rightKeys.Length == 1;
-        if (_integerKeys)
-        {
-            _integerHeads = new IntegerKeyTable();
-        }
-
+        long min = long.MaxValue, max = long.MinValue;
         _right.Open(ctx);
         while (_right.Next(ctx))
         {
@@ -201,9 +204,13 @@ internal sealed class HashJoinOp : Operator
                     continue;
                 }
 
-                if (_integerHeads is { } integers)
+                if (_integerKeys)
                 {
-                    _next[index] = integers.Set(value.RawBits(), index);
+                    var bits = value.RawBits();
+                    _buildKeys[index] = bits;
+                    _next[index] = -2;
+                    min = Math.Min(min, bits);
+                    max = Math.Max(max, bits);
                 }
                 else
                 {
@@ -232,11 +239,48 @@ internal sealed class HashJoinOp : Operator
         }
 
         _right.Close(ctx);
+        if (_integerKeys)
+        {
+            IndexIntegerKeys(min, max);
+        }
+
         _matched = _kind is JoinKind.Right or JoinKind.Full ? new bool[_count] : [];
         _left.Open(ctx);
         _leftValid = false;
         _leftDone = false;
         _unmatchedIndex = 0;
+    }
+
+    /// <summary>Chains the gathered integer keys (rows marked -2 in _next), newest first, into a dense or hashed table.</summary>
+    private void IndexIntegerKeys(long min, long max)
+    {
+        var range = unchecked((ulong)max - (ulong)min);
+        if (min <= max && range < (ulong)Math.Max(1024, 2 * _count))
+        {
+            _denseMin = min;
+            _denseHeads = new int[(int)range + 1];
+            Array.Fill(_denseHeads, -1);
+            for (var i = 0; i < _count; i++)
+            {
+                if (_next[i] == -2)
+                {
+                    ref var head = ref _denseHeads[(int)unchecked((ulong)_buildKeys[i] - (ulong)min)];
+                    _next[i] = head;
+                    head = i;
+                }
+            }
+
+            return;
+        }
+
+        var integers = _integerHeads = new IntegerKeyTable(_count);
+        for (var i = 0; i < _count; i++)
+        {
+            if (_next[i] == -2)
+            {
+                _next[i] = integers.Set(_buildKeys[i], i);
+            }
+        }
     }
 
     /// <summary>Copies a build row into the arena; returns its index.</summary>
@@ -248,6 +292,10 @@ internal sealed class HashJoinOp : Operator
             var capacity = Math.Max(256, _next.Length * 2);
             Array.Resize(ref _next, capacity);
             Array.Resize(ref _arena, capacity * _rightWidth);
+            if (_integerKeys)
+            {
+                Array.Resize(ref _buildKeys, capacity);
+            }
         }
 
         _next[index] = -1;
@@ -328,6 +376,12 @@ internal sealed class HashJoinOp : Operator
             return -1;
         }
 
+        if (_denseHeads is { } dense)
+        {
+            var offset = unchecked((ulong)_probeKey[0].RawBits() - (ulong)_denseMin);
+            return offset < (ulong)dense.Length ? dense[(int)offset] : -1;
+        }
+
         if (_integerHeads is { } integers)
         {
             return integers.Get(_probeKey[0].RawBits());
@@ -361,6 +415,8 @@ internal sealed class HashJoinOp : Operator
         _next = [];
         _count = 0;
         _integerHeads = null;
+        _buildKeys = [];
+        _denseHeads = null;
         _heads = new Dictionary<Value[], int>(RowComparer.Instance);
         _singleHeads = new Dictionary<Value, int>(ValueComparer.Instance);
     }
@@ -400,9 +456,17 @@ internal sealed class HashJoinOp : Operator
 /// </summary>
 internal sealed class IntegerKeyTable
 {
-    private Entry[] _entries = new Entry[256];
+    private Entry[] _entries;
     private int _count;
-    private int _shift = 64 - 8;
+    private int _shift;
+
+    /// <summary>Sized for <paramref name="expected"/> keys at most half full, so filling it never rehashes.</summary>
+    public IntegerKeyTable(int expected = 0)
+    {
+        var bits = Math.Max(8, 64 - BitOperations.LeadingZeroCount(((ulong)Math.Max(1, expected) * 2) - 1));
+        _entries = new Entry[1 << bits];
+        _shift = 64 - bits;
+    }
 
     /// <summary>Maps <paramref name="key"/> to <paramref name="value"/>; returns the previous value or -1.</summary>
     public int Set(long key, int value)

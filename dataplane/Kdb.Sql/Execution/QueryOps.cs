@@ -105,7 +105,9 @@ internal sealed class AggregateOp(Operator input, BoundExpr[] groupBy, Aggregate
                 probe[i] = groupBy[i].Eval(row, ctx);
             }
 
-            if (!index.TryGetValue(probe, out var groupIndex))
+            // Without GROUP BY every row lands in the one group: no key lookup per row.
+            var groupIndex = 0;
+            if ((groupBy.Length != 0 || _groups.Count == 0) && !index.TryGetValue(probe, out groupIndex))
             {
                 var key = (Value[])probe.Clone();
                 var states = new AggState[aggregates.Length];

@@ -66,7 +66,15 @@ internal sealed partial class Binder
                     throw new SqlException(SqlState.FeatureNotSupported, "with a SEARCH or CYCLE clause, the left side of the UNION must be a SELECT", union.Left.Position);
                 }
 
-                searchCycle = SearchCycle.Create(cte, columns, e => BindExpr(e, new ExprScope(new Scope([], null), "CYCLE")), position);
+                searchCycle = SearchCycle.Create(cte, columns, e => BindExpr(e, new ExprScope(new Scope([], null), "CYCLE")), position, out var nameClash);
+                if (nameClash is not null)
+                {
+                    // As in PostgreSQL, the recursive term sees the added columns; a reference to a doubled name fails there first (42702).
+                    _ctx.AddCte(new CteBinding(cte.Name, new MaterializeOp(left.Plan), [.. columns, .. searchCycle.Extra]) { WorkTable = new WorkTable() }, position);
+                    BindOperand(union.Right, outer);
+                    throw nameClash;
+                }
+
                 rightBody = searchCycle.CarryParentColumns(rightBody, cte.Name);
                 columns = [.. columns, .. searchCycle.Extra];
             }

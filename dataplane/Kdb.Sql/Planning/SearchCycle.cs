@@ -49,13 +49,19 @@ internal sealed class SearchCycle
     /// <summary>The added columns, after the CTE's own.</summary>
     public IReadOnlyList<ResultColumn> Extra { get; }
 
-    /// <summary>Validates the clauses against the CTE's columns (PostgreSQL's errors) and plans the added columns.</summary>
-    public static SearchCycle Create(CommonTableExpr cte, IReadOnlyList<ResultColumn> columns, Func<Expr, BoundExpr> bindConstant, int position)
+    /// <summary>
+    /// Validates the clauses against the CTE's columns (PostgreSQL's errors) and plans the added columns. A name
+    /// clash among the CTE's columns and the added ones comes back in <paramref name="nameClash"/> instead of being
+    /// thrown: PostgreSQL analyses the recursive term first, where a reference to the doubled name is 42702.
+    /// </summary>
+    public static SearchCycle Create(CommonTableExpr cte, IReadOnlyList<ResultColumn> columns, Func<Expr, BoundExpr> bindConstant, int position, out SqlException? nameClash)
     {
         bool Used(string name) => columns.Any(c => c.Name == name);
+        SqlException? clash = null;
+        void Clash(string message) => clash ??= new SqlException(SyntaxErrorState, message, position);
         if (cte.Search is { } s && Used(s.SequenceColumn))
         {
-            throw new SqlException(SyntaxErrorState, $"search sequence column name \"{s.SequenceColumn}\" already used in WITH query column list", position);
+            Clash($"search sequence column name \"{s.SequenceColumn}\" already used in WITH query column list");
         }
 
         var markValue = Value.True;
@@ -65,27 +71,27 @@ internal sealed class SearchCycle
         {
             if (Used(c.MarkColumn))
             {
-                throw new SqlException(SyntaxErrorState, $"cycle mark column name \"{c.MarkColumn}\" already used in WITH query column list", position);
+                Clash($"cycle mark column name \"{c.MarkColumn}\" already used in WITH query column list");
             }
 
             if (Used(c.PathColumn))
             {
-                throw new SqlException(SyntaxErrorState, $"cycle path column name \"{c.PathColumn}\" already used in WITH query column list", position);
+                Clash($"cycle path column name \"{c.PathColumn}\" already used in WITH query column list");
             }
 
             if (c.MarkColumn == c.PathColumn)
             {
-                throw new SqlException(SyntaxErrorState, "cycle mark column name and cycle path column name are the same", position);
+                Clash("cycle mark column name and cycle path column name are the same");
             }
 
             if (cte.Search is { } search && search.SequenceColumn == c.MarkColumn)
             {
-                throw new SqlException(SyntaxErrorState, "search sequence column name and cycle mark column name are the same", position);
+                Clash("search sequence column name and cycle mark column name are the same");
             }
 
             if (cte.Search is { } search2 && search2.SequenceColumn == c.PathColumn)
             {
-                throw new SqlException(SyntaxErrorState, "search sequence column name and cycle path column name are the same", position);
+                Clash("search sequence column name and cycle path column name are the same");
             }
 
             if (c.MarkValue is not null && c.MarkDefault is not null)
@@ -100,6 +106,7 @@ internal sealed class SearchCycle
             }
         }
 
+        nameClash = clash;
         return new SearchCycle(cte, columns, markValue, markDefault, markType);
     }
 

@@ -23,7 +23,8 @@ internal static class TypeResolver
             {
                 0 => SqlType.Numeric,
                 1 => new SqlType(SqlTypeId.Numeric, CheckNumeric(mods[0], 0, name.Position)),
-                _ => new SqlType(SqlTypeId.Numeric, CheckNumeric(mods[0], mods[1], name.Position)),
+                2 => new SqlType(SqlTypeId.Numeric, CheckNumeric(mods[0], mods[1], name.Position)),
+                _ => throw new SqlException(SqlState.InvalidParameterValue, "invalid NUMERIC type modifier", name.Position),
             },
             "text" => SqlType.Text,
             "varchar" or "character varying" => mods.Count > 0 ? new SqlType(SqlTypeId.Varchar, CheckLength(mods[0], name.Position)) : SqlType.Varchar,
@@ -67,12 +68,13 @@ internal static class TypeResolver
             throw new SqlException(SqlState.InvalidParameterValue, $"NUMERIC precision {precision} must be between 1 and 1000", position);
         }
 
-        if (scale < 0 || scale > precision)
+        // PostgreSQL 15's range; the scale is stored as an 11-bit two's complement field of the typmod, as there.
+        if (scale < -1000 || scale > 1000)
         {
-            throw new SqlException(SqlState.InvalidParameterValue, $"NUMERIC scale {scale} must be between 0 and precision {precision}", position);
+            throw new SqlException(SqlState.InvalidParameterValue, $"NUMERIC scale {scale} must be between -1000 and 1000", position);
         }
 
-        return ((precision << 16) | scale) + 4;
+        return ((precision << 16) | (scale & 0x7FF)) + 4;
     }
 
     private static int CheckLength(int length, int position) =>

@@ -257,6 +257,25 @@ internal sealed class SqlTransaction : IDisposable
         var completed = false;
         try
         {
+            // Without own writes (every read-only statement) there is nothing to merge: the snapshot's rows stream
+            // through, minus any range a later statement step deletes (as MoveSnapshot does).
+            if (Writes.Count == 0)
+            {
+                foreach (var entry in Snapshot.Scan(start, end, 0, reverse))
+                {
+                    if (_rangeDeletesStore is { Count: > 0 } && !Writes.ContainsKey(entry.Key) && IsRangeDeleted(entry.Key))
+                    {
+                        continue;
+                    }
+
+                    lastKey = entry.Key;
+                    yield return new KeyValuePair<byte[], byte[]>(entry.Key, entry.Value);
+                }
+
+                completed = true;
+                yield break;
+            }
+
             using var snapshotEnumerator = Snapshot.Scan(start, end, 0, reverse).GetEnumerator();
             using var ownEnumerator = OwnWrites(start, end, reverse).GetEnumerator();
             var hasSnap = MoveSnapshot(snapshotEnumerator);

@@ -300,8 +300,9 @@ public static class NumericMath
     {
         var rounded = Round(value, scale);
         var (u, s) = Parts(rounded);
+        // PostgreSQL 15 allows scale < 0 and scale > precision, so the limit on the leading digit's place may be negative.
         var integerDigits = precision - scale;
-        if (!u.IsZero && IntegerDigits(u, s) > integerDigits)
+        if (!u.IsZero && DigitCount(u) - s > integerDigits)
         {
             throw new SqlException(
                 SqlState.NumericValueOutOfRange,

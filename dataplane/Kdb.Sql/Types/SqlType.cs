@@ -157,8 +157,8 @@ public readonly record struct SqlType(SqlTypeId Id, int Modifier = -1)
     /// <summary>numeric precision, or -1.</summary>
     public int Precision => Id == SqlTypeId.Numeric && Modifier >= 4 ? ((Modifier - 4) >> 16) & 0xFFFF : -1;
 
-    /// <summary>numeric scale, or -1.</summary>
-    public int Scale => Id == SqlTypeId.Numeric && Modifier >= 4 ? (Modifier - 4) & 0xFFFF : -1;
+    /// <summary>numeric scale (-1000..1000, from the typmod's signed 11-bit field), or -1 without a typmod (check Modifier to tell).</summary>
+    public int Scale => Id == SqlTypeId.Numeric && Modifier >= 4 ? (((Modifier - 4) & 0x7FF) ^ 0x400) - 0x400 : -1;
 
     /// <summary>pg_type.typlen.</summary>
     public short Length => Id switch

@@ -78,11 +78,56 @@ public sealed class NumericTests(PostgresFixture server)
         "INSERT INTO bk VALUES (10000000000000000000000000000000000000000.0, 'dup')",
     ];
 
+    // PostgreSQL 15's numeric(p,s) with s < 0 (rounding to tens, hundreds, ...) or s > p (only digits after the point).
+    private static readonly string[] TypmodSetup =
+    [
+        "CREATE TABLE tm (id int PRIMARY KEY, a numeric(3,-1), b numeric(2,4), c numeric(5,-3))",
+        "INSERT INTO tm VALUES (1, 1234, 0.0012345, 1234567), (2, -5, 0.0099, -499), (3, NULL, 0.00005, 500)",
+    ];
+
+    private static readonly string[] TypmodAnswers =
+    [
+        "SELECT 12345.678::numeric(5,-2), 123.4::numeric(3,-1), 0.00123::numeric(3,5), 949::numeric(1,-2), 1::numeric(3,-2)",
+        "SELECT '1e3'::numeric(2,-3), '-0.5'::numeric(1,-1), 5::numeric(1,-1), 15::numeric(1,-1), -15::numeric(1,-1), 0.004::numeric(2,3), 0.0049::numeric(2,3)",
+        "SELECT 1::numeric(2,-1000), 0::numeric(2,1000), '1e-1000'::numeric(1,1000)::text = '0.' || repeat('0', 999) || '1', 1234::numeric(3,-1)::numeric(2,-2), round(1234.5::numeric(5,-1), -2)",
+        "SELECT CAST(1234.5 AS numeric(4,-1)), 1234.5::decimal(4,-1), 12345::numeric(3, - 3) * 1, 123456789012345678901234567890123::numeric(40,-5)",
+        "SELECT id, a, b, c FROM tm ORDER BY id",
+        "SELECT format_type(atttypid, atttypmod), atttypmod FROM pg_attribute WHERE attrelid = 'tm'::regclass AND attnum > 1 ORDER BY attnum",
+        "SELECT column_name, numeric_precision, numeric_scale FROM information_schema.columns WHERE table_name = 'tm' AND column_name <> 'id' ORDER BY ordinal_position",
+        "UPDATE tm SET a = a + 7, c = c * 2 WHERE id = 1 RETURNING a, c",
+    ];
+
+    private static readonly string[] TypmodErrors =
+    [
+        "SELECT 0.1::numeric(3,5)",
+        "SELECT 99999::numeric(3,-2)",
+        "SELECT 950::numeric(1,-2)",
+        "SELECT 0.0999::numeric(2,3)",
+        "SELECT 1::numeric(2,1000)",
+        "SELECT 1::numeric(2,-1001)",
+        "SELECT 1::numeric(2,1001)",
+        "SELECT 1::numeric(0,0)",
+        "SELECT 1::numeric(1,2,3)",
+        "SELECT 1::numeric(3,+1)",
+        "SELECT 1::varchar(-1)",
+        "INSERT INTO tm VALUES (9, 9999, 0, 0)",
+        "INSERT INTO tm VALUES (9, 0, 0.01, 0)",
+        "CREATE TABLE tbad (x numeric(5,-1001))",
+    ];
+
     [Fact]
-    public async Task Answers_MatchPostgresDigitForDigit()
+    public Task Typmods_MatchPostgresDigitForDigit() => AnswersMatchDigitForDigitAsync("numtypmod", TypmodSetup, TypmodAnswers);
+
+    [Fact]
+    public Task TypmodErrors_MatchPostgres() => DiffCases.ErrorsMatchAsync(server, "numtypmoderr", TypmodSetup, TypmodErrors);
+
+    [Fact]
+    public Task Answers_MatchPostgresDigitForDigit() => AnswersMatchDigitForDigitAsync("bignum", Setup, Answers);
+
+    private async Task AnswersMatchDigitForDigitAsync(string name, string[] setup, string[] answers)
     {
         var failures = new List<string>();
-        await DiffCases.RunAllAsync(server, "bignum", Setup, Answers, (sql, kdb, pg) =>
+        await DiffCases.RunAllAsync(server, name, setup, answers, (sql, kdb, pg) =>
         {
             if (pg.IsError || kdb.IsError || !SameText(kdb, pg))
             {

@@ -40,6 +40,12 @@ public sealed class SearchCycleTests(PostgresFixture server) : DiffCaseSuite(ser
         "WITH RECURSIVE t(n) AS (SELECT 1 UNION SELECT n % 3 + 1 FROM t) CYCLE n SET c USING p SELECT n, c, p::text FROM t ORDER BY p",
         "WITH RECURSIVE t(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM t WHERE n < 4) SEARCH BREADTH FIRST BY n SET o SELECT n, o::text FROM t ORDER BY o DESC",
         "WITH RECURSIVE t(n) AS (VALUES (1) UNION ALL SELECT n + 1 FROM t WHERE n < 3) SEARCH DEPTH FIRST BY n SET ord SELECT n, ord::text FROM t ORDER BY ord",
+
+        // Rows with NULL fields: the path is compared with record equality, where NULL fields match each other.
+        "WITH RECURSIVE t(n, m) AS (SELECT 1, NULL::int UNION ALL SELECT n, m FROM t WHERE n < 3) CYCLE n, m SET c USING p SELECT n, m, c, p::text FROM t",
+        "WITH RECURSIVE t(n) AS (SELECT NULL::int UNION ALL SELECT n FROM t) CYCLE n SET c USING p SELECT n, c, p::text FROM t",
+        "WITH RECURSIVE t(n, m) AS (SELECT 1, NULL::int UNION ALL SELECT n + 1, CASE WHEN n = 1 THEN 7 END FROM t WHERE n < 4) CYCLE m SET c USING p SELECT n, m, c, p::text FROM t",
+        "WITH RECURSIVE t(n, m) AS (SELECT 1, 1.0 UNION ALL SELECT n, m * 1.00 FROM t WHERE n < 3) CYCLE m SET c USING p SELECT n, m, c FROM t",
     ];
 
     private static readonly string[] ErrorQueries =
@@ -56,5 +62,14 @@ public sealed class SearchCycleTests(PostgresFixture server) : DiffCaseSuite(ser
         "WITH RECURSIVE t(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM t WHERE n < 3) CYCLE n SET c TO 1 DEFAULT 'x' USING p SELECT * FROM t",
         "WITH RECURSIVE t(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM t WHERE n < 3) SEARCH DEPTH FIRST n SET ord SELECT * FROM t",
         "WITH RECURSIVE t(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM t WHERE n < 3) CYCLE n SET c USING SELECT * FROM t",
+
+        // An added column named like an existing one: 42702 where the recursive term reads that name, else 42601.
+        Walk + "CYCLE src SET dst USING path SELECT * FROM g",
+        "WITH RECURSIVE g(src, dst) AS (SELECT src, dst FROM edge WHERE src = 1 UNION ALL SELECT e.src, e.dst FROM edge e JOIN g ON e.src = g.src) CYCLE src SET dst USING path SELECT * FROM g",
+        "WITH RECURSIVE t(n) AS (SELECT 1 UNION ALL SELECT n FROM t WHERE n < 3) CYCLE n SET n USING p SELECT * FROM t",
+        "WITH RECURSIVE t(n) AS (SELECT 1 UNION ALL SELECT n FROM t WHERE n < 3) CYCLE n SET c USING n SELECT * FROM t",
+        "WITH RECURSIVE t(n) AS (SELECT 1 UNION ALL SELECT n FROM t WHERE n < 3) SEARCH DEPTH FIRST BY n SET n SELECT * FROM t",
+        "WITH RECURSIVE t(n) AS (SELECT 1 UNION ALL SELECT n FROM t WHERE n < 3) CYCLE n SET c USING c SELECT * FROM t",
+        "WITH RECURSIVE t(n) AS (SELECT 1 UNION ALL SELECT 2 FROM t WHERE false) CYCLE n SET c USING c SELECT * FROM t",
     ];
 }
