@@ -14,7 +14,9 @@ var quick = args.Contains("--quick");
 var only = args.SkipWhile(a => a != "--only").Skip(1).FirstOrDefault();
 var pgbenchOnly = only == "pgbench";
 var densityOnly = only == "density";
-var seconds = quick ? 5 : 30;
+// --seconds N: the length of each pgbench run (A/B comparisons on a loaded machine want longer quick runs).
+var secondsArgument = args.SkipWhile(a => a != "--seconds").Skip(1).FirstOrDefault();
+var seconds = secondsArgument is not null ? int.Parse(secondsArgument, System.Globalization.CultureInfo.InvariantCulture) : quick ? 5 : 30;
 var scale = quick ? 1 : 10;
 // The figure is a million databases on a node; --quick holds 20,000 (and says so in its figures' notes).
 var densityDatabases = quick ? 20_000 : 1_000_000;
@@ -37,13 +39,23 @@ try
         BenchTools.Pgbench(target, TimeSpan.FromMinutes(60), "-i", "-s", scale.ToString(System.Globalization.CultureInfo.InvariantCulture), "-q");
         Console.Error.WriteLine($"# pgbench -i -s {scale} on {target.Name}: {init.Elapsed.TotalSeconds:F1} s");
     }
+    // The CPU each replica spends per transaction (from /proc): on 2 shared cores the ratio is a contest for CPU between
+    // pgbench, PostgreSQL's idle server and three nodes, and the machine's load swings it; the cost per transaction
+    // does not swing as much and says where a change helped.
+    var leaderPid = ProcessStats.FindHost(leader.ProcessId, "Kdb.Node.dll");
+    var followerPids = cluster.Nodes.Where(n => n != leader).Select(n => ProcessStats.FindHost(n.ProcessId, "Kdb.Node.dll")).ToArray();
     foreach (var (script, figure) in densityOnly ? [] : new[] { ("-S", "select"), ("-N", "update") })
     {
         var postgres = BenchTools.PgbenchTps(pg.Target, script, seconds);
+        var leaderCpu0 = ProcessStats.CpuSeconds(leaderPid);
+        var followersCpu0 = followerPids.Sum(ProcessStats.CpuSeconds);
         var group3 = BenchTools.PgbenchTps(kdb, script, seconds);
+        var transactions = group3 * seconds;
         BenchTools.Figure($"pgbench_{figure}_tps.postgres", postgres, "tps");
         BenchTools.Figure($"pgbench_{figure}_tps.group3", group3, "tps");
         BenchTools.Figure($"pgbench_{figure}_over_postgres.group3", group3 / postgres, "x");
+        BenchTools.Figure($"node_cpu_us_per_tx.{figure}.leader", (ProcessStats.CpuSeconds(leaderPid) - leaderCpu0) * 1e6 / transactions, "us");
+        BenchTools.Figure($"node_cpu_us_per_tx.{figure}.followers", (followerPids.Sum(ProcessStats.CpuSeconds) - followersCpu0) * 1e6 / transactions, "us");
     }
     if (pgbenchOnly)
     {
@@ -54,7 +66,7 @@ try
     // own process is measured (the fixture's process id is its setsid/shell wrapper), after a settle period, so what
     // remains is what an idle database costs.
     var admin = cluster.Admin(leader);
-    var nodePids = cluster.Nodes.Select(n => NodeProcessId(n.ProcessId)).ToArray();
+    var nodePids = cluster.Nodes.Select(n => ProcessStats.FindHost(n.ProcessId, "Kdb.Node.dll")).ToArray();
     await Task.Delay(2000);
     var before = nodePids.Select(Memory).ToArray();
     var storageBefore = (await admin.StatusAsync()).Groups.Single(g => g.GroupId == group).StorageBytes;
@@ -183,33 +195,6 @@ static async Task<TimeSpan> MeasureFailoverAsync(ThreeNodeCluster cluster, Clust
         await Task.Delay(20);
     }
     throw new TimeoutException("no commit succeeded within 2 minutes of the kill");
-}
-
-// The Kdb.Node process under the fixture's wrapper (setsid and a shell): the descendant with the largest resident set.
-static int NodeProcessId(int rootPid)
-{
-    var best = rootPid;
-    var bestRss = Memory(rootPid).Rss;
-    var pending = new Stack<int>([rootPid]);
-    while (pending.TryPop(out var pid))
-    {
-        var path = $"/proc/{pid}/task/{pid}/children";
-        if (!File.Exists(path))
-        {
-            continue;
-        }
-        foreach (var child in File.ReadAllText(path).Split(' ', StringSplitOptions.RemoveEmptyEntries))
-        {
-            var id = int.Parse(child, System.Globalization.CultureInfo.InvariantCulture);
-            pending.Push(id);
-            var rss = Memory(id).Rss;
-            if (rss > bestRss)
-            {
-                (best, bestRss) = (id, rss);
-            }
-        }
-    }
-    return best;
 }
 
 // Resident set and its anonymous part, in KiB.

@@ -66,6 +66,8 @@ public static class ClusterHosting
             kestrel.Limits.Http2.InitialStreamWindowSize = 4 << 20;
             kestrel.Limits.Http2.InitialConnectionWindowSize = 8 << 20;
         });
+        // pgwire statements and Raft frames alike are short and never block a thread (commits and reads await the group).
+        builder.UseInlineSocketScheduling("Cluster:InlineSocketCompletions");
         builder.Services.AddSingleton(new ClusterMetrics(runtime.Host, runtime.Usage, config.GetValue("Metrics:TopDatabases", DatabaseTopN.DefaultN)));
         builder.Services.AddHealthChecks().Add(new Microsoft.Extensions.Diagnostics.HealthChecks.HealthCheckRegistration(
             "shard-groups", _ => new ShardGroupHealthCheck(runtime.Host), Microsoft.Extensions.Diagnostics.HealthChecks.HealthStatus.Unhealthy, [Kdb.ServiceDefaults.ServiceDefaultsExtensions.ReadyTag]));

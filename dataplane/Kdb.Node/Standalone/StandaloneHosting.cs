@@ -35,12 +35,7 @@ public static class StandaloneHosting
         var bind = builder.Configuration["BindAddress"] ?? "127.0.0.1";
         var address = IPAddress.Parse(bind);
         builder.WebHost.ConfigureKestrel(kestrel => kestrel.Listen(address, pgPort, listen => listen.UseConnectionHandler<PgKestrelConnectionHandler>()));
-        if (builder.Configuration.GetValue("Standalone:InlineSocketCompletions", true))
-        {
-            // A pgwire round trip is short CPU work with no blocking (commits wait for the WAL asynchronously), so running
-            // it on the socket's completion thread saves a thread-pool hop per message exchange.
-            builder.WebHost.UseSockets(sockets => sockets.UnsafePreferInlineScheduling = true);
-        }
+        builder.UseInlineSocketScheduling("Standalone:InlineSocketCompletions");
         return server;
     }
 }
