@@ -1,5 +1,4 @@
 using System.Buffers.Binary;
-using System.Numerics;
 using System.Text;
 
 namespace Kdb.Cluster;
@@ -20,15 +19,18 @@ internal static class CheckpointPacker
         return stream.ToArray();
     }
 
-    /// <summary>Packs into a file (fsynced) without holding the blob in memory: a large group's Raft snapshot.</summary>
-    public static void PackToFile(string directory, string path)
+    /// <summary>Packs into a file (fsynced) without holding the blob in memory: a large group's Raft snapshot. Returns the
+    /// CRC32C of the whole file (the Raft layer sends it with the snapshot, so followers verify before installing).</summary>
+    public static uint PackToFile(string directory, string path, CancellationToken cancellation = default)
     {
         using var file = new FileStream(path, FileMode.Create, FileAccess.Write, FileShare.None, 1 << 16);
-        Pack(directory, file);
+        var checksum = Pack(directory, file, cancellation);
         file.Flush(flushToDisk: true);
+        return checksum;
     }
 
-    private static void Pack(string directory, Stream output)
+    /// <summary>Returns the CRC32C of everything written, trailer included.</summary>
+    private static uint Pack(string directory, Stream output, CancellationToken cancellation = default)
     {
         var files = Directory.GetFiles(directory);
         Array.Sort(files, StringComparer.Ordinal);
@@ -55,6 +57,7 @@ internal static class CheckpointPacker
             var left = input.Length;
             while (left > 0)
             {
+                cancellation.ThrowIfCancellationRequested();
                 var n = input.Read(buffer, 0, (int)Math.Min(buffer.Length, left));
                 if (n == 0)
                 {
@@ -66,6 +69,7 @@ internal static class CheckpointPacker
         }
         BinaryPrimitives.WriteUInt32LittleEndian(u, ~crc);
         output.Write(u[..4]);
+        return Raft.Crc32C.Finish(Crc32CUpdate(crc, u[..4]));
     }
 
     /// <summary>Writes the files of <paramref name="blob"/> into an empty <paramref name="directory"/> (fsynced).</summary>
@@ -120,19 +124,7 @@ internal static class CheckpointPacker
         }
     }
 
-    internal static uint Crc32C(ReadOnlySpan<byte> data) => ~Crc32CUpdate(0xFFFFFFFFu, data);
+    internal static uint Crc32C(ReadOnlySpan<byte> data) => Raft.Crc32C.Compute(data);
 
-    private static uint Crc32CUpdate(uint crc, ReadOnlySpan<byte> data)
-    {
-        var i = 0;
-        for (; i + 8 <= data.Length; i += 8)
-        {
-            crc = BitOperations.Crc32C(crc, BinaryPrimitives.ReadUInt64LittleEndian(data[i..]));
-        }
-        for (; i < data.Length; i++)
-        {
-            crc = BitOperations.Crc32C(crc, data[i]);
-        }
-        return crc;
-    }
+    private static uint Crc32CUpdate(uint crc, ReadOnlySpan<byte> data) => Raft.Crc32C.Update(crc, data);
 }

@@ -44,6 +44,8 @@ public sealed record ClusterOptions
     public TimeSpan LeaderWait { get; init; } = TimeSpan.FromSeconds(10);
     /// <summary>Memtable size of each group's engine.</summary>
     public long MemtableBytes { get; init; } = 32L << 20;
+    /// <summary>Tests only: runs on the packing thread of each Raft snapshot (group id), as a slow or failing disk would.</summary>
+    internal Action<ulong, CancellationToken>? SnapshotPackHook { get; init; }
 }
 
 /// <summary>What the host reports of one local replica.</summary>

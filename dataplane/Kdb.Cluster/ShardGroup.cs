@@ -64,7 +64,7 @@ internal sealed class ShardGroup : IDisposable
 
     public static ShardGroup Open(string directory, ClusterOptions options, GroupManifest manifest, ulong selfRaftId)
     {
-        MappedSnapshot.DeleteStale(directory);
+        SnapshotPack.DeleteStale(directory);
         var log = RaftLogStore.Open(PhysicalRaftFileSystem.Instance, Path.Combine(directory, "raft"));
         var enginePath = Path.Combine(directory, "engine");
         if (log.Recovered.Snapshot is not null && !Directory.Exists(enginePath))
@@ -91,6 +91,8 @@ internal sealed class ShardGroup : IDisposable
             TickMs = options.TickMs,
             ReadMode = options.ReadMode,
             AsyncLeaderAppend = options.AsyncLeaderAppend,
+            // A snapshot from the leader streams to a staging file next to the log, not into memory.
+            SnapshotSink = log.CreateSnapshotSink,
             RandomSeed = selfRaftId ^ manifest.GroupId ^ (ulong)Environment.TickCount64,
         };
         var node = RaftNodeFactory.Create(config, log.Recovered);
@@ -256,6 +258,10 @@ internal sealed class ShardGroup : IDisposable
     public void Tick(long nowMs)
     {
         Node.Tick(nowMs);
+        if (_pack is { IsCompleted: true })
+        {
+            FinishPack();
+        }
         if (_readRetries.Count > 0)
         {
             var retries = _readRetries.ToArray();
@@ -301,7 +307,14 @@ internal sealed class ShardGroup : IDisposable
         send(rd.EarlyMessages);
         if (rd.Snapshot is { } snap)
         {
-            _log.SaveSnapshot(snap, rd.SnapshotData, replacesLog: true);
+            if (rd.SnapshotFile is { } staged)
+            {
+                _log.SaveSnapshotFile(snap, staged, rd.SnapshotChecksum, replacesLog: true);
+            }
+            else
+            {
+                _log.SaveSnapshot(snap, rd.SnapshotData, replacesLog: true);
+            }
         }
         _log.Append(rd.Entries, rd.HardState, sync: false);
         return rd;
@@ -454,6 +467,14 @@ internal sealed class ShardGroup : IDisposable
         // A snapshot packs the whole engine, so its cost grows with the engine: take one after enough entries only once the
         // log since the last one is a fair share of the engine (a million small creates must not pack a large engine fifty
         // times), and whatever the count once the log alone is large (it is held in memory until then).
+        if (_pack is not null)
+        {
+            if (_pack.IsCompleted)
+            {
+                FinishPack();
+            }
+            return;
+        }
         var entries = Node.AppliedIndex - _lastSnapshotIndex;
         if (entries < _options.SnapshotEveryEntries && _logBytesSinceSnapshot < _options.SnapshotLogBytes)
         {
@@ -474,29 +495,49 @@ internal sealed class ShardGroup : IDisposable
         // few hundred creates each would keep most of the log. The average entry size since the last snapshot estimates it.
         var averageEntryBytes = Math.Max(1, _logBytesSinceSnapshot / (long)Math.Max(1, entries));
         var retain = Math.Min(_options.RetainEntries, (ulong)Math.Max(1, RetainBytes / averageEntryBytes));
+        // Packing a large engine takes seconds: only the capture runs here (no I/O), the packing on a thread of its own, and
+        // the loop takes the packed file back in FinishPack. Stalling the loop would stop every group's heartbeats.
+        _pack = SnapshotPack.Start(_directory, Engine, Node.CaptureSnapshotMetadata(), retain, _logBytesSinceSnapshot,
+            _options.SnapshotPackHook is { } hook ? token => hook(GroupId, token) : null);
         _logBytesSinceSnapshot = 0;
-        // The engine's files must cover everything up to the snapshot index before the log can drop it.
-        Engine.Flush();
-        var path = MappedSnapshot.PathFor(_directory, Node.AppliedIndex);
-        PackCheckpoint(temp => CheckpointPacker.PackToFile(temp, path));
-        var mapped = MappedSnapshot.OpenAndUnlink(path);
-        var meta = Node.Compact(mapped.Memory, retain);
-        _log.SaveSnapshot(meta, mapped.Memory, replacesLog: false);
-        mapped.ReleaseResidentPages();
-        if (meta.Index > retain)
-        {
-            _log.Compact(meta.Index - retain);
-        }
-        _lastSnapshotIndex = meta.Index;
-        // The core now sends the new blob; the one before the last may still be in a message being written, so it is
-        // unmapped one snapshot later.
-        ((IDisposable?)_previousSnapshot)?.Dispose();
-        _previousSnapshot = _currentSnapshot;
-        _currentSnapshot = mapped;
     }
 
-    private MappedSnapshot? _currentSnapshot;
-    private MappedSnapshot? _previousSnapshot;
+    // The snapshot being packed off the loop (one at a time).
+    private SnapshotPack? _pack;
+
+    /// <summary>Loop thread, once the pack finished: the log store takes its file (a rename) and the log is compacted at
+    /// the captured index; a failed or superseded pack is discarded and the old snapshot and log stay.</summary>
+    private void FinishPack()
+    {
+        var pack = _pack!;
+        if (pack.Succeeded && !pack.EnginePersisted && Node.CanCompact(pack.Meta))
+        {
+            // The engine's own flush of what the capture froze is still running: the log may not drop those entries yet.
+            return;
+        }
+        _pack = null;
+        using (pack)
+        {
+            if (!pack.Succeeded)
+            {
+                // Counted again, so the next snapshot is due as soon as this one was.
+                _logBytesSinceSnapshot += pack.LogBytes;
+                return;
+            }
+            if (!Node.CanCompact(pack.Meta))
+            {
+                return;
+            }
+            var data = _log.SaveSnapshotFile(pack.Meta, pack.Path, pack.Checksum, replacesLog: false);
+            pack.HandedOver();
+            Node.Compact(pack.Meta, data, pack.Checksum, pack.Retain);
+            if (pack.Meta.Index > pack.Retain)
+            {
+                _log.Compact(pack.Meta.Index - pack.Retain);
+            }
+            _lastSnapshotIndex = pack.Meta.Index;
+        }
+    }
 
     public byte[] PackCheckpoint()
     {
@@ -536,6 +577,9 @@ internal sealed class ShardGroup : IDisposable
             }
         }
         CheckpointPacker.Unpack(data.Span, incoming);
+        // A pack of the engine being replaced is superseded.
+        _pack?.Dispose();
+        _pack = null;
         Engine.Dispose();
         Directory.Move(enginePath, old);
         Directory.Move(incoming, enginePath);
@@ -566,14 +610,14 @@ internal sealed class ShardGroup : IDisposable
         }
         try
         {
+            _pack?.Dispose();
+            _pack = null;
             Engine.Flush();
         }
         finally
         {
             Engine.Dispose();
             _log.Dispose();
-            ((IDisposable?)_currentSnapshot)?.Dispose();
-            ((IDisposable?)_previousSnapshot)?.Dispose();
         }
     }
 }

@@ -42,6 +42,22 @@ public interface IRaftNode
     /// <c>AppliedIndex - retainEntries</c>. Returns the snapshot's metadata for the host to persist.</summary>
     SnapshotMetadata Compact(ReadOnlyMemory<byte> stateMachineSnapshot, ulong retainEntries);
 
+    /// <summary>The metadata a snapshot of the state machine as applied now carries (<see cref="AppliedIndex"/>, its term,
+    /// the membership at that index). A host that packs its snapshot off the loop captures this together with its state
+    /// machine's checkpoint, then hands both to <see cref="Compact(SnapshotMetadata, ReadOnlyMemory{byte}, uint, ulong)"/>.</summary>
+    SnapshotMetadata CaptureSnapshotMetadata();
+
+    /// <summary>Whether <see cref="Compact(SnapshotMetadata, ReadOnlyMemory{byte}, uint, ulong)"/> would take this snapshot
+    /// now: false once it is superseded (a newer snapshot was taken or installed from the leader since it was captured).
+    /// The host asks before it persists the snapshot.</summary>
+    bool CanCompact(SnapshotMetadata snapshot);
+
+    /// <summary>Takes a snapshot packed off the loop at <paramref name="snapshot"/> (from <see cref="CaptureSnapshotMetadata"/>;
+    /// the state machine has applied further since) and drops in-memory log entries up to
+    /// <c>snapshot.Index - retainEntries</c>. <paramref name="checksum"/>: CRC32C of <paramref name="data"/>, sent with it to
+    /// followers, which verify it before installing. False, and nothing changes, when the snapshot is superseded.</summary>
+    bool Compact(SnapshotMetadata snapshot, ReadOnlyMemory<byte> data, uint checksum, ulong retainEntries);
+
     /// <summary>The leader's view of a peer, or null if not leader or not a member.</summary>
     PeerProgress? GetProgress(ulong peer);
 

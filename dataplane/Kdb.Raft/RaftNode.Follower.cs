@@ -2,8 +2,20 @@ namespace Kdb.Raft;
 
 internal sealed partial class RaftNode
 {
+    /// <summary>Snapshot chunks carry <c>SnapshotChecksumPresent | CRC32C</c> of the whole data in <see cref="Message.Context"/>.</summary>
+    internal const ulong SnapshotChecksumPresent = 1UL << 32;
+
+    // The snapshot being received: chunks go to a sink (a staging file when the host configured one) as they arrive, so a
+    // follower holds at most one chunk of it in memory; the checksum runs along.
     private SnapshotMetadata? _receiving;
-    private MemoryStream? _receiveBuffer;
+    private ISnapshotSink? _receiveSink;
+    private ulong _receivingFrom;
+    private ulong _receiveExpected;
+    private long _received;
+    private uint _receiveCrc;
+    // A restart from offset 0 was asked for: chunks of the old stream still in flight are answered "0 bytes" instead of
+    // each asking again (every ask makes the leader resend a window from the start).
+    private bool _restartAsked;
 
     private void StartCampaign(bool preVote, bool transfer)
     {
@@ -167,50 +179,130 @@ internal sealed partial class RaftNode
         var meta = m.Snapshot!;
         if (meta.Index <= _log.Committed)
         {
-            _receiving = null;
-            _receiveBuffer = null;
+            DropReceive();
             Send(new Message { Type = MessageType.AppendResponse, To = m.From, Term = Term, Index = _log.Committed });
             return;
         }
-        if (_receiving is null || _receiving.Index != meta.Index || _receiving.Term != meta.Term)
+        // Another snapshot, another sender or other bytes (a new leader may pack the same index differently): a new stream.
+        if (_receiving is null || _receiving.Index != meta.Index || _receiving.Term != meta.Term || _receivingFrom != m.From
+            || _receiveExpected != m.Context)
         {
+            DropReceive();
             if (m.SnapshotOffset != 0)
             {
                 // We lost earlier chunks (restart or a newer snapshot): ask for the stream from the start.
-                Send(new Message { Type = MessageType.SnapshotResponse, To = m.From, Term = Term, Index = meta.Index, Context = 0, Reject = true });
+                if (_restartAsked)
+                {
+                    // Asked already; if that answer was lost, the leader restarts on its own once it sees no progress.
+                    Send(new Message { Type = MessageType.SnapshotResponse, To = m.From, Term = Term, Index = meta.Index, Context = 0 });
+                    return;
+                }
+                RejectSnapshot(m, meta);
                 return;
             }
+            _restartAsked = false;
+            _receiveSink = _config.SnapshotSink?.Invoke(meta) ?? new MemorySnapshotSink();
             _receiving = meta;
-            _receiveBuffer = new MemoryStream();
+            _receivingFrom = m.From;
+            _receiveExpected = m.Context;
+            _received = 0;
+            _receiveCrc = Crc32C.Initial;
         }
-        var buffer = _receiveBuffer!;
-        if (m.SnapshotOffset == buffer.Length)
+        if (m.SnapshotOffset == _received)
         {
-            buffer.Write(m.SnapshotChunk.Span);
+            var chunk = m.SnapshotChunk.Span;
+            try
+            {
+                _receiveSink!.Write(chunk);
+            }
+            catch (IOException)
+            {
+                // The staging file could not take it (disk full, I/O error): start over later; the old state stays.
+                DropReceive();
+                RejectSnapshot(m, meta);
+                return;
+            }
+            _received += chunk.Length;
+            _receiveCrc = Crc32C.Update(_receiveCrc, chunk);
             if (m.SnapshotDone)
             {
-                var data = buffer.ToArray();
-                _receiving = null;
-                _receiveBuffer = null;
-                InstallSnapshot(meta, data);
-                Send(new Message { Type = MessageType.AppendResponse, To = m.From, Term = Term, Index = _log.LastIndex });
+                CompleteSnapshot(m, meta);
                 return;
             }
         }
-        Send(new Message { Type = MessageType.SnapshotResponse, To = m.From, Term = Term, Index = meta.Index, Context = (ulong)buffer.Length });
+        Send(new Message { Type = MessageType.SnapshotResponse, To = m.From, Term = Term, Index = meta.Index, Context = (ulong)_received });
     }
 
-    private void InstallSnapshot(SnapshotMetadata meta, byte[] data)
+    private void CompleteSnapshot(Message m, SnapshotMetadata meta)
     {
+        var checksum = Crc32C.Finish(_receiveCrc);
+        if ((_receiveExpected & SnapshotChecksumPresent) != 0 && (uint)_receiveExpected != checksum)
+        {
+            // Corrupted or truncated on the way: nothing is installed; the leader sends the whole snapshot again.
+            DropReceive();
+            RejectSnapshot(m, meta);
+            return;
+        }
         if (_log.MatchTerm(meta.Index, meta.Term))
         {
             // We already have the entries; only the commit index moves.
+            DropReceive();
             _log.CommitTo(meta.Index);
+            Send(new Message { Type = MessageType.AppendResponse, To = m.From, Term = Term, Index = _log.LastIndex });
             return;
         }
+        var sink = _receiveSink!;
+        ReadOnlyMemory<byte> data;
+        string? path;
+        try
+        {
+            data = sink.Complete(out path);
+        }
+        catch (IOException)
+        {
+            DropReceive();
+            RejectSnapshot(m, meta);
+            return;
+        }
+        _receiveSink = null;
+        _receiving = null;
+        sink.Dispose();
         _log.Reset(meta.Index, meta.Term);
         ApplyConfState(meta.Conf);
         _pendingSnapshotToApply = meta;
         _pendingSnapshotData = data;
+        _pendingSnapshotFile = path;
+        _pendingSnapshotChecksum = checksum;
+        Send(new Message { Type = MessageType.AppendResponse, To = m.From, Term = Term, Index = _log.LastIndex });
+    }
+
+    private void RejectSnapshot(Message m, SnapshotMetadata meta)
+    {
+        _restartAsked = true;
+        Send(new Message { Type = MessageType.SnapshotResponse, To = m.From, Term = Term, Index = meta.Index, Context = 0, Reject = true });
+    }
+
+    private void DropReceive()
+    {
+        _receiveSink?.Dispose();
+        _receiveSink = null;
+        _receiving = null;
+        _received = 0;
+    }
+
+    /// <summary>The default sink: the snapshot in memory.</summary>
+    private sealed class MemorySnapshotSink : ISnapshotSink
+    {
+        private readonly MemoryStream _buffer = new();
+
+        public void Write(ReadOnlySpan<byte> chunk) => _buffer.Write(chunk);
+
+        public ReadOnlyMemory<byte> Complete(out string? path)
+        {
+            path = null;
+            return _buffer.ToArray();
+        }
+
+        public void Dispose() => _buffer.Dispose();
     }
 }

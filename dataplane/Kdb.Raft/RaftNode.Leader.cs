@@ -307,7 +307,13 @@ internal sealed partial class RaftNode
             return;
         }
         var total = _snapshotData.Length;
+        if (total > 0 && pr.SnapshotSent >= total)
+        {
+            // Everything is out: an acknowledgement must not send an empty final chunk again (each would be answered).
+            return;
+        }
         var window = (long)_config.SnapshotChunkBytes * _config.SnapshotWindowChunks;
+        var checksum = SnapshotChecksumPresent | SnapshotChecksum();
         do
         {
             var offset = pr.SnapshotSent;
@@ -322,6 +328,7 @@ internal sealed partial class RaftNode
                 SnapshotChunk = _snapshotData.Slice((int)offset, len),
                 SnapshotDone = offset + len == total,
                 Commit = _log.Committed,
+                Context = checksum,
             });
             pr.SnapshotSent = offset + len;
         }

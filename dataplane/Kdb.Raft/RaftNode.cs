@@ -26,8 +26,12 @@ internal sealed partial class RaftNode : IRaftNode
     private SoftState _prevSoftState;
     private SnapshotMetadata? _snapshot;
     private ReadOnlyMemory<byte> _snapshotData;
+    // CRC32C of _snapshotData, sent with it; null until known (computed on first send).
+    private uint? _snapshotChecksum;
     private SnapshotMetadata? _pendingSnapshotToApply;
     private ReadOnlyMemory<byte> _pendingSnapshotData;
+    private string? _pendingSnapshotFile;
+    private uint _pendingSnapshotChecksum;
     private ulong _readyLastEntry;
     private ulong _readyLastCommitted;
     private bool _readyHadSnapshot;
@@ -56,6 +60,7 @@ internal sealed partial class RaftNode : IRaftNode
             _log.Applied = snap.Index;
             _snapshot = snap;
             _snapshotData = persisted.SnapshotData;
+            _snapshotChecksum = persisted.SnapshotChecksum;
         }
         _log.LoadPersisted(persisted.Entries, persisted.HardState.Commit);
         Term = persisted.HardState.Term;
@@ -339,6 +344,8 @@ internal sealed partial class RaftNode : IRaftNode
             ReadStates = [.. _readStates],
             Snapshot = _pendingSnapshotToApply,
             SnapshotData = _pendingSnapshotData,
+            SnapshotFile = _pendingSnapshotFile,
+            SnapshotChecksum = _pendingSnapshotChecksum,
             MustSync = unstable.Length > 0 || hs.Term != _prevHardState.Term || hs.Vote != _prevHardState.Vote || _pendingSnapshotToApply is not null,
         };
         _messages.Clear();
@@ -359,8 +366,10 @@ internal sealed partial class RaftNode : IRaftNode
             _log.Applied = Math.Max(_log.Applied, snap.Index);
             _snapshot = snap;
             _snapshotData = ready.SnapshotData;
+            _snapshotChecksum = ready.SnapshotChecksum;
             _pendingSnapshotToApply = null;
             _pendingSnapshotData = default;
+            _pendingSnapshotFile = null;
         }
         if (_readyLastEntry > 0)
         {
@@ -398,10 +407,48 @@ internal sealed partial class RaftNode : IRaftNode
         var term = _log.TermAt(index) ?? throw new InvalidOperationException($"no term known at applied index {index}");
         _snapshot = new SnapshotMetadata(index, term, Conf);
         _snapshotData = stateMachineSnapshot;
+        _snapshotChecksum = null;
         if (index > retainEntries)
         {
             _log.CompactTo(Math.Min(index - retainEntries, _log.Stabled));
         }
         return _snapshot;
     }
+
+    public SnapshotMetadata CaptureSnapshotMetadata()
+    {
+        var index = _log.Applied;
+        if (_snapshot is not null && index <= _snapshot.Index)
+        {
+            return _snapshot;
+        }
+        var term = _log.TermAt(index) ?? throw new InvalidOperationException($"no term known at applied index {index}");
+        return new SnapshotMetadata(index, term, Conf);
+    }
+
+    public bool CanCompact(SnapshotMetadata snapshot) =>
+        _pendingSnapshotToApply is null
+        && (_snapshot is null || snapshot.Index > _snapshot.Index)
+        && snapshot.Index <= _log.Applied
+        // A leader's snapshot installed meanwhile moved the log past it (the term there is no longer known).
+        && _log.TermAt(snapshot.Index) == snapshot.Term;
+
+    public bool Compact(SnapshotMetadata snapshot, ReadOnlyMemory<byte> data, uint checksum, ulong retainEntries)
+    {
+        if (!CanCompact(snapshot))
+        {
+            return false;
+        }
+        _snapshot = snapshot;
+        _snapshotData = data;
+        _snapshotChecksum = checksum;
+        if (snapshot.Index > retainEntries)
+        {
+            _log.CompactTo(Math.Min(snapshot.Index - retainEntries, _log.Stabled));
+        }
+        return true;
+    }
+
+    /// <summary>CRC32C of the snapshot this leader sends, computed once when the host did not supply it.</summary>
+    private uint SnapshotChecksum() => _snapshotChecksum ??= Crc32C.Compute(_snapshotData.Span);
 }

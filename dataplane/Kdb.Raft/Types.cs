@@ -104,7 +104,8 @@ public sealed class Message
     public ulong Commit { get; init; }
     public bool Reject { get; init; }
     public ulong RejectHint { get; init; }
-    /// <summary>Heartbeats: round number. Reads: the caller's read id. Votes: 1 when forced by a leadership transfer. Snapshot responses: bytes received.</summary>
+    /// <summary>Heartbeats: round number. Reads: the caller's read id. Votes: 1 when forced by a leadership transfer. Snapshot responses: bytes received.
+    /// Snapshot chunks: <c>1 &lt;&lt; 32 | CRC32C</c> of the whole snapshot data (0 from a sender that does not know it: not checked).</summary>
     public ulong Context { get; init; }
     public Entry[] Entries { get; init; } = [];
     public SnapshotMetadata? Snapshot { get; init; }
@@ -195,6 +196,9 @@ public sealed record RaftConfig
     /// The group wakes on a proposal, a read, any message, or <see cref="IRaftNode.ReportUnreachable"/> from the host's
     /// failure detector (needed: a quiesced follower does not notice a dead leader by itself). 0 (default): never quiesce.</summary>
     public int QuiesceAfterTicks { get; init; }
+    /// <summary>Where a snapshot received from the leader is staged (e.g. <see cref="Storage.IRaftLogStore.CreateSnapshotSink"/>:
+    /// a file, bounded memory). Null (default): in memory.</summary>
+    public Func<SnapshotMetadata, ISnapshotSink>? SnapshotSink { get; init; }
 }
 
 /// <summary>What the host must do, in order: send <see cref="EarlyMessages"/> (empty unless <see cref="RaftConfig.AsyncLeaderAppend"/>; they may also go out
@@ -212,12 +216,32 @@ public sealed class Ready
     public IReadOnlyList<ReadState> ReadStates { get; init; } = [];
     public SnapshotMetadata? Snapshot { get; init; }
     public ReadOnlyMemory<byte> SnapshotData { get; init; }
+    /// <summary>With <see cref="Snapshot"/>, when a <see cref="RaftConfig.SnapshotSink"/> staged it in a file: that file, complete,
+    /// checksum-verified and fsynced (persist it with <see cref="Storage.IRaftLogStore.SaveSnapshotFile"/>, which moves it).</summary>
+    public string? SnapshotFile { get; init; }
+    /// <summary>With <see cref="Snapshot"/>: CRC32C of <see cref="SnapshotData"/>.</summary>
+    public uint SnapshotChecksum { get; init; }
     public bool MustSync { get; init; }
+}
+
+/// <summary>Where a follower collects a snapshot streamed from its leader, chunk by chunk (<see cref="RaftConfig.SnapshotSink"/>),
+/// so a large snapshot never sits in memory. Disposing a sink that was not completed discards what it staged.</summary>
+public interface ISnapshotSink : IDisposable
+{
+    /// <summary>Appends the next chunk.</summary>
+    void Write(ReadOnlySpan<byte> chunk);
+
+    /// <summary>Every byte arrived and matched the leader's checksum: makes them durable and returns them to install and to
+    /// serve to other members; <paramref name="path"/> is the staged file (null when the data is held in memory).</summary>
+    ReadOnlyMemory<byte> Complete(out string? path);
 }
 
 /// <summary>What a node recovered from its durable log.</summary>
 public sealed record PersistedState(HardState HardState, SnapshotMetadata? Snapshot, ReadOnlyMemory<byte> SnapshotData, IReadOnlyList<Entry> Entries)
 {
+    /// <summary>CRC32C of <see cref="SnapshotData"/> when the store knows it (null: computed when first needed).</summary>
+    public uint? SnapshotChecksum { get; init; }
+
     public static readonly PersistedState Empty = new(default, null, ReadOnlyMemory<byte>.Empty, []);
 }
 

@@ -198,6 +198,34 @@ public interface IKvGroupCommit
     void WaitDurable(ulong version);
 }
 
+/// <summary>
+/// Checkpoints for a caller whose thread must not wait for I/O (a Raft loop that also heartbeats): capturing costs no I/O,
+/// writing the captured checkpoint out runs on any thread. The storage engine implements it: cast an
+/// <see cref="IKvEngine"/> from <see cref="KvEngine.Open"/>.
+/// </summary>
+public interface IKvCheckpointSource
+{
+    /// <summary>Freezes the memtable and pins the segments that together hold the state at
+    /// <see cref="IKvEngine.LastAppliedIndex"/>; no I/O. Writes applied afterwards are not part of it.</summary>
+    IKvCapturedCheckpoint CaptureCheckpoint();
+}
+
+/// <summary>A checkpoint captured but not yet written out. It pins the engine's segment files until disposed.</summary>
+public interface IKvCapturedCheckpoint : IDisposable
+{
+    /// <summary>Opening the written checkpoint yields the state at this version.</summary>
+    ulong Version { get; }
+
+    /// <summary>Writes the checkpoint into an empty or missing directory: links the pinned segments, writes the frozen
+    /// memtables as segments, fsyncs. Reads no mutable engine state, so it runs on any thread, also while the engine
+    /// keeps applying (or after it was disposed, as long as its directory still exists).</summary>
+    void WriteTo(string directory, CancellationToken cancellation = default);
+
+    /// <summary>True once the engine's own files hold every version up to <see cref="Version"/> (its background flush
+    /// of what the capture froze): only then may a Raft log drop the entries up to it.</summary>
+    bool IsPersisted { get; }
+}
+
 /// <summary>Opens engines.</summary>
 public static class KvEngine
 {

@@ -17,6 +17,20 @@ public interface IRaftFileSystem
     void Delete(string path);
     /// <summary>Cuts a file to <paramref name="length"/> bytes and fsyncs it.</summary>
     void Truncate(string path, long length);
+
+    /// <summary>Moves a file (replacing the target) and makes the move durable. The default copies, for simulated disks.</summary>
+    void Rename(string from, string to)
+    {
+        WriteAtomic(to, ReadAllBytes(from));
+        Delete(from);
+    }
+
+    /// <summary>The whole file as memory: the real disk maps it (<paramref name="owner"/> unmaps it), the default reads it.</summary>
+    ReadOnlyMemory<byte> ReadAllMapped(string path, out IDisposable? owner)
+    {
+        owner = null;
+        return ReadAllBytes(path);
+    }
 }
 
 /// <summary>An append-only file handle.</summary>

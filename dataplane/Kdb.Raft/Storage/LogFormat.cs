@@ -1,5 +1,4 @@
 using System.Buffers.Binary;
-using System.Numerics;
 
 namespace Kdb.Raft.Storage;
 
@@ -23,20 +22,7 @@ internal static class LogFormat
     /// <summary>Upper bound on a record: an 8 MiB entry plus framing; anything larger is corruption, not data.</summary>
     public const int MaxRecordPayload = (8 << 20) + 1024;
 
-    public static uint Crc(ReadOnlySpan<byte> data)
-    {
-        var crc = 0xFFFFFFFFu;
-        var i = 0;
-        for (; i + 8 <= data.Length; i += 8)
-        {
-            crc = BitOperations.Crc32C(crc, BinaryPrimitives.ReadUInt64LittleEndian(data[i..]));
-        }
-        for (; i < data.Length; i++)
-        {
-            crc = BitOperations.Crc32C(crc, data[i]);
-        }
-        return ~crc;
-    }
+    public static uint Crc(ReadOnlySpan<byte> data) => Crc32C.Compute(data);
 
     public static void WriteSegmentHeader(Span<byte> dest, ulong sequence)
     {
@@ -152,13 +138,16 @@ internal static class LogFormat
                 BinaryPrimitives.ReadUInt64LittleEndian(payload[8..]),
                 BinaryPrimitives.ReadUInt64LittleEndian(payload[16..]));
 
-    public static byte[] EncodeSnapshot(SnapshotMetadata meta, ReadOnlySpan<byte> data)
+    /// <summary>Snapshot file version 2: the metadata and a reference to a separate data file (moved in by rename, never copied).</summary>
+    public const uint SnapshotRefVersion = 2;
+
+    private static int SnapshotHeaderLength(SnapshotMetadata meta) =>
+        8 + 4 + 8 + 8 + 4 + (8 * meta.Conf.Voters.Length) + 4 + (8 * meta.Conf.Learners.Length);
+
+    private static int WriteSnapshotHeader(Span<byte> s, SnapshotMetadata meta, uint version)
     {
-        var len = 8 + 4 + 8 + 8 + 4 + (8 * meta.Conf.Voters.Length) + 4 + (8 * meta.Conf.Learners.Length) + 8 + data.Length + 4;
-        var buf = new byte[len];
-        var s = buf.AsSpan();
         BinaryPrimitives.WriteUInt64LittleEndian(s, SnapshotMagic);
-        BinaryPrimitives.WriteUInt32LittleEndian(s[8..], Version);
+        BinaryPrimitives.WriteUInt32LittleEndian(s[8..], version);
         BinaryPrimitives.WriteUInt64LittleEndian(s[12..], meta.Index);
         BinaryPrimitives.WriteUInt64LittleEndian(s[20..], meta.Term);
         var p = 28;
@@ -176,6 +165,14 @@ internal static class LogFormat
             BinaryPrimitives.WriteUInt64LittleEndian(s[p..], l);
             p += 8;
         }
+        return p;
+    }
+
+    public static byte[] EncodeSnapshot(SnapshotMetadata meta, ReadOnlySpan<byte> data)
+    {
+        var buf = new byte[SnapshotHeaderLength(meta) + 8 + data.Length + 4];
+        var s = buf.AsSpan();
+        var p = WriteSnapshotHeader(s, meta, Version);
         BinaryPrimitives.WriteUInt64LittleEndian(s[p..], (ulong)data.Length);
         p += 8;
         data.CopyTo(s[p..]);
@@ -184,7 +181,21 @@ internal static class LogFormat
         return buf;
     }
 
-    public static (SnapshotMetadata Meta, byte[] Data) DecodeSnapshot(ReadOnlySpan<byte> s)
+    public static byte[] EncodeSnapshotRef(SnapshotMetadata meta, long dataLength, uint dataChecksum, ulong dataSeq)
+    {
+        var buf = new byte[SnapshotHeaderLength(meta) + 8 + 4 + 8 + 4];
+        var s = buf.AsSpan();
+        var p = WriteSnapshotHeader(s, meta, SnapshotRefVersion);
+        BinaryPrimitives.WriteUInt64LittleEndian(s[p..], (ulong)dataLength);
+        BinaryPrimitives.WriteUInt32LittleEndian(s[(p + 8)..], dataChecksum);
+        BinaryPrimitives.WriteUInt64LittleEndian(s[(p + 12)..], dataSeq);
+        p += 20;
+        BinaryPrimitives.WriteUInt32LittleEndian(s[p..], Crc(s[..p]));
+        return buf;
+    }
+
+    /// <summary>Checks a snapshot file and reads its metadata; <paramref name="p"/> is then where the version's tail starts.</summary>
+    private static SnapshotMetadata ReadSnapshotHeader(ReadOnlySpan<byte> s, out uint version, out int p)
     {
         if (s.Length < 48 || BinaryPrimitives.ReadUInt64LittleEndian(s) != SnapshotMagic)
         {
@@ -194,22 +205,43 @@ internal static class LogFormat
         {
             throw new InvalidDataException("raft snapshot file: checksum mismatch");
         }
-        if (BinaryPrimitives.ReadUInt32LittleEndian(s[8..]) != Version)
+        version = BinaryPrimitives.ReadUInt32LittleEndian(s[8..]);
+        if (version != Version && version != SnapshotRefVersion)
         {
             throw new InvalidDataException("raft snapshot file: unsupported version");
         }
         var index = BinaryPrimitives.ReadUInt64LittleEndian(s[12..]);
         var term = BinaryPrimitives.ReadUInt64LittleEndian(s[20..]);
-        var p = 28;
+        p = 28;
         var voters = ReadIds(s, ref p);
         var learners = ReadIds(s, ref p);
-        var dataLen = (int)BinaryPrimitives.ReadUInt64LittleEndian(s[p..]);
+        return new SnapshotMetadata(index, term, new ConfState(voters, learners));
+    }
+
+    /// <summary>Decodes a snapshot file of either version: version 1 holds the data (returned), version 2 names its data file.</summary>
+    public static (SnapshotMetadata Meta, byte[]? Data, SnapshotDataRef Ref) DecodeSnapshot(ReadOnlySpan<byte> s)
+    {
+        var meta = ReadSnapshotHeader(s, out var version, out var p);
+        if (version == SnapshotRefVersion)
+        {
+            if (p + 20 + 4 != s.Length)
+            {
+                throw new InvalidDataException("raft snapshot file: length mismatch");
+            }
+            var length = BinaryPrimitives.ReadUInt64LittleEndian(s[p..]);
+            if (length > int.MaxValue)
+            {
+                throw new InvalidDataException("raft snapshot file: data length out of range");
+            }
+            return (meta, null, new SnapshotDataRef((long)length, BinaryPrimitives.ReadUInt32LittleEndian(s[(p + 8)..]), BinaryPrimitives.ReadUInt64LittleEndian(s[(p + 12)..])));
+        }
+        var dataLen = BinaryPrimitives.ReadUInt64LittleEndian(s[p..]);
         p += 8;
-        if (p + dataLen + 4 != s.Length)
+        if (dataLen > int.MaxValue || p + (long)dataLen + 4 != s.Length)
         {
             throw new InvalidDataException("raft snapshot file: length mismatch");
         }
-        return (new SnapshotMetadata(index, term, new ConfState(voters, learners)), s.Slice(p, dataLen).ToArray());
+        return (meta, s.Slice(p, (int)dataLen).ToArray(), default);
     }
 
     private static ulong[] ReadIds(ReadOnlySpan<byte> s, ref int p)
@@ -229,3 +261,6 @@ internal static class LogFormat
         return ids;
     }
 }
+
+/// <summary>A version 2 snapshot file's data: its length, CRC32C and the sequence number in its file name.</summary>
+internal readonly record struct SnapshotDataRef(long Length, uint Checksum, ulong Seq);

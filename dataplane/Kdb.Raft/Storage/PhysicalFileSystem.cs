@@ -74,6 +74,30 @@ internal sealed partial class PhysicalFileSystem : IRaftFileSystem
         fs.Flush(flushToDisk: true);
     }
 
+    public void Rename(string from, string to)
+    {
+        File.Move(from, to, overwrite: true);
+        var target = Path.GetDirectoryName(Path.GetFullPath(to))!;
+        SyncDirectory(target);
+        var source = Path.GetDirectoryName(Path.GetFullPath(from))!;
+        if (source != target)
+        {
+            SyncDirectory(source);
+        }
+    }
+
+    public ReadOnlyMemory<byte> ReadAllMapped(string path, out IDisposable? owner)
+    {
+        if (new FileInfo(path).Length == 0)
+        {
+            owner = null;
+            return ReadOnlyMemory<byte>.Empty;
+        }
+        var mapped = MappedFile.Open(path);
+        owner = mapped;
+        return mapped.Memory;
+    }
+
     private static void SyncDirectory(string dir)
     {
         if (!OperatingSystem.IsLinux() && !OperatingSystem.IsMacOS())

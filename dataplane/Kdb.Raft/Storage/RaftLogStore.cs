@@ -19,6 +19,17 @@ public interface IRaftLogStore : IDisposable
     /// <summary>Stores a snapshot atomically. <paramref name="replacesLog"/>: it came from the leader and voids the whole log.</summary>
     void SaveSnapshot(SnapshotMetadata meta, ReadOnlyMemory<byte> data, bool replacesLog);
 
+    /// <summary>Stores a snapshot whose data is a complete, fsynced file (packed off the host's loop, or staged by
+    /// <see cref="CreateSnapshotSink"/>): the file is moved into the log's directory by rename, never copied or read, and
+    /// the metadata (with <paramref name="checksum"/>, the data's CRC32C) replaces the previous snapshot atomically. A crash
+    /// at any point leaves the previous snapshot or this one. Returns the data mapped read-only, for the core to send; the
+    /// store keeps the mapping valid until two newer snapshots replaced it or the store is disposed.</summary>
+    ReadOnlyMemory<byte> SaveSnapshotFile(SnapshotMetadata meta, string path, uint checksum, bool replacesLog);
+
+    /// <summary>A staging file in the log's directory for a snapshot streamed from the leader (<see cref="RaftConfig.SnapshotSink"/>):
+    /// memory stays bounded by one chunk; completing it fsyncs and maps the file, disposing it uncompleted deletes it.</summary>
+    ISnapshotSink CreateSnapshotSink(SnapshotMetadata meta);
+
     /// <summary>Deletes whole segments that hold only entries at or below <paramref name="index"/> (which must be covered by a saved snapshot).</summary>
     void Compact(ulong index);
 
@@ -137,7 +148,7 @@ internal static class LogSyncWorkers
     }
 }
 
-internal sealed class SegmentedLogStore : IRaftLogStore
+internal sealed partial class SegmentedLogStore : IRaftLogStore
 {
     private const string SnapshotFile = "snapshot";
     private readonly IRaftFileSystem _fs;
@@ -170,12 +181,7 @@ internal sealed class SegmentedLogStore : IRaftLogStore
     public static SegmentedLogStore Open(IRaftFileSystem fs, string dir, RaftLogStoreOptions options)
     {
         fs.CreateDirectory(dir);
-        SnapshotMetadata? snap = null;
-        byte[] snapData = [];
-        if (fs.FileExists(Path.Combine(dir, SnapshotFile)))
-        {
-            (snap, snapData) = LogFormat.DecodeSnapshot(fs.ReadAllBytes(Path.Combine(dir, SnapshotFile)));
-        }
+        var (snap, snapData, snapChecksum, dataSeq, mapping) = OpenSnapshot(fs, dir);
         var seqs = new List<ulong>();
         foreach (var name in fs.ListFiles(dir))
         {
@@ -265,13 +271,16 @@ internal sealed class SegmentedLogStore : IRaftLogStore
         {
             _hardState = hardState,
             _snapshotIndex = snap?.Index ?? 0,
+            _dataSeq = dataSeq,
+            _nextFileSeq = dataSeq + 1,
             TornBytesDiscarded = torn,
         };
+        store.Track(mapping);
         foreach (var (k, v) in segMax)
         {
             store._segments[k] = v;
         }
-        store.Recovered = new PersistedState(hardState, snap, snapData, live);
+        store.Recovered = new PersistedState(hardState, snap, snapData, live) { SnapshotChecksum = snapChecksum };
         return store;
     }
 
@@ -403,6 +412,12 @@ internal sealed class SegmentedLogStore : IRaftLogStore
     public void SaveSnapshot(SnapshotMetadata meta, ReadOnlyMemory<byte> data, bool replacesLog)
     {
         _fs.WriteAtomic(Path.Combine(_dir, SnapshotFile), LogFormat.EncodeSnapshot(meta, data.Span));
+        DropDataFile(0);
+        SnapshotSaved(meta, replacesLog);
+    }
+
+    private void SnapshotSaved(SnapshotMetadata meta, bool replacesLog)
+    {
         _snapshotIndex = Math.Max(_snapshotIndex, meta.Index);
         if (replacesLog)
         {
@@ -436,5 +451,9 @@ internal sealed class SegmentedLogStore : IRaftLogStore
         }
     }
 
-    public void Dispose() => _current.Dispose();
+    public void Dispose()
+    {
+        _current.Dispose();
+        DisposeMappings();
+    }
 }

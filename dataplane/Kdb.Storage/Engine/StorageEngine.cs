@@ -374,25 +374,7 @@ internal sealed partial class StorageEngine : IKvEngine, IKvGroupCommit
                 no = _nextFileNo++;
             }
             var path = SegmentPath(_dir, no);
-            using (var w = new SegmentWriter(path))
-            {
-                // Only the newest version of each key is kept: snapshots that need older versions
-                // still reference this delta object itself.
-                for (var n = d.Seek([]); n is not null; n = Delta.NextOf(n))
-                {
-                    w.Add(n.Key, n.Version, n.Kind, n.Value);
-                    var k = n.Key;
-                    while (Delta.NextOf(n) is { } nx && nx.Key.AsSpan().SequenceEqual(k))
-                    {
-                        n = nx;
-                    }
-                }
-                foreach (var rt in d.RangeTombstones)
-                {
-                    w.AddRangeTombstone(rt);
-                }
-                Interlocked.Add(ref _segmentBytesWritten, w.Finish());
-            }
+            Interlocked.Add(ref _segmentBytesWritten, WriteSegment(d, path));
             seg = Segment.Open(path, no, verify: false);
         }
         lock (_stateLock)
@@ -427,6 +409,28 @@ internal sealed partial class StorageEngine : IKvEngine, IKvGroupCommit
             _flushes++;
         }
         DeleteObsoleteWalFiles();
+    }
+
+    /// <summary>Writes a (frozen) delta as a segment file; returns its size.</summary>
+    private static long WriteSegment(Delta d, string path)
+    {
+        using var w = new SegmentWriter(path);
+        // Only the newest version of each key is kept: snapshots that need older versions
+        // still reference this delta object itself.
+        for (var n = d.Seek([]); n is not null; n = Delta.NextOf(n))
+        {
+            w.Add(n.Key, n.Version, n.Kind, n.Value);
+            var k = n.Key;
+            while (Delta.NextOf(n) is { } nx && nx.Key.AsSpan().SequenceEqual(k))
+            {
+                n = nx;
+            }
+        }
+        foreach (var rt in d.RangeTombstones)
+        {
+            w.AddRangeTombstone(rt);
+        }
+        return w.Finish();
     }
 
     private void SyncWalQuietly()
