@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using Kdb.Bench.Common;
+using Kdb.Provisioning.Benchmarks;
 using Kdb.Testing.EndToEnd;
 using Npgsql;
 
@@ -7,6 +8,8 @@ using Npgsql;
 // embedded provisioning, three clustered nodes, the proxy; TLS off everywhere) and, as the baseline, a private
 // PostgreSQL 15 with fsync on, in the same run. Figures go to stdout as `BENCH <name> <value> <unit>`; progress to stderr.
 var quick = args.Contains("--quick");
+// `--only create` stops after the creation figures (request → ready, and where its time goes).
+var createOnly = args.SkipWhile(a => a != "--only").Skip(1).FirstOrDefault() == "create";
 var seconds = quick ? 5 : 20;
 var cloud = new EndToEndCloud();
 var work = Directory.CreateTempSubdirectory("kdb-bench-e2e-");
@@ -18,15 +21,30 @@ try
     postgres = BenchPostgres.Start(work.FullName);
     // API request → `ready`, one database after another, each in an org of its own (the free plan allows 3 per org).
     var created = new List<CloudDatabase>();
+    var visible = new List<double>();
+    var stagesBefore = await CreationStageReport.ScrapeAsync(cloud.Http, cloud.ControlPlaneUrl);
     for (var i = 0; i < (quick ? 5 : 20); i++)
     {
         var name = "bench" + i.ToString(System.Globalization.CultureInfo.InvariantCulture);
         var (userToken, userOrg) = await cloud.UserAsync(name);
-        created.Add(await cloud.CreateReadyDatabaseAsync(userToken, userOrg, name));
+        var database = await cloud.CreateReadyDatabaseAsync(userToken, userOrg, name);
+        created.Add(database);
+        // The client's figure minus the server's request-to-ready: its REST round trips and the status poll.
+        var operationId = database.Created.GetProperty("operation").GetProperty("id").GetString();
+        var (_, operation) = await cloud.SendAsync(HttpMethod.Get, $"/v1/operations/{operationId}", userToken);
+        var server = operation.GetProperty("finishedAt").GetDateTimeOffset() - operation.GetProperty("createdAt").GetDateTimeOffset();
+        visible.Add((database.CreateToReady - server).TotalMilliseconds);
     }
     var createSeconds = created.Select(d => d.CreateToReady.TotalSeconds).ToList();
     BenchTools.Figure("e2e_db_create_p50_s", Percentile(createSeconds, 0.50), "s");
     BenchTools.Figure("e2e_db_create_p95_s", Percentile(createSeconds, 0.95), "s");
+    (await CreationStageReport.ScrapeAsync(cloud.Http, cloud.ControlPlaneUrl)).EmitSince(stagesBefore, "e2e_db_create_stage", BenchTools.Figure);
+    BenchTools.Figure("e2e_db_create_stage_p50_ms.visible", Percentile(visible, 0.50), "ms");
+    BenchTools.Figure("e2e_db_create_stage_p95_ms.visible", Percentile(visible, 0.95), "ms");
+    if (createOnly)
+    {
+        return;
+    }
 
     var db = created[0];
     var viaProxy = new PgTarget("proxy", cloud.ProxyPgPort, "owner", db.Password, db.Id);

@@ -15,7 +15,8 @@ internal static class BenchMain
     public static async Task<int> Main(string[] args)
     {
         var quick = args.Contains("--quick");
-        var settings = quick ? BenchSettings.Quick : BenchSettings.Full;
+        // `--only ready` measures request → ready alone (with its stages), skipping backups and the concurrent burst.
+        var settings = (quick ? BenchSettings.Quick : BenchSettings.Full) with { ReadyOnly = args.SkipWhile(a => a != "--only").Skip(1).FirstOrDefault() == "ready" };
         var figures = new List<string>();
         var clock = Stopwatch.StartNew();
         void Emit(string name, double value, string unit)
@@ -26,8 +27,11 @@ internal static class BenchMain
         }
         void Progress(string what) => Console.Error.WriteLine(string.Create(CultureInfo.InvariantCulture, $"[{clock.Elapsed.TotalSeconds,6:0.0} s] {what}"));
 
-        Progress($"codec: {settings.CodecMegabytes} MB sealed into and opened from the filesystem object store");
-        await CodecBench.RunAsync(settings.CodecMegabytes, new ProvisioningOptions().BackupChunkBytes, Emit);
+        if (!settings.ReadyOnly)
+        {
+            Progress($"codec: {settings.CodecMegabytes} MB sealed into and opened from the filesystem object store");
+            await CodecBench.RunAsync(settings.CodecMegabytes, new ProvisioningOptions().BackupChunkBytes, Emit);
+        }
         if (args.Contains("--codec-only"))
         {
             figures.ForEach(Console.WriteLine);
@@ -65,6 +69,8 @@ internal static class BenchMain
 /// <summary>Sizes of one run.</summary>
 internal sealed record BenchSettings(int ReadyDatabases, int ConcurrentDatabases, int BackupMegabytes, int CodecMegabytes)
 {
+    public bool ReadyOnly { get; init; }
+
     public static readonly BenchSettings Quick = new(20, 200, 16, 64);
     // 24 MB end to end, comparable with earlier full runs (the node now stages imports on disk, so more would fit).
     public static readonly BenchSettings Full = new(60, 1000, 24, 256);

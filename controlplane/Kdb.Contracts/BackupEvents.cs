@@ -34,14 +34,19 @@ public sealed record RestoreDrillFailed(string OperationId, DateTimeOffset Times
 /// <summary>Where a restore goes: a new database, or the source itself in place.</summary>
 public sealed record RestoreTarget(string DatabaseId, ulong TenantId, string OrgId, DatabaseLimits Limits);
 
-/// <summary>The control plane asks provisioning to restore a backup.</summary>
+/// <summary>
+/// The control plane asks provisioning to restore a backup. In place, <paramref name="SafetyBackupId"/> names the safety
+/// backup taken first (the control plane records it when its <see cref="BackupCompleted"/>, carrying this request's
+/// operation id, arrives); senders without it leave provisioning to derive the id from the operation.
+/// </summary>
 public sealed record RestoreRequested(
     string OperationId,
     DateTimeOffset Timestamp,
     string BackupId,
     string SourceDatabaseId,
     RestoreTarget Target,
-    bool InPlace) : IKdbEvent;
+    bool InPlace,
+    string? SafetyBackupId = null) : IKdbEvent;
 
 /// <summary>The restore finished; the control plane records the roles it brought back. <paramref name="TenantId"/>: set by an
 /// in-place restore, which moves the database onto a new tenant (the keyspace it was restored into).</summary>

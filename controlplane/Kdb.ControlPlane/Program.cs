@@ -67,6 +67,7 @@ builder.Services.AddHostedService(sp => sp.GetRequiredService<QuotaCoalescer>())
 builder.Services.AddHostedService<BackupRetention>();
 builder.Services.AddHostedService<BackupScheduler>();
 builder.Services.AddHostedService<RestoreDrillScheduler>();
+builder.Services.AddHostedService<DatabaseRetention>();
 
 builder.Services.AddIdentityCore<User>(o =>
     {
@@ -97,6 +98,7 @@ builder.Services.AddSingleton<IConfigureOptions<JwtBearerOptions>>(sp => new Con
 builder.Services.AddAuthorization();
 builder.Services.AddInternalAuth();
 builder.Services.AddSingleton<RouteSignal>();
+builder.Services.AddSingleton<OutboxSignal>();
 builder.Services.AddSingleton<IProxyTracker, ProxyTracker>();
 builder.Services.AddProblemDetails();
 builder.Services.AddKdbRateLimits(builder.Configuration);
@@ -110,6 +112,7 @@ builder.Services.AddKdbBus(builder.Configuration, bus =>
     bus.AddConsumer<DatabaseProvisionedConsumer>();
     bus.AddConsumer<DatabaseProvisioningFailedConsumer>();
     bus.AddConsumer<DatabaseDeletedConsumer>();
+    bus.AddConsumer<DatabaseUndeletedConsumer>();
     bus.AddConsumer<BackupCompletedConsumer>();
     bus.AddConsumer<BackupFailedConsumer>();
     bus.AddConsumer<RestoreCompletedConsumer>();
@@ -154,6 +157,7 @@ api.MapMemberEndpoints();
 app.MapPasswordResetEndpoints();
 api.MapApiKeyEndpoints();
 api.MapDatabaseEndpoints();
+api.MapDatabaseRetentionEndpoints();
 api.MapRoleEndpoints();
 api.MapBackupEndpoints();
 api.MapBackupScheduleEndpoints();

@@ -158,8 +158,42 @@ public sealed class ClusterHost : IDisposable
             var group = ShardGroup.Open(dir, _options, manifest, RaftId);
             manifest.Save(dir);
             Attach(group);
+            if (!join && RaftId == members.Min(m => m.RaftId))
+            {
+                _ = StandForFirstElectionAsync(group);
+            }
             return true;
         });
+    }
+
+    /// <summary>
+    /// A new group has no leader until an election timeout (1–2 s) runs out, and a database placed on it waits that long.
+    /// The member with the lowest id stands at once instead: a couple of heartbeat intervals after creation (its peers'
+    /// replicas are created in parallel and must exist to vote), again if that round found no quorum. Once any leader is
+    /// known it stops; if every round fails the ordinary timeout elects someone.
+    /// </summary>
+    private async Task StandForFirstElectionAsync(ShardGroup group)
+    {
+        for (var round = 1; round <= 3 && !_stopping; round++)
+        {
+            await Task.Delay(_options.TickMs * _options.HeartbeatTicks * round);
+            var stood = new TaskCompletionSource<bool>(TaskCreationOptions.RunContinuationsAsynchronously);
+            Post(group, () =>
+            {
+                var leaderless = group.Node.Leader == 0 && _groups.ContainsKey(group.GroupId);
+                if (leaderless)
+                {
+                    group.Node.Campaign();
+                }
+                stood.TrySetResult(leaderless);
+            });
+            // A host that stops never runs the work; the ordinary timeout covers a loop too busy to answer.
+            var answered = await Task.WhenAny(stood.Task, Task.Delay(TimeSpan.FromSeconds(5))).ConfigureAwait(false);
+            if (answered != stood.Task || !stood.Task.Result)
+            {
+                return;
+            }
+        }
     }
 
     /// <summary>

@@ -77,10 +77,17 @@ internal sealed class ShardStateMachine(IKvEngine engine) : IVersionSource
         DatabaseChanged?.Invoke(databaseId);
     }
 
+    /// <summary>The database a tenant id belongs to. A tenant key left by a drop or a swap names no database; a key written
+    /// before drops cleared it may still name a database id that was created again since, under another tenant, so the
+    /// record must carry this very tenant.</summary>
     public DatabaseRecord? FindTenant(ulong tenantId)
     {
         var r = _engine.Get(SystemKeys.Tenant(tenantId));
-        return r.Found ? FindDatabase(System.Text.Encoding.UTF8.GetString(r.Value!)) : null;
+        if (!r.Found || r.Value!.Length == 0)
+        {
+            return null;
+        }
+        return FindDatabase(System.Text.Encoding.UTF8.GetString(r.Value)) is { } db && db.TenantId == tenantId ? db : null;
     }
 
     public ApplyResult Apply(ulong index, ReadOnlyMemory<byte> command)
@@ -269,7 +276,9 @@ internal sealed class ShardStateMachine(IKvEngine engine) : IVersionSource
         var batch = new WriteBatch();
         batch.DeleteRange(SystemKeys.TenantStart(db.TenantId), SystemKeys.TenantEnd(db.TenantId) ?? [0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF]);
         batch.Delete(SystemKeys.Database(databaseId));
-        // The tenant key stays: a tenant id is never reused (DESIGN).
+        // The tenant key stays reserved (a tenant id is never reused, DESIGN) but names no database: a commit from a session
+        // opened before the drop must find no database, even once a database with the same id exists again.
+        batch.Put(SystemKeys.Tenant(db.TenantId), []);
         _engine.Apply(batch, index);
         Interlocked.Decrement(ref _databaseCount);
         Changed(databaseId);

@@ -40,6 +40,10 @@ public sealed class NodeAdminClient(HttpClient http, Uri internalUrl, Func<Cance
     public Task<DatabaseList> DatabasesAsync(ulong groupId, CancellationToken ct = default) =>
         CallAsync(HttpMethod.Get, $"/internal/v1/groups/{groupId}/databases", null, DatabaseList.Parser, ct);
 
+    /// <summary>Proposes a raw shard command on the group (node scope; the node must lead the group, else 409).</summary>
+    public Task<ProposeResponse> ProposeAsync(ulong groupId, ProposeRequest request, CancellationToken ct = default) =>
+        CallAsync(HttpMethod.Post, $"/internal/v1/groups/{groupId}/propose", request, ProposeResponse.Parser, ct);
+
     /// <summary>Deletes this node's replica of a group it has left (409 while it is still a member, 404 when it has none).</summary>
     public Task RemoveGroupAsync(ulong groupId, CancellationToken ct = default) =>
         SendOnlyAsync(HttpMethod.Delete, $"/internal/v1/groups/{groupId}", null, ct);

@@ -33,6 +33,9 @@ public sealed class ProvisioningOptions
     /// <summary>Plaintext bytes per encrypted backup chunk.</summary>
     public int BackupChunkBytes { get; set; } = 4 << 20;
 
+    /// <summary>How often placement checks that a group with room exists, forming one ahead of demand; zero turns it off.</summary>
+    public TimeSpan GroupAheadInterval { get; set; } = TimeSpan.FromSeconds(2);
+
     /// <summary>How long a new group may take to elect a leader.</summary>
     public TimeSpan GroupLeaderTimeout { get; set; } = TimeSpan.FromSeconds(30);
 

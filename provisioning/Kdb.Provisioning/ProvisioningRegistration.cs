@@ -39,9 +39,11 @@ public static class ProvisioningRegistration
         bus.TryAddSingleton<NodeRepair>();
         bus.AddHostedService<UsageCollector>();
         bus.AddHostedService<NodeRepairService>();
+        bus.AddHostedService<GroupAheadService>();
 
         Add<DatabaseRequestedConsumer>(bus);
         Add<DatabaseDeletionRequestedConsumer>(bus);
+        Add<DatabaseUndeleteRequestedConsumer>(bus);
         Add<RoleChangedConsumer>(bus);
         Add<QuotaStateChangedConsumer>(bus);
         Add<BackupRequestedConsumer>(bus);

@@ -31,6 +31,9 @@ public sealed class EventContractTests
         new RestoreRequested("op_15", At, "bkp_01", "db_0123456789abcdef", new RestoreTarget("db_fedcba9876543210", 7, "org_01", Limits), false),
         new RestoreCompleted("op_16", At, "db_fedcba9876543210", [new RoleVerifier("owner", RoleKind.Owner, Verifier)]),
         new RestoreFailed("op_17", At, "db_fedcba9876543210", "backup missing"),
+        new DatabaseDeletionRequested("op_18", At, "db_0123456789abcdef", Retain: true),
+        new DatabaseUndeleteRequested("op_19", At, "db_0123456789abcdef", QuotaState.ReadOnly),
+        new DatabaseUndeleted("op_20", At, "db_0123456789abcdef"),
     ];
 
     [Fact]
@@ -39,7 +42,7 @@ public sealed class EventContractTests
         var eventTypes = typeof(IKdbEvent).Assembly.GetTypes().Where(t => typeof(IKdbEvent).IsAssignableFrom(t) && !t.IsInterface).ToHashSet();
         var sampled = ((IEnumerable<object[]>)Samples()).Select(row => row[0].GetType()).ToHashSet();
 
-        Assert.Equal(17, eventTypes.Count);
+        Assert.Equal(19, eventTypes.Count);
         Assert.Equal(eventTypes.OrderBy(t => t.Name), sampled.OrderBy(t => t.Name));
         Assert.All(eventTypes, t => Assert.True(t.IsSealed && t.Namespace == "Kdb.Contracts.V1", t.Name));
     }

@@ -58,17 +58,38 @@ public sealed partial class LocalCloudTests
         // The control plane's record follows (RestoreCompleted.TenantId), as the proxies' route shows.
         var (_, route) = await cloud.SendAsync(HttpMethod.Get, $"/internal/v1/routes/{id}", await cloud.ServiceTokenAsync("kdb-proxy", LocalCloud.ProxySecret));
         Assert.Equal(names.Tenant.ToString(System.Globalization.CultureInfo.InvariantCulture), route.GetProperty("tenantId").GetString());
-        // The data as it was before the restore is kept in the safety backup (1,900 rows, no index entries beyond theirs).
-        var safety = JsonDocument.Parse((await File.ReadAllBytesAsync(Path.Combine(cloud.ObjectStorePath, "backups", names.SafetyBackupId, "manifest.json")))[48..]).RootElement;
+        // The data as it was before the restore is kept in the safety backup (1,900 rows, no index entries beyond theirs),
+        // which the control plane lists as a backup of kind safety.
+        var safetyView = default(JsonElement);
+        await EventuallyAsync(async () =>
+        {
+            var (_, list) = await cloud.SendAsync(HttpMethod.Get, $"/v1/databases/{id}/backups", token);
+            safetyView = Assert.Single(list.GetProperty("items").EnumerateArray(), b => b.GetProperty("kind").GetString() == "safety");
+        });
+        Assert.Equal("completed", safetyView.GetProperty("status").GetString());
+        var safetyId = safetyView.GetProperty("id").GetString()!;
+        Assert.NotEqual(names.SafetyBackupId, safetyId);
+        var safety = JsonDocument.Parse((await File.ReadAllBytesAsync(Path.Combine(cloud.ObjectStorePath, "backups", safetyId, "manifest.json")))[48..]).RootElement;
         Assert.Equal(id, safety.GetProperty("databaseId").GetString());
         var backup = JsonDocument.Parse((await File.ReadAllBytesAsync(Path.Combine(cloud.ObjectStorePath, "backups", backupId, "manifest.json")))[48..]).RootElement;
         Assert.True(safety.GetProperty("rows").GetInt64() < backup.GetProperty("rows").GetInt64(), safety.ToString());
+        Assert.Equal(safety.GetProperty("storedSha256").GetString(), safetyView.GetProperty("sha256").GetString());
         // Writes go on as usual on the restored database.
         await using (var conn = await OpenAsync(port, id, password))
         {
             await Exec(conn, "INSERT INTO orders VALUES (5000, 'customer 5', 1.00)");
         }
         Assert.Equal(2001L, await ScalarAsync(port, id, password, "SELECT count(*) FROM orders"));
+
+        // The safety backup restores through the API like any other: the pre-restore data, in a new database.
+        var (restoring, fromSafety) = await cloud.SendAsync(HttpMethod.Post, $"/v1/databases/{id}/restore", token, new { backupId = safetyId, target = "new", name = "before-restore" });
+        Assert.True(restoring == HttpStatusCode.Accepted, fromSafety.ToString());
+        var safetyOperation = fromSafety.GetProperty("operation").GetProperty("id").GetString()!;
+        var safetyDone = await cloud.WaitForAsync($"/v1/operations/{safetyOperation}", token, o => o.GetProperty("status").GetString() != "running");
+        Assert.True(safetyDone.GetProperty("status").GetString() == "succeeded", safetyDone.ToString());
+        var copy = fromSafety.GetProperty("database").GetProperty("id").GetString()!;
+        await cloud.WaitForAsync($"/v1/databases/{copy}", token, d => d.GetProperty("status").GetString() == "ready");
+        Assert.Equal(1900L, await ScalarAsync(await cloud.ReplicaPgPortAsync(copy), copy, password, "SELECT count(*) FROM orders"));
     }
 
     [Fact]

@@ -170,26 +170,6 @@ public sealed partial class LocalCloudTests(LocalCloud cloud) : IClassFixture<Lo
         });
     }
 
-    [Fact]
-    public async Task DeleteDatabase_DropsItsDataOnTheNodes()
-    {
-        var (token, org) = await cloud.UserAsync("delete");
-        var (id, password) = await cloud.CreateReadyDatabaseAsync(token, org, "doomed");
-        var port = await cloud.ReplicaPgPortAsync(id);
-        await using (var conn = await OpenAsync(port, id, password))
-        {
-            await Exec(conn, "CREATE TABLE t (id int PRIMARY KEY)");
-        }
-
-        var (status, body) = await cloud.SendAsync(HttpMethod.Delete, $"/v1/databases/{id}", token);
-        Assert.True(status is HttpStatusCode.Accepted or HttpStatusCode.NoContent, body.ToString());
-        await EventuallyAsync(async () =>
-        {
-            var e = await Assert.ThrowsAsync<PostgresException>(() => OpenAsync(port, id, password));
-            Assert.Equal("28P01", e.SqlState);
-        });
-    }
-
     private async Task<string> BackupAsync(string token, string databaseId)
     {
         var (status, created) = await cloud.SendAsync(HttpMethod.Post, $"/v1/databases/{databaseId}/backups", token, new { });

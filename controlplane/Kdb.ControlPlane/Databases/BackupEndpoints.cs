@@ -20,8 +20,12 @@ public static class BackupEndpoints
 {
     public const string OperationKind = "backup.create";
 
+    /// <summary>Ids of the safety backups in-place restores take first (kind <c>safety</c>; others are <c>regular</c>), as long as
+    /// other backup ids (30 characters).</summary>
+    public const string SafetyPrefix = "bks_";
+
     /// <summary>Backup view (DESIGN: Backup); <c>raftIndex</c> is a u64 as a decimal string.</summary>
-    public sealed record BackupView(string Id, string DatabaseId, string Status, bool Verified, long SizeBytes, string? Sha256, string RaftIndex, string? Error, DateTimeOffset CreatedAt, DateTimeOffset? CompletedAt, DateTimeOffset ExpiresAt, DateTimeOffset? VerifiedAt, string? VerificationDetails);
+    public sealed record BackupView(string Id, string DatabaseId, string Status, bool Verified, long SizeBytes, string? Sha256, string RaftIndex, string? Error, DateTimeOffset CreatedAt, DateTimeOffset? CompletedAt, DateTimeOffset ExpiresAt, DateTimeOffset? VerifiedAt, string? VerificationDetails, string Kind);
 
     /// <summary>How long each plan keeps a backup.</summary>
     public static TimeSpan RetentionFor(string plan) => plan switch
@@ -154,7 +158,8 @@ public static class BackupEndpoints
     }
 
     internal static BackupView View(BackupRecord b) =>
-        new(b.Id, b.DatabaseId, b.Status, b.Verified, b.SizeBytes, b.Sha256, unchecked((ulong)b.RaftIndex).ToString(CultureInfo.InvariantCulture), b.Error, b.CreatedAt, b.CompletedAt, b.ExpiresAt, b.VerifiedAt, b.VerificationDetails);
+        new(b.Id, b.DatabaseId, b.Status, b.Verified, b.SizeBytes, b.Sha256, unchecked((ulong)b.RaftIndex).ToString(CultureInfo.InvariantCulture), b.Error, b.CreatedAt, b.CompletedAt, b.ExpiresAt, b.VerifiedAt, b.VerificationDetails,
+            b.Id.StartsWith(SafetyPrefix, StringComparison.Ordinal) ? "safety" : "regular");
 
     internal static async Task<(DatabaseRecord? Database, IResult? Denied)> RequireAsync(HttpContext http, string databaseId, string required, ControlPlaneDbContext db, CancellationToken ct)
     {
@@ -190,10 +195,16 @@ internal static class BackupOutcomes
 
 internal sealed class BackupCompletedConsumer(ControlPlaneDbContext db, TimeProvider time) : IConsumer<BackupCompleted>
 {
-    public Task Consume(ConsumeContext<BackupCompleted> context)
+    public async Task Consume(ConsumeContext<BackupCompleted> context)
     {
         var m = context.Message;
-        return BackupOutcomes.ApplyAsync(db, m.OperationId, m.BackupId, b =>
+        if (m.BackupId.StartsWith(BackupEndpoints.SafetyPrefix, StringComparison.Ordinal))
+        {
+            await RecordSafetyAsync(m, context.CancellationToken);
+            return;
+        }
+
+        await BackupOutcomes.ApplyAsync(db, m.OperationId, m.BackupId, b =>
         {
             b.Status = "completed";
             b.SizeBytes = m.Result.SizeBytes;
@@ -202,6 +213,53 @@ internal sealed class BackupCompletedConsumer(ControlPlaneDbContext db, TimeProv
             b.KeyId = m.Result.KeyId;
             b.Error = null;
         }, true, null, time.GetUtcNow(), context.CancellationToken);
+    }
+
+    /// <summary>
+    /// The safety backup of an in-place restore: recorded once, completed, when the restore's request named it (so no other
+    /// sender can add backups), and kept as long as the org's plan keeps backups.
+    /// </summary>
+    private async Task RecordSafetyAsync(BackupCompleted m, CancellationToken ct)
+    {
+        var payload = await db.Operations.AsNoTracking()
+            .Where(o => o.Id == m.OperationId && o.Kind == RestoreEndpoints.OperationKind)
+            .Select(o => o.RequestPayload).FirstOrDefaultAsync(ct);
+        var request = payload is null ? null : JsonSerializer.Deserialize<RestoreRequested>(payload);
+        if (request is not { InPlace: true } || request.SafetyBackupId != m.BackupId || request.SourceDatabaseId != m.DatabaseId
+            || await db.Backups.AnyAsync(b => b.Id == m.BackupId, ct))
+        {
+            return;
+        }
+
+        var now = time.GetUtcNow();
+        var plan = await db.Orgs.AsNoTracking().Where(o => o.Id == request.Target.OrgId).Select(o => o.Plan).FirstAsync(ct);
+        db.Backups.Add(new BackupRecord
+        {
+            Id = m.BackupId,
+            DatabaseId = m.DatabaseId,
+            OrgId = request.Target.OrgId,
+            Status = "completed",
+            SizeBytes = m.Result.SizeBytes,
+            Sha256 = m.Result.Sha256,
+            RaftIndex = unchecked((long)m.Result.RaftIndex),
+            KeyId = m.Result.KeyId,
+            OperationId = m.OperationId,
+            CreatedAt = m.Timestamp,
+            CompletedAt = now,
+            ExpiresAt = now + BackupEndpoints.RetentionFor(plan),
+        });
+        try
+        {
+            await db.SaveChangesAsync(ct);
+        }
+        catch (DbUpdateException)
+        {
+            // A duplicate delivery recorded it first (the primary key refused this one); anything else is retried.
+            if (!await db.Backups.AsNoTracking().AnyAsync(b => b.Id == m.BackupId, ct))
+            {
+                throw;
+            }
+        }
     }
 }
 

@@ -8,6 +8,7 @@ using Kdb.ControlPlane.Data;
 using Kdb.ControlPlane.Identity;
 using Kdb.ControlPlane.Ids;
 using Kdb.Contracts.V1;
+using Kdb.Messaging;
 using Kdb.PgWire.Auth;
 using Microsoft.EntityFrameworkCore;
 
@@ -46,8 +47,9 @@ public static partial class DatabaseEndpoints
     [GeneratedRegex("^[a-z][a-z0-9_-]{0,62}$")]
     internal static partial Regex NamePattern();
 
-    private static async Task<IResult> CreateAsync(HttpContext http, string orgId, CreateDatabaseRequest? request, ControlPlaneDbContext db, IConfiguration configuration, TimeProvider time, CancellationToken ct)
+    private static async Task<IResult> CreateAsync(HttpContext http, string orgId, CreateDatabaseRequest? request, ControlPlaneDbContext db, OutboxSignal outbox, IConfiguration configuration, TimeProvider time, CancellationToken ct)
     {
+        var started = time.GetTimestamp();
         var (_, denied) = await OrgAccess.RequireAsync(db, orgId, http.User.UserId(), OrgRoles.Developer, ct);
         if (denied is not null)
         {
@@ -114,6 +116,8 @@ public static partial class DatabaseEndpoints
             return Problems.Conflict("database-name-taken", $"A database named '{name}' already exists in this organization.");
         }
 
+        outbox.Pulse();
+        CreationStages.Record(CreationStages.Api, time.GetElapsedTime(started));
         http.Response.Headers.Location = $"/v1/databases/{database.Id}";
         return Results.Json(
             new CreatedDatabase(View(database), View(operation), new Credentials("owner", password, Uris(configuration, database.Id, "owner", password))),
@@ -145,7 +149,7 @@ public static partial class DatabaseEndpoints
         return database is null ? DatabaseNotFound() : Results.Ok(View(database));
     }
 
-    private static async Task<IResult> DeleteAsync(HttpContext http, string databaseId, ControlPlaneDbContext db, Internal.RouteSignal signal, TimeProvider time, CancellationToken ct)
+    private static async Task<IResult> DeleteAsync(HttpContext http, string databaseId, ControlPlaneDbContext db, Internal.RouteSignal signal, IConfiguration configuration, TimeProvider time, CancellationToken ct)
     {
         var (database, caller) = await FindAsync(http, databaseId, db, ct, tracked: true);
         if (database is null)
@@ -165,21 +169,10 @@ public static partial class DatabaseEndpoints
 
         var now = time.GetUtcNow();
         var operationId = KdbIds.NewTimeOrdered("op_", time);
-        var requested = new DatabaseDeletionRequested(operationId, now, database.Id);
-        var operation = new OperationRecord
-        {
-            Id = operationId,
-            OrgId = database.OrgId,
-            Kind = "database.delete",
-            ResourceId = database.Id,
-            RequestType = typeof(DatabaseDeletionRequested).FullName!,
-            RequestPayload = JsonSerializer.Serialize(requested),
-            CreatedAt = now,
-            LastPublishedAt = now,
-        };
+        // With a retention window the data is kept (suspended) until the purge, so an undelete can bring it back.
+        var requested = new DatabaseDeletionRequested(operationId, now, database.Id, Retain: DatabaseRetentionEndpoints.Window(configuration) > TimeSpan.Zero);
+        var operation = DatabaseRetentionEndpoints.Request(db, database, DatabaseRetentionEndpoints.DeleteKind, requested, now);
         database.Status = "deleting";
-        db.Operations.Add(operation);
-        Outbox.Add(db, requested, now);
         await using (var tx = await db.Database.BeginTransactionAsync(ct))
         {
             await db.SaveChangesAsync(ct);

@@ -1,6 +1,7 @@
 using Kdb.ControlPlane.Data;
 using Kdb.ControlPlane.Internal;
 using Kdb.Contracts.V1;
+using Kdb.Messaging;
 using MassTransit;
 using Microsoft.EntityFrameworkCore;
 
@@ -51,11 +52,18 @@ internal sealed class DatabaseProvisionedConsumer(ControlPlaneDbContext db, Rout
     {
         var m = context.Message;
         var ct = context.CancellationToken;
+        var consumed = time.GetUtcNow();
         var group = unchecked((long)m.GroupId);
-        if (!await db.Operations.AnyAsync(o => o.Id == m.OperationId && o.ResourceId == m.DatabaseId && o.Status == "running", ct))
+        var requestedAt = await db.Operations.AsNoTracking()
+            .Where(o => o.Id == m.OperationId && o.ResourceId == m.DatabaseId && o.Status == "running")
+            .Select(o => (DateTimeOffset?)o.CreatedAt)
+            .FirstOrDefaultAsync(ct);
+        if (requestedAt is null)
         {
             return;
         }
+
+        CreationStages.RecordSince(CreationStages.OutcomeQueue, context.SentTime, consumed);
 
         long routed = 0;
         await using (var tx = await db.Database.BeginTransactionAsync(ct))
@@ -74,12 +82,17 @@ internal sealed class DatabaseProvisionedConsumer(ControlPlaneDbContext db, Rout
             await proxies.WaitForAsync(routed, ct);
         }
 
+        var routedAt = time.GetUtcNow();
         await OperationOutcomes.ApplyAsync(db, signal, m.OperationId, m.DatabaseId, d =>
         {
             d.Status = "ready";
             d.GroupId = group;
             d.StatusReason = null;
-        }, true, null, time.GetUtcNow(), ct);
+        }, true, null, routedAt, ct);
+        var readyAt = time.GetUtcNow();
+        CreationStages.Record(CreationStages.Route, routedAt - consumed);
+        CreationStages.Record(CreationStages.Ready, readyAt - routedAt);
+        CreationStages.Record(CreationStages.Total, readyAt - requestedAt.Value);
     }
 }
 
@@ -96,11 +109,19 @@ internal sealed class DatabaseProvisioningFailedConsumer(ControlPlaneDbContext d
     }
 }
 
-internal sealed class DatabaseDeletedConsumer(ControlPlaneDbContext db, RouteSignal signal, TimeProvider time) : IConsumer<DatabaseDeleted>
+internal sealed class DatabaseDeletedConsumer(ControlPlaneDbContext db, RouteSignal signal, IConfiguration configuration, TimeProvider time) : IConsumer<DatabaseDeleted>
 {
-    public Task Consume(ConsumeContext<DatabaseDeleted> context)
+    public async Task Consume(ConsumeContext<DatabaseDeleted> context)
     {
         var m = context.Message;
-        return OperationOutcomes.ApplyAsync(db, signal, m.OperationId, m.DatabaseId, d => d.Status = "deleted", true, null, time.GetUtcNow(), context.CancellationToken);
+        var ct = context.CancellationToken;
+        // The end of a retention window: the data is gone, and so goes the record.
+        if (await db.Operations.FirstOrDefaultAsync(o => o.Id == m.OperationId && o.ResourceId == m.DatabaseId && o.Kind == DatabaseRetentionEndpoints.PurgeKind, ct) is { } purge)
+        {
+            await DatabaseRetentionEndpoints.CompletePurgeAsync(db, purge, configuration, time, ct);
+            return;
+        }
+
+        await OperationOutcomes.ApplyAsync(db, signal, m.OperationId, m.DatabaseId, d => d.Status = "deleted", true, null, time.GetUtcNow(), ct);
     }
 }

@@ -2,6 +2,7 @@ using System.Text.Json;
 using Kdb.ControlPlane.Data;
 using Kdb.ControlPlane.Internal;
 using Kdb.Contracts.V1;
+using Kdb.Messaging;
 using MassTransit;
 using Microsoft.EntityFrameworkCore;
 
@@ -25,14 +26,36 @@ public static class Outbox
     }
 }
 
-/// <summary>Publishes outbox rows in order, several instances sharing the work through <c>FOR UPDATE SKIP LOCKED</c>.</summary>
-internal sealed partial class OutboxDispatcher(IServiceScopeFactory scopes, IBus bus, StartupState state, TimeProvider time, ILogger<OutboxDispatcher> logger) : BackgroundService
+/// <summary>
+/// Wakes this instance's outbox dispatcher once a request's rows are committed, so a new event leaves at once instead of
+/// at the next poll (the poll alone cost a database creation 100 ms on average and 200 ms at worst).
+/// </summary>
+public sealed class OutboxSignal
 {
+    private TaskCompletionSource _next = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    /// <summary>Completes at the next <see cref="Pulse"/>; take it before looking for rows, so a pulse in between is kept.</summary>
+    public Task Next => Volatile.Read(ref _next).Task;
+
+    /// <summary>Call after the transaction that added outbox rows has committed.</summary>
+    public void Pulse() => Interlocked.Exchange(ref _next, new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously)).TrySetResult();
+}
+
+/// <summary>
+/// Publishes outbox rows in order, several instances sharing the work through <c>FOR UPDATE SKIP LOCKED</c>. Rows
+/// committed on this instance are published as soon as its <see cref="OutboxSignal"/> pulses; the poll finds those of
+/// other instances and of requests whose pulse came while a batch was running.
+/// </summary>
+internal sealed partial class OutboxDispatcher(IServiceScopeFactory scopes, IBus bus, OutboxSignal signal, StartupState state, TimeProvider time, ILogger<OutboxDispatcher> logger) : BackgroundService
+{
+    private static readonly TimeSpan PollInterval = TimeSpan.FromMilliseconds(100);
+
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
         while (!stoppingToken.IsCancellationRequested)
         {
             var published = 0;
+            var wake = signal.Next;
             if (state.IsReady)
             {
                 try
@@ -47,7 +70,7 @@ internal sealed partial class OutboxDispatcher(IServiceScopeFactory scopes, IBus
 
             if (published == 0)
             {
-                await Task.Delay(TimeSpan.FromMilliseconds(200), time, stoppingToken);
+                await Task.WhenAny(wake, Task.Delay(PollInterval, time, stoppingToken));
             }
         }
     }
@@ -63,6 +86,11 @@ internal sealed partial class OutboxDispatcher(IServiceScopeFactory scopes, IBus
         foreach (var row in batch)
         {
             var message = Outbox.Deserialize(row.MessageType, row.Payload);
+            if (message is DatabaseRequested)
+            {
+                CreationStages.Record(CreationStages.Outbox, time.GetUtcNow() - row.CreatedAt);
+            }
+
             await bus.Publish(message, message.GetType(), ct);
             row.DispatchedAt = time.GetUtcNow();
         }

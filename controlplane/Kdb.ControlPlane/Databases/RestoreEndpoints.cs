@@ -103,7 +103,9 @@ public static class RestoreEndpoints
         }
 
         var operationId = KdbIds.NewTimeOrdered("op_", time);
-        var requested = new RestoreRequested(operationId, now, backup.Id, databaseId, new RestoreTarget(database.Id, unchecked((ulong)database.TenantId), org.Id, limits.ToDatabaseLimits()), inPlace);
+        // In place, the data as it was is kept in a safety backup first, recorded (kind safety) once provisioning reports it.
+        var safetyId = inPlace ? KdbIds.NewTimeOrdered(BackupEndpoints.SafetyPrefix, time) : null;
+        var requested = new RestoreRequested(operationId, now, backup.Id, databaseId, new RestoreTarget(database.Id, unchecked((ulong)database.TenantId), org.Id, limits.ToDatabaseLimits()), inPlace, safetyId);
         var operation = new OperationRecord
         {
             Id = operationId,

@@ -135,9 +135,12 @@ public static class Placements
         return Results.Ok(await ViewAsync(db, database, ct));
     }
 
-    private static async Task<IResult> GetAsync(string databaseId, ControlPlaneDbContext db, CancellationToken ct)
+    /// <summary><paramref name="includeDeleted"/>: also a deleted database still in its retention window (not yet purged), whose
+    /// data provisioning keeps, purges or brings back.</summary>
+    private static async Task<IResult> GetAsync(string databaseId, ControlPlaneDbContext db, bool? includeDeleted, CancellationToken ct)
     {
-        var database = await db.Databases.AsNoTracking().FirstOrDefaultAsync(d => d.Id == databaseId && d.Status != "deleted", ct);
+        var any = includeDeleted == true;
+        var database = await db.Databases.AsNoTracking().FirstOrDefaultAsync(d => d.Id == databaseId && (any || d.Status != "deleted"), ct);
         return database is null ? Problems.NotFound("No such database.") : Results.Ok(await ViewAsync(db, database, ct));
     }
 

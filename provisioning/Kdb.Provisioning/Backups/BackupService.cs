@@ -89,14 +89,15 @@ internal sealed class BackupService(DatabaseOperations databases, IObjectStore s
     /// only the scratch copy. The scratch id, its tenant and the safety backup's id derive from the operation, so a
     /// redelivery reuses every step done and recognises a database already swapped.
     /// </summary>
-    public async Task<InPlaceRestore> RestoreInPlaceAsync(string backupId, string operationId, RestoreTarget target, CancellationToken ct)
+    public async Task<InPlaceRestore> RestoreInPlaceAsync(string backupId, string operationId, RestoreTarget target, string? safetyBackupId, CancellationToken ct)
     {
         var (manifest, key, roles) = await OpenVerifiedAsync(backupId, target.OrgId, ct);
         var owner = roles.FirstOrDefault(r => r.Kind == RoleKind.Owner)
             ?? throw new BackupOperationException($"backup {backupId} holds no owner role");
         var location = await databases.LocateAsync(target.DatabaseId, ct)
             ?? throw new BackupOperationException($"in-place restore of backup {backupId}: database {target.DatabaseId} is not placed on any shard group");
-        var (scratchId, scratchTenant, safetyId) = InPlaceRestore.NamesFor(operationId);
+        var (scratchId, scratchTenant, derivedSafetyId) = InPlaceRestore.NamesFor(operationId);
+        var safetyId = safetyBackupId ?? derivedSafetyId;
         var current = await databases.DescribeAsync(location, target.DatabaseId, ct)
             ?? throw new BackupOperationException($"in-place restore of backup {backupId}: group {location.GroupId} does not host database {target.DatabaseId}");
         if (current.TenantId == scratchTenant)
@@ -121,6 +122,10 @@ internal sealed class BackupService(DatabaseOperations databases, IObjectStore s
         }
         return new InPlaceRestore(roles, scratchTenant, safetyId);
     }
+
+    /// <summary>What a backup's manifest reports, or null when the object store has no such backup (yet).</summary>
+    public async Task<BackupResult?> ResultOfAsync(string backupId, CancellationToken ct) =>
+        (await BackupManifest.LoadAsync(store, backupId, ct))?.Result;
 
     /// <summary>Restores a backup into a scratch database, compares it, drops it; returns what was checked.</summary>
     public async Task<string> DrillAsync(string backupId, CancellationToken ct)

@@ -44,7 +44,15 @@ internal sealed partial class RestoreRequestedConsumer(BackupService backups, IL
         {
             if (m.InPlace)
             {
-                var done = await backups.RestoreInPlaceAsync(m.BackupId, m.OperationId, m.Target, context.CancellationToken);
+                InPlaceRestore done;
+                try
+                {
+                    done = await backups.RestoreInPlaceAsync(m.BackupId, m.OperationId, m.Target, m.SafetyBackupId, context.CancellationToken);
+                }
+                finally
+                {
+                    await ReportSafetyBackupAsync(context);
+                }
                 LogInPlace(logger, m.BackupId, m.Target.DatabaseId, done.SafetyBackupId);
                 await context.Publish(new RestoreCompleted(m.OperationId, DateTimeOffset.UtcNow, m.Target.DatabaseId, done.Roles, done.TenantId));
                 return;
@@ -56,6 +64,19 @@ internal sealed partial class RestoreRequestedConsumer(BackupService backups, IL
         {
             LogFailed(logger, m.BackupId, m.Target.DatabaseId, e.Message);
             await context.Publish(new RestoreFailed(m.OperationId, DateTimeOffset.UtcNow, m.Target.DatabaseId, e.Message));
+        }
+    }
+
+    /// <summary>
+    /// The safety backup, once taken (whether the restore then succeeds or fails), is reported to the control plane as a
+    /// BackupCompleted under the restore's operation id, when the request named it; a repeat is harmless there.
+    /// </summary>
+    private async Task ReportSafetyBackupAsync(ConsumeContext<RestoreRequested> context)
+    {
+        var m = context.Message;
+        if (m.SafetyBackupId is { } safetyId && await backups.ResultOfAsync(safetyId, CancellationToken.None) is { } result)
+        {
+            await context.Publish(new BackupCompleted(m.OperationId, DateTimeOffset.UtcNow, safetyId, m.Target.DatabaseId, result));
         }
     }
 

@@ -1,5 +1,6 @@
 using System.Net;
 using Kdb.Contracts.V1;
+using Kdb.Messaging;
 using Kdb.Node.Admin;
 using Kdb.Provisioning.Placement;
 using MassTransit;
@@ -18,6 +19,9 @@ internal sealed partial class DatabaseRequestedConsumer(DatabaseOperations datab
     public async Task Consume(ConsumeContext<DatabaseRequested> context)
     {
         var m = context.Message;
+        // The first attempt's wait is the bus's delivery; a later attempt's includes the failed ones and their backoff.
+        CreationStages.RecordSince(context.GetRetryAttempt() == 0 && context.GetRedeliveryCount() == 0 ? CreationStages.Queue : CreationStages.Retried,
+            context.SentTime, DateTimeOffset.UtcNow);
         try
         {
             var location = await databases.EnsureCreatedAsync(m.DatabaseId, m.TenantId, m.Owner, context.CancellationToken);
@@ -42,18 +46,49 @@ internal sealed partial class DatabaseRequestedConsumer(DatabaseOperations datab
     private static partial void LogFailed(ILogger logger, string databaseId, string reason);
 }
 
-/// <summary>DatabaseDeletionRequested → drop on the group (one range delete) → DatabaseDeleted; repeats are harmless.</summary>
+/// <summary>
+/// DatabaseDeletionRequested → drop on the group (one range delete), or with Retain (a retention window) suspend it and
+/// keep the data → DatabaseDeleted; a later request without Retain is the purge. Repeats are harmless.
+/// </summary>
 internal sealed class DatabaseDeletionRequestedConsumer(DatabaseOperations databases) : IConsumer<DatabaseDeletionRequested>
 {
     public async Task Consume(ConsumeContext<DatabaseDeletionRequested> context)
     {
         var m = context.Message;
+        var ct = context.CancellationToken;
         // Never placed (or already purged): there is no data to drop.
-        if (await databases.LocateAsync(m.DatabaseId, context.CancellationToken) is { } location)
+        if (await databases.LocateAsync(m.DatabaseId, ct, includeDeleted: true) is { } location)
         {
-            await databases.DropAsync(location, m.DatabaseId, context.CancellationToken);
+            if (m.Retain)
+            {
+                await databases.SetStateIfHostedAsync(location, m.DatabaseId, WireState.Suspended, ct);
+            }
+            else
+            {
+                await databases.DropAsync(location, m.DatabaseId, ct);
+            }
         }
         await context.Publish(new DatabaseDeleted(m.OperationId, DateTimeOffset.UtcNow, m.DatabaseId));
+    }
+}
+
+/// <summary>
+/// DatabaseUndeleteRequested → the retained database gets its quota's state back on its nodes → DatabaseUndeleted. Data
+/// that is gone (never placed, or dropped) is a final failure: DatabaseProvisioningFailed with the reason.
+/// </summary>
+internal sealed class DatabaseUndeleteRequestedConsumer(DatabaseOperations databases) : IConsumer<DatabaseUndeleteRequested>
+{
+    public async Task Consume(ConsumeContext<DatabaseUndeleteRequested> context)
+    {
+        var m = context.Message;
+        var ct = context.CancellationToken;
+        var location = await databases.LocateAsync(m.DatabaseId, ct, includeDeleted: true);
+        if (location is null || !await databases.SetStateIfHostedAsync(location, m.DatabaseId, QuotaStateChangedConsumer.ToWire(m.State), ct))
+        {
+            await context.Publish(new DatabaseProvisioningFailed(m.OperationId, DateTimeOffset.UtcNow, m.DatabaseId, "the database's data is no longer on its shard group"));
+            return;
+        }
+        await context.Publish(new DatabaseUndeleted(m.OperationId, DateTimeOffset.UtcNow, m.DatabaseId));
     }
 }
 
@@ -92,14 +127,15 @@ internal sealed class QuotaStateChangedConsumer(DatabaseOperations databases) : 
     {
         var m = context.Message;
         var ct = context.CancellationToken;
-        var state = m.State switch
-        {
-            QuotaState.ReadOnly => WireState.ReadOnly,
-            QuotaState.Suspended => WireState.Suspended,
-            _ => WireState.Active,
-        };
         var location = await databases.LocateAsync(m.DatabaseId, ct)
             ?? throw new InvalidOperationException($"database {m.DatabaseId} has no placement yet");
-        await databases.OnGroupAsync(location, (admin, t) => admin.SetStateAsync(m.DatabaseId, state, t), ct);
+        await databases.OnGroupAsync(location, (admin, t) => admin.SetStateAsync(m.DatabaseId, ToWire(m.State), t), ct);
     }
+
+    public static WireState ToWire(QuotaState state) => state switch
+    {
+        QuotaState.ReadOnly => WireState.ReadOnly,
+        QuotaState.Suspended => WireState.Suspended,
+        _ => WireState.Active,
+    };
 }

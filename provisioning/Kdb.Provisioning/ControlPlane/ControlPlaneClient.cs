@@ -102,10 +102,12 @@ internal sealed class ControlPlaneClient(HttpClient http, ProvisioningOptions op
         return nodes;
     }
 
-    /// <summary>The database's placement, or null when the control plane has no such (undeleted) database.</summary>
-    public async Task<PlacementEntry?> PlacementAsync(string databaseId, CancellationToken ct)
+    /// <summary>The database's placement, or null when the control plane has no such (undeleted) database;
+    /// <paramref name="includeDeleted"/>: also a deleted one still in its retention window.</summary>
+    public async Task<PlacementEntry?> PlacementAsync(string databaseId, CancellationToken ct, bool includeDeleted = false)
     {
-        using var response = await SendAsync(HttpMethod.Get, $"/internal/v1/placements/{Uri.EscapeDataString(databaseId)}", null, ct);
+        var query = includeDeleted ? "?includeDeleted=true" : string.Empty;
+        using var response = await SendAsync(HttpMethod.Get, $"/internal/v1/placements/{Uri.EscapeDataString(databaseId)}{query}", null, ct);
         if (response.StatusCode == HttpStatusCode.NotFound)
         {
             return null;

@@ -1,5 +1,7 @@
+using System.Diagnostics;
 using System.Net;
 using Kdb.Contracts.V1;
+using Kdb.Messaging;
 using Kdb.Node.Admin;
 using Kdb.Node.Admin.Wire;
 using ContractRoleKind = Kdb.Contracts.V1.RoleKind;
@@ -22,9 +24,10 @@ internal sealed class DatabaseOperations(Fleet fleet)
 {
     public Fleet Fleet => fleet;
 
-    /// <summary>The database's group, or null when the control plane has no such database or it is not placed yet.</summary>
-    public async Task<DatabaseLocation?> LocateAsync(string databaseId, CancellationToken ct) =>
-        await fleet.ControlPlane.PlacementAsync(databaseId, ct) is { GroupId: { } group, ReplicaNodeIds.Count: > 0 } p
+    /// <summary>The database's group, or null when the control plane has no such database or it is not placed yet;
+    /// <paramref name="includeDeleted"/>: also a deleted database whose data is retained.</summary>
+    public async Task<DatabaseLocation?> LocateAsync(string databaseId, CancellationToken ct, bool includeDeleted = false) =>
+        await fleet.ControlPlane.PlacementAsync(databaseId, ct, includeDeleted) is { GroupId: { } group, ReplicaNodeIds.Count: > 0 } p
             ? new DatabaseLocation(group, p.ReplicaNodeIds, p.LeaderNodeId)
             : null;
 
@@ -34,7 +37,11 @@ internal sealed class DatabaseOperations(Fleet fleet)
     /// </summary>
     public async Task<DatabaseLocation?> EnsureCreatedAsync(string databaseId, ulong tenantId, RoleVerifier owner, CancellationToken ct)
     {
-        var placement = await fleet.ControlPlane.PlacementAsync(databaseId, ct);
+        var started = Stopwatch.GetTimestamp();
+        // The node list placement needs is fetched alongside the lookup: one round trip to the control plane less.
+        var lookup = fleet.ControlPlane.PlacementAsync(databaseId, ct);
+        await Task.WhenAll(lookup, fleet.RefreshNodesAsync(ct));
+        var placement = await lookup;
         if (placement is null)
         {
             return null;
@@ -65,9 +72,12 @@ internal sealed class DatabaseOperations(Fleet fleet)
                 : throw new PlacementImpossibleException($"database {databaseId} already exists on group {location.GroupId} with another tenant");
         }
         var request = new CreateDatabaseRequest { GroupId = location.GroupId, DatabaseId = databaseId, TenantId = tenantId, Owner = ToWire(owner) };
+        var creating = Stopwatch.GetTimestamp();
+        CreationStages.Record(CreationStages.Placement, Stopwatch.GetElapsedTime(started, creating));
         try
         {
             await OnGroupAsync(location, (admin, t) => admin.CreateDatabaseAsync(request, t), ct);
+            CreationStages.Record(CreationStages.NodeCreate, Stopwatch.GetElapsedTime(creating));
         }
         catch (NodeAdminException e) when (e.Status == HttpStatusCode.Conflict && e.Title != "Not the leader")
         {
@@ -97,6 +107,20 @@ internal sealed class DatabaseOperations(Fleet fleet)
     /// <summary>An admin call on the group (leader first); <paramref name="call"/> gets a token that ends after <paramref name="timeout"/> (default 30 s).</summary>
     public Task<T> OnGroupAsync<T>(DatabaseLocation location, Func<NodeAdminClient, CancellationToken, Task<T>> call, CancellationToken ct, TimeSpan? timeout = null) =>
         fleet.OnGroupAsync(location.NodeIds, location.LeaderNodeId, call, timeout ?? Fleet.CallTimeout, ct);
+
+    /// <summary>Sets the node-enforced state; false when the group does not host the database.</summary>
+    public async Task<bool> SetStateIfHostedAsync(DatabaseLocation location, string databaseId, Node.Admin.Wire.DatabaseState state, CancellationToken ct)
+    {
+        try
+        {
+            await OnGroupAsync(location, (admin, t) => admin.SetStateAsync(databaseId, state, t), ct);
+            return true;
+        }
+        catch (NodeAdminException e) when (e.Status == HttpStatusCode.NotFound)
+        {
+            return false;
+        }
+    }
 
     /// <summary>Drops the database's data on its group; a database the group does not host counts as dropped.</summary>
     public async Task DropAsync(DatabaseLocation location, string databaseId, CancellationToken ct)

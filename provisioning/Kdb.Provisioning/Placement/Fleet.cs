@@ -36,6 +36,9 @@ internal sealed class Fleet(ControlPlaneClient controlPlane, HttpClient adminHtt
     public static readonly TimeSpan CallTimeout = TimeSpan.FromSeconds(30);
 
     private static readonly TimeSpan NodeListReuse = TimeSpan.FromSeconds(1);
+
+    // Placement wants the node list as of now; one fetched this recently (alongside the request's own lookup) is that.
+    private static readonly TimeSpan PlacementFreshness = TimeSpan.FromMilliseconds(250);
     private volatile NodeSnapshot? _recentNodes;
 
     // Only touched under the placement gate.
@@ -56,8 +59,9 @@ internal sealed class Fleet(ControlPlaneClient controlPlane, HttpClient adminHtt
         await _placementGate.WaitAsync(ct);
         try
         {
-            var nodes = await controlPlane.NodesAsync(ct);
-            _recentNodes = new NodeSnapshot(nodes, Stopwatch.GetTimestamp());
+            var nodes = _recentNodes is { } recent && Stopwatch.GetElapsedTime(recent.At) < PlacementFreshness
+                ? recent.Nodes
+                : await RefreshNodesAsync(ct);
             var alive = nodes.Where(n => n.Alive).ToDictionary(n => n.NodeId, StringComparer.Ordinal);
             var groups = KnownGroups(nodes);
             GroupPlacement? best = null;
@@ -74,6 +78,33 @@ internal sealed class Fleet(ControlPlaneClient controlPlane, HttpClient adminHtt
             best ??= await FormGroupAsync(alive.Values.ToList(), groups, ct);
             Reserve(best);
             return best;
+        }
+        finally
+        {
+            _placementGate.Release();
+        }
+    }
+
+    /// <summary>
+    /// Forms a group ahead of demand when the fleet has none with room: none at all, or every group at least nine tenths
+    /// full. A creation then never waits for a new group's election (1–2 s of election timeout, most of a cold first
+    /// creation). Groups with a dead replica still count as room: replacing replicas is repair's work, and a group formed
+    /// around them would take the spare node repair needs. Returns the new group's id, or null when none was needed or
+    /// too few nodes are alive yet.
+    /// </summary>
+    public async Task<ulong?> FormGroupAheadAsync(CancellationToken ct)
+    {
+        await _placementGate.WaitAsync(ct);
+        try
+        {
+            var nodes = await RefreshNodesAsync(ct);
+            var groups = KnownGroups(nodes);
+            var alive = nodes.Where(n => n.Alive).ToList();
+            if (groups.Values.Any(g => g.Databases < options.MaxDatabasesPerGroup * 9 / 10) || alive.Count < options.ReplicasPerGroup)
+            {
+                return null;
+            }
+            return (await FormGroupAsync(alive, groups, ct)).GroupId;
         }
         finally
         {
@@ -156,6 +187,14 @@ internal sealed class Fleet(ControlPlaneClient controlPlane, HttpClient adminHtt
         return known.NodeIds;
     }
 
+    /// <summary>Fetches the node list and keeps it for placement and admin calls.</summary>
+    public async Task<IReadOnlyList<NodeEntry>> RefreshNodesAsync(CancellationToken ct)
+    {
+        var nodes = await controlPlane.NodesAsync(ct);
+        _recentNodes = new NodeSnapshot(nodes, Stopwatch.GetTimestamp());
+        return nodes;
+    }
+
     /// <summary>
     /// The node list, fetched at most once per <see cref="NodeListReuse"/>: an admin call only needs the replicas'
     /// endpoints (stable across restarts) and a hint of who is alive (a stale one only changes the order tried).
@@ -163,13 +202,9 @@ internal sealed class Fleet(ControlPlaneClient controlPlane, HttpClient adminHtt
     /// </summary>
     private async Task<IReadOnlyList<NodeEntry>> RecentNodesAsync(CancellationToken ct)
     {
-        if (_recentNodes is { } recent && Stopwatch.GetElapsedTime(recent.At) < NodeListReuse)
-        {
-            return recent.Nodes;
-        }
-        var nodes = await controlPlane.NodesAsync(ct);
-        _recentNodes = new NodeSnapshot(nodes, Stopwatch.GetTimestamp());
-        return nodes;
+        return _recentNodes is { } recent && Stopwatch.GetElapsedTime(recent.At) < NodeListReuse
+            ? recent.Nodes
+            : await RefreshNodesAsync(ct);
     }
 
     private async Task<GroupPlacement> FormGroupAsync(List<NodeEntry> alive, Dictionary<ulong, KnownGroup> groups, CancellationToken ct)
@@ -188,12 +223,13 @@ internal sealed class Fleet(ControlPlaneClient controlPlane, HttpClient adminHtt
         while (groupId == 0 || groups.ContainsKey(groupId));
         var request = new CreateGroupRequest { GroupId = groupId };
         request.Members.AddRange(members.Select(m => new Member { NodeId = m.NodeId, InternalUrl = m.InternalUrl.ToString().TrimEnd('/') }));
-        foreach (var m in members)
+        // All members at once: the group elects as soon as a majority holds it.
+        await Task.WhenAll(members.Select(async m =>
         {
             using var call = CancellationTokenSource.CreateLinkedTokenSource(ct);
             call.CancelAfter(CallTimeout);
             await Admin(m).CreateGroupAsync(request, call.Token);
-        }
+        }));
         var leader = await WaitForLeaderAsync(groupId, members, ct);
         var placement = new GroupPlacement(groupId, members.Select(m => m.NodeId).ToList(), leader);
         _local[groupId] = new LocalGroup(placement.NodeIds, leader, 0);

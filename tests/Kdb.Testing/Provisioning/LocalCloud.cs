@@ -32,6 +32,9 @@ public class LocalCloud(PostgresFixture postgres) : IAsyncLifetime
 
     public string ObjectStorePath => Cloud.ObjectStorePath;
 
+    /// <summary>The control plane's own PostgreSQL database (for tests that move recorded times back).</summary>
+    public string ControlPlaneDatabase => _database?.ConnectionString ?? throw new InvalidOperationException("the local cloud has not started");
+
     /// <summary>The node processes, in start order.</summary>
     public IReadOnlyList<CloudNode> Nodes => Cloud.Nodes;
 
@@ -50,7 +53,8 @@ public class LocalCloud(PostgresFixture postgres) : IAsyncLifetime
         _cloud = await WholeCloud.StartAsync(_database.ConnectionString, new WholeCloudOptions
         {
             Nodes = NodeCount,
-            ControlPlaneArguments = ["--RateLimits:TokenRequestsPerMinute=100000", "--RateLimits:ApiRequestsPerMinute=1000000", .. ControlPlaneArguments],
+            // Deleted databases past their retention window are purged within a second (tests move the deletion back in time).
+            ControlPlaneArguments = ["--RateLimits:TokenRequestsPerMinute=100000", "--RateLimits:ApiRequestsPerMinute=1000000", "--Databases:PurgeInterval=00:00:01", .. ControlPlaneArguments],
             LogLevel = LogLevel,
             AliveNodesSeconds = 60,
             DirectoryPrefix = "kdb-prov-",
