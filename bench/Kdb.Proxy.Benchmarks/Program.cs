@@ -46,8 +46,8 @@ try
         // The same measurement on a proxy with workstation GC, for comparison with the configured one.
         await using var workstation = await ProxyProcess.StartAsync(bed.Routes.BaseAddress, bed.Cluster.Issuer, environment: new Dictionary<string, string> { ["DOTNET_gcServer"] = "0" });
         var viaWorkstation = viaProxy with { Port = workstation.PgPort };
-        var (m1, o1) = await IdleKbAsync(viaProxy, FindDescendant(bed.Proxy.ProcessId, "Kdb.Proxy.dll"), idleSessions);
-        var (m2, o2) = await IdleKbAsync(viaWorkstation, FindDescendant(workstation.ProcessId, "Kdb.Proxy.dll"), idleSessions);
+        var (m1, o1) = await IdleKbAsync(viaProxy, ProcessStats.FindHost(bed.Proxy.ProcessId, "Kdb.Proxy.dll"), idleSessions);
+        var (m2, o2) = await IdleKbAsync(viaWorkstation, ProcessStats.FindHost(workstation.ProcessId, "Kdb.Proxy.dll"), idleSessions);
         BenchTools.Figure("proxy_idle_conn_kb", m1, "KB");
         BenchTools.Figure("proxy_idle_conn_kb.with_first_half", o1, "KB");
         BenchTools.Figure("proxy_idle_conn_kb.workstation_gc", m2, "KB");
@@ -55,42 +55,25 @@ try
         return;
     }
 
+    if (only == "select")
+    {
+        // The select ratio alone, three alternated rounds (the machine's load drifts hit both sides alike).
+        LoadPgbench(viaProxy);
+        for (var round = 0; round < 3; round++)
+        {
+            SelectFigures(bed, leader, direct, viaProxy, seconds);
+        }
+
+        return;
+    }
+
     // First, before any load has grown the proxy's heap: RSS growth per idle session is only meaningful then.
-    var (marginalKb, overallKb) = await IdleKbAsync(viaProxy, FindDescendant(bed.Proxy.ProcessId, "Kdb.Proxy.dll"), idleSessions);
+    var (marginalKb, overallKb) = await IdleKbAsync(viaProxy, ProcessStats.FindHost(bed.Proxy.ProcessId, "Kdb.Proxy.dll"), idleSessions);
     BenchTools.Figure("proxy_idle_conn_kb", marginalKb, "KB");
     BenchTools.Figure("proxy_idle_conn_kb.with_first_half", overallKb, "KB");
 
-    Console.Error.WriteLine("# pgbench -i -s 1 through the proxy");
-    for (var attempt = 1; ; attempt++)
-    {
-        try
-        {
-            BenchTools.Pgbench(viaProxy, TimeSpan.FromMinutes(10), "-i", "-s", "1", "-q");
-            break;
-        }
-        catch (InvalidOperationException e) when (attempt < 3)
-        {
-            // On a loaded machine a leader change can end the load with an unknown outcome: load again, from scratch.
-            Console.Error.WriteLine($"# pgbench -i failed (attempt {attempt}), again: {e.Message.Split('\n', StringSplitOptions.RemoveEmptyEntries)[^1]}");
-        }
-    }
-
-    var proxyPid = FindDescendant(bed.Proxy.ProcessId, "Kdb.Proxy.dll");
-    var leaderPid = FindDescendant(leader.ProcessId, "Kdb.Node.dll");
-    var leaderCpu0 = CpuSeconds(leaderPid);
-    var directTps = BenchTools.PgbenchTps(direct, "-S", seconds);
-    var leaderCpu1 = CpuSeconds(leaderPid);
-    var proxyCpu0 = CpuSeconds(proxyPid);
-    var proxyTps = BenchTools.PgbenchTps(viaProxy, "-S", seconds);
-    var proxyCpu1 = CpuSeconds(proxyPid);
-
-    // CPU per transaction (from /proc, 10 ms ticks): on 2 shared cores the select ratio is a contest for CPU between
-    // pgbench, the node and the proxy, so the proxy's own cost per statement is the figure that explains it.
-    BenchTools.Figure("proxy_cpu_us_per_tx.proxy", (proxyCpu1 - proxyCpu0) * 1e6 / (proxyTps * seconds), "us");
-    BenchTools.Figure("proxy_cpu_us_per_tx.node_direct", (leaderCpu1 - leaderCpu0) * 1e6 / (directTps * seconds), "us");
-    BenchTools.Figure("proxy_select_tps.direct", directTps, "tps");
-    BenchTools.Figure("proxy_select_tps.proxy", proxyTps, "tps");
-    BenchTools.Figure("proxy_over_direct_select", proxyTps / directTps, "x");
+    LoadPgbench(viaProxy);
+    SelectFigures(bed, leader, direct, viaProxy, seconds);
 
     var directP50 = await RoundTripP50UsAsync(direct);
     var proxyP50 = await RoundTripP50UsAsync(viaProxy);
@@ -123,38 +106,47 @@ finally
     await bed.DisposeAsync();
 }
 
-// The launcher starts hosts under setsid and a watchdog shell: the proxy itself is a descendant of that pid.
-static int FindDescendant(int root, string marker)
+// pgbench -i -s 1 through the proxy.
+static void LoadPgbench(PgTarget viaProxy)
 {
-    var pending = new Queue<int>([root]);
-    while (pending.TryDequeue(out var pid))
+    Console.Error.WriteLine("# pgbench -i -s 1 through the proxy");
+    for (var attempt = 1; ; attempt++)
     {
-        var cmdline = File.Exists($"/proc/{pid}/cmdline") ? File.ReadAllText($"/proc/{pid}/cmdline") : string.Empty;
-        // The wrapper shell's command line names the assembly too; the host is the process that dotnet itself runs.
-        if (cmdline.Contains(marker, StringComparison.Ordinal) && cmdline.Split('\0')[0].EndsWith("dotnet", StringComparison.Ordinal))
+        try
         {
-            return pid;
+            BenchTools.Pgbench(viaProxy, TimeSpan.FromMinutes(10), "-i", "-s", "1", "-q");
+            break;
         }
-
-        foreach (var task in Directory.Exists($"/proc/{pid}/task") ? Directory.GetDirectories($"/proc/{pid}/task") : [])
+        catch (InvalidOperationException e) when (attempt < 3)
         {
-            var children = Path.Combine(task, "children");
-            foreach (var child in File.Exists(children) ? File.ReadAllText(children).Split(' ', StringSplitOptions.RemoveEmptyEntries) : [])
-            {
-                pending.Enqueue(int.Parse(child, System.Globalization.CultureInfo.InvariantCulture));
-            }
+            // On a loaded machine a leader change can end the load with an unknown outcome: load again, from scratch.
+            Console.Error.WriteLine($"# pgbench -i failed (attempt {attempt}), again: {e.Message.Split('\n', StringSplitOptions.RemoveEmptyEntries)[^1]}");
         }
     }
-
-    throw new InvalidOperationException($"no process running {marker} below pid {root}");
 }
 
-// User plus system CPU seconds of a process so far.
-static double CpuSeconds(int pid)
+// pgbench -S directly, then through the proxy: TPS of each and the CPU each process spends per transaction.
+static void SelectFigures(ProxyTestBed bed, ClusterNodeProcess leader, PgTarget direct, PgTarget viaProxy, int seconds)
 {
-    var stat = File.ReadAllText($"/proc/{pid}/stat");
-    var fields = stat[(stat.LastIndexOf(')') + 2)..].Split(' ');
-    return (long.Parse(fields[11], System.Globalization.CultureInfo.InvariantCulture) + long.Parse(fields[12], System.Globalization.CultureInfo.InvariantCulture)) / 100.0;
+    var proxyPid = ProcessStats.FindHost(bed.Proxy.ProcessId, "Kdb.Proxy.dll");
+    var leaderPid = ProcessStats.FindHost(leader.ProcessId, "Kdb.Node.dll");
+    var leaderCpu0 = ProcessStats.CpuSeconds(leaderPid);
+    var directTps = BenchTools.PgbenchTps(direct, "-S", seconds);
+    var leaderCpu1 = ProcessStats.CpuSeconds(leaderPid);
+    var proxyCpu0 = ProcessStats.CpuSeconds(proxyPid);
+    var nodeCpu0 = ProcessStats.CpuSeconds(leaderPid);
+    var proxyTps = BenchTools.PgbenchTps(viaProxy, "-S", seconds);
+    var proxyCpu1 = ProcessStats.CpuSeconds(proxyPid);
+    var nodeCpu1 = ProcessStats.CpuSeconds(leaderPid);
+
+    // CPU per transaction (from /proc, 10 ms ticks): on 2 shared cores the select ratio is a contest for CPU between
+    // pgbench, the node and the proxy, so the proxy's own cost per statement is the figure that explains it.
+    BenchTools.Figure("proxy_cpu_us_per_tx.proxy", (proxyCpu1 - proxyCpu0) * 1e6 / (proxyTps * seconds), "us");
+    BenchTools.Figure("proxy_cpu_us_per_tx.node_direct", (leaderCpu1 - leaderCpu0) * 1e6 / (directTps * seconds), "us");
+    BenchTools.Figure("proxy_cpu_us_per_tx.node_via_proxy", (nodeCpu1 - nodeCpu0) * 1e6 / (proxyTps * seconds), "us");
+    BenchTools.Figure("proxy_select_tps.direct", directTps, "tps");
+    BenchTools.Figure("proxy_select_tps.proxy", proxyTps, "tps");
+    BenchTools.Figure("proxy_over_direct_select", proxyTps / directTps, "x");
 }
 
 static string Cs(PgTarget t) => t.ConnectionString + ";Pooling=false;SSL Mode=Disable;Gss Encryption Mode=Disable";

@@ -8,7 +8,6 @@ using Kdb.Proxy.Routing;
 using Kdb.Proxy.Throttling;
 using Kdb.Proxy.Tls;
 using Kdb.ServiceDefaults;
-using Microsoft.AspNetCore.Connections;
 using Microsoft.Extensions.Diagnostics.HealthChecks;
 
 var builder = WebApplication.CreateBuilder(args);
@@ -38,7 +37,6 @@ var bind = System.Net.IPAddress.Parse(builder.Configuration["BindAddress"] ?? "1
 builder.ListenOn(options.ManagementPort);
 builder.WebHost.ConfigureKestrel(kestrel =>
 {
-    kestrel.Listen(bind, options.PgPort, listen => listen.UseConnectionHandler<PgFrontHandler>());
     kestrel.Listen(bind, options.HttpPort);
 
     // The data API's own limit (DESIGN: 1 MiB bodies); Kestrel answers 413 before the body reaches a node.
@@ -97,6 +95,11 @@ builder.Services.AddSingleton(sp => new PgFrontServices(
     TimeProvider.System,
     sp.GetRequiredService<ILogger<PgFrontConnection>>()));
 
+// The PostgreSQL port is the proxy's own socket listener (see PgListener), opened beside Kestrel's ports.
+builder.Services.AddSingleton(sp => new PgListener(
+    sp.GetRequiredService<PgFrontServices>(), sp.GetRequiredService<Microsoft.AspNetCore.Hosting.Server.IServer>(), bind, sp.GetRequiredService<ILogger<PgListener>>()));
+builder.Services.AddHostedService(sp => sp.GetRequiredService<PgListener>());
+
 var app = builder.Build();
 app.MapKdbManagementEndpoints(options.ManagementPort);
 app.MapHttpFront(options.HttpPort, app.Services.GetRequiredService<PgFrontServices>().Tokens);
@@ -108,9 +111,10 @@ public partial class Program
     private const string InlineCompletionsVariable = "DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS";
 }
 
-/// <summary>Ready once the first full route table has been loaded.</summary>
-internal sealed class RoutesLoadedCheck(IRouteCache routes) : IHealthCheck
+/// <summary>Ready once the PostgreSQL port is open and the first full route table has been loaded.</summary>
+internal sealed class RoutesLoadedCheck(IRouteCache routes, PgListener pg) : IHealthCheck
 {
     public Task<HealthCheckResult> CheckHealthAsync(HealthCheckContext context, CancellationToken cancellationToken = default) =>
-        Task.FromResult(routes.Loaded ? HealthCheckResult.Healthy($"route version {routes.Version}") : HealthCheckResult.Unhealthy("no route table yet"));
+        Task.FromResult(!pg.Listening ? HealthCheckResult.Unhealthy("the PostgreSQL port is not open")
+            : routes.Loaded ? HealthCheckResult.Healthy($"route version {routes.Version}") : HealthCheckResult.Unhealthy("no route table yet"));
 }

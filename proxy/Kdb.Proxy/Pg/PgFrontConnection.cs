@@ -1,7 +1,9 @@
+using System.Buffers;
 using System.Buffers.Binary;
 using System.IO.Pipelines;
 using System.Net;
 using System.Net.Security;
+using System.Net.Sockets;
 using System.Security.Authentication;
 using System.Text;
 using Kdb.Node.Auth;
@@ -10,7 +12,6 @@ using Kdb.Proxy.Logs;
 using Kdb.Proxy.Routing;
 using Kdb.Proxy.Throttling;
 using Kdb.Proxy.Tls;
-using Microsoft.AspNetCore.Connections;
 
 namespace Kdb.Proxy.Pg;
 
@@ -34,7 +35,7 @@ internal sealed record PgFrontServices(
 /// failed login — unknown database, foreign database, wrong password, wrong token — is the same 28P01 after a full
 /// exchange (DESIGN: failed logins look alike).
 /// </summary>
-internal sealed partial class PgFrontConnection(ConnectionContext connection, PgFrontServices services)
+internal sealed partial class PgFrontConnection(Socket socket, PgFrontServices services, CancellationToken abort)
 {
     // Password and SASL messages are small; PostgreSQL itself caps them near this size.
     private const int MaxAuthMessage = 16 * 1024;
@@ -42,9 +43,13 @@ internal sealed partial class PgFrontConnection(ConnectionContext connection, Pg
     private static int _readOnlyRotation;
 
     private readonly ProxyOptions _options = services.Options;
-    private readonly string _clientIp = (connection.RemoteEndPoint as IPEndPoint)?.Address.ToString() ?? "unknown";
-    private readonly bool _loopback = connection.RemoteEndPoint is IPEndPoint ip && IPAddress.IsLoopback(ip.Address);
-    private IDuplexPipe _client = connection.Transport;
+    private readonly string _clientIp = (socket.RemoteEndPoint as IPEndPoint)?.Address.ToString() ?? "unknown";
+    private readonly bool _loopback = socket.RemoteEndPoint is IPEndPoint ip && IPAddress.IsLoopback(ip.Address);
+
+    // The client's byte stream (the socket's own, or TLS over it), and pipes over it for the startup exchange only:
+    // the relay uses the stream directly.
+    private Stream _stream = new NetworkStream(socket, ownsSocket: false);
+    private IDuplexPipe _client = null!;
     private SslStream? _tls;
     private string? _sniHost;
 
@@ -56,7 +61,8 @@ internal sealed partial class PgFrontConnection(ConnectionContext connection, Pg
 
             // The startup deadline's timer and link go as soon as the session is up: an idle session keeps nothing
             // it no longer needs (memory per idle connection is a target).
-            using (var startup = CancellationTokenSource.CreateLinkedTokenSource(connection.ConnectionClosed))
+            _client = new StreamPipe(_stream);
+            using (var startup = CancellationTokenSource.CreateLinkedTokenSource(abort))
             {
                 startup.CancelAfter(_options.StartupTimeout);
                 session = await StartupAsync(startup.Token).ConfigureAwait(false);
@@ -67,7 +73,7 @@ internal sealed partial class PgFrontConnection(ConnectionContext connection, Pg
                 await RelayAsync(session).ConfigureAwait(false);
             }
         }
-        catch (Exception e) when (e is OperationCanceledException or IOException or AuthenticationException or ConnectionResetException or ObjectDisposedException)
+        catch (Exception e) when (e is OperationCanceledException or IOException or AuthenticationException or SocketException or ObjectDisposedException)
         {
             // The client went away, timed out during startup, or failed the TLS handshake: nothing to answer.
         }
@@ -367,14 +373,9 @@ internal sealed partial class PgFrontConnection(ConnectionContext connection, Pg
         // Bytes pipelined behind the request would be taken as if they came over TLS (CVE-2021-23214): refuse them.
         // The check must come before the answer: once 'S' is out, a fast client's ClientHello may already be
         // buffered, and refusing that dropped good handshakes at random.
-        if (certificate is not null && _client.Input.TryRead(out ReadResult pending))
+        if (certificate is not null && (socket.Available > 0 || _client.Input.TryRead(out ReadResult pending) && Pending(pending)))
         {
-            bool extra = !pending.Buffer.IsEmpty;
-            _client.Input.AdvanceTo(pending.Buffer.Start);
-            if (extra)
-            {
-                return false;
-            }
+            return false;
         }
 
         Memory<byte> answer = _client.Output.GetMemory(1);
@@ -386,12 +387,28 @@ internal sealed partial class PgFrontConnection(ConnectionContext connection, Pg
             return true;
         }
 
-        var tls = new SslStream(new PipeStream(connection.Transport), leaveInnerStreamOpen: false);
+        await CompletePipesAsync().ConfigureAwait(false);
+        var tls = new SslStream(_stream, leaveInnerStreamOpen: false);
         _tls = tls;
+        _stream = tls;
+        _client = new StreamPipe(tls);
         await tls.AuthenticateAsServerAsync(new SslServerAuthenticationOptions { ServerCertificate = certificate, ClientCertificateRequired = false }, ct).ConfigureAwait(false);
         _sniHost = tls.TargetHostName;
-        _client = new StreamPipe(tls);
         return true;
+    }
+
+    private bool Pending(ReadResult read)
+    {
+        bool any = !read.Buffer.IsEmpty;
+        _client.Input.AdvanceTo(read.Buffer.Start);
+        return any;
+    }
+
+    // The startup pipes hand their pooled buffers back; the stream under them stays open.
+    private async ValueTask CompletePipesAsync()
+    {
+        await _client.Input.CompleteAsync().ConfigureAwait(false);
+        await _client.Output.CompleteAsync().ConfigureAwait(false);
     }
 
     private async Task RelayAsync(Session session)
@@ -399,12 +416,22 @@ internal sealed partial class PgFrontConnection(ConnectionContext connection, Pg
         services.Metrics.SessionOpened();
         try
         {
-            using var stop = CancellationTokenSource.CreateLinkedTokenSource(connection.ConnectionClosed, session.Database.RemovedToken);
-            await _client.Output.FlushAsync(stop.Token).ConfigureAwait(false);
-            await PgRelay.RunAsync(_client, session.Backend, session.Database, services.Time, stop).ConfigureAwait(false);
+            await _client.Output.FlushAsync(abort).ConfigureAwait(false);
+
+            // Whatever the client sent behind its last startup message goes first.
+            byte[] pending = [];
+            if (_client.Input.TryRead(out ReadResult read))
+            {
+                pending = read.Buffer.ToArray();
+                _client.Input.AdvanceTo(read.Buffer.End);
+            }
+
+            await CompletePipesAsync().ConfigureAwait(false);
+            await PgRelay.RunAsync(_stream, socket, session.Backend, pending, session.Database, services.Time, abort).ConfigureAwait(false);
         }
         finally
         {
+            session.Backend.Dispose();
             services.Metrics.SessionClosed();
             services.Cancels.Unregister(session.ProcessId);
             session.Database.CloseSession();

@@ -1,40 +1,79 @@
 using System.Buffers;
-using System.IO.Pipelines;
+using System.Buffers.Binary;
 using System.Net.Sockets;
+using System.Runtime.CompilerServices;
 using Kdb.Proxy.Routing;
 
 namespace Kdb.Proxy.Pg;
 
 /// <summary>
-/// Relays an authenticated session between the client's pipe and the node's socket. Bytes are copied segment by
-/// segment from pooled pipe memory: nothing is allocated per message. Client-to-node traffic is followed message by
+/// Relays an authenticated session between the client and the node's socket: per message one receive into a buffer
+/// the session owns and one send of what arrived, nothing allocated. Client-to-node traffic is followed message by
 /// message (only the 5-byte headers are read) so that statements of a <c>throttled</c> database pass its token bucket.
 /// </summary>
-internal static class PgRelay
+internal sealed class PgRelay(Stream client, Socket clientSocket, Socket backend, DatabaseState database, TimeProvider time)
 {
-    // Kestrel's pool hands out 4 KB blocks; asking for a few lets one receive carry a typical result batch.
-    private const int ReceiveHint = 16 * 1024;
+    // Each direction keeps a small buffer for the session's life, big enough for a typical statement or result, so a
+    // receive needs no zero-byte wait before it; a receive that fills it switches to a pooled large buffer until the
+    // burst ends. An idle session so holds 2 KB of buffers.
+    private const int SmallBuffer = 1024;
+    private const int LargeBuffer = 32 * 1024;
+    private const int HeaderLength = 5;
+
+    private readonly Stream _client = client;
+    private readonly Socket _clientSocket = clientSocket;
+    private readonly Socket _backend = backend;
+    private readonly DatabaseState _database = database;
+    private readonly TimeProvider _time = time;
+    private readonly byte[] _buffers = new byte[2 * SmallBuffer];
+    private long _remaining; // bytes of the current client message not yet seen
+    private int _closed;
 
     /// <summary>
-    /// Runs both directions until either side closes or <paramref name="stop"/> fires; cancels <paramref name="stop"/>
-    /// itself when one direction ends, to end the other (the caller's source, so a session holds one, not two).
+    /// Runs both directions until either side closes, the database's route is removed or <paramref name="abort"/>
+    /// fires. <paramref name="pending"/> holds client bytes read during startup and not yet relayed.
+    /// <paramref name="client"/> is the client's stream (the socket's own, or TLS over it).
     /// </summary>
-    public static async Task RunAsync(IDuplexPipe client, Socket backend, DatabaseState database, TimeProvider time, CancellationTokenSource stop)
+    public static async Task RunAsync(Stream client, Socket clientSocket, Socket backend, byte[] pending, DatabaseState database, TimeProvider time, CancellationToken abort)
     {
-        Task up = ClientToBackendAsync(client.Input, backend, database, time, stop.Token);
-        Task down = BackendToClientAsync(backend, client.Output, database, stop.Token);
+        var relay = new PgRelay(client, clientSocket, backend, database, time);
+
+        // Ending a session closes both sockets, which ends both directions' pending receives: no token rides along
+        // with each receive and send.
+        using CancellationTokenRegistration removed = database.RemovedToken.UnsafeRegister(static r => ((PgRelay)r!).Close(), relay);
+        using CancellationTokenRegistration aborted = abort.UnsafeRegister(static r => ((PgRelay)r!).Close(), relay);
+        Task up = relay.ClientToBackendAsync(pending);
+        Task down = relay.BackendToClientAsync();
         await Task.WhenAny(up, down).ConfigureAwait(false);
-        await stop.CancelAsync().ConfigureAwait(false);
+        relay.Close();
+        await Task.WhenAll(Quiet(up), Quiet(down)).ConfigureAwait(false);
+    }
+
+    private void Close()
+    {
+        if (Interlocked.Exchange(ref _closed, 1) != 0)
+        {
+            return;
+        }
+
         try
         {
-            backend.Shutdown(SocketShutdown.Both);
+            _backend.Shutdown(SocketShutdown.Both);
         }
         catch (SocketException)
         {
         }
 
-        backend.Dispose();
-        await Task.WhenAll(Quiet(up), Quiet(down)).ConfigureAwait(false);
+        _backend.Dispose();
+        try
+        {
+            // The listener disposes the client's socket once the session's task ends; shutting it down now ends the
+            // client-side receive.
+            _clientSocket.Shutdown(SocketShutdown.Both);
+        }
+        catch (Exception e) when (e is SocketException or ObjectDisposedException)
+        {
+        }
     }
 
     private static async Task Quiet(Task task)
@@ -49,138 +88,175 @@ internal static class PgRelay
         }
     }
 
-    private static async Task ClientToBackendAsync(PipeReader input, Socket backend, DatabaseState database, TimeProvider time, CancellationToken cancellationToken)
+    private async Task ClientToBackendAsync(byte[] pending)
     {
-        long remaining = 0; // bytes of the current message not yet seen
-        while (true)
+        Memory<byte> small = _buffers.AsMemory(0, SmallBuffer);
+        int carry = 0; // a partial message header kept at the buffer's start
+        if (pending.Length > 0)
         {
-            ReadResult r = await input.ReadAsync(cancellationToken).ConfigureAwait(false);
-            ReadOnlySequence<byte> buffer = r.Buffer;
-            long sendable = 0;
-            TimeSpan wait = TimeSpan.Zero;
-            while (sendable < buffer.Length)
+            carry = await ForwardAsync(pending).ConfigureAwait(false);
+            if (carry < 0)
             {
-                if (remaining > 0)
+                return;
+            }
+
+            pending.AsSpan(pending.Length - carry).CopyTo(small.Span);
+        }
+
+        // TLS reads wait for data with a zero-byte read: SslStream then holds no record buffer while the session idles.
+        bool waitFirst = _client is not NetworkStream;
+        byte[]? large = null;
+        try
+        {
+            while (true)
+            {
+                Memory<byte> buffer = large is null ? small : large;
+                if (waitFirst && carry == 0)
                 {
-                    long take = Math.Min(remaining, buffer.Length - sendable);
-                    remaining -= take;
-                    sendable += take;
-                    continue;
+                    await _client.ReadAsync(Memory<byte>.Empty).ConfigureAwait(false);
                 }
 
-                if (buffer.Length - sendable < 5)
+                int n = await _client.ReadAsync(buffer[carry..]).ConfigureAwait(false);
+                if (n == 0)
                 {
-                    break; // a partial header waits for its remaining bytes
+                    return;
                 }
 
-                ReadOnlySequence<byte> header = buffer.Slice(sendable, 5);
-                byte code = header.FirstSpan[0];
-                int length = PgFrames.ReadInt32(header.Slice(1));
-                if (length < 4)
+                int filled = carry + n;
+                carry = await ForwardAsync(buffer[..filled]).ConfigureAwait(false);
+                if (carry < 0)
                 {
                     return; // not the protocol: end the session
                 }
 
-                if (code is (byte)'Q' or (byte)'E' && database.Throttled)
+                Memory<byte> next = buffer;
+                if (filled == buffer.Length && large is null)
                 {
-                    wait = database.TakeStatementToken(time);
-                    if (wait > TimeSpan.Zero)
-                    {
-                        // Send what precedes the statement, sleep, then send the statement with the next round.
-                        remaining = 0;
-                        break;
-                    }
+                    large = ArrayPool<byte>.Shared.Rent(LargeBuffer);
+                    next = large;
+                }
+                else if (filled < buffer.Length && large is not null)
+                {
+                    next = small;
                 }
 
-                remaining = length + 1L;
+                buffer.Slice(filled - carry, carry).CopyTo(next);
+                if (large is not null && next.Length == SmallBuffer)
+                {
+                    ArrayPool<byte>.Shared.Return(large);
+                    large = null;
+                }
             }
-
-            if (sendable > 0)
+        }
+        finally
+        {
+            if (large is not null)
             {
-                await SendAsync(backend, buffer.Slice(0, sendable), cancellationToken).ConfigureAwait(false);
-                database.AddBytesIn(sendable);
+                ArrayPool<byte>.Shared.Return(large);
             }
+        }
+    }
 
-            input.AdvanceTo(buffer.GetPosition(sendable), wait > TimeSpan.Zero ? buffer.GetPosition(sendable) : buffer.End);
-            if (wait > TimeSpan.Zero)
+    /// <summary>
+    /// Sends the whole messages and message parts in <paramref name="data"/>, a throttled database's statements
+    /// after their token; returns how many bytes at its end are an incomplete header (kept for the next receive),
+    /// or -1 when a header is not the protocol's.
+    /// </summary>
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
+    private async ValueTask<int> ForwardAsync(Memory<byte> data)
+    {
+        int position = 0;
+        int sent = 0;
+        while (position < data.Length)
+        {
+            if (_remaining > 0)
             {
-                await Task.Delay(wait, time, cancellationToken).ConfigureAwait(false);
-                await ForceSendStatementAsync(input, backend, database, cancellationToken).ConfigureAwait(false);
+                int take = (int)Math.Min(_remaining, data.Length - position);
+                _remaining -= take;
+                position += take;
                 continue;
             }
 
-            if (r.IsCompleted || r.IsCanceled)
+            if (data.Length - position < HeaderLength)
             {
-                return;
+                break;
             }
+
+            byte code = data.Span[position];
+            int length = BinaryPrimitives.ReadInt32BigEndian(data.Span.Slice(position + 1, 4));
+            if (length < 4)
+            {
+                return -1;
+            }
+
+            if (code is (byte)'Q' or (byte)'E' && _database.Throttled)
+            {
+                TimeSpan wait = _database.TakeStatementToken(_time);
+                if (wait > TimeSpan.Zero)
+                {
+                    // What precedes the statement goes now; the statement, having paid, after the wait.
+                    await SendAsync(data[sent..position]).ConfigureAwait(false);
+                    sent = position;
+                    await Task.Delay(wait, _time).ConfigureAwait(false);
+                }
+            }
+
+            _remaining = length + 1L;
         }
+
+        await SendAsync(data[sent..position]).ConfigureAwait(false);
+        return data.Length - position;
     }
 
-    // After the wait the statement has paid its token: its header is sent without asking the bucket again.
-    private static async Task ForceSendStatementAsync(PipeReader input, Socket backend, DatabaseState database, CancellationToken cancellationToken)
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
+    private async ValueTask SendAsync(ReadOnlyMemory<byte> data)
     {
-        ReadResult r = await input.ReadAtLeastAsync(5, cancellationToken).ConfigureAwait(false);
-        if (r.Buffer.Length < 5)
+        if (data.IsEmpty)
         {
-            input.AdvanceTo(r.Buffer.Start, r.Buffer.End);
             return;
         }
 
-        ReadOnlySequence<byte> header = r.Buffer.Slice(0, 5);
-        long message = PgFrames.ReadInt32(header.Slice(1)) + 1L;
-        long have = Math.Min(message, r.Buffer.Length);
-        await SendAsync(backend, r.Buffer.Slice(0, have), cancellationToken).ConfigureAwait(false);
-        database.AddBytesIn(have);
-        input.AdvanceTo(r.Buffer.GetPosition(have));
-        long left = message - have;
-        while (left > 0)
+        _database.AddBytesIn(data.Length);
+        while (!data.IsEmpty)
         {
-            ReadResult more = await input.ReadAsync(cancellationToken).ConfigureAwait(false);
-            if (more.Buffer.IsEmpty && (more.IsCompleted || more.IsCanceled))
-            {
-                return;
-            }
-
-            long n = Math.Min(left, more.Buffer.Length);
-            await SendAsync(backend, more.Buffer.Slice(0, n), cancellationToken).ConfigureAwait(false);
-            database.AddBytesIn(n);
-            input.AdvanceTo(more.Buffer.GetPosition(n));
-            left -= n;
+            int n = await _backend.SendAsync(data, SocketFlags.None).ConfigureAwait(false);
+            data = data[n..];
         }
     }
 
-    private static async ValueTask SendAsync(Socket socket, ReadOnlySequence<byte> data, CancellationToken cancellationToken)
+    private async Task BackendToClientAsync()
     {
-        foreach (ReadOnlyMemory<byte> segment in data)
+        Memory<byte> small = _buffers.AsMemory(SmallBuffer, SmallBuffer);
+        byte[]? large = null;
+        try
         {
-            ReadOnlyMemory<byte> rest = segment;
-            while (!rest.IsEmpty)
+            while (true)
             {
-                int n = await socket.SendAsync(rest, SocketFlags.None, cancellationToken).ConfigureAwait(false);
-                rest = rest[n..];
+                Memory<byte> buffer = large is null ? small : large;
+                int n = await _backend.ReceiveAsync(buffer, SocketFlags.None).ConfigureAwait(false);
+                if (n == 0)
+                {
+                    return;
+                }
+
+                await _client.WriteAsync(buffer[..n]).ConfigureAwait(false);
+                _database.AddBytesOut(n);
+                if (n == buffer.Length)
+                {
+                    large ??= ArrayPool<byte>.Shared.Rent(LargeBuffer); // a full buffer: more is likely waiting
+                }
+                else if (large is not null)
+                {
+                    ArrayPool<byte>.Shared.Return(large);
+                    large = null;
+                }
             }
         }
-    }
-
-    private static async Task BackendToClientAsync(Socket backend, PipeWriter output, DatabaseState database, CancellationToken cancellationToken)
-    {
-        while (true)
+        finally
         {
-            // A zero-byte receive waits for data without holding a buffer: idle sessions cost no pipe memory.
-            await backend.ReceiveAsync(Memory<byte>.Empty, SocketFlags.None, cancellationToken).ConfigureAwait(false);
-            Memory<byte> memory = output.GetMemory(ReceiveHint);
-            int n = await backend.ReceiveAsync(memory, SocketFlags.None, cancellationToken).ConfigureAwait(false);
-            if (n == 0)
+            if (large is not null)
             {
-                return;
-            }
-
-            output.Advance(n);
-            database.AddBytesOut(n);
-            FlushResult f = await output.FlushAsync(cancellationToken).ConfigureAwait(false);
-            if (f.IsCompleted || f.IsCanceled)
-            {
-                return;
+                ArrayPool<byte>.Shared.Return(large);
             }
         }
     }
