@@ -30,6 +30,17 @@ internal sealed class CountingSnapshot(IKvSnapshot inner, IUsageSink sink, strin
         return r;
     }
 
+    public bool TryGetLent(ReadOnlySpan<byte> key, out ReadOnlySpan<byte> value, out ulong version)
+    {
+        if (!inner.TryGetLent(key, out value, out version))
+        {
+            return false;
+        }
+        _rows++;
+        _bytes += key.Length + value.Length;
+        return true;
+    }
+
     public IEnumerable<KvEntry> Scan(byte[] start, byte[]? end, int limit = 0, bool reverse = false)
     {
         foreach (var e in inner.Scan(start, end, limit, reverse))

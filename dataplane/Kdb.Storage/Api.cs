@@ -140,6 +140,17 @@ public interface IKvSnapshot : IKvReader, IDisposable
 {
     /// <summary>Reads see every batch with a version ≤ this and nothing newer.</summary>
     ulong Version { get; }
+
+    /// <summary>Reads one key without copying its value: <paramref name="value"/> is lent and stays valid until
+    /// this snapshot is disposed (never write through it or keep it longer). False when <see cref="GetResult.Found"/>
+    /// would be. Wrappers that do not override it fall back to a copying <see cref="IKvReader.Get"/>.</summary>
+    bool TryGetLent(ReadOnlySpan<byte> key, out ReadOnlySpan<byte> value, out ulong version)
+    {
+        var r = Get(key);
+        value = r.Value;
+        version = r.Version;
+        return r.Found;
+    }
 }
 
 /// <summary>The storage engine: a durable ordered key-value store with versions.</summary>

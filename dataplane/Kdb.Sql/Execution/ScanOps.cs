@@ -202,8 +202,8 @@ internal sealed class PointGetOp(TableInfo table, string alias, BoundExpr[] keyV
             KeyEncoder.WriteValue(writer, v, index.Descending[i]);
         }
 
-        var value = ctx.Transaction.Get(writer.WrittenSpan);
-        if (value is null)
+        // The row is decoded straight from the snapshot's bytes: no copy of the stored value.
+        if (!ctx.Transaction.TryGetLent(writer.WrittenSpan, out var value))
         {
             return false;
         }

@@ -54,7 +54,7 @@ internal sealed class TableInfo
     public byte[] IndexPrefix(uint indexId) => KeyEncoder.Prefix(Tenant, Table.Id, indexId);
 
     /// <summary>Decodes a stored row into <paramref name="row"/> (slots) and puts the key in the hidden slot.</summary>
-    public void Decode(byte[]? key, byte[] value, Value[] row, bool[]? needed = null)
+    public void Decode(byte[]? key, ReadOnlySpan<byte> value, Value[] row, bool[]? needed = null)
     {
         var present = RowCodec.Decode(value, Kinds, row, needed);
         for (var i = present; i < SlotCount; i++)

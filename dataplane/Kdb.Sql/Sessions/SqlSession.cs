@@ -505,6 +505,8 @@ public sealed partial class SqlSession : IDisposable
 
         public Kdb.Storage.GetResult Get(ReadOnlySpan<byte> key) => inner.Get(key);
 
+        public bool TryGetLent(ReadOnlySpan<byte> key, out ReadOnlySpan<byte> value, out ulong version) => inner.TryGetLent(key, out value, out version);
+
         public IEnumerable<Kdb.Storage.KvEntry> Scan(byte[] start, byte[]? end, int limit = 0, bool reverse = false) => inner.Scan(start, end, limit, reverse);
 
         public ulong NewestVersion(ReadOnlySpan<byte> key) => inner.NewestVersion(key);

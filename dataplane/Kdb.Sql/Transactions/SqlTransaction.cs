@@ -119,6 +119,28 @@ internal sealed class SqlTransaction : IDisposable
         return _snapshot.Get(key).Value;
     }
 
+    /// <summary>
+    /// As <see cref="Get(ReadOnlySpan{byte})"/> without copying a committed value: <paramref name="value"/> is lent by
+    /// the snapshot and valid only until the transaction ends, so decode it at once and keep nothing that points into it.
+    /// </summary>
+    public bool TryGetLent(ReadOnlySpan<byte> key, out ReadOnlySpan<byte> value)
+    {
+        if (_writesStore is { Count: > 0 } writes && writes.TryGetValue(key.ToArray(), out var own))
+        {
+            value = own;
+            return own is not null;
+        }
+
+        RecordPointRead(key);
+        if (IsRangeDeleted(key))
+        {
+            value = default;
+            return false;
+        }
+
+        return _snapshot.TryGetLent(key, out value, out _);
+    }
+
     /// <summary>Reads a key without recording it (catalog and sequence reads that validate elsewhere).</summary>
     public byte[]? GetUntracked(byte[] key)
     {

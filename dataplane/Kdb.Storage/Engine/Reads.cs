@@ -70,6 +70,52 @@ internal static class Reads
         return r.Found && r.Kind == OpKind.Put && r.Version >= r.RangeVersion ? new GetResult(r.Value!, r.Version) : default;
     }
 
+    /// <summary>As <see cref="Get"/> without copying: a delta value is its immutable array, a segment value is a
+    /// span of the mapped file, which stays mapped while the caller holds a reference on <paramref name="vs"/>.</summary>
+    public static bool TryGetLent(VersionSet vs, ReadOnlySpan<byte> key, ulong maxVersion, out ReadOnlySpan<byte> value, out ulong version)
+    {
+        value = default;
+        version = 0;
+        ulong rtMax = 0;
+        var d = Lookup(vs.Active, key, maxVersion, ref rtMax);
+        for (var i = 0; d is null && i < vs.Frozen.Length; i++)
+        {
+            d = Lookup(vs.Frozen[i], key, maxVersion, ref rtMax);
+        }
+        if (d is not null)
+        {
+            // One read of the payload: a tombstone is not an array.
+            var payload = d.Value;
+            if (payload is null || d.Version < rtMax)
+            {
+                return false;
+            }
+            value = payload;
+            version = d.Version;
+            return true;
+        }
+        foreach (var s in vs.Segments)
+        {
+            if (s.RangeTombstones.Length != 0)
+            {
+                rtMax = Math.Max(rtMax, MaxCovering(s.RangeTombstones, key, maxVersion));
+            }
+            var pos = s.Find(key);
+            if (pos >= 0)
+            {
+                var v = s.VersionAt(pos);
+                if (s.KindAt(pos) != OpKind.Put || v < rtMax)
+                {
+                    return false;
+                }
+                value = s.ValueAt(pos);
+                version = v;
+                return true;
+            }
+        }
+        return false;
+    }
+
     public static ulong NewestVersion(VersionSet vs, ReadOnlySpan<byte> key, ulong maxVersion)
     {
         var r = Lookup(vs, key, maxVersion, wantValue: false);

@@ -680,6 +680,13 @@ internal sealed partial class StorageEngine : IKvEngine, IKvGroupCommit
             return Reads.Get(vs, key, version);
         }
 
+        // The snapshot's reference on vs keeps its segments mapped until Dispose, so the lent span outlives this call.
+        public bool TryGetLent(ReadOnlySpan<byte> key, out ReadOnlySpan<byte> value, out ulong valueVersion)
+        {
+            Check();
+            return Reads.TryGetLent(vs, key, version, out value, out valueVersion);
+        }
+
         public ulong NewestVersion(ReadOnlySpan<byte> key)
         {
             Check();
