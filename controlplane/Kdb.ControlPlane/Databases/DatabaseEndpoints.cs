@@ -1,6 +1,5 @@
 using System.Buffers.Binary;
 using System.Security.Cryptography;
-using System.Text.Json;
 using System.Text.Json.Serialization;
 using System.Text.RegularExpressions;
 using Kdb.ControlPlane.Api;
@@ -90,22 +89,9 @@ public static partial class DatabaseEndpoints
         };
         var operationId = KdbIds.NewTimeOrdered("op_", time);
         var requested = new DatabaseRequested(operationId, now, database.Id, unchecked((ulong)database.TenantId), orgId, new RoleVerifier("owner", RoleKind.Owner, verifier), plan.ToDatabaseLimits());
-        var operation = new OperationRecord
-        {
-            Id = operationId,
-            OrgId = orgId,
-            Kind = "database.create",
-            Status = "running",
-            ResourceId = database.Id,
-            RequestType = typeof(DatabaseRequested).FullName!,
-            RequestPayload = JsonSerializer.Serialize(requested),
-            CreatedAt = now,
-            LastPublishedAt = now,
-        };
         db.Databases.Add(database);
         db.DatabaseRoles.Add(new DatabaseRoleRecord { DatabaseId = database.Id, Name = "owner", Kind = "owner", ScramVerifier = verifier, CreatedAt = now });
-        db.Operations.Add(operation);
-        Outbox.Add(db, requested, now);
+        var operation = DatabaseRetentionEndpoints.Request(db, database, "database.create", requested, now);
         try
         {
             await db.SaveChangesAsync(ct);

@@ -106,19 +106,7 @@ public static class RestoreEndpoints
         // In place, the data as it was is kept in a safety backup first, recorded (kind safety) once provisioning reports it.
         var safetyId = inPlace ? KdbIds.NewTimeOrdered(BackupEndpoints.SafetyPrefix, time) : null;
         var requested = new RestoreRequested(operationId, now, backup.Id, databaseId, new RestoreTarget(database.Id, unchecked((ulong)database.TenantId), org.Id, limits.ToDatabaseLimits()), inPlace, safetyId);
-        var operation = new OperationRecord
-        {
-            Id = operationId,
-            OrgId = org.Id,
-            Kind = OperationKind,
-            ResourceId = database.Id,
-            RequestType = typeof(RestoreRequested).FullName!,
-            RequestPayload = JsonSerializer.Serialize(requested),
-            CreatedAt = now,
-            LastPublishedAt = now,
-        };
-        db.Operations.Add(operation);
-        Outbox.Add(db, requested, now);
+        var operation = DatabaseRetentionEndpoints.Request(db, database, OperationKind, requested, now);
         await using (var tx = await db.Database.BeginTransactionAsync(ct))
         {
             try
