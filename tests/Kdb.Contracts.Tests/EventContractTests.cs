@@ -10,6 +10,7 @@ public sealed class EventContractTests
 {
     private static readonly DateTimeOffset At = new(2026, 11, 22, 3, 0, 0, TimeSpan.Zero);
     private static readonly DatabaseLimits Limits = new(100, 500, 10L << 30);
+    private static readonly TimeSpan Patience = TimeSpan.FromMinutes(2);
     private const string Verifier = "SCRAM-SHA-256$4096:c2FsdA==$c3RvcmVk:c2VydmVy";
 
     public static TheoryData<IKdbEvent> Samples() =>
@@ -53,6 +54,13 @@ public sealed class EventContractTests
     {
         await using var provider = new ServiceCollection()
             .AddMassTransitTestHarness(bus => bus.AddConsumer(typeof(Recorder<>).MakeGenericType(sample.GetType())))
+            // The harness ends a wait after its inactivity timeout (seconds by default); on a loaded 2-core box the
+            // first delivery of a theory (JIT, bus start) can take longer than that without anything being wrong.
+            .Configure<TestHarnessOptions>(options =>
+            {
+                options.TestTimeout = Patience;
+                options.TestInactivityTimeout = Patience;
+            })
             .BuildServiceProvider(true);
         var harness = provider.GetRequiredService<ITestHarness>();
         await harness.Start();
@@ -93,7 +101,7 @@ public sealed class EventContractTests
     private static async Task<object> WaitTypedAsync<T>(ITestHarness harness)
         where T : class
     {
-        using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+        using var cts = new CancellationTokenSource(Patience);
         await foreach (var consumed in harness.Consumed.SelectAsync<T>(cts.Token))
         {
             return consumed.Context.Message;
