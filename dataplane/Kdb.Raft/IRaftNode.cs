@@ -34,6 +34,8 @@ public interface IRaftNode
     /// <summary>Forces an election now (tests and operator tools).</summary>
     void Campaign();
 
+    /// <summary>True when <see cref="GetReady"/> has something. A leader sends the appends its proposals and commit advances
+    /// owe followers when asked (one per follower, however many proposals came since the last Ready).</summary>
     bool HasReady { get; }
     Ready GetReady();
     void Advance(Ready ready);

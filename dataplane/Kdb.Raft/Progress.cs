@@ -23,6 +23,8 @@ internal sealed class Progress(ulong next, bool isLearner, int maxInflight)
     public long SnapshotAcked { get; set; }
     public long SnapshotSent { get; set; }
     public bool SnapshotProgressed { get; set; }
+    /// <summary>The commit index carried by the last append sent to this peer.</summary>
+    public ulong CommitSent { get; set; }
 
     public bool IsPaused => State switch
     {

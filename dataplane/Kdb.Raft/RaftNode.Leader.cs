@@ -99,7 +99,7 @@ internal sealed partial class RaftNode
             return new ProposeResult(ProposeStatus.TransferInProgress, 0, 0, _leadTransferee, "leadership transfer in progress");
         }
         var index = AppendEntry(EntryType.Normal, command);
-        BroadcastAppend();
+        OweAppends();
         return new ProposeResult(ProposeStatus.Accepted, index, Term, Id);
     }
 
@@ -225,6 +225,37 @@ internal sealed partial class RaftNode
     /// <summary>How far the leader's own log counts toward a quorum: all of it when the host persists before sending, else what is durable.</summary>
     private ulong SelfMatch => _config.AsyncLeaderAppend ? _log.Stabled : _log.LastIndex;
 
+    /// <summary>
+    /// Every follower is owed an append (new entries, or a commit index it has not been sent): sent once, when the host
+    /// next asks for a Ready. A round that takes many proposals and acknowledgements then sends each follower one append
+    /// carrying all of them, instead of one per proposal and one per commit advance, and each follower answers once
+    /// (each message is a decode, a step, a reply and a share of a frame on both sides). Delaying a send is always safe.
+    /// </summary>
+    private void OweAppends() => _appendsOwed = true;
+
+    private bool _appendsOwed;
+
+    private void SendOwedAppends()
+    {
+        if (!_appendsOwed)
+        {
+            return;
+        }
+        _appendsOwed = false;
+        if (Role != RaftRole.Leader)
+        {
+            return;
+        }
+        foreach (var (id, pr) in _progress)
+        {
+            if (id != Id)
+            {
+                // An append already sent this round with the current commit index carries everything: send only what is new.
+                SendAppend(id, sendIfEmpty: pr.CommitSent < _log.Committed);
+            }
+        }
+    }
+
     private void BroadcastAppend()
     {
         foreach (var id in _progress.Keys)
@@ -266,6 +297,7 @@ internal sealed partial class RaftNode
             Entries = entries,
             Commit = _log.Committed,
         });
+        pr.CommitSent = _log.Committed;
         if (entries.Length > 0)
         {
             if (pr.State == ProgressState.Replicate)
@@ -453,7 +485,7 @@ internal sealed partial class RaftNode
         }
         if (MaybeCommit())
         {
-            BroadcastAppend();
+            OweAppends();
         }
         else if (wasPaused)
         {

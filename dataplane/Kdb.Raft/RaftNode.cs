@@ -262,6 +262,7 @@ internal sealed partial class RaftNode : IRaftNode
         _leaseDisabled = false;
         _quiesced = false;
         _idleTicks = 0;
+        _appendsOwed = false;
     }
 
     private ulong NextRandom()
@@ -316,8 +317,10 @@ internal sealed partial class RaftNode : IRaftNode
 
     private HardState CurrentHardState => new(Term, Vote, _log.Committed);
 
+    // Appends owed to followers (OweAppends) are built by GetReady, so owing them is itself something to hand out.
     public bool HasReady =>
-        _messages.Count > 0
+        _appendsOwed
+        || _messages.Count > 0
         || _earlyMessages.Count > 0
         || _readStates.Count > 0
         || _log.LastIndex > _log.Stabled
@@ -328,6 +331,7 @@ internal sealed partial class RaftNode : IRaftNode
 
     public Ready GetReady()
     {
+        SendOwedAppends();
         var unstable = _log.LastIndex > _log.Stabled ? _log.Slice(_log.Stabled + 1, _log.LastIndex, long.MaxValue) : [];
         var applyFrom = Math.Max(_log.Applied, _log.CompactedIndex) + 1;
         var committed = _log.Committed >= applyFrom ? _log.Slice(applyFrom, _log.Committed, long.MaxValue) : [];
@@ -377,7 +381,7 @@ internal sealed partial class RaftNode : IRaftNode
             if (_config.AsyncLeaderAppend && Role == RaftRole.Leader && MaybeCommit())
             {
                 // Our own append just became durable and completed a quorum.
-                BroadcastAppend();
+                OweAppends();
             }
         }
         foreach (var e in ready.CommittedEntries)
