@@ -17,6 +17,7 @@ internal static class ProxySqlState
     public const string TooManyConnections = "53300";
     public const string QuotaSuspended = "53400";
     public const string CannotConnectNow = "57P03";
+    public const string AdminShutdown = "57P01";
 }
 
 /// <summary>Request codes of untyped startup-phase packets.</summary>

@@ -35,7 +35,7 @@ internal sealed record PgFrontServices(
 /// failed login — unknown database, foreign database, wrong password, wrong token — is the same 28P01 after a full
 /// exchange (DESIGN: failed logins look alike).
 /// </summary>
-internal sealed partial class PgFrontConnection(Socket socket, PgFrontServices services, CancellationToken abort)
+internal sealed partial class PgFrontConnection(Socket socket, PgFrontServices services, CancellationToken drain, CancellationToken abort)
 {
     // Password and SASL messages are small; PostgreSQL itself caps them near this size.
     private const int MaxAuthMessage = 16 * 1024;
@@ -427,7 +427,7 @@ internal sealed partial class PgFrontConnection(Socket socket, PgFrontServices s
             }
 
             await CompletePipesAsync().ConfigureAwait(false);
-            await PgRelay.RunAsync(_stream, socket, session.Backend, pending, session.Database, services.Time, abort).ConfigureAwait(false);
+            await PgRelay.RunAsync(_stream, socket, session.Backend, pending, session.Database, services.Time, drain, abort).ConfigureAwait(false);
         }
         finally
         {

@@ -8,10 +8,12 @@ namespace Kdb.Proxy.Pg;
 /// The tenant PostgreSQL port on a plain socket listener, beside Kestrel rather than inside it: once a session is
 /// relayed, each message is one receive and one send between two sockets, without Kestrel's pipes, per-read work and
 /// per-connection objects (CPU per message and memory per idle session are both targets). Shutdown drains: the
-/// listener closes at once, sessions get the host's shutdown timeout (<c>Proxy:DrainTimeout</c>), then are cut.
+/// listener closes at once; sessions between transactions end at once with 57P01, the others when their transaction
+/// ends or at the host's shutdown timeout (<c>Proxy:DrainTimeout</c>), whichever comes first.
 /// </summary>
 internal sealed partial class PgListener(PgFrontServices services, IServer server, IPAddress bind, ILogger<PgListener> logger) : IHostedLifecycleService
 {
+    private readonly CancellationTokenSource _drain = new();
     private readonly CancellationTokenSource _abort = new();
     private readonly TaskCompletionSource _drained = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private Socket? _listener;
@@ -68,16 +70,27 @@ internal sealed partial class PgListener(PgFrontServices services, IServer serve
             Leave();
         }
 
+        // Sessions between transactions end now, the others when their transaction does.
+        await _drain.CancelAsync().ConfigureAwait(false);
         try
         {
             await _drained.Task.WaitAsync(cancellationToken).ConfigureAwait(false);
+            return;
         }
         catch (OperationCanceledException)
         {
-            // The drain timeout passed: the sessions left are cut.
+            // The drain timeout passed: the sessions left are ended (57P01 where their stream allows it).
         }
 
         await _abort.CancelAsync().ConfigureAwait(false);
+        try
+        {
+            // Long enough for the last sessions' errors to reach their clients before the process exits.
+            await _drained.Task.WaitAsync(TimeSpan.FromSeconds(2), CancellationToken.None).ConfigureAwait(false);
+        }
+        catch (TimeoutException)
+        {
+        }
     }
 
     public Task StoppedAsync(CancellationToken cancellationToken) => Task.CompletedTask;
@@ -117,7 +130,7 @@ internal sealed partial class PgListener(PgFrontServices services, IServer serve
         try
         {
             client.NoDelay = true;
-            await new PgFrontConnection(client, services, _abort.Token).RunAsync().ConfigureAwait(false);
+            await new PgFrontConnection(client, services, _drain.Token, _abort.Token).RunAsync().ConfigureAwait(false);
         }
         catch (Exception e) when (e is SocketException or ObjectDisposedException)
         {
