@@ -8,6 +8,7 @@ using Kdb.ServiceDefaults;
 args = [.. args.Select(a => a == "--standalone" ? "--Node:Mode=standalone" : a)];
 var builder = WebApplication.CreateBuilder(args);
 builder.AddKdbServiceDefaults("node");
+builder.UseEpollSocketCompletions("Node:EpollSocketCompletions");
 
 // Node N listens on 7000+N (PostgreSQL), 7100+N (internal), 7200+N (HTTP data API), 7300+N (management).
 var index = builder.Configuration.GetValue("Node:Index", 1);

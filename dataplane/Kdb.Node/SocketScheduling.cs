@@ -2,6 +2,23 @@ namespace Kdb.Node;
 
 internal static class SocketScheduling
 {
+    private const string InlineCompletionsVariable = "DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS";
+
+    /// <summary>
+    /// With <paramref name="setting"/> true (default false), socket completions run on the runtime's epoll threads instead
+    /// of being queued to the thread pool, as the proxy runs. Safe only because nothing on the node's statement path
+    /// blocks a thread on I/O (a blocked epoll thread stalls every socket it serves, including the Raft reply it waits
+    /// for). The runtime reads the variable once, at the first socket operation, so this runs before any. An explicit
+    /// environment variable wins.
+    /// </summary>
+    public static void UseEpollSocketCompletions(this WebApplicationBuilder builder, string setting)
+    {
+        if (builder.Configuration.GetValue(setting, false) && Environment.GetEnvironmentVariable(InlineCompletionsVariable) is null)
+        {
+            Environment.SetEnvironmentVariable(InlineCompletionsVariable, "1");
+        }
+    }
+
     /// <summary>
     /// Runs Kestrel's pipe continuations on the thread that completed the socket operation instead of queueing them to
     /// its I/O queues: one thread-pool hop less per message exchange, which was a large share of a point select's CPU.

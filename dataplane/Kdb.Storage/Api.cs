@@ -111,6 +111,32 @@ public sealed record EngineStats
     public ulong GcThreshold { get; init; }
     /// <summary>WAL fsyncs since open; batches applied per fsync show how well group commit shares them.</summary>
     public long WalSyncs { get; init; }
+    /// <summary>Upper bounds of <see cref="ProbeLengthBuckets"/> (keys compared per lookup); the last bucket is unbounded.</summary>
+    public static IReadOnlyList<long> ProbeLengthBounds => Index.ProbeCounters.Bounds;
+    /// <summary>Learned-index lookups by keys compared (not cumulative), since open, over every segment the engine had.</summary>
+    public IReadOnlyList<long> ProbeLengthBuckets { get; init; } = [];
+    /// <summary>Keys compared by all lookups since open (the histogram's sum).</summary>
+    public long ProbeLengthSum { get; init; }
+    /// <summary>Lookups whose key was not at the position the model predicted (the window had to be searched).</summary>
+    public long Mispredicts { get; init; }
+    /// <summary>Upper bounds, in seconds, of the duration histograms' buckets; the last bucket is unbounded.</summary>
+    public static IReadOnlyList<double> DurationBounds => Index.DurationHistogram.Bounds;
+    /// <summary>Learned-index model builds (one per segment written by a flush or compaction), by duration.</summary>
+    public DurationSnapshot IndexBuilds { get; init; } = DurationSnapshot.Empty;
+    /// <summary>Compactions (merge, index build, install), by duration.</summary>
+    public DurationSnapshot CompactionDurations { get; init; } = DurationSnapshot.Empty;
+    /// <summary>Bytes of segment files written by compactions since open.</summary>
+    public long CompactionBytes { get; init; }
+}
+
+/// <summary>A duration histogram: counts per bucket of <see cref="EngineStats.DurationBounds"/> (not cumulative), their total and the sum in seconds.</summary>
+/// <param name="Buckets">Counts per bucket, the unbounded one last.</param>
+/// <param name="Count">Events recorded.</param>
+/// <param name="SumSeconds">Their total duration.</param>
+public sealed record DurationSnapshot(IReadOnlyList<long> Buckets, long Count, double SumSeconds)
+{
+    /// <summary>Nothing recorded.</summary>
+    public static DurationSnapshot Empty { get; } = new(new long[Index.DurationHistogram.Bounds.Length + 1], 0, 0);
 }
 
 /// <summary>Read methods shared by the engine (latest state) and snapshots (a fixed version).</summary>

@@ -17,7 +17,7 @@ internal sealed class ClusterMetrics : IDisposable
 
     public ClusterMetrics(ClusterHost host, UsageMeter? usage = null, int topDatabases = DatabaseTopN.DefaultN)
     {
-        IEnumerable<Measurement<long>> PerGroup(Func<GroupStatus, Kdb.Storage.EngineStats, long> value)
+        IEnumerable<Measurement<long>> PerGroup(Func<GroupStatus, long> value)
         {
             foreach (var id in host.GroupIds)
             {
@@ -26,20 +26,27 @@ internal sealed class ClusterMetrics : IDisposable
                     continue;
                 }
                 var s = host.Status(id);
-                yield return new Measurement<long>(value(s, host.Engine(id).Stats), new KeyValuePair<string, object?>("group", id.ToString(System.Globalization.CultureInfo.InvariantCulture)));
+                yield return new Measurement<long>(value(s), new KeyValuePair<string, object?>("group", GroupLabel(id)));
             }
         }
-        _meter.CreateObservableGauge("kdb_group_applied_index", () => PerGroup((s, _) => (long)s.AppliedIndex), description: "Last log index applied by this replica");
-        _meter.CreateObservableGauge("kdb_group_apply_lag", () => PerGroup((s, _) => (long)(s.CommitIndex - Math.Min(s.CommitIndex, s.AppliedIndex))), description: "Committed entries not yet applied");
-        _meter.CreateObservableGauge("kdb_group_is_leader", () => PerGroup((s, _) => s.Role == RaftRole.Leader ? 1 : 0));
-        _meter.CreateObservableGauge("kdb_group_term", () => PerGroup((s, _) => (long)s.Term));
-        _meter.CreateObservableGauge("kdb_group_storage_bytes", () => PerGroup((s, _) => s.StorageBytes), unit: "By");
-        _meter.CreateObservableGauge("kdb_engine_segments", () => PerGroup((_, e) => e.SegmentCount));
-        _meter.CreateObservableCounter("kdb_engine_compactions", () => PerGroup((_, e) => e.Compactions));
-        _meter.CreateObservableCounter("kdb_engine_flushes", () => PerGroup((_, e) => e.Flushes));
-        _meter.CreateObservableCounter("kdb_rmi_lookups", () => PerGroup((_, e) => e.IndexLookups), description: "Learned-index lookups");
-        _meter.CreateObservableGauge("kdb_rmi_avg_probe_window", () => PerGroup((_, e) => (long)Math.Round(e.AvgProbeWindow)), description: "Average positions searched per lookup (mispredict size)");
-        _meter.CreateObservableGauge("kdb_rmi_max_error", () => PerGroup((_, e) => e.MaxError), description: "Largest leaf error of the learned index");
+        _meter.CreateObservableGauge("kdb_group_applied_index", () => PerGroup(s => (long)s.AppliedIndex), description: "Last log index applied by this replica");
+        _meter.CreateObservableGauge("kdb_group_apply_lag", () => PerGroup(s => (long)(s.CommitIndex - Math.Min(s.CommitIndex, s.AppliedIndex))), description: "Committed entries not yet applied");
+        _meter.CreateObservableGauge("kdb_group_is_leader", () => PerGroup(s => s.Role == RaftRole.Leader ? 1 : 0));
+        _meter.CreateObservableGauge("kdb_group_term", () => PerGroup(s => (long)s.Term));
+        _meter.CreateObservableGauge("kdb_group_storage_bytes", () => PerGroup(s => s.StorageBytes), unit: "By");
+        EngineInstruments.Register(_meter, () =>
+        {
+            var engines = new List<(string?, Kdb.Storage.EngineStats)>(host.GroupIds.Count);
+            foreach (var id in host.GroupIds)
+            {
+                if (host.HasGroup(id))
+                {
+                    engines.Add((GroupLabel(id), host.Engine(id).Stats));
+                }
+            }
+
+            return engines;
+        });
         _meter.CreateObservableCounter("kdb_leader_changes", () => host.LeaderChanges, description: "Leader changes seen by this node's replicas");
         _meter.CreateObservableCounter("kdb_group_leader_changes", () => PerGroupValue(host, id => host.LeaderChangesOf(id)), description: "Leader changes seen by this replica of the group");
         _meter.CreateObservableGauge("kdb_group_databases", () => PerGroupValue(host, id => host.DatabaseCount(id)), description: "Databases the group hosts");

@@ -164,7 +164,7 @@ internal static class DataApiEndpoints
 
     private static async Task<object> RunAsync(SqlSession session, string sql, JsonElement[] parameters, CancellationToken ct)
     {
-        var statement = session.Prepare(sql);
+        var statement = await session.PrepareAsync(sql, null, ct);
         if (statement.ParameterTypes.Count != parameters.Length)
         {
             throw new SqlException("08P01", $"the statement has {statement.ParameterTypes.Count} parameters but {parameters.Length} were given");

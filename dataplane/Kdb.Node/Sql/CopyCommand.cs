@@ -77,9 +77,11 @@ internal sealed class CopyCommand(SqlSession session, CopyStatement copy, string
 
             context.CancellationToken.ThrowIfCancellationRequested();
             parser.Feed(chunk.Span, target.AddRow);
+            await target.FlushAsync(context.CancellationToken);
         }
 
         parser.Finish(target.AddRow);
+        await target.FlushAsync(context.CancellationToken);
         return PgExecuteResult.Completed("COPY " + target.Complete().ToString(System.Globalization.CultureInfo.InvariantCulture));
     }
 
@@ -96,7 +98,7 @@ internal sealed class CopyCommand(SqlSession session, CopyStatement copy, string
             query = InnerQueryText(sql, copy.Query!.Position);
         }
 
-        var statement = session.Prepare(query);
+        var statement = await session.PrepareAsync(query, null, context.CancellationToken);
         using var cursor = await statement.ExecuteAsync([], context.CancellationToken);
         var resultColumns = cursor.Columns ?? statement.Columns ?? [];
         if (format.Binary)
@@ -187,9 +189,11 @@ internal sealed class CopyCommand(SqlSession session, CopyStatement copy, string
 
             context.CancellationToken.ThrowIfCancellationRequested();
             reader.Feed(chunk.Span, AddRow);
+            await target.FlushAsync(context.CancellationToken);
         }
 
         reader.Finish();
+        await target.FlushAsync(context.CancellationToken);
         return PgExecuteResult.Completed("COPY " + target.Complete().ToString(System.Globalization.CultureInfo.InvariantCulture));
     }
 

@@ -77,7 +77,23 @@ internal sealed class KdbPgSession(SqlSession session) : IPgSession
                 }
             }
 
-            return ValueTask.FromResult<IPgStatement>(new KdbPgStatement(session.Prepare(sql, types)));
+            var preparing = session.PrepareAsync(sql, types, cancellationToken);
+            return preparing.IsCompletedSuccessfully
+                ? ValueTask.FromResult<IPgStatement>(new KdbPgStatement(preparing.Result))
+                : PrepareSlowAsync(preparing);
+        }
+        catch (SqlException e)
+        {
+            throw SqlErrors.ToPg(e);
+        }
+    }
+
+    // Outside a transaction the catalog needs a snapshot, which on a clustered node waits for a ReadIndex round trip.
+    private static async ValueTask<IPgStatement> PrepareSlowAsync(ValueTask<SqlStatement> preparing)
+    {
+        try
+        {
+            return new KdbPgStatement(await preparing);
         }
         catch (SqlException e)
         {

@@ -22,6 +22,7 @@ public static class StandaloneHosting
         var tokenOptions = TokenValidatorOptions.Read(builder.Configuration.GetSection("Tokens"), options.DevelopmentTokensOnLoopback);
         var server = new StandaloneServer(dataDirectory, options);
         builder.Services.AddSingleton(server);
+        builder.Services.AddSingleton(new StandaloneMetrics(server));
         builder.Services.AddSingleton(sp =>
         {
             var tokens = tokenOptions is null

@@ -24,6 +24,9 @@ public sealed record StandaloneOptions
 {
     public DurabilityMode Durability { get; init; } = DurabilityMode.SyncPerBatch;
 
+    /// <summary>Bytes the engine's memtable holds before a flush (<c>Standalone:MemtableBytes</c>; 0: the engine's default).</summary>
+    public long MemtableBytes { get; init; }
+
     public TimeSpan StatementTimeout { get; init; }
 
     public TimeSpan IdleSessionTimeout { get; init; }
@@ -85,6 +88,7 @@ public sealed record StandaloneOptions
         return new StandaloneOptions
         {
             Durability = durability,
+            MemtableBytes = Math.Max(0, section.GetValue("MemtableBytes", 0L)),
             StatementTimeout = section.GetValue("StatementTimeout", TimeSpan.Zero),
             IdleSessionTimeout = section.GetValue("IdleSessionTimeout", TimeSpan.Zero),
             MaxConnections = section.GetValue("MaxConnections", 100),

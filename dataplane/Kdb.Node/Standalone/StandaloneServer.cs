@@ -25,7 +25,9 @@ public sealed class StandaloneServer : IPgSessionFactory, IDisposable
     public StandaloneServer(string dataDirectory, StandaloneOptions options)
     {
         Options = options;
-        _engine = KvEngine.Open(Path.Combine(dataDirectory, "storage"), new EngineOptions { Durability = options.Durability });
+        _engine = KvEngine.Open(Path.Combine(dataDirectory, "storage"), options.MemtableBytes > 0
+            ? new EngineOptions { Durability = options.Durability, MemtableBytes = options.MemtableBytes }
+            : new EngineOptions { Durability = options.Durability });
         var store = new LocalSqlStore(_engine);
         Store = store;
         foreach (var db in options.Databases)

@@ -147,8 +147,12 @@ internal sealed class BindContext
         return table;
     }
 
+    /// <summary>Set when the statement calls nextval or setval (its run then needs to be repeatable: see SqlSession).</summary>
+    public bool UsesSequences { get; set; }
+
     public uint ResolveSequence(string text)
     {
+        UsesSequences = true;
         var dot = text.LastIndexOf('.');
         var name = new QualifiedName(0, dot < 0 ? null : text[..dot].Trim('"'), (dot < 0 ? text : text[(dot + 1)..]).Trim('"'));
         var sequence = SchemaPath.FindSequence(Session, Catalog, name)

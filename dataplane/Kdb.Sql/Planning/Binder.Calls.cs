@@ -78,6 +78,11 @@ internal sealed partial class Binder
         }
 
         var bound = BindArgs(call, es);
+        if (name is "nextval" or "setval")
+        {
+            _ctx.UsesSequences = true;
+        }
+
         return Functions.Bind(name, bound, call.Position, _ctx.ResolveSequence);
     }
 

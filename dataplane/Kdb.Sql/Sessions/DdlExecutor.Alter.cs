@@ -251,7 +251,7 @@ internal sealed partial class DdlExecutor
                 {
                     if (column.SequenceId is { } id)
                     {
-                        _session.Sequences.Restart(id, _catalog);
+                        SequencesToRestart.Add(id);
                     }
                 }
             }

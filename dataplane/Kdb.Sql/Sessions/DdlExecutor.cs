@@ -26,6 +26,9 @@ internal sealed partial class DdlExecutor
 
     public List<string> Notices { get; } = [];
 
+    /// <summary>Sequences to restart (TRUNCATE ... RESTART IDENTITY): each is its own commit, which the session awaits.</summary>
+    public List<uint> SequencesToRestart { get; } = [];
+
     private ulong Tenant => _session.Database.Tenant;
 
     private uint NextOid() => _catalog.NextObjectId++;

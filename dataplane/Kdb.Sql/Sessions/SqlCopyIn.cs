@@ -1,6 +1,7 @@
 using Kdb.Sql.Execution;
 using Kdb.Sql.Planning;
 using Kdb.Sql.Syntax;
+using Kdb.Sql.Transactions;
 using Kdb.Sql.Types;
 
 namespace Kdb.Sql.Sessions;
@@ -8,6 +9,9 @@ namespace Kdb.Sql.Sessions;
 /// <summary>
 /// COPY ... FROM STDIN: rows arrive as text fields (the wire layer parses the text or CSV format) and are
 /// inserted with every constraint checked, inside the session's transaction (committed at Sync as usual).
+/// A row whose serial default or hidden row id needs a new sequence block (a commit: a Raft round trip on a
+/// clustered node) is held with the rows after it until the caller awaits <see cref="FlushAsync"/>, so no
+/// thread waits for the store.
 /// </summary>
 public sealed class SqlCopyIn
 {
@@ -15,12 +19,17 @@ public sealed class SqlCopyIn
     private readonly int[] _slots;
     private readonly SqlType[] _types;
     private readonly ExecContext _ctx;
+    private readonly SequenceManager _sequences;
+    private readonly SqlTransaction _transaction;
+    private readonly List<Value[]> _held = [];
 
-    internal SqlCopyIn(TableWriter writer, int[] slots, ExecContext ctx, IReadOnlyList<ResultColumn> columns)
+    internal SqlCopyIn(TableWriter writer, int[] slots, ExecContext ctx, IReadOnlyList<ResultColumn> columns, SequenceManager sequences)
     {
         _writer = writer;
         _slots = slots;
         _ctx = ctx;
+        _sequences = sequences;
+        _transaction = ctx.Transaction;
         Columns = columns;
         _types = columns.Select(c => c.Type).ToArray();
     }
@@ -44,7 +53,7 @@ public sealed class SqlCopyIn
             }
             catch (SqlException e)
             {
-                throw new SqlException(e.SqlState, e.Message, detail: $"COPY {_writer.Table.Table.Name}, line {Rows + 1}, column {Columns[i].Name}: \"{fields[i]}\"");
+                throw new SqlException(e.SqlState, e.Message, detail: $"COPY {_writer.Table.Table.Name}, line {Rows + _held.Count + 1}, column {Columns[i].Name}: \"{fields[i]}\"");
             }
         }
 
@@ -72,7 +81,7 @@ public sealed class SqlCopyIn
             }
             catch (SqlException e)
             {
-                throw new SqlException(e.SqlState, e.Message, detail: $"COPY {_writer.Table.Table.Name}, line {Rows + 1}, column {Columns[i].Name}");
+                throw new SqlException(e.SqlState, e.Message, detail: $"COPY {_writer.Table.Table.Name}, line {Rows + _held.Count + 1}, column {Columns[i].Name}");
             }
         }
 
@@ -83,11 +92,58 @@ public sealed class SqlCopyIn
     {
         if (count != _slots.Length)
         {
-            throw new SqlException("22P04", message, detail: $"COPY row {Rows + 1}");
+            throw new SqlException("22P04", message, detail: $"COPY row {Rows + _held.Count + 1}");
         }
     }
 
     private void Insert(Value[] values)
+    {
+        if (_held.Count > 0 || !TryInsert(values))
+        {
+            _held.Add(values);
+        }
+    }
+
+    /// <summary>Inserts the rows held for a sequence block once it is allocated. Call after each batch of rows and before <see cref="Complete"/>.</summary>
+    public async ValueTask FlushAsync(CancellationToken cancellationToken = default)
+    {
+        var done = 0;
+        while (done < _held.Count)
+        {
+            await _sequences.CompletePendingAsync();
+            cancellationToken.ThrowIfCancellationRequested();
+            while (done < _held.Count && TryInsert(_held[done]))
+            {
+                done++;
+            }
+        }
+
+        _held.Clear();
+    }
+
+    private bool TryInsert(Value[] values)
+    {
+        var mark = _transaction.UndoMark;
+        _sequences.BeginAttempt();
+        var pending = false;
+        try
+        {
+            InsertNow(values);
+            return true;
+        }
+        catch (SequencePendingException)
+        {
+            pending = true;
+            _transaction.RollbackTo(mark);
+            return false;
+        }
+        finally
+        {
+            _sequences.EndAttempt(statementDone: !pending);
+        }
+    }
+
+    private void InsertNow(Value[] values)
     {
         var table = _writer.Table;
         var row = new Value[table.RowWidth];
@@ -105,7 +161,7 @@ public sealed class SqlCopyIn
     }
 
     /// <summary>Ends the copy and returns the command tag's row count (COPY n).</summary>
-    public long Complete() => Rows;
+    public long Complete() => _held.Count == 0 ? Rows : throw new InvalidOperationException("COPY rows are still held: await FlushAsync before Complete");
 }
 
 public sealed partial class SqlSession
@@ -139,6 +195,6 @@ public sealed partial class SqlSession
             : columns.Select(c => (definition.FindColumn(c) ?? throw new SqlException(SqlState.UndefinedColumn, $"column \"{c}\" of relation \"{definition.Name}\" does not exist")).Slot).ToArray();
         var resultColumns = slots.Select(s => new ResultColumn(definition.Columns[s].Name, definition.Columns[s].Type, definition.Id, (short)(s + 1))).ToList();
         var (ctx, _) = NewContext(catalog, [], cancellationToken);
-        return new SqlCopyIn(writer, slots, ctx, resultColumns);
+        return new SqlCopyIn(writer, slots, ctx, resultColumns, Sequences);
     }
 }

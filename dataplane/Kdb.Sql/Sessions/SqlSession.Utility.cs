@@ -36,7 +36,7 @@ public sealed partial class SqlSession
             foreach (var parsed in SqlParser.ParseMany(sql))
             {
                 var statement = new SqlStatement(this, parsed.Statement, parsed.Text, parameters is null ? [] : new SqlType[parameters.Count].Select(_ => SqlType.Unknown).ToArray());
-                Describe(statement);
+                await DescribeAsync(statement, cancellationToken);
                 var args = parameters ?? [];
                 if (args.Count > 0 && statement.ParameterTypes.Count == args.Count)
                 {
@@ -225,7 +225,7 @@ public sealed partial class SqlSession
                 return SqlCursor.Completed("RESET", parameters: reset.Name == "all" ? ReportedParameters.Keys.SelectMany(Reported).ToList() : Reported(reset.Name.ToLowerInvariant()));
             case ShowStatement show:
                 {
-                    Describe(statement);
+                    Describe(statement, null);
                     if (show.Name == "all")
                     {
                         var rows = State.All.Select(p => new[] { Value.FromText(p.Key), Value.FromText(p.Value), Value.Null }).ToArray();
@@ -247,7 +247,7 @@ public sealed partial class SqlSession
 
                     var types = prepare.ParameterTypes.Select(t => TypeResolver.FromTypeName(t).Id).ToList();
                     var target = new SqlStatement(this, prepare.Target, prepare.TargetText, types.Select(t => new SqlType(t)).ToArray());
-                    Describe(target);
+                    await DescribeAsync(target, cancellationToken);
                     _sqlPrepared[prepare.Name] = target;
                     return SqlCursor.Completed("PREPARE");
                 }
@@ -261,8 +261,8 @@ public sealed partial class SqlSession
                         throw new SqlException(SqlState.SyntaxError, $"wrong number of parameters for prepared statement \"{execute.Name}\"", detail: $"Expected {target.ParameterTypes.Count} parameters but got {execute.Arguments.Count}.");
                     }
 
-                    var binder = new Binder(new BindContext(CurrentCatalog(), Database.Tenant, State, null));
                     await EnsureTransactionAsync(cancellationToken);
+                    var binder = new Binder(new BindContext(CurrentCatalog(), Database.Tenant, State, null));
                     var (ctx, _) = NewContext(CurrentCatalog(), parameters, cancellationToken);
                     var args = new Value[execute.Arguments.Count];
                     for (var i = 0; i < args.Length; i++)
@@ -293,7 +293,7 @@ public sealed partial class SqlSession
                         throw new SqlException(SqlState.ActiveSqlTransaction, "VACUUM cannot run inside a transaction block");
                     }
 
-                    var catalog = CurrentCatalog();
+                    var catalog = await CurrentCatalogAsync(cancellationToken);
                     foreach (var table in maintenance.Tables)
                     {
                         if (SchemaPath.FindTable(State, catalog, table) is null)
@@ -373,6 +373,44 @@ public sealed partial class SqlSession
         }
 
         await EnsureTransactionAsync(cancellationToken);
+
+        // A rewrite that fills a serial column draws sequence blocks: an attempt that needs one is undone and re-run.
+        var mark = _txn!.UndoMark;
+        while (true)
+        {
+            (string Tag, List<SqlNotice> Notices, List<uint> Restarts)? done = null;
+            Sequences.BeginAttempt();
+            var pending = false;
+            try
+            {
+                done = RunDdlAttempt(ast, cancellationToken);
+            }
+            catch (SequencePendingException)
+            {
+                pending = true;
+                _txn!.RollbackTo(mark);
+            }
+            finally
+            {
+                Sequences.EndAttempt(statementDone: !pending);
+            }
+
+            if (done is { } result)
+            {
+                foreach (var id in result.Restarts)
+                {
+                    await Sequences.RestartAsync(id, _pendingCatalog!, cancellationToken);
+                }
+
+                return SqlCursor.Completed(result.Tag, result.Notices);
+            }
+
+            await Sequences.CompletePendingAsync();
+        }
+    }
+
+    private (string Tag, List<SqlNotice> Notices, List<uint> Restarts) RunDdlAttempt(Statement ast, CancellationToken cancellationToken)
+    {
         var catalog = CatalogStore.Clone(CurrentCatalog());
         var (statementCtx, timeout) = NewContext(catalog, [], cancellationToken);
 
@@ -416,7 +454,7 @@ public sealed partial class SqlSession
 
             _pendingCatalog = catalog;
             _txn!.Put(Database.CatalogStore.CatalogKey, CatalogStore.Encode(catalog));
-            return SqlCursor.Completed(tag, ddl.Notices.Select(n => new SqlNotice("NOTICE", "00000", n)).ToList());
+            return (tag, ddl.Notices.Select(n => new SqlNotice("NOTICE", "00000", n)).ToList(), ddl.SequencesToRestart);
         }
     }
 
@@ -451,13 +489,13 @@ public sealed partial class SqlSession
         }
 
         var target = new SqlStatement(this, explain.Target, string.Empty, parameters.Select(p => SqlType.Unknown).ToArray());
-        Bind(target, CurrentCatalog());
+        Bind(target, await CurrentCatalogAsync(cancellationToken));
         var lines = new List<string>();
         if (explain.Analyze)
         {
             await EnsureTransactionAsync(cancellationToken);
             var started = System.Diagnostics.Stopwatch.GetTimestamp();
-            using var cursor = RunQuery(target, parameters.Count == target.ParameterTypes.Count ? parameters : [], cancellationToken);
+            using var cursor = await RunStatementAsync(target, parameters.Count == target.ParameterTypes.Count ? parameters : [], cancellationToken);
             var rows = 0L;
             while (cursor.MoveNext())
             {

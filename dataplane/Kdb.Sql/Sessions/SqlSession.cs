@@ -42,6 +42,9 @@ public sealed class SqlStatement
 
     internal bool InUse { get; set; }
 
+    /// <summary>Calls nextval or setval: its run is buffered, so that a sequence commit it needs can be awaited and the run repeated.</summary>
+    internal bool UsesSequences { get; set; }
+
     /// <summary>The statement text.</summary>
     public string Text { get; }
 
@@ -113,23 +116,55 @@ public sealed partial class SqlSession : IDisposable
     /// <summary>Splits a simple-query string into statement texts (syntax errors surface at prepare).</summary>
     public IReadOnlyList<string> SplitStatements(string sql) => SqlParser.SplitStatements(sql);
 
-    /// <summary>Parses and binds one statement. <paramref name="parameterTypes"/> may leave types unspecified (0).</summary>
+    /// <summary>
+    /// Parses and binds one statement. <paramref name="parameterTypes"/> may leave types unspecified (0).
+    /// Outside a transaction the catalog is read from a new snapshot, which this waits for: servers use <see cref="PrepareAsync"/>.
+    /// </summary>
     public SqlStatement Prepare(string sql, IReadOnlyList<SqlTypeId>? parameterTypes = null)
     {
-        var ast = SqlParser.Parse(sql);
-        var declared = parameterTypes is null ? [] : parameterTypes.Select(t => t == 0 ? SqlType.Unknown : new SqlType(t)).ToArray();
-        var statement = new SqlStatement(this, ast, sql, declared);
-        Describe(statement);
+        var statement = Parse(sql, parameterTypes);
+        Describe(statement, NeedsCatalog(statement) ? CurrentCatalog() : null);
         return statement;
     }
 
-    /// <summary>Binds (or rebinds) a statement to learn its parameter and result types.</summary>
-    private void Describe(SqlStatement statement)
+    /// <summary>Parses and binds one statement; reading the catalog outside a transaction never blocks a thread.</summary>
+    public async ValueTask<SqlStatement> PrepareAsync(string sql, IReadOnlyList<SqlTypeId>? parameterTypes = null, CancellationToken cancellationToken = default)
+    {
+        var statement = Parse(sql, parameterTypes);
+        await DescribeAsync(statement, cancellationToken);
+        return statement;
+    }
+
+    private SqlStatement Parse(string sql, IReadOnlyList<SqlTypeId>? parameterTypes)
+    {
+        var ast = SqlParser.Parse(sql);
+        var declared = parameterTypes is null ? [] : parameterTypes.Select(t => t == 0 ? SqlType.Unknown : new SqlType(t)).ToArray();
+        return new SqlStatement(this, ast, sql, declared);
+    }
+
+    private static bool NeedsCatalog(SqlStatement statement) => statement.Ast is SelectStatement or InsertStatement or UpdateStatement or DeleteStatement;
+
+    private ValueTask DescribeAsync(SqlStatement statement, CancellationToken cancellationToken)
+    {
+        if (!NeedsCatalog(statement) || _pendingCatalog is not null || _txn is not null)
+        {
+            Describe(statement, NeedsCatalog(statement) ? CurrentCatalog() : null);
+            return ValueTask.CompletedTask;
+        }
+
+        return DescribeWithSnapshotAsync(statement, cancellationToken);
+    }
+
+    private async ValueTask DescribeWithSnapshotAsync(SqlStatement statement, CancellationToken cancellationToken) =>
+        Describe(statement, await CurrentCatalogAsync(cancellationToken));
+
+    /// <summary>Binds (or rebinds) a statement to learn its parameter and result types; <paramref name="catalog"/> is set for queries.</summary>
+    private void Describe(SqlStatement statement, CatalogData? catalog)
     {
         switch (statement.Ast)
         {
             case SelectStatement or InsertStatement or UpdateStatement or DeleteStatement:
-                Bind(statement, CurrentCatalog());
+                Bind(statement, catalog!);
                 break;
             case ExplainStatement:
                 statement.Columns = [new ResultColumn("QUERY PLAN", SqlType.Text)];
@@ -165,6 +200,7 @@ public sealed partial class SqlSession : IDisposable
             _ => throw new SqlException(SqlState.InternalError, "statement cannot be bound"),
         };
         statement.Bound = bound;
+        statement.UsesSequences = context.UsesSequences;
         statement.BoundCatalog = catalog;
         statement.BoundSearchPath = State.SearchPath;
         statement.ParameterTypes = context.ParameterTypes();
@@ -184,12 +220,30 @@ public sealed partial class SqlSession : IDisposable
             return Database.CatalogStore.Load(_txn, null);
         }
 
-        using var snapshot = Wait(Database.Store.OpenSnapshotAsync(CancellationToken.None));
+        // Only the synchronous Prepare gets here (every statement path reads the catalog in a transaction or through
+        // CurrentCatalogAsync): it is for in-process callers, whose store answers at once.
+        var opening = Database.Store.OpenSnapshotAsync(CancellationToken.None);
+        using var snapshot = opening.IsCompletedSuccessfully ? opening.Result : opening.AsTask().GetAwaiter().GetResult();
+        return LoadCatalog(snapshot);
+    }
+
+    /// <summary><see cref="CurrentCatalog"/> without blocking: outside a transaction it awaits a new snapshot.</summary>
+    internal async ValueTask<CatalogData> CurrentCatalogAsync(CancellationToken cancellationToken)
+    {
+        if (_pendingCatalog is not null || _txn is not null)
+        {
+            return CurrentCatalog();
+        }
+
+        using var snapshot = await Database.Store.OpenSnapshotAsync(cancellationToken);
+        return LoadCatalog(snapshot);
+    }
+
+    private CatalogData LoadCatalog(Kdb.Storage.IKvSnapshot snapshot)
+    {
         using var temporary = new SqlTransaction(Database.Tenant, new BorrowedSnapshot(snapshot));
         return Database.CatalogStore.Load(temporary, null);
     }
-
-    private static T Wait<T>(ValueTask<T> task) => task.IsCompletedSuccessfully ? task.Result : task.AsTask().GetAwaiter().GetResult();
 
     private async ValueTask EnsureTransactionAsync(CancellationToken cancellationToken)
     {
@@ -234,7 +288,7 @@ public sealed partial class SqlSession : IDisposable
                     BeginTransaction(opening.Result);
                 }
 
-                return ValueTask.FromResult(RunQuery(statement, parameters, cancellationToken));
+                return RunStatementAsync(statement, parameters, cancellationToken);
             }
             catch (Exception e)
             {
@@ -257,7 +311,7 @@ public sealed partial class SqlSession : IDisposable
             snapshot.Dispose();
         }
 
-        return RunQuery(statement, parameters, cancellationToken);
+        return await RunStatementAsync(statement, parameters, cancellationToken);
     }
 
     private async ValueTask<SqlCursor> ExecuteAnyAsync(SqlStatement statement, IReadOnlyList<Value> parameters, CancellationToken cancellationToken)
@@ -271,12 +325,92 @@ public sealed partial class SqlSession : IDisposable
         {
             case SelectStatement or InsertStatement or UpdateStatement or DeleteStatement:
                 await EnsureTransactionAsync(cancellationToken);
-                return RunQuery(statement, parameters, cancellationToken);
+                return await RunStatementAsync(statement, parameters, cancellationToken);
             case TransactionStatement transaction:
                 return await TransactionControlAsync(transaction, cancellationToken);
             default:
                 return await RunUtilityAsync(statement, parameters, cancellationToken);
         }
+    }
+
+    /// <summary>
+    /// Runs a query. A plain SELECT streams; DML (whose work happens at open) and a SELECT calling nextval or
+    /// setval (run to the end into a buffer) are attempts that can be undone: one that needs a sequence commit
+    /// throws, is rolled back to its undo mark, awaits the commit and runs again (see <see cref="SequenceManager"/>).
+    /// </summary>
+    private ValueTask<SqlCursor> RunStatementAsync(SqlStatement statement, IReadOnlyList<Value> parameters, CancellationToken cancellationToken)
+    {
+        if (statement.Ast is SelectStatement && !statement.UsesSequences)
+        {
+            return ValueTask.FromResult(RunQuery(statement, parameters, cancellationToken));
+        }
+
+        var mark = _txn!.UndoMark;
+        if (TryAttempt(statement, parameters, mark, cancellationToken) is { } cursor)
+        {
+            return ValueTask.FromResult(cursor);
+        }
+
+        return RerunAsync(statement, parameters, mark, cancellationToken);
+    }
+
+    private async ValueTask<SqlCursor> RerunAsync(SqlStatement statement, IReadOnlyList<Value> parameters, int mark, CancellationToken cancellationToken)
+    {
+        while (true)
+        {
+            await Sequences.CompletePendingAsync();
+            if (cancellationToken.IsCancellationRequested)
+            {
+                throw Canceled(null, this);
+            }
+
+            if (TryAttempt(statement, parameters, mark, cancellationToken) is { } cursor)
+            {
+                return cursor;
+            }
+        }
+    }
+
+    /// <summary>One attempt; null when it needs a sequence commit (its writes are undone, the commit left pending).</summary>
+    private SqlCursor? TryAttempt(SqlStatement statement, IReadOnlyList<Value> parameters, int mark, CancellationToken cancellationToken)
+    {
+        Sequences.BeginAttempt();
+        var pending = false;
+        try
+        {
+            var cursor = RunQuery(statement, parameters, cancellationToken);
+            return statement.Ast is SelectStatement ? Buffer(cursor) : cursor;
+        }
+        catch (SequencePendingException)
+        {
+            pending = true;
+            _txn!.RollbackTo(mark);
+            return null;
+        }
+        finally
+        {
+            Sequences.EndAttempt(statementDone: !pending);
+        }
+    }
+
+    /// <summary>Reads a SELECT to its end (an exception leaves nothing behind) and returns a cursor over its rows.</summary>
+    private SqlCursor Buffer(SqlCursor cursor)
+    {
+        var rows = new List<Value[]>();
+        IReadOnlyList<ResultColumn>? columns;
+        using (cursor)
+        {
+            columns = cursor.Columns;
+            while (cursor.MoveNext())
+            {
+                rows.Add((Value[])cursor.Current.Clone());
+            }
+        }
+
+        var ctx = NewContext(CurrentCatalog(), [], CancellationToken.None).Context;
+        var plan = new GeneratorOp("SELECT", columns?.Count ?? 0, _ => rows);
+        plan.Open(ctx);
+        return new SqlCursor(columns, plan, ctx, count => CommandTags.Format("SELECT", count), this, null);
     }
 
     private SqlCursor RunQuery(SqlStatement statement, IReadOnlyList<Value> parameters, CancellationToken cancellationToken)

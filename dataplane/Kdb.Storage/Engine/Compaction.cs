@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using Kdb.Storage.Segments;
 
 namespace Kdb.Storage.Engine;
@@ -51,6 +52,7 @@ internal sealed partial class StorageEngine
                 }
                 var run = segs[lo..(hi + 1)];
                 var includesOldest = hi == segs.Length - 1;
+                var started = Stopwatch.GetTimestamp();
                 var merged = Merge(run, includesOldest, gc);
                 if (merged is null && _disposed)
                 {
@@ -84,6 +86,9 @@ internal sealed partial class StorageEngine
                     Install(next);
                     _compactions++;
                 }
+
+                _compactionDurations.Record(Stopwatch.GetTimestamp() - started);
+                Interlocked.Add(ref _compactionBytes, merged?.FileSize ?? 0);
                 return true;
             }
             finally
@@ -213,8 +218,9 @@ internal sealed partial class StorageEngine
                 return null;
             }
             Interlocked.Add(ref _segmentBytesWritten, w.Finish());
+            _indexBuilds.Record(w.IndexBuildTicks);
         }
-        return Segment.Open(path, no, verify: false);
+        return Track(Segment.Open(path, no, verify: false));
     }
 
     private static bool HasKeptRts(List<RangeTombstone> rts, bool includesOldest, ulong gc)

@@ -40,6 +40,10 @@ internal sealed partial class StorageEngine : IKvEngine, IKvGroupCommit
     private long _flushes;
     private long _compactions;
     private long _segmentBytesWritten;
+    private long _compactionBytes;
+    private readonly Index.ProbeCounters _probes = new();
+    private readonly Index.DurationHistogram _indexBuilds = new();
+    private readonly Index.DurationHistogram _compactionDurations = new();
 
     private StorageEngine(string dir, EngineOptions options, FileStream lockFile, Manifest manifest, Segment[] segments)
     {
@@ -52,6 +56,11 @@ internal sealed partial class StorageEngine : IKvEngine, IKvGroupCommit
         _nextFileNo = manifest.NextFileNo;
         _walStartFileNo = manifest.WalStartFileNo;
         var active = new Delta(_walStartFileNo);
+        foreach (var segment in segments)
+        {
+            Track(segment);
+        }
+
         _current = new VersionSet(active, [], segments);
         if (!options.RaftMode)
         {
@@ -374,8 +383,8 @@ internal sealed partial class StorageEngine : IKvEngine, IKvGroupCommit
                 no = _nextFileNo++;
             }
             var path = SegmentPath(_dir, no);
-            Interlocked.Add(ref _segmentBytesWritten, WriteSegment(d, path));
-            seg = Segment.Open(path, no, verify: false);
+            Interlocked.Add(ref _segmentBytesWritten, WriteSegment(d, path, _indexBuilds));
+            seg = Track(Segment.Open(path, no, verify: false));
         }
         lock (_stateLock)
         {
@@ -412,7 +421,7 @@ internal sealed partial class StorageEngine : IKvEngine, IKvGroupCommit
     }
 
     /// <summary>Writes a (frozen) delta as a segment file; returns its size.</summary>
-    private static long WriteSegment(Delta d, string path)
+    private static long WriteSegment(Delta d, string path, Index.DurationHistogram? indexBuilds = null)
     {
         using var w = new SegmentWriter(path);
         // Only the newest version of each key is kept: snapshots that need older versions
@@ -430,7 +439,16 @@ internal sealed partial class StorageEngine : IKvEngine, IKvGroupCommit
         {
             w.AddRangeTombstone(rt);
         }
-        return w.Finish();
+        var size = w.Finish();
+        indexBuilds?.Record(w.IndexBuildTicks);
+        return size;
+    }
+
+    /// <summary>Points a segment's learned index at this engine's probe counters (they outlive segments).</summary>
+    private Segment Track(Segment segment)
+    {
+        segment.Index.Probes = _probes;
+        return segment;
     }
 
     private void SyncWalQuietly()
@@ -590,6 +608,7 @@ internal sealed partial class StorageEngine : IKvEngine, IKvGroupCommit
             try
             {
                 long entries = 0, bytes = 0, model = 0, maxErr = 0, lookups = 0, window = 0;
+                var probes = _probes.Snapshot();
                 double log2 = 0;
                 foreach (var s in vs.Segments)
                 {
@@ -621,6 +640,12 @@ internal sealed partial class StorageEngine : IKvEngine, IKvGroupCommit
                     AvgProbeWindow = lookups == 0 ? 0 : (double)window / lookups,
                     GcThreshold = Volatile.Read(ref _gcThreshold),
                     WalSyncs = _wal?.Syncs ?? 0,
+                    ProbeLengthBuckets = probes.Buckets,
+                    ProbeLengthSum = probes.Sum,
+                    Mispredicts = probes.Mispredicts,
+                    IndexBuilds = _indexBuilds.Snapshot(),
+                    CompactionDurations = _compactionDurations.Snapshot(),
+                    CompactionBytes = Interlocked.Read(ref _compactionBytes),
                 };
             }
             finally

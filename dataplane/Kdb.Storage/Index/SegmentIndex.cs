@@ -48,6 +48,7 @@ internal sealed class SegmentIndex
     private readonly FlatSlot[] _slots;    // flat form: open addressing by prefix, End == 0 = empty
     private long _lookups;
     private long _windowSum;
+    private ProbeCounters? _probes;
 
     /// <summary>A prefix group. Per-group form: <c>Model</c> over its projections. Flat form: the
     /// group's projections x in [XMin, XMax] map to coordinate CBase + ((x − XMin) &gt;&gt; Shift).</summary>
@@ -159,6 +160,13 @@ internal sealed class SegmentIndex
             }
             h = (h + 1) & (t.Length - 1);
         }
+    }
+
+    /// <summary>Where lookups record their probe lengths (the owning engine's counters; none for a bare index).</summary>
+    internal ProbeCounters? Probes
+    {
+        get => _probes;
+        set => _probes = value;
     }
 
     public long Lookups => _lookups;
@@ -467,6 +475,15 @@ internal sealed class SegmentIndex
         keys.Prefetch(pred);
         _lookups++;
         _windowSum += whi - wlo + 1;
+        var found = Search(wlo, whi, pred, key, q, skip, keys, out var probes);
+        _probes?.Record(probes, found != pred);
+        return found;
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static long Search<TSource>(long wlo, long whi, long pred, ReadOnlySpan<byte> key, ulong q, int skip, TSource keys, out long probes)
+        where TSource : IKeySource
+    {
         // Every key of the group shares bytes [0, skip) with the query, so projections order keys
         // exactly unless they are equal; only then are the full keys compared.
         var n = whi - wlo;
@@ -482,17 +499,21 @@ internal sealed class SegmentIndex
                 {
                     i++;
                 }
+                probes = i - pred + 1;
                 return i;
             }
             while (i > wlo && !Below(keys.KeyAt(i - 1), key, q, skip))
             {
                 i--;
             }
+            probes = pred - i + 1;
             return i;
         }
         var b = wlo;
+        probes = 0;
         while (n > 0)
         {
+            probes++;
             var half = n >> 1;
             if (Below(keys.KeyAt(b + half), key, q, skip))
             {

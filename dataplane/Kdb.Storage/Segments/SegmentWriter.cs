@@ -104,12 +104,17 @@ internal sealed class SegmentWriter : IDisposable
         }
     }
 
+    /// <summary>Stopwatch ticks <see cref="Finish"/> spent building the learned index.</summary>
+    public long IndexBuildTicks { get; private set; }
+
     /// <summary>Builds the index, writes the remaining regions and the footer, fsyncs and renames.
     /// Returns the file size.</summary>
     public long Finish()
     {
         var keysArr = _keys.WrittenSpan.ToArray();
+        var started = System.Diagnostics.Stopwatch.GetTimestamp();
         var index = SegmentIndex.Build(new BufferKeys(keysArr, _keyOffsets));
+        IndexBuildTicks = System.Diagnostics.Stopwatch.GetTimestamp() - started;
 
         var keysOff = _pos;
         _fs.Write(keysArr);
