@@ -15,8 +15,10 @@ internal static class BenchMain
     public static async Task<int> Main(string[] args)
     {
         var quick = args.Contains("--quick");
-        // `--only ready` measures request → ready alone (with its stages), skipping backups and the concurrent burst.
-        var settings = (quick ? BenchSettings.Quick : BenchSettings.Full) with { ReadyOnly = args.SkipWhile(a => a != "--only").Skip(1).FirstOrDefault() == "ready" };
+        // `--only ready` measures request → ready alone (with its stages), skipping backups and the concurrent burst;
+        // `--only backup` measures backup and restore alone (with the codec and their baselines).
+        var only = args.SkipWhile(a => a != "--only").Skip(1).FirstOrDefault();
+        var settings = (quick ? BenchSettings.Quick : BenchSettings.Full) with { ReadyOnly = only == "ready", BackupOnly = only == "backup" };
         var figures = new List<string>();
         var clock = Stopwatch.StartNew();
         void Emit(string name, double value, string unit)
@@ -70,6 +72,8 @@ internal static class BenchMain
 internal sealed record BenchSettings(int ReadyDatabases, int ConcurrentDatabases, int BackupMegabytes, int CodecMegabytes)
 {
     public bool ReadyOnly { get; init; }
+
+    public bool BackupOnly { get; init; }
 
     public static readonly BenchSettings Quick = new(20, 200, 16, 64);
     // 24 MB end to end, comparable with earlier full runs (the node now stages imports on disk, so more would fit).

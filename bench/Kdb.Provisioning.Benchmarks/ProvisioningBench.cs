@@ -23,12 +23,19 @@ internal sealed class ProvisioningBench(LocalCloud cloud, PostgresFixture postgr
         {
             throw new InvalidOperationException($"PATCH plan: {(int)patched} {body}");
         }
-        await ReadyLatencyAsync(token, org);
+        if (!settings.BackupOnly)
+        {
+            await ReadyLatencyAsync(token, org);
+        }
         if (settings.ReadyOnly)
         {
             return;
         }
         await BackupRestoreAsync(token, org);
+        if (settings.BackupOnly)
+        {
+            return;
+        }
         // Concurrent creates last, in an org of their own: its 1,000 databases are the enterprise plan's limit.
         var (token2, org2) = await cloud.UserAsync("burst");
         await cloud.SendAsync(HttpMethod.Patch, $"/v1/orgs/{org2}", token2, new { plan = "enterprise" });

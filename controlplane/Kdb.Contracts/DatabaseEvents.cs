@@ -44,3 +44,22 @@ public sealed record RoleChanged(
 
 /// <summary>The database's quota state changed; provisioning sets read-only or suspended on the nodes.</summary>
 public sealed record QuotaStateChanged(string OperationId, DateTimeOffset Timestamp, string DatabaseId, QuotaState State) : IKdbEvent;
+
+/// <summary>
+/// An operator asks provisioning to move a database from shard group <paramref name="SourceGroupId"/> to
+/// <paramref name="TargetGroupId"/>; <paramref name="State"/> is its quota state, which the moved copy (or, on failure, the
+/// source) gets back once the move's write pause ends.
+/// </summary>
+public sealed record DatabaseMoveRequested(
+    string OperationId,
+    DateTimeOffset Timestamp,
+    string DatabaseId,
+    ulong SourceGroupId,
+    ulong TargetGroupId,
+    QuotaState State) : IKdbEvent;
+
+/// <summary>Provisioning moved the database onto group <paramref name="GroupId"/>, under tenant <paramref name="TenantId"/>.</summary>
+public sealed record DatabaseMoved(string OperationId, DateTimeOffset Timestamp, string DatabaseId, ulong GroupId, ulong TenantId) : IKdbEvent;
+
+/// <summary>The move did not happen: the database is on its source group, usable as before; the reason says why.</summary>
+public sealed record DatabaseMoveFailed(string OperationId, DateTimeOffset Timestamp, string DatabaseId, string Reason) : IKdbEvent;

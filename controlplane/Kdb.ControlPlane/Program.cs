@@ -119,6 +119,8 @@ builder.Services.AddKdbBus(builder.Configuration, bus =>
     bus.AddConsumer<RestoreFailedConsumer>();
     bus.AddConsumer<BackupVerifiedConsumer>();
     bus.AddConsumer<RestoreDrillFailedConsumer>();
+    bus.AddConsumer<DatabaseMovedConsumer>();
+    bus.AddConsumer<DatabaseMoveFailedConsumer>();
     // Provisioning:Embedded=false leaves provisioning out: the control plane's own tests and benchmark stand in
     // for it (publishing its outcome events), and a real one racing them would answer first.
     if (!busOptions.IsRabbitMq && builder.Configuration.GetValue("Provisioning:Embedded", true))
@@ -165,6 +167,7 @@ api.MapRestoreEndpoints();
 app.MapRouteTableEndpoints();
 app.MapNodeEndpoints();
 app.MapPlacementEndpoints();
+app.MapDatabaseMoveEndpoints();
 app.MapUsageEndpoints();
 app.MapConnectionLogIngestion();
 app.MapBackupKeyEndpoints();

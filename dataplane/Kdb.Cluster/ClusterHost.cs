@@ -327,6 +327,10 @@ public sealed class ClusterHost : IDisposable
         return null;
     }
 
+    /// <summary>The database as one local group hosts it, or null (a move keeps an id on two groups until the source is dropped).</summary>
+    public DatabaseRecord? FindDatabase(ulong groupId, string databaseId) =>
+        _groups.TryGetValue(groupId, out var group) ? group.StateMachine.FindDatabase(databaseId) : null;
+
     /// <summary>Every database a group hosts (reads its tenant-0 directory).</summary>
     public IReadOnlyList<DatabaseRecord> Databases(ulong groupId)
     {

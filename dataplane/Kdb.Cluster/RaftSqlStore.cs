@@ -41,6 +41,12 @@ public sealed class RaftSqlStore(ClusterCommitter committer, ulong groupId, stri
             throw new SqlException(e.Code, e.Message);
         }
         var snapshot = Host.Engine(groupId).OpenSnapshot();
+        if (Host.FindDatabase(groupId, databaseId) is null)
+        {
+            // Dropped (or moved away) while this read waited: the snapshot would show an empty catalog (42P01).
+            snapshot.Dispose();
+            throw NotFound();
+        }
         return usage is null ? snapshot : new CountingSnapshot(snapshot, usage, databaseId);
     }
 
@@ -69,7 +75,7 @@ public sealed class RaftSqlStore(ClusterCommitter committer, ulong groupId, stri
                 ApplyStatus.Rejected => new CommitOutcome(new CommitValidation(result.Verdict, default, result.ConflictVersion), 0),
                 ApplyStatus.ReadOnly => throw ReadOnlyError(),
                 ApplyStatus.Suspended => throw new SqlException("53400", "database suspended: quota exceeded"),
-                ApplyStatus.NotFound => throw new SqlException("3D000", $"database \"{databaseId}\" does not exist"),
+                ApplyStatus.NotFound => throw NotFound(),
                 _ => throw new SqlException("XX000", "the commit was refused: " + (result.Message ?? result.Status.ToString())),
             };
         }
@@ -91,8 +97,10 @@ public sealed class RaftSqlStore(ClusterCommitter committer, ulong groupId, stri
         }
     }
 
-    private DatabaseState CurrentState() =>
-        Host.FindDatabase(databaseId) is { } found ? found.Record.State : throw new SqlException("3D000", $"database \"{databaseId}\" does not exist");
+    // This group's copy, not any copy on the node: while a database moves, both its groups can have a replica here.
+    private DatabaseState CurrentState() => Host.FindDatabase(groupId, databaseId) is { } found ? found.State : throw NotFound();
+
+    private SqlException NotFound() => new("3D000", $"database \"{databaseId}\" does not exist");
 
     private static SqlException ReadOnlyError() => new("25006", "cannot execute a write: the database is read-only (storage quota exceeded)");
 

@@ -27,6 +27,9 @@ public enum ShardCommandType : byte
     /// <summary>Switches a database onto the tenant of a staged copy on the same group (in-place restore): the old tenant's
     /// range is tombstoned and the staged database's record goes, in one entry.</summary>
     SwapDatabase = 9,
+    /// <summary>A move between groups: a staged copy on this group becomes the database (its id and a state), in one entry,
+    /// while the id may still name the source copy on another group until that is dropped.</summary>
+    AdoptDatabase = 10,
     /// <summary>Several <see cref="CreateDatabase"/> commands in one entry (the leader coalesces the creates that arrive in one
     /// loop round): applied in order as one engine batch, each with its own result. Numbered apart so that new single kinds
     /// can keep counting up from 9.</summary>
@@ -137,6 +140,17 @@ public static class ShardCommand
         return w.ToArray();
     }
 
+    /// <summary>The staged database <paramref name="stagedDatabaseId"/> becomes <paramref name="databaseId"/> (same tenant, data and
+    /// roles) with <paramref name="state"/>; a move's flip on the target group.</summary>
+    public static byte[] AdoptDatabase(string databaseId, string stagedDatabaseId, DatabaseState state)
+    {
+        var w = new Writer(ShardCommandType.AdoptDatabase);
+        w.String(databaseId);
+        w.String(stagedDatabaseId);
+        w.U8((byte)state);
+        return w.ToArray();
+    }
+
     /// <summary><c>[format][16][count u32]([length u32][CreateDatabase command])*</c>.</summary>
     public static byte[] CreateDatabaseBatch(IReadOnlyList<byte[]> creates)
     {
@@ -190,7 +204,7 @@ public static class ShardCommand
     public static ShardCommandType TypeOf(ReadOnlySpan<byte> command)
     {
         if (command.Length < 2 || command[0] != FormatVersion || command[1] is 0
-            || (command[1] > (byte)ShardCommandType.SwapDatabase && command[1] != (byte)ShardCommandType.CreateDatabaseBatch))
+            || (command[1] > (byte)ShardCommandType.AdoptDatabase && command[1] != (byte)ShardCommandType.CreateDatabaseBatch))
         {
             throw new InvalidDataException("not a shard command of a known format");
         }

@@ -106,6 +106,7 @@ internal sealed class ShardStateMachine(IKvEngine engine) : IVersionSource
                 ShardCommandType.StageChunk => ApplyStage(index, command),
                 ShardCommandType.ImportChunk => ApplyImport(index, command),
                 ShardCommandType.SwapDatabase => ApplySwap(index, command),
+                ShardCommandType.AdoptDatabase => ApplyAdopt(index, command),
                 _ => new ApplyResult(ApplyStatus.Invalid, index, Message: "unknown command"),
             };
         }
@@ -418,6 +419,39 @@ internal sealed class ShardStateMachine(IKvEngine engine) : IVersionSource
         batch.Delete(SystemKeys.Database(stagedId));
         _engine.Apply(batch, index);
         Interlocked.Decrement(ref _databaseCount);
+        Changed(databaseId);
+        Changed(stagedId);
+        return new ApplyResult(ApplyStatus.Ok, index);
+    }
+
+    /// <summary>
+    /// A move's flip on the target group: the staged copy's record becomes the database's (its tenant, data and roles kept,
+    /// the given state), in one batch. Sessions never resolve the staged id, so the copy is invisible until this entry; the
+    /// source copy on the other group is dropped afterwards, and its sessions then end (their tenant is not the record's).
+    /// </summary>
+    private ApplyResult ApplyAdopt(ulong index, ReadOnlyMemory<byte> command)
+    {
+        var r = ShardCommand.Read(command);
+        var databaseId = r.String();
+        var stagedId = r.String();
+        var state = r.U8();
+        if (state > (byte)DatabaseState.Suspended || databaseId.Length is 0 or > 63 || string.Equals(databaseId, stagedId, StringComparison.Ordinal))
+        {
+            return new ApplyResult(ApplyStatus.Invalid, index, Message: "invalid adopt: unknown state, bad id or a database adopting itself");
+        }
+        if (FindDatabase(stagedId) is not { } staged)
+        {
+            return new ApplyResult(ApplyStatus.NotFound, index, Message: $"staged database {stagedId} does not exist");
+        }
+        if (FindDatabase(databaseId) is not null)
+        {
+            return new ApplyResult(ApplyStatus.AlreadyExists, index, Message: $"database {databaseId} already exists on this group");
+        }
+        var batch = new WriteBatch();
+        batch.Put(SystemKeys.Database(databaseId), (staged with { DatabaseId = databaseId, State = (DatabaseState)state }).Encode());
+        batch.Put(SystemKeys.Tenant(staged.TenantId), System.Text.Encoding.UTF8.GetBytes(databaseId));
+        batch.Delete(SystemKeys.Database(stagedId));
+        _engine.Apply(batch, index);
         Changed(databaseId);
         Changed(stagedId);
         return new ApplyResult(ApplyStatus.Ok, index);

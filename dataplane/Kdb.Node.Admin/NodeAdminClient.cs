@@ -76,13 +76,32 @@ public sealed class NodeAdminClient(HttpClient http, Uri internalUrl, Func<Cance
     public Task<ApplyResponse> SwapDatabaseAsync(string databaseId, string stagedDatabaseId, CancellationToken ct = default) =>
         CallAsync(HttpMethod.Post, $"/internal/v1/databases/{Uri.EscapeDataString(databaseId)}/swap", new SwapDatabaseRequest { StagedDatabaseId = stagedDatabaseId }, ApplyResponse.Parser, ct);
 
+    /// <summary>A move's flip: the staged copy becomes <paramref name="databaseId"/> on the staged copy's group, with <paramref name="state"/>.</summary>
+    public Task<ApplyResponse> AdoptDatabaseAsync(string databaseId, string stagedDatabaseId, DatabaseState state, CancellationToken ct = default) =>
+        CallAsync(HttpMethod.Post, $"/internal/v1/databases/{Uri.EscapeDataString(databaseId)}/adopt", new AdoptDatabaseRequest { StagedDatabaseId = stagedDatabaseId, State = state }, ApplyResponse.Parser, ct);
+
+    /// <summary>Drops the database's copy on one group (during a move the id names a copy on two groups).</summary>
+    public Task<ApplyResponse> DropDatabaseOnGroupAsync(string databaseId, ulong groupId, CancellationToken ct = default) =>
+        CallAsync(HttpMethod.Delete, $"/internal/v1/databases/{Uri.EscapeDataString(databaseId)}?group={groupId}", null, ApplyResponse.Parser, ct);
+
+    /// <summary>Sets the state of the database's copy on one group.</summary>
+    public Task<ApplyResponse> SetStateOnGroupAsync(string databaseId, ulong groupId, DatabaseState state, CancellationToken ct = default) =>
+        CallAsync(HttpMethod.Put, $"/internal/v1/databases/{Uri.EscapeDataString(databaseId)}/state?group={groupId}", new SetStateRequest { State = state }, ApplyResponse.Parser, ct);
+
     public Task<UsageResponse> UsageAsync(ulong since, CancellationToken ct = default) =>
         CallAsync(HttpMethod.Get, $"/internal/v1/usage?since={since}", null, UsageResponse.Parser, ct);
 
     /// <summary>Streams a backup of the database into <paramref name="destination"/> (length-prefixed BackupChunk messages).</summary>
-    public async Task ExportAsync(string databaseId, Stream destination, CancellationToken ct = default)
+    public Task ExportAsync(string databaseId, Stream destination, CancellationToken ct = default) =>
+        StreamExportAsync($"/internal/v1/databases/{Uri.EscapeDataString(databaseId)}/export", destination, ct);
+
+    /// <summary>The export's closing chunk alone (totals of the same scan, no pairs): to compare a copy with its source.</summary>
+    public Task ExportTotalsAsync(string databaseId, Stream destination, CancellationToken ct = default) =>
+        StreamExportAsync($"/internal/v1/databases/{Uri.EscapeDataString(databaseId)}/export?totals=true", destination, ct);
+
+    private async Task StreamExportAsync(string path, Stream destination, CancellationToken ct)
     {
-        using var request = await RequestAsync(HttpMethod.Get, $"/internal/v1/databases/{Uri.EscapeDataString(databaseId)}/export", null, ct);
+        using var request = await RequestAsync(HttpMethod.Get, path, null, ct);
         using var response = await http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, ct);
         await ThrowIfFailedAsync(response, ct);
         await using var body = await response.Content.ReadAsStreamAsync(ct);

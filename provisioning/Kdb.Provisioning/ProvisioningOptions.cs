@@ -48,6 +48,9 @@ public sealed class ProvisioningOptions
     /// <summary>How long a replacement learner may take to catch up before the round gives up (the next one resumes).</summary>
     public TimeSpan RepairCatchUpTimeout { get; set; } = TimeSpan.FromMinutes(2);
 
+    /// <summary>How long a move waits, with the source paused, for its target group to have a leader before it gives up.</summary>
+    public TimeSpan MoveTargetLeaderTimeout { get; set; } = TimeSpan.FromSeconds(10);
+
     /// <summary>Reads the options from either host's configuration (see the type's summary).</summary>
     public static ProvisioningOptions From(IConfiguration configuration)
     {

@@ -2,6 +2,7 @@ using Kdb.Node.Admin;
 using Kdb.Provisioning.Backups;
 using Kdb.Provisioning.Consumers;
 using Kdb.Provisioning.ControlPlane;
+using Kdb.Provisioning.Moves;
 using Kdb.Provisioning.Placement;
 using Kdb.Provisioning.Repair;
 using Kdb.Provisioning.Storage;
@@ -37,6 +38,7 @@ public static class ProvisioningRegistration
         bus.TryAddSingleton<DatabaseOperations>();
         bus.TryAddSingleton<BackupService>();
         bus.TryAddSingleton<NodeRepair>();
+        bus.TryAddSingleton<DatabaseMover>();
         bus.AddHostedService<UsageCollector>();
         bus.AddHostedService<NodeRepairService>();
         bus.AddHostedService<GroupAheadService>();
@@ -50,6 +52,7 @@ public static class ProvisioningRegistration
         Add<BackupExpiredConsumer>(bus);
         Add<RestoreRequestedConsumer>(bus);
         Add<RestoreDrillRequestedConsumer>(bus);
+        Add<DatabaseMoveRequestedConsumer>(bus);
         return bus;
     }
 

@@ -35,6 +35,9 @@ public sealed class EventContractTests
         new DatabaseDeletionRequested("op_18", At, "db_0123456789abcdef", Retain: true),
         new DatabaseUndeleteRequested("op_19", At, "db_0123456789abcdef", QuotaState.ReadOnly),
         new DatabaseUndeleted("op_20", At, "db_0123456789abcdef"),
+        new DatabaseMoveRequested("op_21", At, "db_0123456789abcdef", 42, ulong.MaxValue >> 1, QuotaState.Ok),
+        new DatabaseMoved("op_22", At, "db_0123456789abcdef", ulong.MaxValue >> 1, ulong.MaxValue - 3),
+        new DatabaseMoveFailed("op_23", At, "db_0123456789abcdef", "target group unknown"),
     ];
 
     [Fact]
@@ -43,7 +46,7 @@ public sealed class EventContractTests
         var eventTypes = typeof(IKdbEvent).Assembly.GetTypes().Where(t => typeof(IKdbEvent).IsAssignableFrom(t) && !t.IsInterface).ToHashSet();
         var sampled = ((IEnumerable<object[]>)Samples()).Select(row => row[0].GetType()).ToHashSet();
 
-        Assert.Equal(19, eventTypes.Count);
+        Assert.Equal(22, eventTypes.Count);
         Assert.Equal(eventTypes.OrderBy(t => t.Name), sampled.OrderBy(t => t.Name));
         Assert.All(eventTypes, t => Assert.True(t.IsSealed && t.Namespace == "Kdb.Contracts.V1", t.Name));
     }

@@ -42,6 +42,19 @@ public sealed class BackupCodecTests : IDisposable
         var streamed = new MemoryStream();
         await stream.CopyToAsync(streamed);
         Assert.Equal(export, streamed.ToArray());
+
+        // A restore keeps the chunks its verification pass decrypted and streams those to the import: the same bytes.
+        var kept = new List<ReadOnlyMemory<byte>>();
+        await BackupCodec.OpenAsync(manifest, _store, _key, b =>
+        {
+            kept.Add(b);
+            return Task.CompletedTask;
+        }, default);
+        Assert.Equal(chunks.Count, kept.Count);
+        await using var fromKept = BackupCodec.OpenStream(kept, default);
+        var keptStreamed = new MemoryStream();
+        await fromKept.CopyToAsync(keptStreamed);
+        Assert.Equal(export, keptStreamed.ToArray());
     }
 
     [Fact]

@@ -101,21 +101,32 @@ public sealed partial class LocalCloudTests
         await using (var conn = await OpenAsync(port, id, password))
         {
             await Exec(conn, "CREATE TABLE t (id int PRIMARY KEY, v text)");
-            await Exec(conn, "INSERT INTO t SELECT g, repeat('v', 200) FROM generate_series(1, 12000) g");
+            // Over 4 MiB: the node gathers the export's 1 MiB chunks into more than one staged record and Raft entry.
+            await Exec(conn, "INSERT INTO t SELECT g, repeat('v', 200) FROM generate_series(1, 24000) g");
         }
         var (group, info) = await FindAsync(id);
         var admin = await ReplicaAdminAsync(group);
         var export = new MemoryStream();
         await admin.ExportAsync(id, export);
         var stream = export.ToArray();
-        Assert.True(stream.Length > 2 << 20, "several export chunks expected");
+        Assert.True(stream.Length > 5 << 20, "several export chunks expected");
+        // The totals-only export: the same scan's closing chunk, no pairs; not importable as a backup.
+        var totals = new MemoryStream();
+        await admin.ExportTotalsAsync(id, totals);
+        Assert.True(totals.Length < 256, $"{totals.Length} bytes of totals");
+        var full = await BackupCodec.ReadExportAsync(new MemoryStream(stream), _ => Task.CompletedTask, CancellationToken.None);
+        totals.Position = 0;
+        var summary = await BackupCodec.ReadExportAsync(totals, _ => Task.CompletedTask, CancellationToken.None);
+        Assert.Equal((full.Rows, full.TotalCrc32C), (summary.Rows, summary.TotalCrc32C));
+        Assert.True(summary.RaftIndex >= full.RaftIndex, "the totals come from a snapshot at least as new");
+        Assert.True(summary.Rows > 24000, $"{summary.Rows} pairs: the rows and the table's catalog entries");
         var scratch = "db_import_" + Guid.NewGuid().ToString("N")[..12];
         var create = new CreateDatabaseRequest { GroupId = group, DatabaseId = scratch, TenantId = (ulong)Random.Shared.NextInt64() | 1UL << 63, Owner = info.Roles[0] };
         await EventuallyAsync(() => admin.CreateDatabaseAsync(create));
 
         var random = new byte[4096];
         Random.Shared.NextBytes(random);
-        foreach (var bad in new[] { random, stream[..(stream.Length / 2)], stream[..^3], Array.Empty<byte>() })
+        foreach (var bad in new[] { random, stream[..(stream.Length / 2)], stream[..^3], Array.Empty<byte>(), totals.ToArray() })
         {
             var refused = await Assert.ThrowsAsync<NodeAdminException>(() => admin.ImportAsync(scratch, new MemoryStream(bad)));
             Assert.Equal(HttpStatusCode.UnprocessableEntity, refused.Status);
@@ -128,6 +139,11 @@ public sealed partial class LocalCloudTests
         // The whole stream imports (staged on disk, proposed several entries at a time), and equals its source.
         await admin.ImportAsync(scratch, new MemoryStream(stream));
         Assert.Equal(await ExportedRowsAsync(admin, id), await ExportedRowsAsync(admin, scratch));
+        var copyTotals = new MemoryStream();
+        await admin.ExportTotalsAsync(scratch, copyTotals);
+        copyTotals.Position = 0;
+        var copy = await BackupCodec.ReadExportAsync(copyTotals, _ => Task.CompletedTask, CancellationToken.None);
+        Assert.Equal((full.Rows, full.TotalCrc32C), (copy.Rows, copy.TotalCrc32C));
         var again = await Assert.ThrowsAsync<NodeAdminException>(() => admin.ImportAsync(scratch, new MemoryStream(stream)));
         Assert.Equal(HttpStatusCode.Conflict, again.Status);
         foreach (var node in cloud.Nodes)
@@ -142,7 +158,7 @@ public sealed partial class LocalCloudTests
         Assert.Equal(HttpStatusCode.BadRequest, self.Status);
         var badId = await Assert.ThrowsAsync<NodeAdminException>(() => admin.SwapDatabaseAsync(id, "Not A Database"));
         Assert.Equal(HttpStatusCode.BadRequest, badId.Status);
-        Assert.Equal(12000L, await ScalarAsync(port, id, password, "SELECT count(*) FROM t"));
+        Assert.Equal(24000L, await ScalarAsync(port, id, password, "SELECT count(*) FROM t"));
         await admin.DropDatabaseAsync(scratch);
     }
 

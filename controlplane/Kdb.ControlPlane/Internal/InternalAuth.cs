@@ -36,6 +36,7 @@ public static class InternalAuth
             .AddPolicy(Proxy, p => Require(p, Proxy))
             .AddPolicy(Node, p => Require(p, Node))
             .AddPolicy(Provisioning, p => Require(p, Provisioning))
+            .AddPolicy(Operator, p => Require(p, Operator))
             .AddPolicy(UsageReporter, p => Require(p, Node, Proxy, Provisioning));
         return services;
     }

@@ -44,6 +44,7 @@ internal static class AdminEndpoints
             () => OnDatabaseAsync(c, runtime, databaseId, _ => ShardCommand.SetRole(databaseId, new DatabaseRole(name, SqlRoleKind.Owner, string.Empty)))));
         g.MapPut("/databases/{databaseId}/state", (HttpContext c, string databaseId) => Guarded(c, runtime, [Provisioning, Operator], () => SetStateAsync(c, runtime, databaseId)));
         g.MapPost("/databases/{databaseId}/swap", (HttpContext c, string databaseId) => Guarded(c, runtime, [Provisioning, Operator], () => SwapDatabaseAsync(c, runtime, databaseId)));
+        g.MapPost("/databases/{databaseId}/adopt", (HttpContext c, string databaseId) => Guarded(c, runtime, [Provisioning, Operator], () => AdoptDatabaseAsync(c, runtime, databaseId)));
         g.MapGet("/databases/{databaseId}/export", (HttpContext c, string databaseId) => Guarded(c, runtime, [Provisioning, Operator], () => BackupStream.ExportAsync(c, runtime, databaseId)));
         g.MapPost("/databases/{databaseId}/import", (HttpContext c, string databaseId) => Guarded(c, runtime, [Provisioning, Operator], () => BackupStream.ImportAsync(c, runtime, databaseId)));
         g.MapGet("/usage", Handler(c => Guarded(c, runtime, [Provisioning, Operator, NodeScope], () => Task.FromResult(Usage(c, runtime)))));
@@ -204,14 +205,30 @@ internal static class AdminEndpoints
     private static async Task<IResult> SetStateAsync(HttpContext c, ClusterRuntime runtime, string databaseId)
     {
         var request = await ReadAsync(c, SetStateRequest.Parser);
-        var state = request.State switch
-        {
-            Admin.Wire.DatabaseState.Active => Kdb.Cluster.DatabaseState.Active,
-            Admin.Wire.DatabaseState.ReadOnly => Kdb.Cluster.DatabaseState.ReadOnly,
-            Admin.Wire.DatabaseState.Suspended => Kdb.Cluster.DatabaseState.Suspended,
-            _ => throw new ArgumentException("unknown state"),
-        };
+        var state = ToState(request.State);
         return await OnDatabaseAsync(c, runtime, databaseId, _ => ShardCommand.SetDatabaseState(databaseId, state));
+    }
+
+    private static Kdb.Cluster.DatabaseState ToState(Admin.Wire.DatabaseState state) => state switch
+    {
+        Admin.Wire.DatabaseState.Active => Kdb.Cluster.DatabaseState.Active,
+        Admin.Wire.DatabaseState.ReadOnly => Kdb.Cluster.DatabaseState.ReadOnly,
+        Admin.Wire.DatabaseState.Suspended => Kdb.Cluster.DatabaseState.Suspended,
+        _ => throw new ArgumentException("unknown state"),
+    };
+
+    /// <summary>A move's flip: the staged copy (found by its own id, which only its group holds) becomes the database there.</summary>
+    private static async Task<IResult> AdoptDatabaseAsync(HttpContext c, ClusterRuntime runtime, string databaseId)
+    {
+        ValidateDatabaseId(databaseId);
+        var request = await ReadAsync(c, AdoptDatabaseRequest.Parser);
+        ValidateDatabaseId(request.StagedDatabaseId);
+        var state = ToState(request.State);
+        if (runtime.Host.FindDatabase(request.StagedDatabaseId) is not { } staged)
+        {
+            return Results.Problem(statusCode: 404, title: "Not found", detail: $"staged database {request.StagedDatabaseId} is not hosted here");
+        }
+        return Applied(await runtime.Committer.ProposeAsync(staged.GroupId, ShardCommand.AdoptDatabase(databaseId, request.StagedDatabaseId, state), c.RequestAborted));
     }
 
     private static async Task<IResult> SwapDatabaseAsync(HttpContext c, ClusterRuntime runtime, string databaseId)
@@ -229,13 +246,24 @@ internal static class AdminEndpoints
         return await OnDatabaseAsync(c, runtime, databaseId, _ => ShardCommand.SwapDatabase(databaseId, request.StagedDatabaseId));
     }
 
+    /// <summary>A database command, on the group that hosts it here; <c>?group=</c> names the group (during a move the id is on two).</summary>
     private static async Task<IResult> OnDatabaseAsync(HttpContext c, ClusterRuntime runtime, string databaseId, Func<DatabaseRecord, byte[]> command)
     {
-        if (runtime.Host.FindDatabase(databaseId) is not { } found)
+        if (Locate(c, runtime, databaseId) is not { } found)
         {
             return Results.Problem(statusCode: 404, title: "Not found", detail: $"database {databaseId} is not hosted here");
         }
         return Applied(await runtime.Committer.ProposeAsync(found.GroupId, command(found.Record), c.RequestAborted));
+    }
+
+    private static (ulong GroupId, DatabaseRecord Record)? Locate(HttpContext c, ClusterRuntime runtime, string databaseId)
+    {
+        if (c.Request.Query["group"] is not { Count: > 0 } group)
+        {
+            return runtime.Host.FindDatabase(databaseId);
+        }
+        var groupId = ParseGroup(group.ToString());
+        return runtime.Host.FindDatabase(groupId, databaseId) is { } record ? (groupId, record) : null;
     }
 
     private static IResult Applied(ApplyResult result) => result.Status switch

@@ -202,14 +202,27 @@ internal static class BackupCodec
     }
 
     /// <summary>The decrypted backup as a stream for the node's import; a corrupt chunk fails the stream.</summary>
-    public static Stream OpenStream(BackupManifest manifest, IObjectStore store, byte[] key, CancellationToken ct)
+    public static Stream OpenStream(BackupManifest manifest, IObjectStore store, byte[] key, CancellationToken ct) =>
+        PipeStream(sink => OpenAsync(manifest, store, key, sink, ct), ct);
+
+    /// <summary>Chunks already decrypted and checked (a restore's verification pass kept them) as one stream.</summary>
+    public static Stream OpenStream(IReadOnlyList<ReadOnlyMemory<byte>> verified, CancellationToken ct) =>
+        PipeStream(async sink =>
+        {
+            foreach (var chunk in verified)
+            {
+                await sink(chunk);
+            }
+        }, ct);
+
+    private static Stream PipeStream(Func<Func<ReadOnlyMemory<byte>, Task>, Task> produce, CancellationToken ct)
     {
         var pipe = new Pipe(new PipeOptions(pauseWriterThreshold: 8 << 20, resumeWriterThreshold: 4 << 20));
         _ = Task.Run(async () =>
         {
             try
             {
-                await OpenAsync(manifest, store, key, async bytes => await pipe.Writer.WriteAsync(bytes, ct), ct);
+                await produce(async bytes => await pipe.Writer.WriteAsync(bytes, ct));
                 await pipe.Writer.CompleteAsync();
             }
             catch (Exception e)

@@ -64,14 +64,14 @@ internal sealed class BackupService(DatabaseOperations databases, IObjectStore s
     /// </summary>
     public async Task<IReadOnlyList<RoleVerifier>> RestoreAsync(string backupId, RestoreTarget target, CancellationToken ct)
     {
-        var (manifest, key, roles) = await OpenVerifiedAsync(backupId, target.OrgId, ct);
+        var (manifest, key, roles, plain) = await OpenVerifiedAsync(backupId, target.OrgId, ct);
         var owner = roles.FirstOrDefault(r => r.Kind == RoleKind.Owner)
             ?? throw new BackupOperationException($"backup {backupId} holds no owner role");
         var location = await databases.EnsureCreatedAsync(target.DatabaseId, target.TenantId, owner, ct)
             ?? throw new BackupOperationException($"restore of backup {backupId}: target database {target.DatabaseId} no longer exists");
         try
         {
-            await ImportAsync(location, target.DatabaseId, manifest, key, roles, ct);
+            await ImportAsync(location, target.DatabaseId, manifest, key, plain, roles, ct);
         }
         catch (Exception e) when (DatabaseOperations.IsFinal(e) || e is BackupOperationException)
         {
@@ -91,7 +91,7 @@ internal sealed class BackupService(DatabaseOperations databases, IObjectStore s
     /// </summary>
     public async Task<InPlaceRestore> RestoreInPlaceAsync(string backupId, string operationId, RestoreTarget target, string? safetyBackupId, CancellationToken ct)
     {
-        var (manifest, key, roles) = await OpenVerifiedAsync(backupId, target.OrgId, ct);
+        var (manifest, key, roles, plain) = await OpenVerifiedAsync(backupId, target.OrgId, ct);
         var owner = roles.FirstOrDefault(r => r.Kind == RoleKind.Owner)
             ?? throw new BackupOperationException($"backup {backupId} holds no owner role");
         var location = await databases.LocateAsync(target.DatabaseId, ct)
@@ -109,7 +109,7 @@ internal sealed class BackupService(DatabaseOperations databases, IObjectStore s
         await databases.OnGroupAsync(location, (admin, t) => admin.CreateDatabaseAsync(create, t), ct);
         try
         {
-            await ImportAsync(location, scratchId, manifest, key, roles, ct);
+            await ImportAsync(location, scratchId, manifest, key, plain, roles, ct);
             await databases.OnGroupAsync(location, (admin, t) => admin.SwapDatabaseAsync(target.DatabaseId, scratchId, t), ct);
         }
         catch (Exception e) when (DatabaseOperations.IsFinal(e) || e is BackupOperationException)
@@ -133,7 +133,7 @@ internal sealed class BackupService(DatabaseOperations databases, IObjectStore s
         var manifest = await BackupManifest.LoadAsync(store, backupId, ct)
             ?? throw new BackupOperationException($"backup {backupId} is not in the object store");
         var scratchId = "db_drill" + Convert.ToHexStringLower(System.Security.Cryptography.RandomNumberGenerator.GetBytes(6));
-        var (_, key, roles) = await OpenVerifiedAsync(backupId, manifest.OrgId, ct);
+        var (_, key, roles, plain) = await OpenVerifiedAsync(backupId, manifest.OrgId, ct);
         var owner = roles.First(r => r.Kind == RoleKind.Owner);
         var chosen = await databases.Fleet.PlaceAsync(ct);
         var location = new DatabaseLocation(chosen.GroupId, chosen.NodeIds, chosen.LeaderNodeId);
@@ -142,7 +142,7 @@ internal sealed class BackupService(DatabaseOperations databases, IObjectStore s
         await databases.OnGroupAsync(location, (admin, t) => admin.CreateDatabaseAsync(create, t), ct);
         try
         {
-            await ImportAsync(location, scratchId, manifest, key, [], ct);
+            await ImportAsync(location, scratchId, manifest, key, plain, [], ct);
             return $"restored into a scratch database on group {location.GroupId}: {manifest.Rows} rows, CRC32C {manifest.TotalCrc32C:x16}, Raft index {manifest.RaftIndex}, {manifest.PlaintextBytes} bytes";
         }
         finally
@@ -177,7 +177,13 @@ internal sealed class BackupService(DatabaseOperations databases, IObjectStore s
         return true;
     }
 
-    private async Task<(BackupManifest Manifest, byte[] Key, IReadOnlyList<RoleVerifier> Roles)> OpenVerifiedAsync(string backupId, string orgId, CancellationToken ct)
+    /// <summary>A backup's plaintext up to this size is kept from the verification pass for the import, instead of being
+    /// loaded, checked and decrypted a second time; a larger one is read again, chunk by chunk.</summary>
+    private const long KeptPlaintextBytes = 64L << 20;
+
+    /// <summary>The manifest, key and roles of a backup whose every chunk was checked; its plaintext chunks when kept.</summary>
+    private async Task<(BackupManifest Manifest, byte[] Key, IReadOnlyList<RoleVerifier> Roles, IReadOnlyList<ReadOnlyMemory<byte>>? Plaintext)> OpenVerifiedAsync(
+        string backupId, string orgId, CancellationToken ct)
     {
         BackupManifest manifest;
         try
@@ -192,18 +198,24 @@ internal sealed class BackupService(DatabaseOperations databases, IObjectStore s
         var key = await databases.Fleet.ControlPlane.BackupKeyAsync(orgId, manifest.KeyId, ct)
             ?? throw new BackupOperationException($"backup {backupId}: its key {manifest.KeyId} is not one of org {orgId}'s backup keys");
         var roles = BackupManifest.DeserializeRoles(BackupCodec.OpenRoles(key, backupId, manifest.SealedRoles));
-        // Every chunk is checked before anything is created.
-        await BackupCodec.OpenAsync(manifest, store, key, _ => Task.CompletedTask, ct);
-        return (manifest, key, roles);
+        // Every chunk is checked before anything is created (each chunk the codec hands over is a fresh array).
+        var kept = manifest.PlaintextBytes <= KeptPlaintextBytes ? new List<ReadOnlyMemory<byte>>(manifest.Chunks.Count) : null;
+        await BackupCodec.OpenAsync(manifest, store, key, plain =>
+        {
+            kept?.Add(plain);
+            return Task.CompletedTask;
+        }, ct);
+        return (manifest, key, roles, kept);
     }
 
-    private async Task ImportAsync(DatabaseLocation location, string databaseId, BackupManifest manifest, byte[] key, IReadOnlyList<RoleVerifier> roles, CancellationToken ct)
+    private async Task ImportAsync(DatabaseLocation location, string databaseId, BackupManifest manifest, byte[] key, IReadOnlyList<ReadOnlyMemory<byte>>? plaintext,
+        IReadOnlyList<RoleVerifier> roles, CancellationToken ct)
     {
         try
         {
             await databases.OnGroupAsync(location, async (admin, t) =>
             {
-                await using var source = BackupCodec.OpenStream(manifest, store, key, t);
+                await using var source = plaintext is null ? BackupCodec.OpenStream(manifest, store, key, t) : BackupCodec.OpenStream(plaintext, t);
                 return await admin.ImportAsync(databaseId, source, t);
             }, ct, Timeout.InfiniteTimeSpan);
         }
@@ -234,14 +246,13 @@ internal sealed class BackupService(DatabaseOperations databases, IObjectStore s
         return sealedExport;
     }
 
+    /// <summary>The totals of the database's export (the node scans and checksums it, but sends only the closing chunk).</summary>
     private static async Task<ExportSummary> ExportSummaryAsync(NodeAdminClient admin, string databaseId, CancellationToken ct)
     {
-        var pipe = new Pipe(new PipeOptions(pauseWriterThreshold: 8 << 20, resumeWriterThreshold: 4 << 20));
-        var export = ExportIntoAsync(admin, databaseId, pipe.Writer, ct);
-        await using var reader = pipe.Reader.AsStream();
-        var summary = await BackupCodec.ReadExportAsync(reader, _ => Task.CompletedTask, ct);
-        await export;
-        return summary;
+        var totals = new MemoryStream();
+        await admin.ExportTotalsAsync(databaseId, totals, ct);
+        totals.Position = 0;
+        return await BackupCodec.ReadExportAsync(totals, _ => Task.CompletedTask, ct);
     }
 
     private static async Task ExportIntoAsync(NodeAdminClient admin, string databaseId, PipeWriter writer, CancellationToken ct)

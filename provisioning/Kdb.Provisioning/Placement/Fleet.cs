@@ -187,6 +187,30 @@ internal sealed class Fleet(ControlPlaneClient controlPlane, HttpClient adminHtt
         return known.NodeIds;
     }
 
+    /// <summary>
+    /// A group as its replicas report it now (asked directly, not from heartbeats): voters from a replica that knows a
+    /// leader (else from any), and that leader; null when no alive node hosts the group.
+    /// </summary>
+    public async Task<GroupPlacement?> GroupAsync(ulong groupId, CancellationToken ct)
+    {
+        var alive = (await RefreshNodesAsync(ct)).Where(n => n.Alive).ToList();
+        var reports = await Task.WhenAll(alive.Select(async node =>
+        {
+            try
+            {
+                using var call = CancellationTokenSource.CreateLinkedTokenSource(ct);
+                call.CancelAfter(TimeSpan.FromSeconds(5));
+                return (await Admin(node).StatusAsync(call.Token)).Groups.FirstOrDefault(g => g.GroupId == groupId);
+            }
+            catch (Exception e) when (e is HttpRequestException or NodeAdminException || (e is OperationCanceledException && !ct.IsCancellationRequested))
+            {
+                return null;
+            }
+        }));
+        var best = reports.OfType<GroupInfo>().Where(g => g.Voters.Count > 0).OrderByDescending(g => g.LeaderNodeId.Length > 0).ThenByDescending(g => g.Term).FirstOrDefault();
+        return best is null ? null : new GroupPlacement(groupId, [.. best.Voters], best.LeaderNodeId.Length > 0 ? best.LeaderNodeId : null);
+    }
+
     /// <summary>Fetches the node list and keeps it for placement and admin calls.</summary>
     public async Task<IReadOnlyList<NodeEntry>> RefreshNodesAsync(CancellationToken ct)
     {

@@ -20,6 +20,8 @@ public class LocalCloud(PostgresFixture postgres) : IAsyncLifetime
     public const string ProvisioningSecret = CloudApi.ProvisioningSecret;
     public const string ProxySecret = CloudApi.ProxySecret;
     public const string UserPassword = CloudApi.UserPassword;
+    /// <summary>The <c>kdb-operator</c> service client's secret (operator endpoints such as database moves).</summary>
+    public const string OperatorSecret = "oper-secret-0123456789abcdefghijklmnopqrstuvwxyz";
 
     private TestDatabase? _database;
     private WholeCloud? _cloud;
@@ -54,7 +56,8 @@ public class LocalCloud(PostgresFixture postgres) : IAsyncLifetime
         {
             Nodes = NodeCount,
             // Deleted databases past their retention window are purged within a second (tests move the deletion back in time).
-            ControlPlaneArguments = ["--RateLimits:TokenRequestsPerMinute=100000", "--RateLimits:ApiRequestsPerMinute=1000000", "--Databases:PurgeInterval=00:00:01", .. ControlPlaneArguments],
+            ControlPlaneArguments = ["--RateLimits:TokenRequestsPerMinute=100000", "--RateLimits:ApiRequestsPerMinute=1000000", "--Databases:PurgeInterval=00:00:01",
+                "--ServiceClients:Operator:Secret=" + OperatorSecret, .. ControlPlaneArguments],
             LogLevel = LogLevel,
             AliveNodesSeconds = 60,
             DirectoryPrefix = "kdb-prov-",

@@ -1,0 +1,122 @@
+using System.Collections.Concurrent;
+using System.Globalization;
+using System.Net;
+using System.Text.Json;
+using Kdb.Contracts.V1;
+using Kdb.Testing;
+using Kdb.Testing.Postgres;
+using MassTransit;
+using Microsoft.Extensions.DependencyInjection;
+
+namespace Kdb.ControlPlane.Tests;
+
+/// <summary>
+/// The operator's move endpoint and the move outcomes, against a stand-in for provisioning that moves to group 99 and
+/// fails any other target.
+/// </summary>
+[Collection(TestCollections.Postgres)]
+public sealed class DatabaseMoveTests(PostgresFixture postgres) : IAsyncLifetime
+{
+    private const string OperatorSecret = "oper-secret-0123456789abcdefghijklmnopqrstuvwxyz";
+    private const ulong MovedTenant = (1UL << 63) | 12345;
+    private readonly ConcurrentQueue<DatabaseMoveRequested> _requests = new();
+    private ControlPlaneApp _app = null!;
+    private HostReceiveEndpointHandle? _provisioning;
+
+    public async Task InitializeAsync()
+    {
+        _app = await ControlPlaneApp.StartAsync(postgres, new Dictionary<string, string> { ["ServiceClients:Operator:Secret"] = OperatorSecret });
+        var bus = _app.Factory.Services.GetRequiredService<IBus>();
+        _provisioning = bus.ConnectReceiveEndpoint("test-moves-" + Guid.NewGuid().ToString("N"), e =>
+        {
+            e.Handler<DatabaseRequested>(ctx => ctx.Publish(new DatabaseProvisioned(ctx.Message.OperationId, DateTimeOffset.UtcNow, ctx.Message.DatabaseId, 7)));
+            e.Handler<DatabaseMoveRequested>(ctx =>
+            {
+                var m = ctx.Message;
+                _requests.Enqueue(m);
+                return m.TargetGroupId == 99
+                    ? ctx.Publish(new DatabaseMoved(m.OperationId, DateTimeOffset.UtcNow, m.DatabaseId, 99, MovedTenant))
+                    : ctx.Publish(new DatabaseMoveFailed(m.OperationId, DateTimeOffset.UtcNow, m.DatabaseId, "target group unknown"));
+            });
+        });
+        await _provisioning.Ready;
+    }
+
+    public async Task DisposeAsync()
+    {
+        await (_provisioning?.StopAsync() ?? Task.CompletedTask);
+        await _app.DisposeAsync();
+    }
+
+    [Fact]
+    public async Task Move_ByTheOperator_RecordsTheNewGroupAndTenant_OrReturnsToReadyOnFailure()
+    {
+        var (token, orgId) = await SignupAsync("mover@example.com");
+        var (_, strangerOrg) = await SignupAsync("mover-stranger@example.com");
+        var databaseId = (await _app.SendAsync(HttpMethod.Post, $"/v1/orgs/{orgId}/databases", token, new { name = "hot" })).Body.GetProperty("database").GetProperty("id").GetString()!;
+        await UntilAsync(token, databaseId, d => d.GetProperty("status").GetString() == "ready");
+        var operatorToken = await _app.ServiceTokenAsync("kdb-operator", OperatorSecret);
+        var provisioningToken = await _app.ServiceTokenAsync("kdb-provisioning", ControlPlaneApp.ProvisioningSecret);
+
+        Assert.Equal(HttpStatusCode.NotFound, (await MoveAsync(operatorToken, strangerOrg, databaseId, "99")).Status);
+        Assert.Equal(HttpStatusCode.NotFound, (await MoveAsync(operatorToken, orgId, "db_0000000000000000", "99")).Status);
+        Assert.Equal(HttpStatusCode.Forbidden, (await MoveAsync(provisioningToken, orgId, databaseId, "99")).Status);
+        Assert.Equal(HttpStatusCode.Unauthorized, (await MoveAsync(token, orgId, databaseId, "99")).Status);
+        foreach (var bad in new object?[] { "0", "-1", "x", 1.5, null })
+        {
+            var refused = await MoveAsync(operatorToken, orgId, databaseId, bad);
+            Assert.Equal(HttpStatusCode.BadRequest, refused.Status);
+            Assert.True(refused.Body.GetProperty("errors").TryGetProperty("targetGroupId", out _), refused.Body.ToString());
+        }
+        var same = await MoveAsync(operatorToken, orgId, databaseId, "7");
+        Assert.Equal(HttpStatusCode.Conflict, same.Status);
+        Assert.EndsWith("same-group", same.Body.GetProperty("type").GetString());
+        Assert.Empty(_requests);
+
+        // A failed move: the database is ready again on its group, with the reason; the operation failed.
+        var failing = await MoveAsync(operatorToken, orgId, databaseId, "42");
+        Assert.Equal(HttpStatusCode.Accepted, failing.Status);
+        Assert.Equal("moving", failing.Body.GetProperty("database").GetProperty("status").GetString());
+        var failedView = await UntilAsync(token, databaseId, d => d.GetProperty("status").GetString() == "ready");
+        Assert.Contains("target group unknown", failedView.GetProperty("statusReason").GetString());
+        var failedOperation = failing.Body.GetProperty("operation").GetProperty("id").GetString()!;
+        Assert.Equal("failed", (await _app.SendAsync(HttpMethod.Get, $"/v1/operations/{failedOperation}", token)).Body.GetProperty("status").GetString());
+        var request = Assert.Single(_requests);
+        Assert.Equal((7UL, 42UL, QuotaState.Ok), (request.SourceGroupId, request.TargetGroupId, request.State));
+
+        // A successful one: the record follows (group and tenant), and so does the proxies' route entry.
+        var moving = await MoveAsync(operatorToken, orgId, databaseId, 99);
+        Assert.Equal(HttpStatusCode.Accepted, moving.Status);
+        // Busy while moving, on that group once moved: 409 either way, and never a second request.
+        Assert.Equal(HttpStatusCode.Conflict, (await MoveAsync(operatorToken, orgId, databaseId, "99")).Status);
+        var moved = await UntilAsync(token, databaseId, d => d.GetProperty("status").GetString() == "ready" && d.GetProperty("groupId").GetString() == "99");
+        Assert.True(!moved.TryGetProperty("statusReason", out var reason) || reason.ValueKind == JsonValueKind.Null, moved.ToString());
+        var route = await _app.SendAsync(HttpMethod.Get, $"/internal/v1/routes/{databaseId}", await _app.ServiceTokenAsync("kdb-proxy", ControlPlaneApp.ProxySecret));
+        Assert.Equal(MovedTenant.ToString(CultureInfo.InvariantCulture), route.Body.GetProperty("tenantId").GetString());
+        Assert.Equal("99", route.Body.GetProperty("groupId").GetString());
+        Assert.Equal(2, _requests.Count);
+    }
+
+    private async Task<(string Token, string OrgId)> SignupAsync(string email)
+    {
+        var token = await _app.SignupAndLoginAsync(email);
+        return (token, (await _app.SendAsync(HttpMethod.Get, "/v1/me", token)).Body.GetProperty("orgs")[0].GetProperty("id").GetString()!);
+    }
+
+    private Task<(HttpStatusCode Status, JsonElement Body, HttpResponseMessage Response)> MoveAsync(string token, string orgId, string databaseId, object? targetGroupId) =>
+        _app.SendAsync(HttpMethod.Post, $"/internal/v1/orgs/{orgId}/databases/{databaseId}/move", token, new { targetGroupId });
+
+    private async Task<JsonElement> UntilAsync(string token, string databaseId, Func<JsonElement, bool> done)
+    {
+        for (var deadline = DateTime.UtcNow.AddSeconds(30); ; await Task.Delay(100))
+        {
+            var view = (await _app.SendAsync(HttpMethod.Get, $"/v1/databases/{databaseId}", token)).Body;
+            if (done(view))
+            {
+                return view;
+            }
+
+            Assert.True(DateTime.UtcNow < deadline, "not reached within 30 s: " + view);
+        }
+    }
+}
