@@ -68,6 +68,7 @@ builder.Services.AddHostedService<BackupRetention>();
 builder.Services.AddHostedService<BackupScheduler>();
 builder.Services.AddHostedService<RestoreDrillScheduler>();
 builder.Services.AddHostedService<DatabaseRetention>();
+builder.Services.AddHostedService<CreationWarmUp>();
 
 builder.Services.AddIdentityCore<User>(o =>
     {

@@ -42,6 +42,7 @@ public static class ProvisioningRegistration
         bus.AddHostedService<UsageCollector>();
         bus.AddHostedService<NodeRepairService>();
         bus.AddHostedService<GroupAheadService>();
+        bus.AddHostedService<ProvisioningWarmUp>();
 
         Add<DatabaseRequestedConsumer>(bus);
         Add<DatabaseDeletionRequestedConsumer>(bus);

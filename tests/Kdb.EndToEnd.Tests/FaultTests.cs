@@ -24,8 +24,10 @@ public sealed class FaultTests(EndToEndCloud cloud, ITestOutputHelper output)
         var databases = await DatabasesAsync();
         await RunUnderLoadAsync(databases, clients: 2, async () =>
         {
-            for (var round = 0; round < (CloudCollection.Soak ? 6 : 1); round++)
+            var rounds = CloudCollection.Soak ? 6 : 1;
+            for (var round = 0; round < rounds; round++)
             {
+                output.WriteLine($"fault round {round + 1} of {rounds}");
                 var leader = await cloud.LeaderOfAsync(databases[0].Id, databases[0].Password);
                 await leader.KillAsync();
                 await Task.Delay(TimeSpan.FromSeconds(3));
@@ -181,5 +183,6 @@ public sealed class FaultTests(EndToEndCloud cloud, ITestOutputHelper output)
         }
         var (status, _) = await cloud.SendAsync(HttpMethod.Get, $"/v1/databases/{databases[2].Id}", databases[0].Token);
         Assert.Equal(HttpStatusCode.NotFound, status);
+        output.WriteLine($"{violations.Count} isolation violations; all {databases.Count} databases ready again");
     }
 }

@@ -4,6 +4,7 @@ using System.Text.Json;
 using Kdb.Testing.EndToEnd;
 using Kdb.Testing.Postgres;
 using Npgsql;
+using Xunit.Abstractions;
 
 namespace Kdb.EndToEnd.Tests;
 
@@ -14,7 +15,7 @@ namespace Kdb.EndToEnd.Tests;
 /// over its plan meets the quota states in their graduated order.
 /// </summary>
 [Collection(CloudCollection.Name)]
-public sealed class FleetTests(EndToEndCloud cloud)
+public sealed class FleetTests(EndToEndCloud cloud, ITestOutputHelper output)
 {
     private static readonly string[] Tables = ["items", "tenant_mark"];
     private const int InsertedRows = 20;
@@ -30,6 +31,9 @@ public sealed class FleetTests(EndToEndCloud cloud)
         // Every other org has a second database: two databases of one org must be as isolated as two orgs.
         var wanted = users.SelectMany((u, i) => Enumerable.Range(0, 1 + (i % 2)).Select(n => (u.Token, u.OrgId, Name: "app" + n.ToString(CultureInfo.InvariantCulture)))).ToList();
         var databases = await ParallelAsync(wanted, w => cloud.CreateReadyDatabaseAsync(w.Token, w.OrgId, w.Name));
+        // The soak's record: how many tenants and databases this run had, and how long they took to become ready.
+        var ready = databases.Select(d => d.CreateToReady.TotalSeconds).Order().ToList();
+        output.WriteLine($"{orgCount} orgs, {databases.Count} databases ready; request to ready p50 {ready[ready.Count / 2]:0.00} s, max {ready[^1]:0.00} s");
 
         // The first database's data is final before its backup schedule starts, so the restored copy must equal it;
         // the minute until cron fires passes while the rest of the fleet works.
@@ -40,6 +44,7 @@ public sealed class FleetTests(EndToEndCloud cloud)
         await ParallelAsync(databases.Skip(1), WorkloadAsync);
 
         var violations = await IsolationProbe.FindViolationsAsync(cloud, databases, Tables);
+        output.WriteLine($"{databases.Count} databases worked through the proxy; {violations.Count} isolation violations");
         Assert.True(violations.Count == 0, string.Join("\n", violations));
 
         // Usage: every org's work reaches the control plane through the nodes' and the proxy's reports.
