@@ -41,4 +41,39 @@ public static class ProcessStats
         var fields = stat[(stat.LastIndexOf(')') + 2)..].Split(' ');
         return (long.Parse(fields[11], CultureInfo.InvariantCulture) + long.Parse(fields[12], CultureInfo.InvariantCulture)) / 100.0;
     }
+
+    /// <summary>
+    /// Waits until the processes together use less than <paramref name="busyFraction"/> of a core over a second (or
+    /// <paramref name="limit"/> passes) and returns the time waited: work left over from loading data (compaction,
+    /// snapshot packing, a follower catching up) would otherwise be charged to the next timed phase.
+    /// </summary>
+    public static TimeSpan WaitIdle(IReadOnlyList<int> pids, TimeSpan limit, double busyFraction = 0.05)
+    {
+        var waited = System.Diagnostics.Stopwatch.StartNew();
+        var before = Total(pids);
+        while (waited.Elapsed < limit)
+        {
+            Thread.Sleep(1000);
+            var now = Total(pids);
+            if (now - before < busyFraction)
+            {
+                break;
+            }
+
+            before = now;
+        }
+
+        return waited.Elapsed;
+    }
+
+    private static double Total(IReadOnlyList<int> pids)
+    {
+        var sum = 0.0;
+        foreach (var pid in pids)
+        {
+            sum += CpuSeconds(pid);
+        }
+
+        return sum;
+    }
 }

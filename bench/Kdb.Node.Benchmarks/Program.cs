@@ -44,6 +44,12 @@ try
     // does not swing as much and says where a change helped.
     var leaderPid = ProcessStats.FindHost(leader.ProcessId, "Kdb.Node.dll");
     var followerPids = cluster.Nodes.Where(n => n != leader).Select(n => ProcessStats.FindHost(n.ProcessId, "Kdb.Node.dll")).ToArray();
+    if (!densityOnly)
+    {
+        var settled = ProcessStats.WaitIdle([leaderPid, .. followerPids], TimeSpan.FromSeconds(90));
+        Console.Error.WriteLine($"# replicas idle after loading: {settled.TotalSeconds:F1} s");
+    }
+
     foreach (var (script, figure) in densityOnly ? [] : new[] { ("-S", "select"), ("-N", "update") })
     {
         var postgres = BenchTools.PgbenchTps(pg.Target, script, seconds);
