@@ -42,7 +42,15 @@ public sealed class EngineMetricsTests(ITestOutputHelper output)
         // More reads move the histogram again: it counts, it is not a gauge of the last scrape.
         var again = await Tools.PgbenchAsync(node, TimeSpan.FromMinutes(2), "-S", "-t", "200", "-M", "prepared");
         Assert.True(again.ExitCode == 0, Tools.Describe(again));
-        Assert.True(Unlabelled(await ScrapeAsync(node), "kdb_rmi_probe_length_count") > lookups);
+        // The node reads engine stats at most every 200 ms (one read serves all series of a scrape): poll past that.
+        var moved = Unlabelled(await ScrapeAsync(node), "kdb_rmi_probe_length_count");
+        for (var tries = 0; moved <= lookups && tries < 40; tries++)
+        {
+            await Task.Delay(250);
+            moved = Unlabelled(await ScrapeAsync(node), "kdb_rmi_probe_length_count");
+        }
+
+        Assert.True(moved > lookups, $"{moved} lookups after 200 more selects, {lookups} before");
     }
 
     private static double Unlabelled(string exposition, string name)
