@@ -130,41 +130,54 @@ public static class RestoreEndpoints
     }
 }
 
-/// <summary>A finished restore: the target is ready with exactly the roles the backup brought back.</summary>
-internal sealed class RestoreCompletedConsumer(ControlPlaneDbContext db, RouteSignal signal, TimeProvider time) : IConsumer<RestoreCompleted>
+/// <summary>
+/// A finished restore: the target is ready with exactly the roles the backup brought back. Two steps, like a
+/// creation (DESIGN: no race after a change): the restored roles and tenant are routed first while the target is
+/// still <c>restoring</c>, and it turns <c>ready</c> only once every live proxy has fetched them, so a client that
+/// connects the moment it reads <c>ready</c> is checked against the restored verifiers, never the ones the target
+/// had before. A crash between the steps leaves the operation running; a redelivery repeats both.
+/// </summary>
+internal sealed class RestoreCompletedConsumer(ControlPlaneDbContext db, RouteSignal signal, IProxyTracker proxies, TimeProvider time) : IConsumer<RestoreCompleted>
 {
     public async Task Consume(ConsumeContext<RestoreCompleted> context)
     {
         var m = context.Message;
         var ct = context.CancellationToken;
-        var now = time.GetUtcNow();
-        await using var tx = await db.Database.BeginTransactionAsync(ct);
-        var operation = await db.Operations.FirstOrDefaultAsync(o => o.Id == m.OperationId && o.ResourceId == m.TargetDatabaseId, ct);
-        var database = await db.Databases.FirstOrDefaultAsync(d => d.Id == m.TargetDatabaseId, ct);
-        if (operation is null || operation.Status != "running" || database is null)
+        long routed;
+        await using (var tx = await db.Database.BeginTransactionAsync(ct))
         {
-            return;
+            var running = await db.Operations.AnyAsync(o => o.Id == m.OperationId && o.ResourceId == m.TargetDatabaseId && o.Status == "running", ct);
+            var database = await db.Databases.FirstOrDefaultAsync(d => d.Id == m.TargetDatabaseId, ct);
+            if (!running || database is null)
+            {
+                return;
+            }
+
+            var now = time.GetUtcNow();
+            await db.DatabaseRoles.Where(r => r.DatabaseId == database.Id).ExecuteDeleteAsync(ct);
+            foreach (var role in m.RolesRestored)
+            {
+                var kind = role.Kind switch { RoleKind.Owner => "owner", RoleKind.ReadWrite => "readwrite", _ => "readonly" };
+                db.DatabaseRoles.Add(new DatabaseRoleRecord { DatabaseId = database.Id, Name = role.Name, Kind = kind, ScramVerifier = role.ScramVerifier, CreatedAt = now });
+            }
+
+            if (m.TenantId is { } tenant)
+            {
+                database.TenantId = unchecked((long)tenant);
+            }
+
+            await db.SaveChangesAsync(ct);
+            routed = await RouteVersions.BumpAsync(db, database.Id, null, ct);
+            await tx.CommitAsync(ct);
         }
 
-        await db.DatabaseRoles.Where(r => r.DatabaseId == database.Id).ExecuteDeleteAsync(ct);
-        foreach (var role in m.RolesRestored)
-        {
-            var kind = role.Kind switch { RoleKind.Owner => "owner", RoleKind.ReadWrite => "readwrite", _ => "readonly" };
-            db.DatabaseRoles.Add(new DatabaseRoleRecord { DatabaseId = database.Id, Name = role.Name, Kind = kind, ScramVerifier = role.ScramVerifier, CreatedAt = now });
-        }
-
-        if (m.TenantId is { } tenant)
-        {
-            database.TenantId = unchecked((long)tenant);
-        }
-
-        database.Status = "ready";
-        database.StatusReason = null;
-        OperationOutcomes.Finish(operation, true, null, now);
-        await db.SaveChangesAsync(ct);
-        await RouteVersions.BumpAsync(db, database.Id, null, ct);
-        await tx.CommitAsync(ct);
         signal.Pulse();
+        await proxies.WaitForAsync(routed, ct);
+        await OperationOutcomes.ApplyAsync(db, signal, m.OperationId, m.TargetDatabaseId, d =>
+        {
+            d.Status = "ready";
+            d.StatusReason = null;
+        }, true, null, time.GetUtcNow(), ct);
     }
 }
 

@@ -51,8 +51,8 @@ internal sealed class Fleet(ControlPlaneClient controlPlane, HttpClient adminHtt
 
     /// <summary>
     /// Chooses a group for a new database and reserves a slot on it: the least-filled group whose replicas are
-    /// all alive, else a new group of <see cref="ProvisioningOptions.ReplicasPerGroup"/> replicas on the alive
-    /// nodes holding the fewest groups.
+    /// all alive, else the least-filled whose voters are a live majority with none dead, else a new group of
+    /// <see cref="ProvisioningOptions.ReplicasPerGroup"/> replicas on the alive nodes holding the fewest groups.
     /// </summary>
     public async Task<GroupPlacement> PlaceAsync(CancellationToken ct)
     {
@@ -63,19 +63,32 @@ internal sealed class Fleet(ControlPlaneClient controlPlane, HttpClient adminHtt
                 ? recent.Nodes
                 : await RefreshNodesAsync(ct);
             var alive = nodes.Where(n => n.Alive).ToDictionary(n => n.NodeId, StringComparer.Ordinal);
+            var notDead = nodes.Where(n => n.Status != "dead").Select(n => n.NodeId).ToHashSet(StringComparer.Ordinal);
             var groups = KnownGroups(nodes);
             GroupPlacement? best = null;
+            GroupPlacement? degraded = null;
             foreach (var (id, g) in groups.Where(g => g.Value.Databases < options.MaxDatabasesPerGroup).OrderBy(g => g.Value.Databases).ThenBy(g => g.Key))
             {
                 // Only the voters need to be alive: a node merely holding an old copy may be suspect or restarting.
-                if (g.NodeIds.Count >= options.ReplicasPerGroup
-                    && await VotersAsync(id, g, alive, ct) is var voters && voters.Count >= options.ReplicasPerGroup && voters.All(alive.ContainsKey))
+                if (g.NodeIds.Count < options.ReplicasPerGroup
+                    || await VotersAsync(id, g, alive, ct) is not { } voters || voters.Count < options.ReplicasPerGroup)
+                {
+                    continue;
+                }
+                if (voters.All(alive.ContainsKey))
                 {
                     best = new GroupPlacement(id, voters, g.Leader);
                     break;
                 }
+                // A voter whose heartbeat is merely late (suspect, as on a loaded machine) still leaves the group a
+                // working majority: better than forming a group around the hiccup, which spreads a handful of
+                // databases over groups that each cost every node a Raft log and a loop. Dead voters are repair's.
+                if (degraded is null && voters.All(notDead.Contains) && voters.Count(alive.ContainsKey) > voters.Count / 2)
+                {
+                    degraded = new GroupPlacement(id, voters, g.Leader);
+                }
             }
-            best ??= await FormGroupAsync(alive.Values.ToList(), groups, ct);
+            best ??= degraded ?? await FormGroupAsync(alive.Values.ToList(), groups, ct);
             Reserve(best);
             return best;
         }
@@ -291,7 +304,7 @@ internal sealed class Fleet(ControlPlaneClient controlPlane, HttpClient adminHtt
         }
     }
 
-    /// <summary>Groups from heartbeats, merged with groups formed here that heartbeats do not show yet.</summary>
+    /// <summary>Groups from heartbeats, merged with groups formed here that heartbeats do not show (fully) yet.</summary>
     private Dictionary<ulong, KnownGroup> KnownGroups(IReadOnlyList<NodeEntry> nodes)
     {
         var groups = new Dictionary<ulong, KnownGroup>();
@@ -317,8 +330,18 @@ internal sealed class Fleet(ControlPlaneClient controlPlane, HttpClient adminHtt
             }
             else
             {
-                // Heartbeats lag behind our reservations: count whichever is larger.
+                // Heartbeats lag behind our reservations: count whichever is larger. They also lag behind the group's
+                // formation: a member that has not reported the group yet is still one of the members it was formed
+                // on, and without it the group would look too small to place on, and a second group would be formed
+                // beside it. Which of them are voters now is asked of the group itself (VotersAsync).
                 known.Databases = Math.Max(known.Databases, local.Reserved);
+                foreach (var nodeId in local.NodeIds)
+                {
+                    if (!known.NodeIds.Contains(nodeId))
+                    {
+                        known.NodeIds.Add(nodeId);
+                    }
+                }
             }
         }
         return groups;
