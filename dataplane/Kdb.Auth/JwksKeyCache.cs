@@ -5,7 +5,9 @@ namespace Kdb.Node.Auth;
 /// <summary>
 /// The issuer's public signing keys by <c>kid</c>, fetched from its JWKS. A check with an unknown <c>kid</c> (a
 /// rotated key) refetches, but at most once per <see cref="TokenValidatorOptions.MinRefetchInterval"/>, so random
-/// tokens cannot turn the data plane into a load generator against the issuer. A failed fetch keeps the old keys.
+/// tokens cannot turn the data plane into a load generator against the issuer. A failed fetch keeps the old keys and
+/// is retried sooner (one second, doubling up to that interval): an issuer still starting, or too slow to answer on a
+/// loaded host, must not lock every token out for a whole interval.
 /// </summary>
 internal sealed partial class JwksKeyCache(TokenValidatorOptions options, HttpClient http, TimeProvider time, ILogger logger) : IDisposable
 {
@@ -14,7 +16,11 @@ internal sealed partial class JwksKeyCache(TokenValidatorOptions options, HttpCl
 
     private readonly SemaphoreSlim _fetchGate = new(1, 1);
     private volatile Dictionary<string, SecurityKey> _keys = new(StringComparer.Ordinal);
+    private static readonly TimeSpan FirstRetryAfterFailure = TimeSpan.FromSeconds(1);
+
     private DateTimeOffset? _lastAttempt;
+    private TimeSpan _nextAttemptAfter;
+    private TimeSpan _retryAfterFailure = FirstRetryAfterFailure;
     private long _fetchedAtTicks;
 
     /// <summary>The key for <paramref name="kid"/>, or null when the issuer does not publish it.</summary>
@@ -37,10 +43,19 @@ internal sealed partial class JwksKeyCache(TokenValidatorOptions options, HttpCl
         try
         {
             var now = time.GetUtcNow();
-            if (_lastAttempt is null || now - _lastAttempt.Value >= options.MinRefetchInterval)
+            if (_lastAttempt is null || now - _lastAttempt.Value >= _nextAttemptAfter)
             {
                 _lastAttempt = now;
-                await FetchAsync(cancellationToken).ConfigureAwait(false);
+                if (await FetchAsync(cancellationToken).ConfigureAwait(false))
+                {
+                    _nextAttemptAfter = options.MinRefetchInterval;
+                    _retryAfterFailure = FirstRetryAfterFailure;
+                }
+                else
+                {
+                    _nextAttemptAfter = _retryAfterFailure < options.MinRefetchInterval ? _retryAfterFailure : options.MinRefetchInterval;
+                    _retryAfterFailure = _nextAttemptAfter * 2;
+                }
             }
 
             return _keys.TryGetValue(kid, out var key) ? key : null;
@@ -51,7 +66,8 @@ internal sealed partial class JwksKeyCache(TokenValidatorOptions options, HttpCl
         }
     }
 
-    private async Task FetchAsync(CancellationToken cancellationToken)
+    /// <summary>Fetches the JWKS; false when it could not be had (the cached keys stay).</summary>
+    private async Task<bool> FetchAsync(CancellationToken cancellationToken)
     {
         var uri = options.EffectiveJwksUri;
         try
@@ -83,11 +99,13 @@ internal sealed partial class JwksKeyCache(TokenValidatorOptions options, HttpCl
             _keys = keys;
             Volatile.Write(ref _fetchedAtTicks, time.GetUtcNow().UtcTicks);
             LogFetched(logger, keys.Count, uri);
+            return true;
         }
         catch (Exception e) when (e is HttpRequestException or ArgumentException or InvalidDataException or System.Text.Json.JsonException
             || (e is OperationCanceledException && !cancellationToken.IsCancellationRequested))
         {
             LogFetchFailed(logger, uri, e.Message);
+            return false;
         }
     }
 

@@ -144,6 +144,48 @@ public sealed class TokenValidatorTests(TestTokenIssuer issuer) : IClassFixture<
     }
 
     [Fact]
+    public async Task Jwks_FailedFetch_IsRetriedWithinSeconds_NotAfterAWholeMinute()
+    {
+        await using var own = await TestTokenIssuer.StartAsync();
+        var clock = new ManualClock(DateTimeOffset.UtcNow);
+        // The issuer is real; the first two requests never reach it, as when it is still starting or too slow to answer.
+        using var http = new HttpClient(new FailingFirst(2, new SocketsHttpHandler { UseProxy = false }));
+        var validator = TokenValidators.Create(new TokenValidatorOptions { Issuer = own.Issuer, AllowHttpIssuer = true }, http, clock);
+        string Token() => own.MintDataToken(KdbIds.NewOrgId(), Database, Role, TimeSpan.FromMinutes(30));
+
+        Assert.Equal(TokenFailure.UnknownKey, (await validator.ValidateDataTokenAsync(Token(), Database, Role, default)).Failure);
+        clock.Advance(TimeSpan.FromMilliseconds(500));
+        Assert.Equal(TokenFailure.UnknownKey, (await validator.ValidateDataTokenAsync(Token(), Database, Role, default)).Failure);
+        // One second after the first failure: tried again (and failed again); the next try waits twice as long.
+        clock.Advance(TimeSpan.FromMilliseconds(500));
+        Assert.Equal(TokenFailure.UnknownKey, (await validator.ValidateDataTokenAsync(Token(), Database, Role, default)).Failure);
+        clock.Advance(TimeSpan.FromSeconds(1.5));
+        Assert.Equal(TokenFailure.UnknownKey, (await validator.ValidateDataTokenAsync(Token(), Database, Role, default)).Failure);
+        Assert.Equal(0, own.JwksRequestCount);
+        clock.Advance(TimeSpan.FromSeconds(0.5));
+        Assert.True((await validator.ValidateDataTokenAsync(Token(), Database, Role, default)).IsValid);
+        Assert.Equal(1, own.JwksRequestCount);
+
+        // Once fetched, unknown kids are back to at most one fetch per minute.
+        using var stranger = TestSigningKey.Create();
+        clock.Advance(TimeSpan.FromSeconds(30));
+        var forged = own.Mint(new TestTokenRequest(KdbAudiences.Data, "u") { SigningKey = stranger });
+        Assert.Equal(TokenFailure.UnknownKey, (await validator.ValidateDataTokenAsync(forged, Database, Role, default)).Failure);
+        Assert.Equal(1, own.JwksRequestCount);
+    }
+
+    /// <summary>Fails the first <paramref name="failures"/> requests as a refused connection would, then passes them on.</summary>
+    private sealed class FailingFirst(int failures, HttpMessageHandler inner) : DelegatingHandler(inner)
+    {
+        private int _left = failures;
+
+        protected override Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken) =>
+            Interlocked.Decrement(ref _left) >= 0
+                ? Task.FromException<HttpResponseMessage>(new HttpRequestException("connection refused (injected)"))
+                : base.SendAsync(request, cancellationToken);
+    }
+
+    [Fact]
     public async Task Expiry_FollowsTheInjectedClock()
     {
         var clock = new ManualClock(DateTimeOffset.UtcNow);
