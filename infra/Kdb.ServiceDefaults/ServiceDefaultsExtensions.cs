@@ -19,6 +19,10 @@ public static class ServiceDefaultsExtensions
     /// <summary>Tag of the health checks that decide readiness (<c>/health/ready</c>).</summary>
     public const string ReadyTag = "ready";
 
+    /// <summary>Framework log categories that write a line per request or per command at Information.</summary>
+    public static readonly IReadOnlyList<string> ChattyCategories =
+        ["Microsoft.EntityFrameworkCore", "Microsoft.AspNetCore.Hosting.Diagnostics", "Microsoft.AspNetCore.Routing", "Yarp.ReverseProxy.Forwarder"];
+
     /// <summary>
     /// Adds <c>KDB_</c> environment variables over appsettings (<c>KDB_Section__Key</c> → <c>Section:Key</c>),
     /// structured JSON console logs, health checks, the Prometheus exporter and build info.
@@ -37,6 +41,8 @@ public static class ServiceDefaultsExtensions
             builder.Logging.AddJsonConsole(o => { o.UseUtcTimestamp = true; o.TimestampFormat = "O"; });
         }
 
+        QuietChattyFrameworkLogs(builder);
+
         builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = TimeSpan.FromSeconds(10));
         builder.Services.AddHttpClient("kdb-health");
         builder.Services.AddHealthChecks();
@@ -45,6 +51,23 @@ public static class ServiceDefaultsExtensions
         builder.Services.AddSingleton(new PrometheusExporter());
         builder.Services.AddSingleton(BuildInfo.For(serviceName, Assembly.GetEntryAssembly() ?? typeof(ServiceDefaultsExtensions).Assembly));
         return builder;
+    }
+
+    /// <summary>
+    /// Frameworks that log every request or every SQL command at Information (EF Core's executed commands, ASP.NET
+    /// Core's request start and finish, YARP's forwarding) go to Warning unless configuration names a level for them:
+    /// at the default level a service would spend more CPU formatting JSON about each request than serving it, and
+    /// drown its own events. Set <c>Logging:LogLevel:Microsoft.EntityFrameworkCore=Information</c> (for example) to see them.
+    /// </summary>
+    private static void QuietChattyFrameworkLogs(IHostApplicationBuilder builder)
+    {
+        foreach (var category in ChattyCategories)
+        {
+            if (builder.Configuration[$"Logging:LogLevel:{category}"] is null)
+            {
+                builder.Logging.AddFilter(category, LogLevel.Warning);
+            }
+        }
     }
 
     /// <summary>

@@ -51,6 +51,13 @@ public sealed class ProvisioningOptions
     /// <summary>How long a move waits, with the source paused, for its target group to have a leader before it gives up.</summary>
     public TimeSpan MoveTargetLeaderTimeout { get; set; } = TimeSpan.FromSeconds(10);
 
+    /// <summary>
+    /// How long after its request a move may still copy: past it, a move not yet adopted rolls back (an adopted one goes
+    /// forward). Below the control plane's <c>Operations:Timeout</c> (80% of it when that setting is present), so the
+    /// request the control plane re-sends past its timeout always gets a final answer.
+    /// </summary>
+    public TimeSpan MoveTimeout { get; set; } = TimeSpan.FromMinutes(8);
+
     /// <summary>Reads the options from either host's configuration (see the type's summary).</summary>
     public static ProvisioningOptions From(IConfiguration configuration)
     {
@@ -60,6 +67,10 @@ public sealed class ProvisioningOptions
             var url = configuration["ControlPlane:Url"];
             var port = configuration.GetValue("ControlPlane:Port", 5100);
             options.ControlPlaneUrl = new Uri(string.IsNullOrEmpty(url) ? $"http://127.0.0.1:{port.ToString(CultureInfo.InvariantCulture)}" : url);
+        }
+        if (configuration.GetSection(Section)["MoveTimeout"] is null && configuration.GetValue<TimeSpan?>("Operations:Timeout") is { } operations)
+        {
+            options.MoveTimeout = operations * 0.8;
         }
         if (string.IsNullOrEmpty(options.ClientSecret))
         {

@@ -6,7 +6,9 @@ using Kdb.Contracts.V1;
 using Kdb.Testing;
 using Kdb.Testing.Postgres;
 using MassTransit;
+using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
 
 namespace Kdb.ControlPlane.Tests;
 
@@ -19,7 +21,9 @@ public sealed class DatabaseMoveTests(PostgresFixture postgres) : IAsyncLifetime
 {
     private const string OperatorSecret = "oper-secret-0123456789abcdefghijklmnopqrstuvwxyz";
     private const ulong MovedTenant = (1UL << 63) | 12345;
+    private const ulong SlowGroup = 55;
     private readonly ConcurrentQueue<DatabaseMoveRequested> _requests = new();
+    private volatile Func<DatabaseMoveRequested, object>? _slowAnswer;
     private ControlPlaneApp _app = null!;
     private HostReceiveEndpointHandle? _provisioning;
 
@@ -34,6 +38,13 @@ public sealed class DatabaseMoveTests(PostgresFixture postgres) : IAsyncLifetime
             {
                 var m = ctx.Message;
                 _requests.Enqueue(m);
+                if (m.TargetGroupId == SlowGroup)
+                {
+                    // Silent until the test decides what provisioning, past its deadline, answers to the re-sent request.
+                    var answer = _slowAnswer?.Invoke(m);
+                    return answer is null ? Task.CompletedTask : ctx.Publish(answer, answer.GetType());
+                }
+
                 return m.TargetGroupId == 99
                     ? ctx.Publish(new DatabaseMoved(m.OperationId, DateTimeOffset.UtcNow, m.DatabaseId, 99, MovedTenant))
                     : ctx.Publish(new DatabaseMoveFailed(m.OperationId, DateTimeOffset.UtcNow, m.DatabaseId, "target group unknown"));
@@ -95,6 +106,92 @@ public sealed class DatabaseMoveTests(PostgresFixture postgres) : IAsyncLifetime
         Assert.Equal(MovedTenant.ToString(CultureInfo.InvariantCulture), route.Body.GetProperty("tenantId").GetString());
         Assert.Equal("99", route.Body.GetProperty("groupId").GetString());
         Assert.Equal(2, _requests.Count);
+    }
+
+    [Fact]
+    public async Task Move_PastTheTimeout_IsReSentUntilProvisioningAnswers_AndRoleChangesWaitForIt()
+    {
+        var (token, orgId) = await SignupAsync("slow-mover@example.com");
+        var databaseId = (await _app.SendAsync(HttpMethod.Post, $"/v1/orgs/{orgId}/databases", token, new { name = "slow" })).Body.GetProperty("database").GetProperty("id").GetString()!;
+        await UntilAsync(token, databaseId, d => d.GetProperty("status").GetString() == "ready");
+        var reader = await _app.SendAsync(HttpMethod.Post, $"/v1/databases/{databaseId}/roles", token, new { name = "reader", kind = "readonly" });
+        Assert.Equal(HttpStatusCode.Created, reader.Status);
+        var operatorToken = await _app.ServiceTokenAsync("kdb-operator", OperatorSecret);
+        var moving = await MoveAsync(operatorToken, orgId, databaseId, SlowGroup.ToString(CultureInfo.InvariantCulture));
+        Assert.Equal(HttpStatusCode.Accepted, moving.Status);
+        var operationId = moving.Body.GetProperty("operation").GetProperty("id").GetString()!;
+        await UntilRequestsAsync(operationId, 1);
+
+        // While it moves, role changes are refused (a change applied to the source after the mover read its roles would be
+        // missing from the moved copy); reading roles still works.
+        var create = await _app.SendAsync(HttpMethod.Post, $"/v1/databases/{databaseId}/roles", token, new { name = "writer", kind = "readwrite" });
+        Assert.Equal(HttpStatusCode.Conflict, create.Status);
+        Assert.EndsWith("database-moving", create.Body.GetProperty("type").GetString(), StringComparison.Ordinal);
+        Assert.Contains("being moved", create.Body.GetProperty("detail").GetString(), StringComparison.Ordinal);
+        Assert.Equal(HttpStatusCode.Conflict, (await _app.SendAsync(HttpMethod.Post, $"/v1/databases/{databaseId}/roles/owner/reset-password", token)).Status);
+        Assert.Equal(HttpStatusCode.Conflict, (await _app.SendAsync(HttpMethod.Delete, $"/v1/databases/{databaseId}/roles/reader", token)).Status);
+        var roles = await _app.SendAsync(HttpMethod.Get, $"/v1/databases/{databaseId}/roles", token);
+        Assert.Equal(["owner", "reader"], roles.Body.GetProperty("items").EnumerateArray().Select(r => r.GetProperty("name").GetString()));
+        var (stranger, _) = await SignupAsync("slow-mover-stranger@example.com");
+        Assert.Equal(HttpStatusCode.NotFound, (await _app.SendAsync(HttpMethod.Post, $"/v1/databases/{databaseId}/roles", stranger, new { name = "x", kind = "readonly" })).Status);
+
+        // Past the timeout with no answer: the control plane cannot know whether provisioning passed the adopt, so it does not
+        // fail the move itself; it re-sends the request and says so on the database, which stays moving on its source group.
+        await BackdateAsync(operationId, TimeSpan.FromHours(1));
+        await ReconcileAsync();
+        await UntilRequestsAsync(operationId, 2);
+        var overdue = (await _app.SendAsync(HttpMethod.Get, $"/v1/databases/{databaseId}", token)).Body;
+        Assert.Equal("moving", overdue.GetProperty("status").GetString());
+        Assert.Equal("7", overdue.GetProperty("groupId").GetString());
+        Assert.Contains("asked to finish it or roll it back", overdue.GetProperty("statusReason").GetString(), StringComparison.Ordinal);
+        Assert.Equal("running", (await _app.SendAsync(HttpMethod.Get, $"/v1/operations/{operationId}", token)).Body.GetProperty("status").GetString());
+
+        // Provisioning's answer to the re-sent request (past its own deadline, before the adopt: rolled back) ends it.
+        _slowAnswer = m => new DatabaseMoveFailed(m.OperationId, DateTimeOffset.UtcNow, m.DatabaseId, "timed out: not copied within 480 s of the request (MoveTimeout); rolled back");
+        await BackdateAsync(operationId, TimeSpan.FromHours(1));
+        await ReconcileAsync();
+        var back = await UntilAsync(token, databaseId, d => d.GetProperty("status").GetString() == "ready");
+        Assert.Equal("7", back.GetProperty("groupId").GetString());
+        Assert.Contains("move failed: timed out", back.GetProperty("statusReason").GetString(), StringComparison.Ordinal);
+        var failed = (await _app.SendAsync(HttpMethod.Get, $"/v1/operations/{operationId}", token)).Body;
+        Assert.Equal("failed", failed.GetProperty("status").GetString());
+        Assert.Contains("rolled back", failed.GetProperty("error").GetString(), StringComparison.Ordinal);
+        Assert.Equal(HttpStatusCode.Created, (await _app.SendAsync(HttpMethod.Post, $"/v1/databases/{databaseId}/roles", token, new { name = "writer", kind = "readwrite" })).Status);
+
+        // A move past its timeout that provisioning had already adopted finishes instead: the new group and tenant are recorded.
+        _slowAnswer = m => new DatabaseMoved(m.OperationId, DateTimeOffset.UtcNow, m.DatabaseId, SlowGroup, MovedTenant - 1);
+        var second = await MoveAsync(operatorToken, orgId, databaseId, SlowGroup.ToString(CultureInfo.InvariantCulture));
+        var secondId = second.Body.GetProperty("operation").GetProperty("id").GetString()!;
+        var moved = await UntilAsync(token, databaseId, d => d.GetProperty("status").GetString() == "ready" && d.GetProperty("groupId").GetString() == "55");
+        Assert.True(!moved.TryGetProperty("statusReason", out var reason) || reason.ValueKind == JsonValueKind.Null, moved.ToString());
+        Assert.Equal("succeeded", (await _app.SendAsync(HttpMethod.Get, $"/v1/operations/{secondId}", token)).Body.GetProperty("status").GetString());
+
+        // A finished move is never re-sent, however old.
+        var sent = _requests.Count;
+        await BackdateAsync(operationId, TimeSpan.FromHours(2));
+        await BackdateAsync(secondId, TimeSpan.FromHours(2));
+        await ReconcileAsync();
+        await Task.Delay(300);
+        Assert.Equal(sent, _requests.Count);
+    }
+
+    private async Task BackdateAsync(string operationId, TimeSpan by)
+    {
+        await using var scope = _app.Factory.Services.CreateAsyncScope();
+        var db = scope.ServiceProvider.GetRequiredService<Data.ControlPlaneDbContext>();
+        var past = DateTimeOffset.UtcNow - by;
+        await db.Operations.Where(o => o.Id == operationId).ExecuteUpdateAsync(s => s.SetProperty(o => o.CreatedAt, past).SetProperty(o => o.LastPublishedAt, past));
+    }
+
+    private Task ReconcileAsync() =>
+        _app.Factory.Services.GetServices<IHostedService>().OfType<Databases.OperationReconciler>().Single().ReconcileAsync(CancellationToken.None);
+
+    private async Task UntilRequestsAsync(string operationId, int count)
+    {
+        for (var deadline = DateTime.UtcNow.AddSeconds(30); _requests.Count(r => r.OperationId == operationId) < count; await Task.Delay(50))
+        {
+            Assert.True(DateTime.UtcNow < deadline, $"provisioning did not get request #{count} of {operationId} within 30 s");
+        }
     }
 
     private async Task<(string Token, string OrgId)> SignupAsync(string email)

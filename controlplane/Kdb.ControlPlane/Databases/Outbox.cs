@@ -107,6 +107,10 @@ internal sealed partial class OutboxDispatcher(IServiceScopeFactory scopes, IBus
 /// <summary>
 /// Nothing stays stuck (DESIGN): an operation still running 30 s after its request was last published is
 /// published again (consumers are idempotent), and one running longer than the timeout fails with a reason.
+/// A move is the exception: only provisioning knows whether it passed the adopt (from then on it only goes forward,
+/// and the route may already point at the new copy), so past the timeout the control plane does not guess. It keeps
+/// re-sending the request, which provisioning, past its own shorter deadline, answers with a rollback
+/// (<see cref="DatabaseMoveFailed"/>) or by finishing (<see cref="DatabaseMoved"/>); the database says so meanwhile.
 /// </summary>
 internal sealed partial class OperationReconciler(IServiceScopeFactory scopes, StartupState state, IConfiguration configuration, TimeProvider time, ILogger<OperationReconciler> logger) : BackgroundService
 {
@@ -143,7 +147,18 @@ internal sealed partial class OperationReconciler(IServiceScopeFactory scopes, S
         var failed = new List<string>();
         foreach (var operation in stale)
         {
-            if (operation.CreatedAt < now - timeout)
+            if (operation.CreatedAt < now - timeout && operation.Kind == DatabaseMoves.OperationKind)
+            {
+                var overdue = $"move not finished {timeout.TotalSeconds:0} s after its request: provisioning is asked to finish it or roll it back (re-sent {now:u})";
+                if (await db.Databases.Where(d => d.Id == operation.ResourceId && d.Status == "moving")
+                    .ExecuteUpdateAsync(s => s.SetProperty(d => d.StatusReason, overdue), ct) == 0)
+                {
+                    // Not moving any more (its outcome came through another path, or it is gone): nothing left to ask for.
+                    OperationOutcomes.Finish(operation, false, $"timed out after {timeout.TotalSeconds:0} s; the database is no longer moving", now);
+                    continue;
+                }
+            }
+            else if (operation.CreatedAt < now - timeout)
             {
                 var reason = $"timed out after {timeout.TotalSeconds:0} s without an answer from provisioning";
                 OperationOutcomes.Finish(operation, false, reason, now);

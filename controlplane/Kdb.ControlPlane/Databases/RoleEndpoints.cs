@@ -91,7 +91,11 @@ public static partial class RoleEndpoints
         var (password, verifier) = NewPassword();
         var role = new DatabaseRoleRecord { DatabaseId = database!.Id, Name = request!.Name!, Kind = request.Kind!, ScramVerifier = verifier, CreatedAt = now };
         db.DatabaseRoles.Add(role);
-        await SaveWithEventAsync(db, database, role, deleted: false, signal, proxies, time, ct);
+        if (await SaveWithEventAsync(db, database, role, deleted: false, signal, proxies, time, ct) is { } refused)
+        {
+            return refused;
+        }
+
         return Results.Created($"/v1/databases/{database.Id}/roles/{role.Name}", new RoleWithPassword(
             new RoleView(role.Name, role.Kind, role.CreatedAt), password, DatabaseEndpoints.Uris(configuration, database.Id, role.Name, password)));
     }
@@ -112,7 +116,11 @@ public static partial class RoleEndpoints
 
         var (password, verifier) = NewPassword();
         record.ScramVerifier = verifier;
-        await SaveWithEventAsync(db, database!, record, deleted: false, signal, proxies, time, ct);
+        if (await SaveWithEventAsync(db, database!, record, deleted: false, signal, proxies, time, ct) is { } refused)
+        {
+            return refused;
+        }
+
         return Results.Ok(new { password, uris = DatabaseEndpoints.Uris(configuration, database!.Id, record.Name, password) });
     }
 
@@ -136,7 +144,11 @@ public static partial class RoleEndpoints
         }
 
         db.DatabaseRoles.Remove(record);
-        await SaveWithEventAsync(db, database!, record, deleted: true, signal, proxies, time, ct);
+        if (await SaveWithEventAsync(db, database!, record, deleted: true, signal, proxies, time, ct) is { } refused)
+        {
+            return refused;
+        }
+
         return Results.NoContent();
     }
 
@@ -169,19 +181,33 @@ public static partial class RoleEndpoints
         return Results.Ok(new DataToken(token, request.Role, time.GetUtcNow() + lifetime));
     }
 
-    private static async Task SaveWithEventAsync(ControlPlaneDbContext db, DatabaseRecord database, DatabaseRoleRecord role, bool deleted, RouteSignal signal, IProxyTracker proxies, TimeProvider time, CancellationToken ct)
+    /// <summary>
+    /// Saves the role change with its event; a 409 instead while the database is moving. The mover copies the roles it
+    /// reads from the source just before the adopt, so a change applied to the source after that would be missing from
+    /// the moved copy: refusing it is the only answer that never loses a password reset or leaves a deleted role working.
+    /// </summary>
+    private static async Task<IResult?> SaveWithEventAsync(ControlPlaneDbContext db, DatabaseRecord database, DatabaseRoleRecord role, bool deleted, RouteSignal signal, IProxyTracker proxies, TimeProvider time, CancellationToken ct)
     {
         var now = time.GetUtcNow();
         var kind = role.Kind switch { "owner" => RoleKind.Owner, "readwrite" => RoleKind.ReadWrite, _ => RoleKind.ReadOnly };
         var changed = new RoleChanged(KdbIds.NewTimeOrdered("op_", time), now, database.Id, role.Name, kind, deleted ? null : role.ScramVerifier, deleted);
         Outbox.Add(db, changed, now);
         await using var tx = await db.Database.BeginTransactionAsync(ct);
+        // The row lock orders this against a move request: either the move sees this change's event queued before its own,
+        // or this change sees the database moving.
+        var status = await db.Database.SqlQuery<string>($"SELECT \"Status\" AS \"Value\" FROM databases WHERE \"Id\" = {database.Id} FOR UPDATE").ToListAsync(ct);
+        if (status is ["moving"])
+        {
+            return Problems.Conflict("database-moving", "The database is being moved to another shard group; role changes wait until the move ends (usually within minutes), so that none is lost on the moved copy. Retry then.");
+        }
+
         await db.SaveChangesAsync(ct);
         var version = await RouteVersions.BumpAsync(db, database.Id, null, ct);
         await tx.CommitAsync(ct);
         signal.Pulse();
         // The caller gets the password only once every live proxy can authenticate it (DESIGN: no race after a change).
         await proxies.WaitForAsync(version, ct);
+        return null;
     }
 
     private static (string Password, string Verifier) NewPassword()

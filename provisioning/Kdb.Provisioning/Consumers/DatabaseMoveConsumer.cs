@@ -20,7 +20,11 @@ internal sealed partial class DatabaseMoveRequestedConsumer(DatabaseMover mover,
         var m = context.Message;
         try
         {
-            await context.Publish(await mover.MoveAsync(m, context.GetRetryAttempt() >= LastAttempt, context.CancellationToken));
+            // Null: this process is already moving it for this operation (a re-sent request), and that attempt answers.
+            if (await mover.MoveAsync(m, context.GetRetryAttempt() >= LastAttempt, context.CancellationToken) is { } moved)
+            {
+                await context.Publish(moved);
+            }
         }
         catch (MoveFailedException e)
         {

@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using System.IO.Pipelines;
 using System.Net;
 using Kdb.Contracts.V1;
@@ -21,10 +22,16 @@ internal sealed class MoveFailedException(string message) : Exception(message);
 /// database, still paused. Then the placement moves (the route flip: proxies follow the route table), the source copy is
 /// dropped (its open sessions end with 57P01) and the pause ends. Until the adopt a failure drops the staged copy and
 /// lifts the pause; after it the move only goes forward. The staged id and the copy's tenant derive from the operation,
-/// so a redelivery reuses every step done and recognises a database already adopted.
+/// so a redelivery reuses every step done and recognises a database already adopted. A move has a deadline
+/// (<see cref="ProvisioningOptions.MoveTimeout"/> after its request): past it, a move not yet adopted rolls back instead
+/// of starting or going on, so the control plane's re-sent request, past its own timeout, gets a final answer either way.
 /// </summary>
-internal sealed class DatabaseMover(DatabaseOperations databases, ProvisioningOptions options)
+internal sealed class DatabaseMover(DatabaseOperations databases, ProvisioningOptions options, TimeProvider time)
 {
+    // Operations this process is moving now: the control plane re-sends a request every 30 s while it runs, and a second
+    // copy running alongside would import into the same staged database.
+    private readonly ConcurrentDictionary<string, byte> _running = new(StringComparer.Ordinal);
+
     /// <summary>The staged copy's id and tenant (top bit set, as for restores) of a move operation.</summary>
     public static (string StagedId, ulong Tenant) NamesFor(string operationId)
     {
@@ -32,8 +39,27 @@ internal sealed class DatabaseMover(DatabaseOperations databases, ProvisioningOp
         return ("db_move_" + Convert.ToHexStringLower(hash.AsSpan(0, 10)), System.Buffers.Binary.BinaryPrimitives.ReadUInt64LittleEndian(hash.AsSpan(16)) | 1UL << 63);
     }
 
-    /// <summary>Moves the database; <paramref name="lastAttempt"/>: any failure now rolls back instead of being retried.</summary>
-    public async Task<DatabaseMoved> MoveAsync(DatabaseMoveRequested m, bool lastAttempt, CancellationToken ct)
+    /// <summary>
+    /// Moves the database; <paramref name="lastAttempt"/>: any failure now rolls back instead of being retried. Null when
+    /// this process is already moving it for the same operation (a re-sent request): that attempt answers.
+    /// </summary>
+    public async Task<DatabaseMoved?> MoveAsync(DatabaseMoveRequested m, bool lastAttempt, CancellationToken ct)
+    {
+        if (!_running.TryAdd(m.OperationId, 0))
+        {
+            return null;
+        }
+        try
+        {
+            return await MoveOnceAsync(m, lastAttempt, ct);
+        }
+        finally
+        {
+            _running.TryRemove(m.OperationId, out _);
+        }
+    }
+
+    private async Task<DatabaseMoved> MoveOnceAsync(DatabaseMoveRequested m, bool lastAttempt, CancellationToken ct)
     {
         var (stagedId, tenant) = NamesFor(m.OperationId);
         var target = await GroupAsync(m.TargetGroupId, ct)
@@ -60,31 +86,37 @@ internal sealed class DatabaseMover(DatabaseOperations databases, ProvisioningOp
             ?? throw new MoveFailedException($"source shard group {m.SourceGroupId} does not host database {m.DatabaseId}");
         var owner = current.Roles.FirstOrDefault(r => r.Kind == WireRoleKind.Owner)
             ?? throw new MoveFailedException($"database {m.DatabaseId} has no owner role on its source group");
+        // Every step up to the adopt stops at the deadline; the rollback (and its adopt check) uses the caller's token.
+        var remaining = m.Timestamp + options.MoveTimeout - time.GetUtcNow();
+        using var deadline = CancellationTokenSource.CreateLinkedTokenSource(ct);
+        deadline.CancelAfter(remaining <= TimeSpan.Zero ? TimeSpan.Zero : remaining < TimeSpan.FromDays(1) ? remaining : TimeSpan.FromDays(1));
+        var step = deadline.Token;
         try
         {
-            await databases.OnGroupAsync(source, (admin, t) => admin.SetStateOnGroupAsync(m.DatabaseId, source.GroupId, WireState.ReadOnly, t), ct);
-            target = await WaitForLeaderAsync(target, ct);
+            step.ThrowIfCancellationRequested();
+            await databases.OnGroupAsync(source, (admin, t) => admin.SetStateOnGroupAsync(m.DatabaseId, source.GroupId, WireState.ReadOnly, t), step);
+            target = await WaitForLeaderAsync(target, step);
             var create = new CreateDatabaseRequest { GroupId = target.GroupId, DatabaseId = stagedId, TenantId = tenant, Owner = owner };
-            await databases.OnGroupAsync(target, (admin, t) => admin.CreateDatabaseAsync(create, t), ct);
-            var copied = await CopyDataAsync(source, target, m.DatabaseId, stagedId, ct);
-            var check = await SummaryAsync(target, stagedId, ct);
+            await databases.OnGroupAsync(target, (admin, t) => admin.CreateDatabaseAsync(create, t), step);
+            var copied = await CopyDataAsync(source, target, m.DatabaseId, stagedId, step);
+            var check = await SummaryAsync(target, stagedId, step);
             if (copied is { } c && (check.Rows != c.Rows || check.TotalCrc32C != c.TotalCrc32C))
             {
                 throw new MoveFailedException($"the copy of database {m.DatabaseId} does not match its source: {check.Rows} rows (CRC32C {check.TotalCrc32C:x}) copied, {c.Rows} (CRC32C {c.TotalCrc32C:x}) at the source");
             }
-            if (copied is null && await SummaryAsync(source, m.DatabaseId, ct) is var s && (check.Rows != s.Rows || check.TotalCrc32C != s.TotalCrc32C))
+            if (copied is null && await SummaryAsync(source, m.DatabaseId, step) is var s && (check.Rows != s.Rows || check.TotalCrc32C != s.TotalCrc32C))
             {
                 throw new MoveFailedException($"the copy of database {m.DatabaseId} left by an earlier attempt does not match its source");
             }
             // Roles are read again last, so a role changed while the data was copied moves too.
-            var roles = (await databases.DescribeAsync(source, m.DatabaseId, ct))?.Roles ?? current.Roles;
+            var roles = (await databases.DescribeAsync(source, m.DatabaseId, step))?.Roles ?? current.Roles;
             foreach (var role in roles)
             {
-                await databases.OnGroupAsync(target, (admin, t) => admin.SetRoleAsync(stagedId, role, t), ct);
+                await databases.OnGroupAsync(target, (admin, t) => admin.SetRoleAsync(stagedId, role, t), step);
             }
-            await databases.OnGroupAsync(target, (admin, t) => admin.AdoptDatabaseAsync(m.DatabaseId, stagedId, WireState.ReadOnly, t), ct);
+            await databases.OnGroupAsync(target, (admin, t) => admin.AdoptDatabaseAsync(m.DatabaseId, stagedId, WireState.ReadOnly, t), step);
         }
-        catch (Exception e) when (DatabaseOperations.IsFinal(e) || e is MoveFailedException || lastAttempt)
+        catch (Exception e) when (DatabaseOperations.IsFinal(e) || e is MoveFailedException || lastAttempt || (step.IsCancellationRequested && !ct.IsCancellationRequested))
         {
             if ((await databases.DescribeAsync(target, m.DatabaseId, ct))?.TenantId == tenant)
             {
@@ -92,7 +124,9 @@ internal sealed class DatabaseMover(DatabaseOperations databases, ProvisioningOp
             }
             await databases.DropAsync(target, stagedId, ct);
             await databases.OnGroupAsync(source, (admin, t) => admin.SetStateOnGroupAsync(m.DatabaseId, source.GroupId, QuotaStateChangedConsumer.ToWire(m.State), t), ct);
-            throw e as MoveFailedException ?? new MoveFailedException(e.Message);
+            throw e as MoveFailedException ?? new MoveFailedException(step.IsCancellationRequested && !ct.IsCancellationRequested
+                ? $"timed out: not copied within {options.MoveTimeout.TotalSeconds:0} s of the request (MoveTimeout); rolled back, the database stays on its source group"
+                : e.Message);
         }
     }
 
