@@ -136,6 +136,7 @@ internal sealed class ProvisioningBench(LocalCloud cloud, PostgresFixture postgr
         await LoadRowsAsync(LocalCloud.ConnectionString(port, id, password), rows, batch: 4000);
 
         progress("backup");
+        var stages = await BackupStageReport.ScrapeAsync(cloud);
         var watch = Stopwatch.StartNew();
         var (status, started) = await cloud.SendAsync(HttpMethod.Post, $"/v1/databases/{id}/backups", token, new { });
         if (status != HttpStatusCode.Accepted)
@@ -152,8 +153,12 @@ internal sealed class ProvisioningBench(LocalCloud cloud, PostgresFixture postgr
         var bytes = backup.GetProperty("sizeBytes").GetInt64();
         emit("backup_bytes", bytes, "B");
         emit("backup_mb_per_s", bytes / 1e6 / backupSeconds, "MB/s");
+        emit("backup_s", backupSeconds, "s");
+        var afterBackup = await BackupStageReport.ScrapeAsync(cloud);
+        afterBackup.EmitSince(stages, "backup", "export_", ["backup_prepare", "backup_export_seal_store", "backup_manifest"], backupSeconds, emit);
 
         progress("restore into a new database");
+        afterBackup = await BackupStageReport.ScrapeAsync(cloud);
         watch.Restart();
         (status, started) = await cloud.SendAsync(HttpMethod.Post, $"/v1/databases/{id}/restore", token, new { backupId, target = "new", name = "restored" });
         if (status != HttpStatusCode.Accepted)
@@ -165,9 +170,12 @@ internal sealed class ProvisioningBench(LocalCloud cloud, PostgresFixture postgr
         var restoreSeconds = watch.Elapsed.TotalSeconds;
         if (done.GetProperty("status").GetString() != "succeeded")
         {
+            progress("the services' last log lines:\n" + cloud.Logs);
             throw new InvalidOperationException("restore failed: " + done);
         }
         emit("restore_mb_per_s", bytes / 1e6 / restoreSeconds, "MB/s");
+        emit("restore_s", restoreSeconds, "s");
+        (await BackupStageReport.ScrapeAsync(cloud)).EmitSince(afterBackup, "restore", "import_", ["restore_open", "restore_create", "restore_import", "restore_verify"], restoreSeconds, emit);
 
         await BaselinesAsync(backupId, rows);
     }

@@ -1,5 +1,6 @@
 using System.Buffers;
 using System.Buffers.Binary;
+using System.Diagnostics;
 using System.IO.Pipelines;
 using System.Security.Cryptography;
 using System.Text;
@@ -32,14 +33,17 @@ internal static class BackupCodec
     /// <summary>Chunks read and decrypted ahead of the one being consumed.</summary>
     private const int LoadsAhead = 4;
 
-    /// <summary>Reads an export stream to its last frame, handing the raw bytes to <paramref name="sink"/> in order.</summary>
-    public static async Task<ExportSummary> ReadExportAsync(Stream export, Func<ReadOnlyMemory<byte>, Task> sink, CancellationToken ct)
+    /// <summary>Reads an export stream to its last frame, handing the raw bytes to <paramref name="sink"/> in order; the time
+    /// spent waiting for the stream counts in the <see cref="BackupStages"/> stage <paramref name="waitStage"/>, if one is given.</summary>
+    public static async Task<ExportSummary> ReadExportAsync(Stream export, Func<ReadOnlyMemory<byte>, Task> sink, CancellationToken ct, string? waitStage = null)
     {
         using var sha = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
         var header = new byte[4];
         long bytes = 0;
+        var waited = TimeSpan.Zero;
         while (true)
         {
+            var reading = Stopwatch.GetTimestamp();
             if (!await ReadFullyAsync(export, header, ct))
             {
                 throw new InvalidDataException("the export stream ended before its last chunk");
@@ -57,6 +61,7 @@ internal static class BackupCodec
                 {
                     throw new InvalidDataException("the export stream is truncated");
                 }
+                waited += Stopwatch.GetElapsedTime(reading);
                 var raw = frame.AsMemory(0, length + 4);
                 sha.AppendData(raw.Span);
                 bytes += raw.Length;
@@ -64,6 +69,10 @@ internal static class BackupCodec
                 var chunk = BackupChunk.Parser.ParseFrom(frame, 4, length);
                 if (chunk.Last)
                 {
+                    if (waitStage is not null)
+                    {
+                        BackupStages.Add(waitStage, waited);
+                    }
                     return new ExportSummary(chunk.RaftIndex, chunk.TotalRows, chunk.TotalCrc32C, bytes, Convert.ToHexStringLower(sha.GetHashAndReset()));
                 }
             }
@@ -75,33 +84,55 @@ internal static class BackupCodec
     }
 
     /// <summary>
-    /// Encrypts and stores the export stream; returns the summary and the stored chunks in order. Up to
-    /// <see cref="StoresInFlight"/> chunks are being written (and fsynced) while the next one is read and sealed, so
-    /// the export, the cipher and the disk work at the same time instead of in turn.
+    /// Encrypts and stores the export stream; returns the summary and the stored chunks in order. Each chunk is sealed
+    /// and written (and fsynced) by a task of its own, up to <see cref="StoresInFlight"/> at once, while the next one is
+    /// read: the export, the cipher and the disk work at the same time instead of in turn, and sealing is off the reading
+    /// loop, so a second core takes it.
     /// </summary>
     public static async Task<(ExportSummary Summary, List<ChunkRef> Chunks, long StoredBytes, string StoredSha256)> SealAsync(
         Stream export, IObjectStore store, byte[] key, string backupId, int chunkBytes, CancellationToken ct)
     {
-        using var aes = new AesGcm(key, TagSize);
         using var storedSha = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
-        var stores = new List<Task<ObjectInfo>>();
+        var pending = new Queue<Task<(byte[] Sealed, ObjectInfo Info)>>();
+        var chunks = new List<ChunkRef>();
         long stored = 0;
-        var plain = new MemoryStream(chunkBytes + (1 << 20));
+        var count = 0;
+        var plain = NewPlain(chunkBytes);
+        // In chunk order: the stored digest covers the sealed chunks one after another.
+        async Task TakeOldestAsync()
+        {
+            var (sealedChunk, info) = await pending.Dequeue();
+            storedSha.AppendData(sealedChunk);
+            stored += sealedChunk.Length;
+            chunks.Add(new ChunkRef(info.Sha256, info.Size));
+        }
         async Task FlushAsync()
         {
             if (plain.Length == 0)
             {
                 return;
             }
-            var sealedChunk = Seal(aes, plain.GetBuffer().AsSpan(0, (int)plain.Length), Aad(backupId, stores.Count));
-            plain.SetLength(0);
-            storedSha.AppendData(sealedChunk);
-            stored += sealedChunk.Length;
-            if (stores.Count >= StoresInFlight)
+            var waiting = Stopwatch.GetTimestamp();
+            while (pending.Count >= StoresInFlight)
             {
-                await stores[^StoresInFlight];
+                await TakeOldestAsync();
             }
-            stores.Add(Task.Run(() => store.StoreChunkAsync("chunks", sealedChunk, ct), ct));
+            BackupStages.Since(BackupStages.BackupStoreWait, waiting);
+            var full = plain;
+            var aad = Aad(backupId, count++);
+            plain = NewPlain(chunkBytes);
+            pending.Enqueue(Task.Run(async () =>
+            {
+                var sealing = Stopwatch.GetTimestamp();
+                byte[] sealedChunk;
+                // AesGcm is not safe for concurrent use: one per chunk (the key schedule is cheap next to 4 MiB).
+                using (var aes = new AesGcm(key, TagSize))
+                {
+                    sealedChunk = Seal(aes, full.GetBuffer().AsSpan(0, (int)full.Length), aad);
+                }
+                BackupStages.Since(BackupStages.BackupSeal, sealing);
+                return (sealedChunk, await store.StoreChunkAsync("chunks", sealedChunk, ct));
+            }, ct));
         }
         ExportSummary summary;
         try
@@ -113,22 +144,24 @@ internal static class BackupCodec
                 {
                     await FlushAsync();
                 }
-            }, ct);
+            }, ct, BackupStages.BackupExportWait);
             await FlushAsync();
+            var draining = Stopwatch.GetTimestamp();
+            while (pending.Count > 0)
+            {
+                await TakeOldestAsync();
+            }
+            BackupStages.Since(BackupStages.BackupStoreWait, draining);
         }
         finally
         {
-            // No write may still be running when the caller hears how this ended.
-            await Task.WhenAll(stores).ContinueWith(static _ => { }, CancellationToken.None, TaskContinuationOptions.None, TaskScheduler.Default);
-        }
-        var chunks = new List<ChunkRef>(stores.Count);
-        foreach (var done in stores)
-        {
-            var info = await done;
-            chunks.Add(new ChunkRef(info.Sha256, info.Size));
+            // No seal or write may still be running when the caller hears how this ended.
+            await Task.WhenAll(pending).ContinueWith(static _ => { }, CancellationToken.None, TaskContinuationOptions.None, TaskScheduler.Default);
         }
         return (summary, chunks, stored, Convert.ToHexStringLower(storedSha.GetHashAndReset()));
     }
+
+    private static MemoryStream NewPlain(int chunkBytes) => new(chunkBytes + (1 << 20) + (64 << 10));
 
     /// <summary>
     /// Decrypts every chunk of a backup in order into <paramref name="sink"/>, checking each chunk's address and

@@ -43,7 +43,9 @@ internal sealed class BackupService(DatabaseOperations databases, IObjectStore s
             ?? throw new BackupOperationException($"backup {backupId}: group {location.GroupId} does not host database {databaseId}");
         var (keyId, key) = await databases.Fleet.ControlPlane.CreateBackupKeyAsync(orgId, ct);
         var roles = info.Roles.Select(DatabaseOperations.FromWire).ToList();
+        var stage = BackupStages.Since(BackupStages.BackupPrepare, started);
         var sealedExport = await databases.OnGroupAsync(location, (admin, t) => ExportSealedAsync(admin, databaseId, backupId, key, t), ct, Timeout.InfiniteTimeSpan);
+        stage = BackupStages.Since(BackupStages.BackupExportSealStore, stage);
         var manifest = new BackupManifest(
             BackupManifest.CurrentVersion, backupId, databaseId, orgId, info.TenantId, keyId,
             sealedExport.Summary.RaftIndex, sealedExport.Summary.Rows, sealedExport.Summary.TotalCrc32C, sealedExport.Summary.Bytes, sealedExport.Summary.Sha256,
@@ -51,7 +53,9 @@ internal sealed class BackupService(DatabaseOperations databases, IObjectStore s
             BackupCodec.SealRoles(key, backupId, BackupManifest.SerializeRoles(roles)),
             sealedExport.Chunks, time.GetUtcNow(), Stopwatch.GetElapsedTime(started).TotalSeconds);
         // Two deliveries racing: the first manifest wins and both report it.
-        if (!await store.CompareAndSwapAsync(BackupManifest.KeyOf(backupId), null, manifest.Serialize(), ct))
+        var swapped = await store.CompareAndSwapAsync(BackupManifest.KeyOf(backupId), null, manifest.Serialize(), ct);
+        BackupStages.Since(BackupStages.BackupManifest, stage);
+        if (!swapped)
         {
             return await BackupManifest.LoadAsync(store, backupId, ct) ?? manifest;
         }
@@ -64,11 +68,14 @@ internal sealed class BackupService(DatabaseOperations databases, IObjectStore s
     /// </summary>
     public async Task<IReadOnlyList<RoleVerifier>> RestoreAsync(string backupId, RestoreTarget target, CancellationToken ct)
     {
+        var stage = Stopwatch.GetTimestamp();
         var (manifest, key, roles, plain) = await OpenVerifiedAsync(backupId, target.OrgId, ct);
+        stage = BackupStages.Since(BackupStages.RestoreOpen, stage);
         var owner = roles.FirstOrDefault(r => r.Kind == RoleKind.Owner)
             ?? throw new BackupOperationException($"backup {backupId} holds no owner role");
         var location = await databases.EnsureCreatedAsync(target.DatabaseId, target.TenantId, owner, ct)
             ?? throw new BackupOperationException($"restore of backup {backupId}: target database {target.DatabaseId} no longer exists");
+        BackupStages.Since(BackupStages.RestoreCreate, stage);
         try
         {
             await ImportAsync(location, target.DatabaseId, manifest, key, plain, roles, ct);
@@ -211,6 +218,7 @@ internal sealed class BackupService(DatabaseOperations databases, IObjectStore s
     private async Task ImportAsync(DatabaseLocation location, string databaseId, BackupManifest manifest, byte[] key, IReadOnlyList<ReadOnlyMemory<byte>>? plaintext,
         IReadOnlyList<RoleVerifier> roles, CancellationToken ct)
     {
+        var stage = Stopwatch.GetTimestamp();
         try
         {
             await databases.OnGroupAsync(location, async (admin, t) =>
@@ -219,10 +227,12 @@ internal sealed class BackupService(DatabaseOperations databases, IObjectStore s
                 return await admin.ImportAsync(databaseId, source, t);
             }, ct, Timeout.InfiniteTimeSpan);
         }
-        catch (NodeAdminException e) when (e.Status == HttpStatusCode.Conflict && e.Title != "Not the leader")
+        catch (NodeAdminException e) when (e.Status == HttpStatusCode.Conflict && e.Detail?.Contains("needs a new or emptied database", StringComparison.Ordinal) == true)
         {
-            // "needs a new or emptied database": an earlier delivery imported it; the comparison below decides.
+            // An earlier delivery (or attempt) imported it, whole or in part: the comparison below decides. Any other
+            // conflict (an entry the group refused) fails the restore with the node's reason, not as a mismatch.
         }
+        stage = BackupStages.Since(BackupStages.RestoreImport, stage);
         foreach (var role in roles.Where(r => r.Kind != RoleKind.Owner))
         {
             await databases.OnGroupAsync(location, (admin, t) => admin.SetRoleAsync(databaseId, DatabaseOperations.ToWire(role), t), ct);
@@ -233,6 +243,7 @@ internal sealed class BackupService(DatabaseOperations databases, IObjectStore s
             throw new BackupOperationException(
                 $"restore of backup {manifest.BackupId} does not match it: {check.Rows} rows (CRC32C {check.TotalCrc32C:x}) restored, {manifest.Rows} (CRC32C {manifest.TotalCrc32C:x}) backed up");
         }
+        BackupStages.Since(BackupStages.RestoreVerify, stage);
     }
 
     private async Task<(ExportSummary Summary, List<ChunkRef> Chunks, long StoredBytes, string StoredSha256)> ExportSealedAsync(
