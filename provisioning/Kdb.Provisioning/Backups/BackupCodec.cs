@@ -84,55 +84,38 @@ internal static class BackupCodec
     }
 
     /// <summary>
-    /// Encrypts and stores the export stream; returns the summary and the stored chunks in order. Each chunk is sealed
-    /// and written (and fsynced) by a task of its own, up to <see cref="StoresInFlight"/> at once, while the next one is
-    /// read: the export, the cipher and the disk work at the same time instead of in turn, and sealing is off the reading
-    /// loop, so a second core takes it.
+    /// Encrypts and stores the export stream; returns the summary and the stored chunks in order. Up to
+    /// <see cref="StoresInFlight"/> chunks are being written (and fsynced) while the next one is read and sealed, so
+    /// the export, the cipher and the disk work at the same time instead of in turn. Sealing stays on the reading loop
+    /// with one reused buffer: sealing each chunk in a task of its own (a fresh 5 MiB buffer each) measured no faster on
+    /// the quiet machine (16 MB backups, 10.7–16.6 MB/s either way), the nodes already using the second core.
     /// </summary>
     public static async Task<(ExportSummary Summary, List<ChunkRef> Chunks, long StoredBytes, string StoredSha256)> SealAsync(
         Stream export, IObjectStore store, byte[] key, string backupId, int chunkBytes, CancellationToken ct)
     {
+        using var aes = new AesGcm(key, TagSize);
         using var storedSha = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
-        var pending = new Queue<Task<(byte[] Sealed, ObjectInfo Info)>>();
-        var chunks = new List<ChunkRef>();
+        var stores = new List<Task<ObjectInfo>>();
         long stored = 0;
-        var count = 0;
-        var plain = NewPlain(chunkBytes);
-        // In chunk order: the stored digest covers the sealed chunks one after another.
-        async Task TakeOldestAsync()
-        {
-            var (sealedChunk, info) = await pending.Dequeue();
-            storedSha.AppendData(sealedChunk);
-            stored += sealedChunk.Length;
-            chunks.Add(new ChunkRef(info.Sha256, info.Size));
-        }
+        var plain = new MemoryStream(chunkBytes + (1 << 20));
         async Task FlushAsync()
         {
             if (plain.Length == 0)
             {
                 return;
             }
-            var waiting = Stopwatch.GetTimestamp();
-            while (pending.Count >= StoresInFlight)
+            var sealing = Stopwatch.GetTimestamp();
+            var sealedChunk = Seal(aes, plain.GetBuffer().AsSpan(0, (int)plain.Length), Aad(backupId, stores.Count));
+            var waiting = BackupStages.Since(BackupStages.BackupSeal, sealing);
+            plain.SetLength(0);
+            storedSha.AppendData(sealedChunk);
+            stored += sealedChunk.Length;
+            if (stores.Count >= StoresInFlight)
             {
-                await TakeOldestAsync();
+                await stores[^StoresInFlight];
             }
             BackupStages.Since(BackupStages.BackupStoreWait, waiting);
-            var full = plain;
-            var aad = Aad(backupId, count++);
-            plain = NewPlain(chunkBytes);
-            pending.Enqueue(Task.Run(async () =>
-            {
-                var sealing = Stopwatch.GetTimestamp();
-                byte[] sealedChunk;
-                // AesGcm is not safe for concurrent use: one per chunk (the key schedule is cheap next to 4 MiB).
-                using (var aes = new AesGcm(key, TagSize))
-                {
-                    sealedChunk = Seal(aes, full.GetBuffer().AsSpan(0, (int)full.Length), aad);
-                }
-                BackupStages.Since(BackupStages.BackupSeal, sealing);
-                return (sealedChunk, await store.StoreChunkAsync("chunks", sealedChunk, ct));
-            }, ct));
+            stores.Add(Task.Run(() => store.StoreChunkAsync("chunks", sealedChunk, ct), ct));
         }
         ExportSummary summary;
         try
@@ -147,21 +130,23 @@ internal static class BackupCodec
             }, ct, BackupStages.BackupExportWait);
             await FlushAsync();
             var draining = Stopwatch.GetTimestamp();
-            while (pending.Count > 0)
-            {
-                await TakeOldestAsync();
-            }
+            await Task.WhenAll(stores);
             BackupStages.Since(BackupStages.BackupStoreWait, draining);
         }
         finally
         {
-            // No seal or write may still be running when the caller hears how this ended.
-            await Task.WhenAll(pending).ContinueWith(static _ => { }, CancellationToken.None, TaskContinuationOptions.None, TaskScheduler.Default);
+            // No write may still be running when the caller hears how this ended.
+            await Task.WhenAll(stores).ContinueWith(static _ => { }, CancellationToken.None, TaskContinuationOptions.None, TaskScheduler.Default);
+        }
+        var chunks = new List<ChunkRef>(stores.Count);
+        foreach (var done in stores)
+        {
+            var info = await done;
+            chunks.Add(new ChunkRef(info.Sha256, info.Size));
         }
         return (summary, chunks, stored, Convert.ToHexStringLower(storedSha.GetHashAndReset()));
     }
 
-    private static MemoryStream NewPlain(int chunkBytes) => new(chunkBytes + (1 << 20) + (64 << 10));
 
     /// <summary>
     /// Decrypts every chunk of a backup in order into <paramref name="sink"/>, checking each chunk's address and
