@@ -17,6 +17,8 @@ public enum ApplyStatus : byte
     ReadOnly = 5,
     /// <summary>The database is suspended (53400).</summary>
     Suspended = 6,
+    /// <summary>The database's writes are paused while it moves to another group (25006, retried by clients).</summary>
+    WritesPaused = 7,
 }
 
 /// <summary>What the proposer of a command learns once it is applied at <see cref="Index"/>.</summary>
@@ -39,7 +41,7 @@ public readonly record struct ApplyResult(ApplyStatus Status, ulong Index, Commi
 
     public static ApplyResult Decode(ReadOnlySpan<byte> b)
     {
-        if (b.Length != EncodedLength || b[0] > (byte)ApplyStatus.Suspended || b[9] > (byte)CommitVerdict.ReadVersionFromTheFuture)
+        if (b.Length != EncodedLength || b[0] > (byte)ApplyStatus.WritesPaused || b[9] > (byte)CommitVerdict.ReadVersionFromTheFuture)
         {
             throw new InvalidDataException("not an apply result");
         }

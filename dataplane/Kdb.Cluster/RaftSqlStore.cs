@@ -52,9 +52,9 @@ public sealed class RaftSqlStore(ClusterCommitter committer, ulong groupId, stri
 
     public async ValueTask<CommitOutcome> CommitAsync(CommitRecord record, CancellationToken cancellationToken)
     {
-        if (record.Writes.Count > 0 && CurrentState() == DatabaseState.ReadOnly)
+        if (record.Writes.Count > 0 && CurrentRecord() is var current && (current.State == DatabaseState.ReadOnly || current.WritesPaused))
         {
-            throw ReadOnlyError();
+            throw current.State == DatabaseState.ReadOnly ? ReadOnlyError() : WritesPausedError();
         }
         try
         {
@@ -74,6 +74,7 @@ public sealed class RaftSqlStore(ClusterCommitter committer, ulong groupId, stri
                 ApplyStatus.Ok => new CommitOutcome(new CommitValidation(CommitVerdict.Valid, default, 0), result.Index),
                 ApplyStatus.Rejected => new CommitOutcome(new CommitValidation(result.Verdict, default, result.ConflictVersion), 0),
                 ApplyStatus.ReadOnly => throw ReadOnlyError(),
+                ApplyStatus.WritesPaused => throw WritesPausedError(),
                 ApplyStatus.Suspended => throw new SqlException("53400", "database suspended: quota exceeded"),
                 ApplyStatus.NotFound => throw NotFound(),
                 _ => throw new SqlException("XX000", "the commit was refused: " + (result.Message ?? result.Status.ToString())),
@@ -98,11 +99,15 @@ public sealed class RaftSqlStore(ClusterCommitter committer, ulong groupId, stri
     }
 
     // This group's copy, not any copy on the node: while a database moves, both its groups can have a replica here.
-    private DatabaseState CurrentState() => Host.FindDatabase(groupId, databaseId) is { } found ? found.State : throw NotFound();
+    private DatabaseRecord CurrentRecord() => Host.FindDatabase(groupId, databaseId) ?? throw NotFound();
+
+    private DatabaseState CurrentState() => CurrentRecord().State;
 
     private SqlException NotFound() => new("3D000", $"database \"{databaseId}\" does not exist");
 
     private static SqlException ReadOnlyError() => new("25006", "cannot execute a write: the database is read-only (storage quota exceeded)");
+
+    private static SqlException WritesPausedError() => new("25006", "cannot execute a write: writes are paused for a moment while the database moves to another shard group; retry");
 
     /// <summary>Proposes the writes in chunks under a fresh transaction id and returns the small final commit record.</summary>
     private async Task<byte[]> StageAsync(CommitRecord record, CancellationToken cancellationToken)
@@ -158,6 +163,7 @@ public sealed class RaftSqlStore(ClusterCommitter committer, ulong groupId, stri
                 throw r.Status switch
                 {
                     ApplyStatus.ReadOnly => ReadOnlyError(),
+                    ApplyStatus.WritesPaused => WritesPausedError(),
                     _ => new SqlException("XX000", "staging a large transaction failed: " + (r.Message ?? r.Status.ToString())),
                 };
             }

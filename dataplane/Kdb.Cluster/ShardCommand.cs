@@ -30,6 +30,8 @@ public enum ShardCommandType : byte
     /// <summary>A move between groups: a staged copy on this group becomes the database (its id and a state), in one entry,
     /// while the id may still name the source copy on another group until that is dropped.</summary>
     AdoptDatabase = 10,
+    /// <summary>Pauses or resumes a database's writes for a move, apart from its quota state (which quota changes set).</summary>
+    SetWritesPaused = 11,
     /// <summary>Several <see cref="CreateDatabase"/> commands in one entry (the leader coalesces the creates that arrive in one
     /// loop round): applied in order as one engine batch, each with its own result. Numbered apart so that new single kinds
     /// can keep counting up from 9.</summary>
@@ -96,6 +98,14 @@ public static class ShardCommand
         var w = new Writer(ShardCommandType.SetDatabaseState);
         w.String(databaseId);
         w.U8((byte)state);
+        return w.ToArray();
+    }
+
+    public static byte[] SetWritesPaused(string databaseId, bool paused)
+    {
+        var w = new Writer(ShardCommandType.SetWritesPaused);
+        w.String(databaseId);
+        w.U8(paused ? (byte)1 : (byte)0);
         return w.ToArray();
     }
 
@@ -204,7 +214,7 @@ public static class ShardCommand
     public static ShardCommandType TypeOf(ReadOnlySpan<byte> command)
     {
         if (command.Length < 2 || command[0] != FormatVersion || command[1] is 0
-            || (command[1] > (byte)ShardCommandType.AdoptDatabase && command[1] != (byte)ShardCommandType.CreateDatabaseBatch))
+            || (command[1] > (byte)ShardCommandType.SetWritesPaused && command[1] != (byte)ShardCommandType.CreateDatabaseBatch))
         {
             throw new InvalidDataException("not a shard command of a known format");
         }

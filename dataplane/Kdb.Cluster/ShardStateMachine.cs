@@ -103,6 +103,7 @@ internal sealed class ShardStateMachine(IKvEngine engine) : IVersionSource
                 ShardCommandType.DropDatabase => ApplyDrop(index, command),
                 ShardCommandType.SetRole => ApplySetRole(index, command),
                 ShardCommandType.SetDatabaseState => ApplySetState(index, command),
+                ShardCommandType.SetWritesPaused => ApplySetWritesPaused(index, command),
                 ShardCommandType.AdvanceGcThreshold => ApplyGcThreshold(index, command),
                 ShardCommandType.StageChunk => ApplyStage(index, command),
                 ShardCommandType.ImportChunk => ApplyImport(index, command),
@@ -131,6 +132,10 @@ internal sealed class ShardStateMachine(IKvEngine engine) : IVersionSource
         if (db.State == DatabaseState.ReadOnly && (record.Writes.Count > 0 || record.StagedTransactionId != 0))
         {
             return new ApplyResult(ApplyStatus.ReadOnly, index);
+        }
+        if (db.WritesPaused && (record.Writes.Count > 0 || record.StagedTransactionId != 0))
+        {
+            return new ApplyResult(ApplyStatus.WritesPaused, index);
         }
         var validation = CommitValidator.Validate(record, this, index, GcThreshold);
         var batch = new WriteBatch();
@@ -175,7 +180,7 @@ internal sealed class ShardStateMachine(IKvEngine engine) : IVersionSource
         var sequence = BinaryPrimitives.ReadUInt32LittleEndian(command.Span[10..]);
         var chunk = command[14..];
         var record = CommitRecordCodec.Decode(chunk);
-        if (transactionId == 0 || FindTenant(record.Tenant) is not { State: DatabaseState.Active })
+        if (transactionId == 0 || FindTenant(record.Tenant) is not { State: DatabaseState.Active, WritesPaused: false })
         {
             return new ApplyResult(ApplyStatus.Invalid, index, Message: "cannot stage for this database");
         }
@@ -322,6 +327,28 @@ internal sealed class ShardStateMachine(IKvEngine engine) : IVersionSource
             roles.Add(role);
         }
         Put(index, SystemKeys.Database(databaseId), (db with { Roles = roles }).Encode());
+        Changed(databaseId);
+        return new ApplyResult(ApplyStatus.Ok, index);
+    }
+
+    /// <summary>
+    /// A move's write pause, kept apart from the quota state: a quota change arriving while the database moves sets its
+    /// state without lifting the pause, and the pause ending does not undo a quota change.
+    /// </summary>
+    private ApplyResult ApplySetWritesPaused(ulong index, ReadOnlyMemory<byte> command)
+    {
+        var r = ShardCommand.Read(command);
+        var databaseId = r.String();
+        var paused = r.U8();
+        if (paused > 1)
+        {
+            return new ApplyResult(ApplyStatus.Invalid, index, Message: "invalid pause flag");
+        }
+        if (FindDatabase(databaseId) is not { } db)
+        {
+            return new ApplyResult(ApplyStatus.NotFound, index);
+        }
+        Put(index, SystemKeys.Database(databaseId), (db with { WritesPaused = paused == 1 }).Encode());
         Changed(databaseId);
         return new ApplyResult(ApplyStatus.Ok, index);
     }
@@ -488,7 +515,7 @@ internal sealed class ShardStateMachine(IKvEngine engine) : IVersionSource
                     batch.Delete(key);
                     break;
                 case WriteKind.DeleteRange:
-                    batch.DeleteRange(key, Retenant(write.ValueOrEnd.Span, retenant));
+                    batch.DeleteRange(key, RetenantEnd(write.Key.Span, write.ValueOrEnd.Span, retenant));
                     break;
             }
         }
@@ -504,6 +531,22 @@ internal sealed class ShardStateMachine(IKvEngine engine) : IVersionSource
         var copy = key.ToArray();
         BinaryPrimitives.WriteUInt64BigEndian(copy, t);
         return copy;
+    }
+
+    /// <summary>A range delete's end under <paramref name="tenant"/>: inside the start's tenant it moves with it; past it (a
+    /// change stream's range reaching the tenant's end) it becomes the target tenant's end, so an import never deletes
+    /// beyond its own tenant.</summary>
+    private static ReadOnlySpan<byte> RetenantEnd(ReadOnlySpan<byte> start, ReadOnlySpan<byte> end, ulong? tenant)
+    {
+        if (tenant is not { } t || start.Length < 8)
+        {
+            return end;
+        }
+        if (end.Length >= 8 && end[..8].SequenceEqual(start[..8]))
+        {
+            return Retenant(end, tenant);
+        }
+        return SystemKeys.TenantEnd(t) ?? [0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF];
     }
 
     private static ulong ReadGcThreshold(IKvEngine engine) =>

@@ -90,6 +90,13 @@ public sealed record DatabaseRecord(string DatabaseId, ulong TenantId, DatabaseS
 {
     private const byte Format = 1;
 
+    // Format 2 appends the writes-paused flag; a record without the flag keeps format 1, so records written before it
+    // existed and unpaused ones read the same.
+    private const byte FormatWithPause = 2;
+
+    /// <summary>A move's write pause (writes fail with 25006), apart from the quota <see cref="State"/>.</summary>
+    public bool WritesPaused { get; init; }
+
     public DatabaseRole? FindRole(string name)
     {
         foreach (var r in Roles)
@@ -106,7 +113,7 @@ public sealed record DatabaseRecord(string DatabaseId, ulong TenantId, DatabaseS
     {
         using var stream = new MemoryStream();
         using var w = new BinaryWriter(stream, Encoding.UTF8);
-        w.Write(Format);
+        w.Write(WritesPaused ? FormatWithPause : Format);
         w.Write(DatabaseId);
         w.Write(TenantId);
         w.Write((byte)State);
@@ -118,6 +125,10 @@ public sealed record DatabaseRecord(string DatabaseId, ulong TenantId, DatabaseS
             w.Write((byte)r.Kind);
             w.Write(r.Verifier);
         }
+        if (WritesPaused)
+        {
+            w.Write(true);
+        }
         w.Flush();
         return stream.ToArray();
     }
@@ -127,7 +138,8 @@ public sealed record DatabaseRecord(string DatabaseId, ulong TenantId, DatabaseS
         try
         {
             using var r = new BinaryReader(new MemoryStream(value), Encoding.UTF8);
-            if (r.ReadByte() != Format)
+            var format = r.ReadByte();
+            if (format is not (Format or FormatWithPause))
             {
                 throw new InvalidDataException("unknown database record format");
             }
@@ -145,7 +157,7 @@ public sealed record DatabaseRecord(string DatabaseId, ulong TenantId, DatabaseS
             {
                 roles[i] = new DatabaseRole(r.ReadString(), (SqlRoleKind)r.ReadByte(), r.ReadString());
             }
-            return new DatabaseRecord(id, tenant, state, roles, created);
+            return new DatabaseRecord(id, tenant, state, roles, created) { WritesPaused = format == FormatWithPause && r.ReadBoolean() };
         }
         catch (EndOfStreamException e)
         {

@@ -55,6 +55,11 @@ internal sealed class CountingSnapshot(IKvSnapshot inner, IUsageSink sink, strin
 
     public ulong NewestVersionInRange(byte[] start, byte[]? end) => inner.NewestVersionInRange(start, end);
 
+    // Change streams are admin reads (a database move), not a statement's: not metered.
+    public IReadOnlyList<KvRangeDelete> RangeDeletesSince(ulong since, byte[] start, byte[]? end) => inner.RangeDeletesSince(since, start, end);
+
+    public IEnumerable<KvChange> ChangesSince(ulong since, byte[] start, byte[]? end) => inner.ChangesSince(since, start, end);
+
     public void Dispose()
     {
         if (_rows > 0)

@@ -88,6 +88,10 @@ public sealed class NodeAdminClient(HttpClient http, Uri internalUrl, Func<Cance
     public Task<ApplyResponse> SetStateOnGroupAsync(string databaseId, ulong groupId, DatabaseState state, CancellationToken ct = default) =>
         CallAsync(HttpMethod.Put, $"/internal/v1/databases/{Uri.EscapeDataString(databaseId)}/state?group={groupId}", new SetStateRequest { State = state }, ApplyResponse.Parser, ct);
 
+    /// <summary>Pauses or resumes the writes of the copy of <paramref name="databaseId"/> on <paramref name="groupId"/> (a move).</summary>
+    public Task<ApplyResponse> SetWritesPausedOnGroupAsync(string databaseId, ulong groupId, bool paused, CancellationToken ct = default) =>
+        CallAsync(HttpMethod.Put, $"/internal/v1/databases/{Uri.EscapeDataString(databaseId)}/writes-paused?group={groupId}", new SetWritesPausedRequest { Paused = paused }, ApplyResponse.Parser, ct);
+
     public Task<UsageResponse> UsageAsync(ulong since, CancellationToken ct = default) =>
         CallAsync(HttpMethod.Get, $"/internal/v1/usage?since={since}", null, UsageResponse.Parser, ct);
 
@@ -99,6 +103,13 @@ public sealed class NodeAdminClient(HttpClient http, Uri internalUrl, Func<Cance
     public Task ExportTotalsAsync(string databaseId, Stream destination, CancellationToken ct = default) =>
         StreamExportAsync($"/internal/v1/databases/{Uri.EscapeDataString(databaseId)}/export?totals=true", destination, ct);
 
+    /// <summary>Streams the database's changes since <paramref name="since"/> into <paramref name="destination"/> (a change
+    /// stream: the range deletes, then the point changes; since 0: a range delete of the whole database, then every pair). Its
+    /// closing chunk's raft_index is the version to ask the next round's changes since. A <see cref="NodeAdminException"/>
+    /// with status 409 and title "Changes no longer kept" when the group's GC threshold passed <paramref name="since"/>.</summary>
+    public Task ExportChangesAsync(string databaseId, ulong since, Stream destination, CancellationToken ct = default) =>
+        StreamExportAsync($"/internal/v1/databases/{Uri.EscapeDataString(databaseId)}/export?since={since.ToString(System.Globalization.CultureInfo.InvariantCulture)}", destination, ct);
+
     private async Task StreamExportAsync(string path, Stream destination, CancellationToken ct)
     {
         using var request = await RequestAsync(HttpMethod.Get, path, null, ct);
@@ -109,9 +120,17 @@ public sealed class NodeAdminClient(HttpClient http, Uri internalUrl, Func<Cance
     }
 
     /// <summary>Imports a backup stream (as produced by <see cref="ExportAsync"/>) into a new or emptied database.</summary>
-    public async Task<ApplyResponse> ImportAsync(string databaseId, Stream source, CancellationToken ct = default)
+    public Task<ApplyResponse> ImportAsync(string databaseId, Stream source, CancellationToken ct = default) =>
+        PostStreamAsync($"/internal/v1/databases/{Uri.EscapeDataString(databaseId)}/import", source, ct);
+
+    /// <summary>Applies a change stream (as produced by <see cref="ExportChangesAsync"/>) to the database, whatever it holds;
+    /// applying the same stream again leaves the same state.</summary>
+    public Task<ApplyResponse> ImportChangesAsync(string databaseId, Stream source, CancellationToken ct = default) =>
+        PostStreamAsync($"/internal/v1/databases/{Uri.EscapeDataString(databaseId)}/import?changes=true", source, ct);
+
+    private async Task<ApplyResponse> PostStreamAsync(string path, Stream source, CancellationToken ct)
     {
-        using var request = await RequestAsync(HttpMethod.Post, $"/internal/v1/databases/{Uri.EscapeDataString(databaseId)}/import", null, ct);
+        using var request = await RequestAsync(HttpMethod.Post, path, null, ct);
         request.Content = new StreamContent(source);
         request.Content.Headers.ContentType = new MediaTypeHeaderValue("application/x-kdb-backup");
         using var response = await http.SendAsync(request, ct);

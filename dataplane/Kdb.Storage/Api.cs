@@ -72,6 +72,20 @@ public readonly struct GetResult
 /// <param name="Version">The version of the batch that wrote it.</param>
 public readonly record struct KvEntry(byte[] Key, byte[] Value, ulong Version);
 
+/// <summary>The state of one key changed after a version (see <see cref="IKvSnapshot.ChangesSince"/>).</summary>
+/// <param name="Key">The key.</param>
+/// <param name="Value">Its value at the snapshot, or null when it is deleted there (a tombstone, or a value hidden by a
+/// newer range tombstone).</param>
+/// <param name="Version">The newest version that touched the key.</param>
+public readonly record struct KvChange(byte[] Key, byte[]? Value, ulong Version);
+
+/// <summary>A range tombstone over [<paramref name="Start"/>, <paramref name="End"/>) written after a version (see
+/// <see cref="IKvSnapshot.RangeDeletesSince"/>), clipped to the range asked for.</summary>
+/// <param name="Start">First key covered.</param>
+/// <param name="End">First key past the range.</param>
+/// <param name="Version">The version of the batch that wrote it.</param>
+public readonly record struct KvRangeDelete(byte[] Start, byte[] End, ulong Version);
+
 /// <summary>Counters and index statistics of an engine.</summary>
 public sealed record EngineStats
 {
@@ -177,6 +191,18 @@ public interface IKvSnapshot : IKvReader, IDisposable
         version = r.Version;
         return r.Found;
     }
+
+    /// <summary>The range tombstones with a version above <paramref name="since"/> intersecting [<paramref name="start"/>,
+    /// <paramref name="end"/>) (null end: unbounded), clipped to it. Applied first, then <see cref="ChangesSince"/>, onto the
+    /// state at <paramref name="since"/>, they reproduce this snapshot's state of the range — as long as the GC threshold
+    /// was at most <paramref name="since"/> when the snapshot was opened (compaction drops older tombstones).</summary>
+    IReadOnlyList<KvRangeDelete> RangeDeletesSince(ulong since, byte[] start, byte[]? end);
+
+    /// <summary>One change, in ascending key order, for every key in [<paramref name="start"/>, <paramref name="end"/>)
+    /// whose newest value or tombstone at this snapshot has a version above <paramref name="since"/>; a value hidden by a
+    /// newer range tombstone is reported deleted. Keys touched only by range tombstones are left to
+    /// <see cref="RangeDeletesSince"/>.</summary>
+    IEnumerable<KvChange> ChangesSince(ulong since, byte[] start, byte[]? end);
 }
 
 /// <summary>The storage engine: a durable ordered key-value store with versions.</summary>

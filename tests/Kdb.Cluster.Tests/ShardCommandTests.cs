@@ -17,11 +17,51 @@ public sealed class ShardCommandTests
         Assert.Equal(7, (byte)ShardCommandType.StageChunk);
         Assert.Equal(8, (byte)ShardCommandType.ImportChunk);
         Assert.Equal(9, (byte)ShardCommandType.SwapDatabase);
+        Assert.Equal(10, (byte)ShardCommandType.AdoptDatabase);
+        Assert.Equal(11, (byte)ShardCommandType.SetWritesPaused);
         Assert.Equal(16, (byte)ShardCommandType.CreateDatabaseBatch);
         Assert.Equal(0, (byte)DatabaseState.Active);
         Assert.Equal(1, (byte)DatabaseState.ReadOnly);
         Assert.Equal(2, (byte)DatabaseState.Suspended);
         Assert.Equal(6, (byte)ApplyStatus.Suspended);
+        Assert.Equal(7, (byte)ApplyStatus.WritesPaused);
+    }
+
+    [Fact]
+    public void Writes_pause_is_apart_from_the_quota_state_survives_a_reopen_and_keeps_old_records_readable()
+    {
+        using var dir = new TempDirectory();
+        using var engine = Kdb.Storage.KvEngine.Open(dir.Path, new Kdb.Storage.EngineOptions { RaftMode = true });
+        var sm = new ShardStateMachine(engine);
+        var owner = new DatabaseRole("owner", SqlRoleKind.Owner, "SCRAM-SHA-256$4096:c2FsdA==$a:b");
+        Assert.Equal(ApplyStatus.Ok, sm.Apply(1, ShardCommand.CreateDatabase("db_a", 7, owner)).Status);
+        // An unpaused record keeps the first format, so records written before the flag existed read the same.
+        Assert.Equal(1, engine.Get(SystemKeys.Database("db_a")).Value![0]);
+        Assert.Equal(ApplyStatus.Ok, sm.Apply(2, ShardCommand.SetWritesPaused("db_a", true)).Status);
+        Assert.True(sm.FindDatabase("db_a")!.WritesPaused);
+
+        var key = new byte[] { 0, 0, 0, 0, 0, 0, 0, 7, 0, 0, 0, 9, 0, 0, 0, 0, 1 };
+        var write = new CommitRecord(7, 2, [], [], [TxWrite.Put(key, new byte[] { 1 })]);
+        Assert.Equal(ApplyStatus.WritesPaused, sm.Apply(3, ShardCommand.Commit(write)).Status);
+        Assert.NotEqual(ApplyStatus.Ok, sm.Apply(4, ShardCommand.StageChunk(5, 0, new CommitRecord(7, 0, [], [], [TxWrite.Put(key, new byte[] { 1 })]))).Status);
+        Assert.Equal(ApplyStatus.Ok, sm.Apply(5, ShardCommand.Commit(new CommitRecord(7, 2, [key], [], []))).Status); // reads go on
+
+        // Quota states come and go without lifting the pause.
+        Assert.Equal(ApplyStatus.Ok, sm.Apply(6, ShardCommand.SetDatabaseState("db_a", DatabaseState.ReadOnly)).Status);
+        Assert.Equal(ApplyStatus.Ok, sm.Apply(7, ShardCommand.SetDatabaseState("db_a", DatabaseState.Active)).Status);
+        Assert.Equal(ApplyStatus.WritesPaused, sm.Apply(8, ShardCommand.Commit(write)).Status);
+
+        // The flag is persisted with the record: a replica restarted on the same data is still paused.
+        var reopened = new ShardStateMachine(engine);
+        Assert.Equal((DatabaseState.Active, true), (reopened.FindDatabase("db_a")!.State, reopened.FindDatabase("db_a")!.WritesPaused));
+        var badFlag = ShardCommand.SetWritesPaused("db_a", true);
+        badFlag[^1] = 2;
+        Assert.Equal(ApplyStatus.Invalid, reopened.Apply(9, badFlag).Status);
+        Assert.Equal(ApplyStatus.NotFound, reopened.Apply(10, ShardCommand.SetWritesPaused("db_x", false)).Status);
+        Assert.Equal(ApplyStatus.Ok, reopened.Apply(11, ShardCommand.SetWritesPaused("db_a", false)).Status);
+        Assert.Equal(ApplyStatus.Ok, reopened.Apply(12, ShardCommand.Commit(write with { ReadVersion = 11 })).Status);
+        Assert.Equal(1, engine.Get(SystemKeys.Database("db_a")).Value![0]);
+        Assert.Equal(ShardCommandType.SetWritesPaused, ShardCommand.TypeOf(ShardCommand.SetWritesPaused("db_a", true)));
     }
 
     [Fact]

@@ -1,5 +1,3 @@
-using Xunit.Sdk;
-
 namespace Kdb.Storage.Tests;
 
 /// <summary>Randomized operations against a SortedDictionary reference, with reopen, flush,
@@ -74,7 +72,7 @@ public sealed class ModelTests
         }
     }
 
-    private static byte[] RandomKey(Random r)
+    internal static byte[] RandomKey(Random r)
     {
         // A small key space with shared prefixes and varying lengths forces overwrites, prefix
         // relations and duplicate learned-index projections.
@@ -98,30 +96,11 @@ public sealed class ModelTests
         return k;
     }
 
-    public static IEnumerable<object[]> Seeds()
-    {
-        var n = Environment.GetEnvironmentVariable("KDB_SOAK") == "1" ? 200 : 12;
-        for (var i = 1; i <= n; i++)
-        {
-            yield return [i * 7919];
-        }
-    }
+    public static IEnumerable<object[]> Seeds() => SeededRuns.Seeds(12, 7919);
 
     [Theory]
     [MemberData(nameof(Seeds))]
-    public void RandomOperations_AgainstSortedDictionary_Match(int seed)
-    {
-        using var dir = new TestDir();
-        var step = 0;
-        try
-        {
-            Run(seed, dir.Path, ref step);
-        }
-        catch (Exception e)
-        {
-            throw new XunitException($"model test failed: seed={seed} step={step}: {e}");
-        }
-    }
+    public void RandomOperations_AgainstSortedDictionary_Match(int seed) => SeededRuns.Run("model test", seed, Run);
 
     private static void Run(int seed, string dir, ref int step)
     {

@@ -43,10 +43,18 @@ internal static class AdminEndpoints
         g.MapDelete("/databases/{databaseId}/roles/{name}", (HttpContext c, string databaseId, string name) => Guarded(c, runtime, [Provisioning, Operator],
             () => OnDatabaseAsync(c, runtime, databaseId, _ => ShardCommand.SetRole(databaseId, new DatabaseRole(name, SqlRoleKind.Owner, string.Empty)))));
         g.MapPut("/databases/{databaseId}/state", (HttpContext c, string databaseId) => Guarded(c, runtime, [Provisioning, Operator], () => SetStateAsync(c, runtime, databaseId)));
+        g.MapPut("/databases/{databaseId}/writes-paused", (HttpContext c, string databaseId) => Guarded(c, runtime, [Provisioning, Operator], () => SetWritesPausedAsync(c, runtime, databaseId)));
         g.MapPost("/databases/{databaseId}/swap", (HttpContext c, string databaseId) => Guarded(c, runtime, [Provisioning, Operator], () => SwapDatabaseAsync(c, runtime, databaseId)));
         g.MapPost("/databases/{databaseId}/adopt", (HttpContext c, string databaseId) => Guarded(c, runtime, [Provisioning, Operator], () => AdoptDatabaseAsync(c, runtime, databaseId)));
-        g.MapGet("/databases/{databaseId}/export", (HttpContext c, string databaseId) => Guarded(c, runtime, [Provisioning, Operator], () => BackupStream.ExportAsync(c, runtime, databaseId)));
-        g.MapPost("/databases/{databaseId}/import", (HttpContext c, string databaseId) => Guarded(c, runtime, [Provisioning, Operator], () => BackupStream.ImportAsync(c, runtime, databaseId)));
+        // `?since=V`: a change stream (the totals digest stays the full export's); `?changes=true`: its import.
+        g.MapGet("/databases/{databaseId}/export", (HttpContext c, string databaseId) => Guarded(c, runtime, [Provisioning, Operator],
+            () => c.Request.Query.ContainsKey("since") && !string.Equals(c.Request.Query["totals"], "true", StringComparison.Ordinal)
+                ? ChangeStream.ExportAsync(c, runtime, databaseId, c.Request.Query["since"])
+                : BackupStream.ExportAsync(c, runtime, databaseId)));
+        g.MapPost("/databases/{databaseId}/import", (HttpContext c, string databaseId) => Guarded(c, runtime, [Provisioning, Operator],
+            () => string.Equals(c.Request.Query["changes"], "true", StringComparison.Ordinal)
+                ? ChangeStream.ImportAsync(c, runtime, databaseId)
+                : BackupStream.ImportAsync(c, runtime, databaseId)));
         g.MapGet("/usage", Handler(c => Guarded(c, runtime, [Provisioning, Operator, NodeScope], () => Task.FromResult(Usage(c, runtime)))));
     }
 
@@ -209,6 +217,12 @@ internal static class AdminEndpoints
         return await OnDatabaseAsync(c, runtime, databaseId, _ => ShardCommand.SetDatabaseState(databaseId, state));
     }
 
+    private static async Task<IResult> SetWritesPausedAsync(HttpContext c, ClusterRuntime runtime, string databaseId)
+    {
+        var request = await ReadAsync(c, SetWritesPausedRequest.Parser);
+        return await OnDatabaseAsync(c, runtime, databaseId, _ => ShardCommand.SetWritesPaused(databaseId, request.Paused));
+    }
+
     private static Kdb.Cluster.DatabaseState ToState(Admin.Wire.DatabaseState state) => state switch
     {
         Admin.Wire.DatabaseState.Active => Kdb.Cluster.DatabaseState.Active,
@@ -341,7 +355,7 @@ internal static class AdminEndpoints
         var list = new DatabaseList();
         foreach (var d in runtime.Host.Databases(ParseGroup(groupId)))
         {
-            var info = new DatabaseInfo { DatabaseId = d.DatabaseId, TenantId = d.TenantId, State = (Admin.Wire.DatabaseState)(int)d.State };
+            var info = new DatabaseInfo { DatabaseId = d.DatabaseId, TenantId = d.TenantId, State = (Admin.Wire.DatabaseState)(int)d.State, WritesPaused = d.WritesPaused };
             foreach (var r in d.Roles)
             {
                 info.Roles.Add(new Role { Name = r.Name, Kind = (RoleKind)(int)r.Kind, ScramVerifier = r.Verifier });

@@ -16,7 +16,7 @@ namespace Kdb.Node.Cluster;
 /// </summary>
 internal static class BackupStream
 {
-    private const int ChunkBytes = 1 << 20;
+    internal const int ChunkBytes = 1 << 20;
     private const int MaxFrameBytes = 16 << 20;
 
     // Seconds per stage of exports and imports on this node (kdb_node_backup_stage_seconds_total{stage}), summed rather
@@ -134,9 +134,9 @@ internal static class BackupStream
         }
         var stage = Stopwatch.GetTimestamp();
         await using var staging = OpenStaging(runtime.Host.DataDirectory);
-        if (await StageAsync(c.Request.Body, staging, c.RequestAborted) is { } corrupt)
+        if (await StageAsync(c.Request.Body, staging, null, c.RequestAborted) is { } refused)
         {
-            return Corrupt(corrupt);
+            return refused;
         }
         stage = Stage("import_receive_stage", stage);
         await runtime.Host.ReadIndexAsync(found.GroupId).WaitAsync(c.RequestAborted);
@@ -155,18 +155,18 @@ internal static class BackupStream
 
     /// <summary>Staged records (and so import entries) gather export chunks up to this size: a 4 MiB Raft entry costs
     /// its replication and fsyncs once where 1 MiB entries paid them four times.</summary>
-    private const int ImportBatchBytes = 4 << 20;
+    internal const int ImportBatchBytes = 4 << 20;
 
     /// <summary>An entry is cut here at the latest (under the 8 MiB commit record limit with room for its encoding).</summary>
-    private const int ImportEntryMaxBytes = 6 << 20;
+    internal const int ImportEntryMaxBytes = 6 << 20;
 
-    private const int ImportInFlight = 4;
+    internal const int ImportInFlight = 4;
 
     /// <summary>
     /// A staging file, unlinked as soon as it is open so a crash leaves nothing behind; files left by a crash between
     /// create and unlink are removed first.
     /// </summary>
-    private static FileStream OpenStaging(string dataDirectory)
+    internal static FileStream OpenStaging(string dataDirectory)
     {
         var directory = Path.Combine(dataDirectory, "import-staging");
         Directory.CreateDirectory(directory);
@@ -181,9 +181,21 @@ internal static class BackupStream
     }
 
     /// <summary>Checks the stream chunk by chunk and stages the pairs as records <c>[u32 length][pairs]</c> of about
-    /// <see cref="ImportBatchBytes"/> (consecutive chunks gathered); the reason when the stream is corrupt, else null once
-    /// the last chunk's totals matched.</summary>
-    private static async Task<string?> StageAsync(Stream reader, FileStream staging, CancellationToken ct)
+    /// <see cref="ImportBatchBytes"/> (consecutive chunks gathered); a problem when the stream is corrupt or of the other
+    /// kind, else null once the last chunk's totals matched. <paramref name="changes"/>: a change stream is expected and
+    /// its records checked by it; null: a backup.</summary>
+    internal static async Task<IResult?> StageAsync(Stream reader, FileStream staging, ChangeRecordCheck? changes, CancellationToken ct)
+    {
+        var refused = await StageOrRefuseAsync(reader, staging, changes, ct);
+        return refused switch
+        {
+            null => null,
+            { WrongKind: true } => Results.Problem(statusCode: 400, title: "Bad request", detail: refused.Value.Reason),
+            _ => Results.Problem(statusCode: 422, title: changes is null ? "Corrupt backup" : "Corrupt change stream", detail: refused.Value.Reason + "; nothing was imported"),
+        };
+    }
+
+    private static async Task<(string Reason, bool WrongKind)?> StageOrRefuseAsync(Stream reader, FileStream staging, ChangeRecordCheck? changes, CancellationToken ct)
     {
         var header = new byte[4];
         var frame = ArrayPool<byte>.Shared.Rent(ChunkBytes + (64 << 10));
@@ -198,12 +210,12 @@ internal static class BackupStream
             {
                 if (!await ReadExactlyAsync(reader, header, ct))
                 {
-                    return "the backup stream ended before its last chunk";
+                    return ("the stream ended before its last chunk", false);
                 }
                 var length = BinaryPrimitives.ReadInt32LittleEndian(header);
                 if (length is < 0 or > MaxFrameBytes)
                 {
-                    return "a chunk length is out of range";
+                    return ("a chunk length is out of range", false);
                 }
                 if (length > frame.Length)
                 {
@@ -212,7 +224,7 @@ internal static class BackupStream
                 }
                 if (!await ReadExactlyAsync(reader, frame.AsMemory(0, length), ct))
                 {
-                    return "the backup stream is truncated";
+                    return ("the stream is truncated", false);
                 }
                 BackupChunk chunk;
                 try
@@ -221,17 +233,29 @@ internal static class BackupStream
                 }
                 catch (InvalidProtocolBufferException)
                 {
-                    return $"chunk {expected} is not a valid message";
+                    return ($"chunk {expected} is not a valid message", false);
                 }
                 var data = chunk.Data.Memory;
                 if (chunk.Sequence != expected++ || CheckpointPacker.Crc32C(data.Span) != chunk.Crc32C)
                 {
-                    return $"chunk {chunk.Sequence} failed its checksum or is out of order";
+                    return ($"chunk {chunk.Sequence} failed its checksum or is out of order", false);
+                }
+                if (chunk.Changes != changes is not null)
+                {
+                    // Applying a change stream as a restore (or a backup as changes) would silently lose the deletes or the
+                    // emptiness check: say which endpoint takes it.
+                    return (chunk.Changes
+                        ? "this is a change stream (export?since=…): import it with ?changes=true"
+                        : "this is a backup stream, not a change stream (export?since=…): import it without ?changes=true", true);
+                }
+                if (changes is not null && !changes.SameSince(chunk.ChangesSince))
+                {
+                    return ($"chunk {chunk.Sequence} belongs to a change stream since another version", false);
                 }
                 totalCrc = Fold(totalCrc, chunk.Crc32C);
-                if (CountPairs(data.Span) is not { } pairs)
+                if ((changes is null ? CountPairs(data.Span) : changes.Count(data.Span)) is not { } pairs)
                 {
-                    return $"chunk {chunk.Sequence} holds malformed pairs";
+                    return ($"chunk {chunk.Sequence} holds malformed records", false);
                 }
                 rows += pairs;
                 if (recordLength + data.Length > record.Length)
@@ -253,7 +277,7 @@ internal static class BackupStream
                 {
                     if (chunk.TotalCrc32C != ~totalCrc || chunk.TotalRows != rows)
                     {
-                        return "the backup's totals do not match its chunks";
+                        return ("the stream's totals do not match its chunks", false);
                     }
                     await WriteRecordAsync(staging, record, recordLength, ct);
                     return null;
@@ -362,7 +386,7 @@ internal static class BackupStream
     /// entry on a loaded group outlasts elections). Applying an import entry twice writes the same pairs twice, so a
     /// retry cannot change the result, and one lost entry would otherwise fail the whole restore after the rest is in.
     /// </summary>
-    private static async Task SettleAsync(ClusterRuntime runtime, ulong groupId, (Task<ApplyResult> Result, byte[] Command) entry, CancellationToken ct)
+    internal static async Task SettleAsync(ClusterRuntime runtime, ulong groupId, (Task<ApplyResult> Result, byte[] Command) entry, CancellationToken ct)
     {
         var pending = entry.Result;
         for (var attempt = 1; ; attempt++)
@@ -388,23 +412,21 @@ internal static class BackupStream
     }
 
     /// <summary>Set in a pair's value length: the value is a row key of this tenant, stored without its 8-byte prefix.</summary>
-    private const uint RelativeKeyFlag = 0x8000_0000;
+    internal const uint RelativeKeyFlag = 0x8000_0000;
 
     /// <summary>Keys with a non-zero index id (bytes 12-15) in an ordinary table are secondary-index entries whose value is
     /// the row's full key (dataplane/Kdb.Sql TableWriter).</summary>
-    private static bool ValueIsRowKey(byte[] key, byte[] value, byte[] tenantPrefix) =>
+    internal static bool ValueIsRowKey(byte[] key, byte[] value, byte[] tenantPrefix) =>
         key.Length >= 16
         && BinaryPrimitives.ReadUInt32BigEndian(key.AsSpan(8)) is not 0 and not DataApiEndpoints.KvTable
         && BinaryPrimitives.ReadUInt32BigEndian(key.AsSpan(12)) != 0
         && value.Length >= 16
         && value.AsSpan(0, 8).SequenceEqual(tenantPrefix);
 
-    private static IResult Corrupt(string detail) => Results.Problem(statusCode: 422, title: "Corrupt backup", detail: detail + "; nothing was imported");
-
     /// <summary>Frames and sends one chunk; returns the folded total. <c>folded</c>: the data's CRC is already in the total
-    /// (a totals-only closing chunk, sent without its pairs).</summary>
-    private static async Task<uint> WriteChunkAsync(Stream body, uint sequence, ReadOnlyMemory<byte> data, byte[] frame, uint totalCrc, bool last,
-        ulong index, long rows, CancellationToken ct, bool folded = false)
+    /// (a totals-only closing chunk, sent without its pairs). <c>changesSince</c>: a chunk of a change stream.</summary>
+    internal static async Task<uint> WriteChunkAsync(Stream body, uint sequence, ReadOnlyMemory<byte> data, byte[] frame, uint totalCrc, bool last,
+        ulong index, long rows, CancellationToken ct, bool folded = false, ulong? changesSince = null)
     {
         var crc = CheckpointPacker.Crc32C(data.Span);
         if (!folded)
@@ -413,6 +435,11 @@ internal static class BackupStream
         }
         // The chunk only borrows the pooled buffer while it is framed below.
         var chunk = new BackupChunk { Sequence = sequence, Data = UnsafeByteOperations.UnsafeWrap(data), Crc32C = crc, Last = last };
+        if (changesSince is { } since)
+        {
+            chunk.Changes = true;
+            chunk.ChangesSince = since;
+        }
         if (last)
         {
             chunk.RaftIndex = index;
@@ -426,7 +453,7 @@ internal static class BackupStream
         return totalCrc;
     }
 
-    private static byte[] Grow(byte[] buffer, int keep, int need)
+    internal static byte[] Grow(byte[] buffer, int keep, int need)
     {
         var bigger = ArrayPool<byte>.Shared.Rent(Math.Max(need, buffer.Length * 2));
         buffer.AsSpan(0, keep).CopyTo(bigger);
@@ -460,14 +487,14 @@ internal static class BackupStream
         return n;
     }
 
-    private static byte[] TenantKey(ulong tenant)
+    internal static byte[] TenantKey(ulong tenant)
     {
         var key = new byte[8];
         BinaryPrimitives.WriteUInt64BigEndian(key, tenant);
         return key;
     }
 
-    private static async Task<bool> ReadExactlyAsync(Stream stream, Memory<byte> buffer, CancellationToken ct)
+    internal static async Task<bool> ReadExactlyAsync(Stream stream, Memory<byte> buffer, CancellationToken ct)
     {
         var read = 0;
         while (read < buffer.Length)

@@ -99,7 +99,7 @@ public sealed class ClusterRuntime : IPgSessionFactory, IPgAuthenticator, IAsync
             throw;
         }
         var leader = Host.Leader(found.GroupId);
-        return ValueTask.FromResult<IPgSession>(new ClusterPgSession(inner, leader?.NodeId ?? string.Empty, Usage, startup.Database, Host, found.Record.TenantId));
+        return ValueTask.FromResult<IPgSession>(new ClusterPgSession(inner, leader?.NodeId ?? string.Empty, Usage, startup.Database, Host, found.Record.TenantId, found.GroupId));
     }
 
     public ValueTask<string?> GetScramVerifierAsync(string database, string user, CancellationToken cancellationToken) =>
@@ -174,9 +174,11 @@ internal sealed class ClusterPgSession : IPgSession
     private readonly string _databaseId;
     private readonly ClusterHost _host;
     private readonly ulong _tenantId;
+    private readonly ulong _groupId;
 
-    public ClusterPgSession(KdbPgSession inner, string leaderNodeId, UsageMeter usage, string databaseId, ClusterHost host, ulong tenantId)
+    public ClusterPgSession(KdbPgSession inner, string leaderNodeId, UsageMeter usage, string databaseId, ClusterHost host, ulong tenantId, ulong groupId)
     {
+        _groupId = groupId;
         _inner = inner;
         _usage = usage;
         _databaseId = databaseId;
@@ -204,13 +206,16 @@ internal sealed class ClusterPgSession : IPgSession
         }
     }
 
-    /// <summary>An in-place restore moved the database onto another tenant: this session's catalog and statements are of
-    /// the old data, so it ends (57P01, as PostgreSQL ends sessions on shutdown) and the client reconnects.</summary>
+    /// <summary>An in-place restore or a move to another group put the database onto another tenant: this session's
+    /// catalog and statements are of the old copy, so it ends (57P01, as PostgreSQL ends sessions on shutdown) and the
+    /// client reconnects with the same connection string.</summary>
     private void EnsureCurrent()
     {
         if (_host.FindDatabase(_databaseId) is { } current && current.Record.TenantId != _tenantId)
         {
-            throw new PgException("57P01", "terminating connection: the database was restored in place", severity: "FATAL");
+            throw new PgException("57P01", current.GroupId == _groupId
+                ? "terminating connection: the database was restored in place; reconnect"
+                : "terminating connection: the database moved to another shard group; reconnect with the same connection string", severity: "FATAL");
         }
     }
 

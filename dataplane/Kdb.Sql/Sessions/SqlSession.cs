@@ -647,6 +647,10 @@ public sealed partial class SqlSession : IDisposable
 
         public ulong NewestVersionInRange(byte[] start, byte[]? end) => inner.NewestVersionInRange(start, end);
 
+        public IReadOnlyList<Kdb.Storage.KvRangeDelete> RangeDeletesSince(ulong since, byte[] start, byte[]? end) => inner.RangeDeletesSince(since, start, end);
+
+        public IEnumerable<Kdb.Storage.KvChange> ChangesSince(ulong since, byte[] start, byte[]? end) => inner.ChangesSince(since, start, end);
+
         public void Dispose()
         {
         }

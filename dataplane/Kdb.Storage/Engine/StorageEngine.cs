@@ -731,6 +731,32 @@ internal sealed partial class StorageEngine : IKvEngine, IKvGroupCommit
             return Iterate(start, end, limit, reverse);
         }
 
+        public IReadOnlyList<KvRangeDelete> RangeDeletesSince(ulong since, byte[] start, byte[]? end)
+        {
+            Check();
+            ArgumentNullException.ThrowIfNull(start);
+            return Changes.RangeDeletesSince(vs, since, start, end, version);
+        }
+
+        public IEnumerable<KvChange> ChangesSince(ulong since, byte[] start, byte[]? end)
+        {
+            Check();
+            ArgumentNullException.ThrowIfNull(start);
+            return IterateChanges(since, start, end);
+        }
+
+        private IEnumerable<KvChange> IterateChanges(ulong since, byte[] start, byte[]? end)
+        {
+            if (!vs.TryAddRef())
+            {
+                throw new ObjectDisposedException(nameof(IKvSnapshot));
+            }
+            foreach (var c in Changes.ChangesSince(vs, since, start, end, version, vs.Release))
+            {
+                yield return c;
+            }
+        }
+
         private IEnumerable<KvEntry> Iterate(byte[] start, byte[]? end, int limit, bool reverse)
         {
             if (!vs.TryAddRef())
