@@ -23,6 +23,12 @@ internal sealed class ProvisioningBench(LocalCloud cloud, PostgresFixture postgr
         {
             throw new InvalidOperationException($"PATCH plan: {(int)patched} {body}");
         }
+        if (settings.MoveOnly)
+        {
+            var (movable, movablePassword) = await LoadedDatabaseAsync(token, org, "movable");
+            await new MoveBench(cloud, emit, progress).RunAsync(token, org, movable, movablePassword, settings.BackupMegabytes);
+            return;
+        }
         if (!settings.BackupOnly)
         {
             await ReadyLatencyAsync(token, org);
@@ -31,11 +37,12 @@ internal sealed class ProvisioningBench(LocalCloud cloud, PostgresFixture postgr
         {
             return;
         }
-        await BackupRestoreAsync(token, org);
+        var (payload, password) = await BackupRestoreAsync(token, org);
         if (settings.BackupOnly)
         {
             return;
         }
+        await new MoveBench(cloud, emit, progress).RunAsync(token, org, payload, password, settings.BackupMegabytes);
         // Concurrent creates last, in an org of their own: its 1,000 databases are the enterprise plan's limit.
         var (token2, org2) = await cloud.UserAsync("burst");
         await cloud.SendAsync(HttpMethod.Patch, $"/v1/orgs/{org2}", token2, new { plan = "enterprise" });
@@ -123,17 +130,25 @@ internal sealed class ProvisioningBench(LocalCloud cloud, PostgresFixture postgr
         emit("db_concurrent_create_all_ready_s", watch.Elapsed.TotalSeconds, "s");
     }
 
-    private async Task BackupRestoreAsync(string token, string org)
+    /// <summary>A ready database holding <see cref="BenchSettings.BackupMegabytes"/> of rows, loaded through a node.</summary>
+    private async Task<(string Id, string Password)> LoadedDatabaseAsync(string token, string org, string name)
     {
-        var (created, _, id, password, _) = await CreateAndWaitAsync(token, org, "payload", TimeSpan.FromMinutes(2));
+        var (created, _, id, password, _) = await CreateAndWaitAsync(token, org, name, TimeSpan.FromMinutes(2));
         if (created != "ready")
         {
-            throw new InvalidOperationException("payload database ended " + created);
+            throw new InvalidOperationException($"{name} database ended {created}");
         }
         var rows = settings.BackupMegabytes * 1_000_000 / RowBytes;
         progress($"loading {rows:N0} rows of {RowBytes} B ({settings.BackupMegabytes} MB) into {id} through a node");
         var port = await cloud.ReplicaPgPortAsync(id);
         await LoadRowsAsync(LocalCloud.ConnectionString(port, id, password), rows, batch: 4000);
+        return (id, password);
+    }
+
+    private async Task<(string Id, string Password)> BackupRestoreAsync(string token, string org)
+    {
+        var (id, password) = await LoadedDatabaseAsync(token, org, "payload");
+        var rows = settings.BackupMegabytes * 1_000_000 / RowBytes;
 
         progress("backup");
         var stages = await BackupStageReport.ScrapeAsync(cloud);
@@ -178,6 +193,7 @@ internal sealed class ProvisioningBench(LocalCloud cloud, PostgresFixture postgr
         (await BackupStageReport.ScrapeAsync(cloud)).EmitSince(afterBackup, "restore", "import_", ["restore_open", "restore_create", "restore_import", "restore_verify"], restoreSeconds, emit);
 
         await BaselinesAsync(backupId, rows);
+        return (id, password);
     }
 
     /// <summary>Raw copy of the backup's stored chunks (fsynced), and pg_dump / pg_restore of the same rows on PostgreSQL 15.</summary>

@@ -48,8 +48,18 @@ public sealed class ProvisioningOptions
     /// <summary>How long a replacement learner may take to catch up before the round gives up (the next one resumes).</summary>
     public TimeSpan RepairCatchUpTimeout { get; set; } = TimeSpan.FromMinutes(2);
 
-    /// <summary>How long a move waits, with the source paused, for its target group to have a leader before it gives up.</summary>
+    /// <summary>How long a move waits for its target group to have a leader before it gives up (before any pause).</summary>
     public TimeSpan MoveTargetLeaderTimeout { get; set; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>
+    /// The most catch-up rounds a move runs before it pauses writes: after the first copy, each round copies the changes
+    /// made since the previous one while writes go on. A database written faster than it can be copied still moves, its
+    /// pause then covers what the last round left.
+    /// </summary>
+    public int MoveCatchUpRounds { get; set; } = 8;
+
+    /// <summary>A round that copied at most this many changes ends the catch-up: the pause then covers about as many.</summary>
+    public int MoveCatchUpChanges { get; set; } = 2_000;
 
     /// <summary>
     /// How long after its request a move may still copy: past it, a move not yet adopted rolls back (an adopted one goes

@@ -33,7 +33,7 @@ public sealed partial class LocalCloudTests
         Assert.Equal(1, await CopiesAsync(id));
         Assert.Equal(0, await CopiesAsync(DatabaseMover.NamesFor(late.OperationId).StagedId));
         var (stayed, info) = await FindAsync(id);
-        Assert.Equal((source, before.TenantId, Node.Admin.Wire.DatabaseState.Active), (stayed, info.TenantId, info.State));
+        Assert.Equal((source, before.TenantId, Node.Admin.Wire.DatabaseState.Active, false), (stayed, info.TenantId, info.State, info.WritesPaused));
         Assert.Equal(source.ToString(System.Globalization.CultureInfo.InvariantCulture), (await cloud.PlacementAsync(id)).GetProperty("groupId").GetString());
         await using (var conn = await OpenAsync(port, id, password))
         {
@@ -49,7 +49,7 @@ public sealed partial class LocalCloudTests
         Assert.All(moved, m => Assert.Equal((fresh.OperationId, target, names.Tenant), (m.OperationId, m.GroupId, m.TenantId)));
         Assert.Single(await host.WaitPublishedAsync<DatabaseMoveFailed>(1));
         var (group, after) = await FindAsync(id);
-        Assert.Equal((target, names.Tenant, Node.Admin.Wire.DatabaseState.Active), (group, after.TenantId, after.State));
+        Assert.Equal((target, names.Tenant, Node.Admin.Wire.DatabaseState.Active, false), (group, after.TenantId, after.State, after.WritesPaused));
         Assert.Equal(1, await CopiesAsync(id));
         Assert.Equal(0, await CopiesAsync(names.StagedId));
 

@@ -1,4 +1,5 @@
 using System.Net;
+using System.Runtime.CompilerServices;
 using System.Text.Json;
 using Kdb.Node.Admin;
 using Kdb.Node.Admin.Wire;
@@ -50,31 +51,35 @@ public sealed partial class LocalCloudTests
         var same = await MoveAsync(operatorToken, org, id, source);
         Assert.Equal(HttpStatusCode.Conflict, same.Status);
 
-        // A writer keeps inserting while the database moves: writes during the pause get 25006 (reads go on), sessions on the
-        // old copy end with 57P01 and reconnect with the same connection string; every acknowledged row must survive.
+        // A writer keeps inserting while the database moves. The copy runs while writes go on (its catch-up rounds bring
+        // them over); only the last round is paused: writes then get 25006 (reads go on). Sessions on the old copy end with
+        // 57P01 and reconnect with the same connection string; every acknowledged row must survive.
         using var stop = new CancellationTokenSource();
-        var writer = Task.Run(() => WriteUntilAsync(port, id, password, stop.Token));
+        var progress = new StrongBox<int>();
+        var writer = Task.Run(() => WriteUntilAsync(port, id, password, stop.Token, progress));
         await Task.Delay(200);
         var (status, move) = await MoveAsync(operatorToken, org, id, target);
+        var acknowledgedAtRequest = Volatile.Read(ref progress.Value);
         Assert.True(status == HttpStatusCode.Accepted, move.ToString());
         Assert.Equal("moving", move.GetProperty("database").GetProperty("status").GetString());
         var operation = move.GetProperty("operation").GetProperty("id").GetString()!;
         Assert.Equal(HttpStatusCode.Conflict, (await MoveAsync(operatorToken, org, id, target)).Status);
         var done = await cloud.WaitForAsync($"/v1/operations/{operation}", token, o => o.GetProperty("status").GetString() != "running");
         Assert.True(done.GetProperty("status").GetString() == "succeeded", done.ToString());
+        Assert.True(Volatile.Read(ref progress.Value) > acknowledgedAtRequest, "no write was acknowledged while the database moved");
         await Task.Delay(300);
         await stop.CancelAsync();
         var (acknowledged, sqlStates, readsWhilePaused) = await writer;
 
-        // The pause is short here (whether a write lands in it is timing; a read after a 25006 may meet the session's end):
-        // the leaderless-target test holds the pause for seconds and checks both.
+        // The pause is short (whether a write lands in it is timing; a read after a 25006 may meet the session's end): the
+        // read-only state itself (25006 for writes, reads going on) is what quota tests check.
         Assert.InRange(readsWhilePaused, 0, sqlStates.Count(s => s == "25006"));
         Assert.All(sqlStates, s => Assert.Contains(s, new[] { "25006", "57P01", "3D000", "08000" }));
         var names = DatabaseMover.NamesFor(operation);
         var (group, after) = await FindAsync(id);
         Assert.Equal(target, group);
         Assert.Equal(names.Tenant, after.TenantId);
-        Assert.Equal(Node.Admin.Wire.DatabaseState.Active, after.State);
+        Assert.Equal((Node.Admin.Wire.DatabaseState.Active, false), (after.State, after.WritesPaused));
         Assert.Equal(before.Roles.Select(r => r.Name).Order(), after.Roles.Select(r => r.Name).Order());
         Assert.Equal(1, await CopiesAsync(id));
         Assert.Equal(0, await CopiesAsync(names.StagedId));
@@ -145,9 +150,9 @@ public sealed partial class LocalCloudTests
         var failed = await MoveToFailureAsync(operatorToken, token, org, id, unknown);
         Assert.Contains("unknown", failed.GetProperty("error").GetString());
 
-        // A group one node hosts whose other members do not exist never elects a leader: the move pauses the source, waits
-        // for the target (MoveTargetLeaderTimeout, 10 s), gives up, and lifts the pause. A writer meanwhile gets 25006 (reads
-        // go on) and loses no acknowledged row.
+        // A group one node hosts whose other members do not exist never elects a leader: the move waits for the target
+        // (MoveTargetLeaderTimeout, 10 s) before it pauses anything, and gives up. A writer meanwhile has every write
+        // acknowledged, and loses none.
         var node = cloud.Nodes[0];
         var leaderless = (ulong)Random.Shared.NextInt64(1, long.MaxValue);
         var request = new CreateGroupRequest { GroupId = leaderless };
@@ -168,16 +173,15 @@ public sealed partial class LocalCloudTests
             await stop.CancelAsync();
             await admin.RemoveGroupAsync(leaderless);
         }
-        var (acknowledged, sqlStates, readsWhilePaused) = await writer;
-        Assert.Contains("25006", sqlStates);
-        Assert.All(sqlStates, s => Assert.Equal("25006", s));
-        Assert.Equal(sqlStates.Count, readsWhilePaused);
+        var (acknowledged, sqlStates, _) = await writer;
+        Assert.Empty(sqlStates);
+        Assert.NotEmpty(acknowledged);
         Assert.Equal((long)acknowledged.Count, await ScalarAsync(port, id, password, "SELECT count(*) FROM w"));
 
         var (group, after) = await FindAsync(id);
         Assert.Equal(source, group);
         Assert.Equal(before.TenantId, after.TenantId);
-        Assert.Equal(Node.Admin.Wire.DatabaseState.Active, after.State);
+        Assert.Equal((Node.Admin.Wire.DatabaseState.Active, false), (after.State, after.WritesPaused));
         Assert.Equal(1, await CopiesAsync(id));
         Assert.Equal(source.ToString(System.Globalization.CultureInfo.InvariantCulture), (await cloud.PlacementAsync(id)).GetProperty("groupId").GetString());
         await using (var conn = await OpenAsync(port, id, password))
@@ -212,6 +216,59 @@ public sealed partial class LocalCloudTests
         await admin.DropDatabaseOnGroupAsync(scratch, group);
         Assert.Equal(0, await CopiesAsync(scratch));
         Assert.Equal(info.TenantId, (await FindAsync(id)).Info.TenantId);
+    }
+
+    [Fact]
+    public async Task WritesPause_StaysApartFromTheQuotaState_AndSaysWhy()
+    {
+        var (token, org) = await cloud.UserAsync("pause");
+        var (id, password) = await cloud.CreateReadyDatabaseAsync(token, org, "paused");
+        var port = await cloud.ReplicaPgPortAsync(id);
+        await using (var conn = await OpenAsync(port, id, password))
+        {
+            await Exec(conn, "CREATE TABLE t (id int PRIMARY KEY)");
+            await Exec(conn, "INSERT INTO t VALUES (1)");
+        }
+        var (group, _) = await FindAsync(id);
+        var admin = await ReplicaAdminAsync(group);
+        async Task<PostgresException> RefusedWriteAsync(int value) => await Assert.ThrowsAsync<PostgresException>(async () =>
+        {
+            await using var conn = await OpenAsync(port, id, password);
+            await Exec(conn, $"INSERT INTO t VALUES ({value})");
+        });
+
+        // Paused (a move's last round): writes get 25006 saying why, reads go on, the status shows the flag.
+        await admin.SetWritesPausedOnGroupAsync(id, group, true);
+        Assert.True((await FindAsync(id)).Info.WritesPaused);
+        await EventuallyAsync(async () => Assert.Contains("moves", (await RefusedWriteAsync(2)).MessageText, StringComparison.Ordinal));
+        Assert.Equal("25006", (await RefusedWriteAsync(2)).SqlState);
+        Assert.Equal(1L, await ScalarAsync(port, id, password, "SELECT count(*) FROM t"));
+
+        // A quota change meanwhile (read-only, then back to ok) sets the state but does not lift the pause.
+        await admin.SetStateOnGroupAsync(id, group, Node.Admin.Wire.DatabaseState.ReadOnly);
+        await admin.SetStateOnGroupAsync(id, group, Node.Admin.Wire.DatabaseState.Active);
+        var (_, info) = await FindAsync(id);
+        Assert.Equal((Node.Admin.Wire.DatabaseState.Active, true), (info.State, info.WritesPaused));
+        Assert.Equal("25006", (await RefusedWriteAsync(3)).SqlState);
+
+        // The pause lifted leaves a quota state set meanwhile in force, with the quota's own message.
+        await admin.SetStateOnGroupAsync(id, group, Node.Admin.Wire.DatabaseState.ReadOnly);
+        await admin.SetWritesPausedOnGroupAsync(id, group, false);
+        (_, info) = await FindAsync(id);
+        Assert.Equal((Node.Admin.Wire.DatabaseState.ReadOnly, false), (info.State, info.WritesPaused));
+        Assert.Contains("quota", (await RefusedWriteAsync(4)).MessageText, StringComparison.Ordinal);
+        await admin.SetStateOnGroupAsync(id, group, Node.Admin.Wire.DatabaseState.Active);
+        await EventuallyAsync(async () =>
+        {
+            await using var conn = await OpenAsync(port, id, password);
+            await Exec(conn, "INSERT INTO t VALUES (5)");
+        });
+        Assert.Equal(2L, await ScalarAsync(port, id, password, "SELECT count(*) FROM t"));
+
+        // Bad input: a group that does not host the id is 404, a malformed group 400.
+        Assert.Equal(HttpStatusCode.NotFound, (await Assert.ThrowsAsync<NodeAdminException>(() => admin.SetWritesPausedOnGroupAsync(id, group ^ 1, true))).Status);
+        Assert.Equal(HttpStatusCode.BadRequest, (await Assert.ThrowsAsync<NodeAdminException>(() => admin.SetWritesPausedOnGroupAsync(id, 0, true))).Status);
+        Assert.False((await FindAsync(id)).Info.WritesPaused);
     }
 
     private Task<(HttpStatusCode Status, JsonElement Body)> MoveAsync(string token, string org, string databaseId, ulong targetGroup) =>
@@ -250,7 +307,7 @@ public sealed partial class LocalCloudTests
 
     /// <summary>Inserts increasing ids until stopped, reconnecting after an ended session; returns the acknowledged ids, the
     /// SQLSTATEs seen ("08000" for a dropped connection) and how many reads worked right after a 25006.</summary>
-    private static async Task<(List<int> Acknowledged, List<string> SqlStates, int ReadsWhilePaused)> WriteUntilAsync(int port, string databaseId, string password, CancellationToken stop)
+    private static async Task<(List<int> Acknowledged, List<string> SqlStates, int ReadsWhilePaused)> WriteUntilAsync(int port, string databaseId, string password, CancellationToken stop, StrongBox<int>? progress = null)
     {
         var acknowledged = new List<int>();
         var states = new List<string>();
@@ -267,6 +324,10 @@ public sealed partial class LocalCloudTests
                 {
                     await Exec(conn, $"INSERT INTO w VALUES ({id})");
                     acknowledged.Add(id);
+                    if (progress is not null)
+                    {
+                        Interlocked.Increment(ref progress.Value);
+                    }
                 }
                 catch (PostgresException e) when (e.SqlState == "25006")
                 {

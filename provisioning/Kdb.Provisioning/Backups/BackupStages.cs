@@ -44,8 +44,7 @@ internal static class BackupStages
 
     private static readonly Meter Meter = new("Kdb.Provisioning.Backups");
 
-    private static readonly Counter<double> Seconds = Meter.CreateCounter<double>(
-        "kdb_backup_stage", unit: "s", description: "Seconds provisioning spent in each stage of backups and restores (see BackupStages)");
+    private static readonly StageSeconds Seconds = new(Meter, "kdb_backup_stage", "Seconds provisioning spent in each stage of backups and restores (see BackupStages)");
 
     /// <summary>Adds the time since <paramref name="startedTimestamp"/> to <paramref name="stage"/>; returns the current timestamp.</summary>
     public static long Since(string stage, long startedTimestamp)
@@ -55,6 +54,5 @@ internal static class BackupStages
         return now;
     }
 
-    public static void Add(string stage, TimeSpan elapsed) =>
-        Seconds.Add(elapsed.TotalSeconds, new KeyValuePair<string, object?>("stage", stage));
+    public static void Add(string stage, TimeSpan elapsed) => Seconds.Add(stage, elapsed);
 }

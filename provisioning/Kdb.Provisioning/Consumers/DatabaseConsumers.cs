@@ -129,7 +129,13 @@ internal sealed class QuotaStateChangedConsumer(DatabaseOperations databases) : 
         var ct = context.CancellationToken;
         var location = await databases.LocateAsync(m.DatabaseId, ct)
             ?? throw new InvalidOperationException($"database {m.DatabaseId} has no placement yet");
-        await databases.OnGroupAsync(location, (admin, t) => admin.SetStateAsync(m.DatabaseId, ToWire(m.State), t), ct);
+        await databases.OnGroupAsync(location, (admin, t) => admin.SetStateOnGroupAsync(m.DatabaseId, location.GroupId, ToWire(m.State), t), ct);
+        // A move may have flipped the placement meanwhile: the moved copy gets the state too (the mover carries over only
+        // what reached the source before its flip).
+        if (await databases.LocateAsync(m.DatabaseId, ct) is { } now && now.GroupId != location.GroupId)
+        {
+            await databases.OnGroupAsync(now, (admin, t) => admin.SetStateOnGroupAsync(m.DatabaseId, now.GroupId, ToWire(m.State), t), ct);
+        }
     }
 
     public static WireState ToWire(QuotaState state) => state switch

@@ -1,14 +1,13 @@
 using System.Collections.Concurrent;
+using System.Diagnostics;
 using System.IO.Pipelines;
 using System.Net;
 using Kdb.Contracts.V1;
 using Kdb.Node.Admin;
 using Kdb.Node.Admin.Wire;
 using Kdb.Provisioning.Backups;
-using Kdb.Provisioning.Consumers;
 using Kdb.Provisioning.Placement;
 using WireRoleKind = Kdb.Node.Admin.Wire.RoleKind;
-using WireState = Kdb.Node.Admin.Wire.DatabaseState;
 
 namespace Kdb.Provisioning.Moves;
 
@@ -16,21 +15,36 @@ namespace Kdb.Provisioning.Moves;
 internal sealed class MoveFailedException(string message) : Exception(message);
 
 /// <summary>
-/// Moves a database to another shard group. The source is paused (read-only: writes get 25006, reads go on), its export
-/// (consistent at a Raft index) streams into a staged copy on the target group that no session resolves to, the copy's
-/// own export is compared with the source's (rows, CRC32C), and one entry on the target (adopt) turns the copy into the
-/// database, still paused. Then the placement moves (the route flip: proxies follow the route table), the source copy is
-/// dropped (its open sessions end with 57P01) and the pause ends. Until the adopt a failure drops the staged copy and
-/// lifts the pause; after it the move only goes forward. The staged id and the copy's tenant derive from the operation,
-/// so a redelivery reuses every step done and recognises a database already adopted. A move has a deadline
-/// (<see cref="ProvisioningOptions.MoveTimeout"/> after its request): past it, a move not yet adopted rolls back instead
-/// of starting or going on, so the control plane's re-sent request, past its own timeout, gets a final answer either way.
+/// Moves a database to another shard group with a brief write pause. A staged copy on the target group, which no session
+/// resolves to, gets the source's change stream since index 0 (everything), then rounds of the changes made during the
+/// previous round while writes go on, until a round is small (or <see cref="ProvisioningOptions.MoveCatchUpRounds"/> ran).
+/// Then the source is paused (read-only: writes get 25006, reads go on), one last round brings what remains, both copies'
+/// digests (rows, CRC32C) are compared, and one entry on the target (adopt) turns the copy into the database, still
+/// paused. Then the placement moves (the route flip: proxies follow the route table), the source copy is dropped (its
+/// open sessions end with 57P01) and the pause ends. Until the adopt a failure drops the staged copy and lifts the pause;
+/// after it the move only goes forward. The staged id and the copy's tenant derive from the operation, so a redelivery
+/// recognises a database already adopted (a copy not yet adopted starts over: its first round replaces it). A move has
+/// a deadline (<see cref="ProvisioningOptions.MoveTimeout"/> after its request): past it, a move not yet adopted rolls
+/// back instead of starting or going on, so the control plane's re-sent request, past its own timeout, gets a final
+/// answer either way.
 /// </summary>
 internal sealed class DatabaseMover(DatabaseOperations databases, ProvisioningOptions options, TimeProvider time)
 {
     // Operations this process is moving now: the control plane re-sends a request every 30 s while it runs, and a second
     // copy running alongside would import into the same staged database.
     private readonly ConcurrentDictionary<string, byte> _running = new(StringComparer.Ordinal);
+
+    // When each move this process paused began its pause (for the pause's figure; a move finished by another process
+    // after a restart is not timed).
+    private readonly ConcurrentDictionary<string, long> _paused = new(StringComparer.Ordinal);
+
+    private void EndPause(string operationId)
+    {
+        if (_paused.TryRemove(operationId, out var started))
+        {
+            MoveStages.Add(MoveStages.Pause, Stopwatch.GetElapsedTime(started));
+        }
+    }
 
     /// <summary>The staged copy's id and tenant (top bit set, as for restores) of a move operation.</summary>
     public static (string StagedId, ulong Tenant) NamesFor(string operationId)
@@ -94,27 +108,44 @@ internal sealed class DatabaseMover(DatabaseOperations databases, ProvisioningOp
         try
         {
             step.ThrowIfCancellationRequested();
-            await databases.OnGroupAsync(source, (admin, t) => admin.SetStateOnGroupAsync(m.DatabaseId, source.GroupId, WireState.ReadOnly, t), step);
             target = await WaitForLeaderAsync(target, step);
             var create = new CreateDatabaseRequest { GroupId = target.GroupId, DatabaseId = stagedId, TenantId = tenant, Owner = owner };
             await databases.OnGroupAsync(target, (admin, t) => admin.CreateDatabaseAsync(create, t), step);
-            var copied = await CopyDataAsync(source, target, m.DatabaseId, stagedId, step);
-            var check = await SummaryAsync(target, stagedId, step);
-            if (copied is { } c && (check.Rows != c.Rows || check.TotalCrc32C != c.TotalCrc32C))
+            // Writes go on while the copy runs: the first round (changes since index 0) replaces whatever an earlier attempt
+            // left in the staged copy, each later one brings the changes made during the previous one.
+            var copying = Stopwatch.GetTimestamp();
+            var copied = await CopyChangesAsync(source, target, m.DatabaseId, stagedId, since: 0, step);
+            var catchingUp = Stopwatch.GetTimestamp();
+            MoveStages.Add(MoveStages.Copy, Stopwatch.GetElapsedTime(copying, catchingUp));
+            var rounds = 0;
+            while (copied.Rows > options.MoveCatchUpChanges && rounds < options.MoveCatchUpRounds)
             {
-                throw new MoveFailedException($"the copy of database {m.DatabaseId} does not match its source: {check.Rows} rows (CRC32C {check.TotalCrc32C:x}) copied, {c.Rows} (CRC32C {c.TotalCrc32C:x}) at the source");
+                copied = await CopyChangesAsync(source, target, m.DatabaseId, stagedId, copied.RaftIndex, step);
+                rounds++;
             }
-            if (copied is null && await SummaryAsync(source, m.DatabaseId, step) is var s && (check.Rows != s.Rows || check.TotalCrc32C != s.TotalCrc32C))
+            MoveStages.AddRounds(rounds);
+            MoveStages.Add(MoveStages.CatchUp, Stopwatch.GetElapsedTime(catchingUp));
+            // The write pause: from here until the pause is lifted on the target. No write commits on the source after the
+            // pause entry applies (it is checked at apply), so the last round, read after it, brings every remaining change.
+            // The pause is a flag of its own, not the quota state: a quota change arriving meanwhile neither lifts it nor is
+            // undone when it ends.
+            await databases.OnGroupAsync(source, (admin, t) => admin.SetWritesPausedOnGroupAsync(m.DatabaseId, source.GroupId, true, t), step);
+            _paused[m.OperationId] = Stopwatch.GetTimestamp();
+            await CopyChangesAsync(source, target, m.DatabaseId, stagedId, copied.RaftIndex, step);
+            var digests = await Task.WhenAll(SummaryAsync(source, m.DatabaseId, step), SummaryAsync(target, stagedId, step));
+            if (digests[0].Rows != digests[1].Rows || digests[0].TotalCrc32C != digests[1].TotalCrc32C)
             {
-                throw new MoveFailedException($"the copy of database {m.DatabaseId} left by an earlier attempt does not match its source");
+                throw new MoveFailedException($"the copy of database {m.DatabaseId} does not match its source: {digests[1].Rows} rows (CRC32C {digests[1].TotalCrc32C:x}) copied, {digests[0].Rows} (CRC32C {digests[0].TotalCrc32C:x}) at the source");
             }
-            // Roles are read again last, so a role changed while the data was copied moves too.
-            var roles = (await databases.DescribeAsync(source, m.DatabaseId, step))?.Roles ?? current.Roles;
-            foreach (var role in roles)
+            // Roles and the quota state are read again last, so a change made while the data was copied moves too.
+            var latest = await databases.DescribeAsync(source, m.DatabaseId, step) ?? current;
+            foreach (var role in latest.Roles)
             {
                 await databases.OnGroupAsync(target, (admin, t) => admin.SetRoleAsync(stagedId, role, t), step);
             }
-            await databases.OnGroupAsync(target, (admin, t) => admin.AdoptDatabaseAsync(m.DatabaseId, stagedId, WireState.ReadOnly, t), step);
+            // The copy stays paused through the adopt until the source is gone: both never take writes at once.
+            await databases.OnGroupAsync(target, (admin, t) => admin.SetWritesPausedOnGroupAsync(stagedId, target.GroupId, true, t), step);
+            await databases.OnGroupAsync(target, (admin, t) => admin.AdoptDatabaseAsync(m.DatabaseId, stagedId, latest.State, t), step);
         }
         catch (Exception e) when (DatabaseOperations.IsFinal(e) || e is MoveFailedException || lastAttempt || (step.IsCancellationRequested && !ct.IsCancellationRequested))
         {
@@ -122,13 +153,46 @@ internal sealed class DatabaseMover(DatabaseOperations databases, ProvisioningOp
             {
                 return; // The adopt was applied though its answer was lost: the move goes on.
             }
-            await databases.DropAsync(target, stagedId, ct);
-            await databases.OnGroupAsync(source, (admin, t) => admin.SetStateOnGroupAsync(m.DatabaseId, source.GroupId, QuotaStateChangedConsumer.ToWire(m.State), t), ct);
+            // The pause comes after the staged copy's creation, so an attempt that left no staged copy paused nothing: a
+            // stale request (an old move's, delivered during a later move) must not lift that later move's pause. The
+            // pause is lifted before the copy goes, so a rollback cut short in between is finished by the next attempt.
+            if (await databases.DescribeAsync(target, stagedId, ct) is not null)
+            {
+                try
+                {
+                    await databases.OnGroupAsync(source, (admin, t) => admin.SetWritesPausedOnGroupAsync(m.DatabaseId, source.GroupId, false, t), ct);
+                }
+                catch (NodeAdminException n) when (n.Status == HttpStatusCode.NotFound)
+                {
+                    // The source is gone (the database was deleted): nothing to resume.
+                }
+                await databases.DropAsync(target, stagedId, ct);
+            }
+            EndPause(m.OperationId);
             throw e as MoveFailedException ?? new MoveFailedException(step.IsCancellationRequested && !ct.IsCancellationRequested
                 ? $"timed out: not copied within {options.MoveTimeout.TotalSeconds:0} s of the request (MoveTimeout); rolled back, the database stays on its source group"
                 : e.Message);
         }
     }
+
+    /// <summary>
+    /// One round: the source's changes since <paramref name="since"/> applied to the staged copy; returns the round's
+    /// totals (its Raft index is where the next round starts). When the source no longer keeps the changes since then
+    /// (its GC threshold passed them, a round that waited for minutes), the round starts over from index 0.
+    /// </summary>
+    private async Task<ExportSummary> CopyChangesAsync(DatabaseLocation source, DatabaseLocation target, string databaseId, string stagedId, ulong since, CancellationToken ct)
+    {
+        try
+        {
+            return await CopyDataAsync(source, target, (admin, sink, t) => admin.ExportChangesAsync(databaseId, since, sink, t), stagedId, ct);
+        }
+        catch (NodeAdminException e) when (since > 0 && e.Status == HttpStatusCode.Conflict && e.Title == ChangesNoLongerKept)
+        {
+            return await CopyDataAsync(source, target, (admin, sink, t) => admin.ExportChangesAsync(databaseId, 0, sink, t), stagedId, ct);
+        }
+    }
+
+    private const string ChangesNoLongerKept = "Changes no longer kept";
 
     /// <summary>After the adopt: the route flip, the source copy dropped, the pause lifted. Every step may be repeated.</summary>
     private async Task<DatabaseMoved> FinishAsync(DatabaseMoveRequested m, DatabaseLocation target, ulong tenant, CancellationToken ct)
@@ -139,6 +203,13 @@ internal sealed class DatabaseMover(DatabaseOperations databases, ProvisioningOp
         }
         if (await GroupAsync(m.SourceGroupId, ct) is { } source)
         {
+            // A quota change that reached the source between the adopt's read and the flip is carried over (later ones
+            // find the new placement).
+            if (await databases.DescribeAsync(source, m.DatabaseId, ct) is { } left
+                && await databases.DescribeAsync(target, m.DatabaseId, ct) is { } moved && left.State != moved.State)
+            {
+                await databases.OnGroupAsync(target, (admin, t) => admin.SetStateOnGroupAsync(m.DatabaseId, target.GroupId, left.State, t), ct);
+            }
             try
             {
                 await databases.OnGroupAsync(source, (admin, t) => admin.DropDatabaseOnGroupAsync(m.DatabaseId, source.GroupId, t), ct);
@@ -148,7 +219,8 @@ internal sealed class DatabaseMover(DatabaseOperations databases, ProvisioningOp
                 // Dropped by an earlier delivery.
             }
         }
-        await databases.OnGroupAsync(target, (admin, t) => admin.SetStateOnGroupAsync(m.DatabaseId, target.GroupId, QuotaStateChangedConsumer.ToWire(m.State), t), ct);
+        await databases.OnGroupAsync(target, (admin, t) => admin.SetWritesPausedOnGroupAsync(m.DatabaseId, target.GroupId, false, t), ct);
+        EndPause(m.OperationId);
         return new DatabaseMoved(m.OperationId, DateTimeOffset.UtcNow, m.DatabaseId, target.GroupId, tenant);
     }
 
@@ -170,35 +242,32 @@ internal sealed class DatabaseMover(DatabaseOperations databases, ProvisioningOp
         return target;
     }
 
-    /// <summary>
-    /// Streams the source's export into the staged copy's import; returns the source export's totals, or null when the
-    /// copy already holds data (an earlier delivery imported it: the caller compares both exports instead).
-    /// </summary>
-    private Task<ExportSummary?> CopyDataAsync(DatabaseLocation source, DatabaseLocation target, string databaseId, string stagedId, CancellationToken ct) =>
-        databases.OnGroupAsync<ExportSummary?>(target, async (admin, t) =>
+    /// <summary>Streams a change export of the source into the staged copy; returns the export's totals.</summary>
+    private Task<ExportSummary> CopyDataAsync(DatabaseLocation source, DatabaseLocation target, Func<NodeAdminClient, Stream, CancellationToken, Task> exportInto, string stagedId, CancellationToken ct) =>
+        databases.OnGroupAsync(target, async (admin, t) =>
         {
             using var stop = CancellationTokenSource.CreateLinkedTokenSource(t);
             var exported = new Pipe(new PipeOptions(pauseWriterThreshold: 8 << 20, resumeWriterThreshold: 4 << 20));
             var forwarded = new Pipe(new PipeOptions(pauseWriterThreshold: 8 << 20, resumeWriterThreshold: 4 << 20));
-            var export = databases.OnGroupAsync(source, (a, t2) => ExportIntoAsync(a, databaseId, exported.Writer, t2), stop.Token, Timeout.InfiniteTimeSpan);
+            var export = databases.OnGroupAsync(source, (a, t2) => ExportIntoAsync(sink => exportInto(a, sink, t2), exported.Writer), stop.Token, Timeout.InfiniteTimeSpan);
             var relay = RelayAsync(exported.Reader, forwarded.Writer, stop.Token);
             try
             {
                 await using (var reader = forwarded.Reader.AsStream())
                 {
-                    await admin.ImportAsync(stagedId, reader, t);
+                    await admin.ImportChangesAsync(stagedId, reader, t);
                 }
                 await export;
                 return await relay;
             }
-            catch (NodeAdminException e) when (e.Status == HttpStatusCode.Conflict && e.Title != "Not the leader")
-            {
-                await StopAsync(stop, export, relay);
-                return null; // "needs a new or emptied database": imported before.
-            }
             catch
             {
                 await StopAsync(stop, export, relay);
+                // The export's own failure (a 409 "changes no longer kept", say) explains a broken import best.
+                if (export.IsFaulted && export.Exception?.InnerException is NodeAdminException refused)
+                {
+                    throw refused;
+                }
                 throw;
             }
         }, ct, Timeout.InfiniteTimeSpan);
@@ -236,11 +305,12 @@ internal sealed class DatabaseMover(DatabaseOperations databases, ProvisioningOp
         }
     }
 
+    /// <summary>The copy's digest (rows and CRC32C of its tenant-relative pairs), computed on the node: only the totals travel.</summary>
     private Task<ExportSummary> SummaryAsync(DatabaseLocation location, string databaseId, CancellationToken ct) =>
         databases.OnGroupAsync(location, async (admin, t) =>
         {
-            var pipe = new Pipe(new PipeOptions(pauseWriterThreshold: 8 << 20, resumeWriterThreshold: 4 << 20));
-            var export = ExportIntoAsync(admin, databaseId, pipe.Writer, t);
+            var pipe = new Pipe();
+            var export = ExportIntoAsync(sink => admin.ExportTotalsAsync(databaseId, sink, t), pipe.Writer);
             ExportSummary summary;
             await using (var reader = pipe.Reader.AsStream())
             {
@@ -250,13 +320,13 @@ internal sealed class DatabaseMover(DatabaseOperations databases, ProvisioningOp
             return summary;
         }, ct, Timeout.InfiniteTimeSpan);
 
-    private static async Task<bool> ExportIntoAsync(NodeAdminClient admin, string databaseId, PipeWriter writer, CancellationToken ct)
+    private static async Task<bool> ExportIntoAsync(Func<Stream, Task> export, PipeWriter writer)
     {
         try
         {
             await using (var sink = writer.AsStream(leaveOpen: true))
             {
-                await admin.ExportAsync(databaseId, sink, ct);
+                await export(sink);
             }
             await writer.CompleteAsync();
             return true;
