@@ -61,6 +61,10 @@ internal sealed class MoveBench(LocalCloud cloud, Action<string, double, string>
         emit("move_copy_s", Delta("kdb_move_stage_seconds_total{stage=\"copy\"}"), "s");
         emit("move_catch_up_s", Delta("kdb_move_stage_seconds_total{stage=\"catch_up\"}"), "s");
         emit("move_catch_up_rounds", Delta("kdb_move_catch_up_rounds_total"), "rounds");
+        foreach (var stage in (string[])["last_round", "verify", "adopt", "flip", "drop_source", "lift"])
+        {
+            emit($"move_pause_{stage}_s", Delta($"kdb_move_stage_seconds_total{{stage=\"pause_{stage}\"}}"), "s");
+        }
         emit("move_client_longest_write_gap_s", longestGap, "s");
         emit("move_client_writes_acknowledged", acknowledged, "writes");
         emit("move_client_writes_refused", refused, "writes");

@@ -130,9 +130,11 @@ internal sealed class DatabaseMover(DatabaseOperations databases, ProvisioningOp
             // The pause is a flag of its own, not the quota state: a quota change arriving meanwhile neither lifts it nor is
             // undone when it ends.
             await databases.OnGroupAsync(source, (admin, t) => admin.SetWritesPausedOnGroupAsync(m.DatabaseId, source.GroupId, true, t), step);
-            _paused[m.OperationId] = Stopwatch.GetTimestamp();
+            var paused = _paused[m.OperationId] = Stopwatch.GetTimestamp();
             await CopyChangesAsync(source, target, m.DatabaseId, stagedId, copied.RaftIndex, step);
+            paused = MoveStages.Since(MoveStages.PauseLastRound, paused);
             var digests = await Task.WhenAll(SummaryAsync(source, m.DatabaseId, step), SummaryAsync(target, stagedId, step));
+            paused = MoveStages.Since(MoveStages.PauseVerify, paused);
             if (digests[0].Rows != digests[1].Rows || digests[0].TotalCrc32C != digests[1].TotalCrc32C)
             {
                 throw new MoveFailedException($"the copy of database {m.DatabaseId} does not match its source: {digests[1].Rows} rows (CRC32C {digests[1].TotalCrc32C:x}) copied, {digests[0].Rows} (CRC32C {digests[0].TotalCrc32C:x}) at the source");
@@ -146,6 +148,7 @@ internal sealed class DatabaseMover(DatabaseOperations databases, ProvisioningOp
             // The copy stays paused through the adopt until the source is gone: both never take writes at once.
             await databases.OnGroupAsync(target, (admin, t) => admin.SetWritesPausedOnGroupAsync(stagedId, target.GroupId, true, t), step);
             await databases.OnGroupAsync(target, (admin, t) => admin.AdoptDatabaseAsync(m.DatabaseId, stagedId, latest.State, t), step);
+            MoveStages.Since(MoveStages.PauseAdopt, paused);
         }
         catch (Exception e) when (DatabaseOperations.IsFinal(e) || e is MoveFailedException || lastAttempt || (step.IsCancellationRequested && !ct.IsCancellationRequested))
         {
@@ -197,10 +200,12 @@ internal sealed class DatabaseMover(DatabaseOperations databases, ProvisioningOp
     /// <summary>After the adopt: the route flip, the source copy dropped, the pause lifted. Every step may be repeated.</summary>
     private async Task<DatabaseMoved> FinishAsync(DatabaseMoveRequested m, DatabaseLocation target, ulong tenant, CancellationToken ct)
     {
+        var step = Stopwatch.GetTimestamp();
         if (!await databases.Fleet.ControlPlane.PutPlacementAsync(m.DatabaseId, target.GroupId, target.NodeIds, ct))
         {
             throw new MoveFailedException($"database {m.DatabaseId} is gone from the control plane");
         }
+        step = MoveStages.Since(MoveStages.PauseFlip, step);
         if (await GroupAsync(m.SourceGroupId, ct) is { } source)
         {
             // A quota change that reached the source between the adopt's read and the flip is carried over (later ones
@@ -219,7 +224,9 @@ internal sealed class DatabaseMover(DatabaseOperations databases, ProvisioningOp
                 // Dropped by an earlier delivery.
             }
         }
+        step = MoveStages.Since(MoveStages.PauseDropSource, step);
         await databases.OnGroupAsync(target, (admin, t) => admin.SetWritesPausedOnGroupAsync(m.DatabaseId, target.GroupId, false, t), ct);
+        MoveStages.Since(MoveStages.PauseLift, step);
         EndPause(m.OperationId);
         return new DatabaseMoved(m.OperationId, DateTimeOffset.UtcNow, m.DatabaseId, target.GroupId, tenant);
     }

@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Diagnostics.Metrics;
 
 namespace Kdb.Provisioning.Moves;
@@ -14,8 +15,26 @@ internal static class MoveStages
     /// <summary>Catch-up rounds after the first copy, writes going on.</summary>
     public const string CatchUp = "catch_up";
 
-    /// <summary>From the source's pause to the pause lifted on the target: the write pause.</summary>
+    /// <summary>From the source's pause to the pause lifted on the target: the write pause (the stages below split it).</summary>
     public const string Pause = "pause";
+
+    /// <summary>In the pause: the last round of changes.</summary>
+    public const string PauseLastRound = "pause_last_round";
+
+    /// <summary>In the pause: both copies' digests computed and compared.</summary>
+    public const string PauseVerify = "pause_verify";
+
+    /// <summary>In the pause: roles set on the copy, the copy paused, the adopt.</summary>
+    public const string PauseAdopt = "pause_adopt";
+
+    /// <summary>In the pause: the placement written to the control plane (the route flip).</summary>
+    public const string PauseFlip = "pause_flip";
+
+    /// <summary>In the pause: the quota state carried over and the source copy dropped.</summary>
+    public const string PauseDropSource = "pause_drop_source";
+
+    /// <summary>In the pause: the pause lifted on the new copy.</summary>
+    public const string PauseLift = "pause_lift";
 
     private static readonly Meter Meter = new("Kdb.Provisioning.Moves");
 
@@ -25,6 +44,14 @@ internal static class MoveStages
         "kdb_move_catch_up_rounds", description: "Catch-up rounds moves ran before pausing writes");
 
     public static void Add(string stage, TimeSpan elapsed) => Seconds.Add(stage, elapsed);
+
+    /// <summary>Adds the time since <paramref name="startedTimestamp"/> to <paramref name="stage"/>; returns the current timestamp.</summary>
+    public static long Since(string stage, long startedTimestamp)
+    {
+        var now = Stopwatch.GetTimestamp();
+        Add(stage, Stopwatch.GetElapsedTime(startedTimestamp, now));
+        return now;
+    }
 
     public static void AddRounds(int rounds) => Rounds.Add(rounds);
 }
