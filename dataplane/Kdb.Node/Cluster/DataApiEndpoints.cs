@@ -77,6 +77,14 @@ internal static class DataApiEndpoints
         }
     }
 
+    /// <summary>A move's brief pause: 503 with Retry-After, so an HTTP client retries as it would through a failover.</summary>
+    private static IResult WritesPaused(HttpContext c)
+    {
+        c.Response.Headers.RetryAfter = "1";
+        return Results.Problem(statusCode: 503, title: "Writes paused", detail: "the database is moving to another shard group; retry in a moment",
+            extensions: new Dictionary<string, object?> { ["sqlstate"] = "25006" });
+    }
+
     private static async Task<IResult> SqlAsync(HttpContext c, ClusterRuntime runtime, string databaseId)
     {
         if (await AuthorizeAsync(c, runtime, databaseId) is not { } auth)
@@ -254,9 +262,7 @@ internal static class DataApiEndpoints
             {
                 ApplyStatus.Ok => Results.Json(new { key, version = result.Index }),
                 ApplyStatus.ReadOnly => Results.Problem(statusCode: 403, title: "Read-only database", extensions: new Dictionary<string, object?> { ["sqlstate"] = "25006" }),
-                // A move's brief pause: 503 with Retry-After, so an HTTP client retries as it would through a failover.
-                ApplyStatus.WritesPaused => Results.Problem(statusCode: 503, title: "Writes paused", detail: "the database is moving to another shard group; retry in a moment",
-                    extensions: new Dictionary<string, object?> { ["sqlstate"] = "25006" }),
+                ApplyStatus.WritesPaused => WritesPaused(c),
                 ApplyStatus.Suspended => Results.Problem(statusCode: 403, title: "Suspended", extensions: new Dictionary<string, object?> { ["sqlstate"] = "53400" }),
                 _ => Results.Problem(statusCode: 409, title: "Not applied", detail: result.Message ?? result.Status.ToString()),
             };
