@@ -221,7 +221,43 @@ public sealed class ThreeNodeCluster : IAsyncLifetime
             TenantId = tenant,
             Owner = new Role { Name = "owner", Kind = RoleKind.Owner, ScramVerifier = ScramSha256Verifier.Create(OwnerPassword, 4096).ToString() },
         }, ApplyResponse.Parser);
+        await WaitUntilListedAsync(groupId, id);
         return (id, tenant);
+    }
+
+    /// <summary>
+    /// The create answers once the leader applied it; a follower may apply it a moment later, and a client connecting
+    /// straight to that follower meanwhile fails to log in (the node does not know the database yet). Tests connect to
+    /// any node right away, so wait until every running member lists it (a stopped or cut-off member is the test's own
+    /// subject: after 30 s the wait gives up silently).
+    /// </summary>
+    private async Task WaitUntilListedAsync(ulong groupId, string databaseId)
+    {
+        var deadline = DateTime.UtcNow.AddSeconds(30);
+        foreach (var node in Nodes.Where(n => n.Running))
+        {
+            while (DateTime.UtcNow < deadline)
+            {
+                try
+                {
+                    using var response = await SendAsync(node, HttpMethod.Get, $"/internal/v1/groups/{groupId}/databases", null);
+                    if (response.StatusCode == System.Net.HttpStatusCode.NotFound)
+                    {
+                        break; // Not a member of this group.
+                    }
+                    if (response.IsSuccessStatusCode
+                        && DatabaseList.Parser.ParseFrom(await response.Content.ReadAsByteArrayAsync()).Databases.Any(d => d.DatabaseId == databaseId))
+                    {
+                        break;
+                    }
+                }
+                catch (HttpRequestException)
+                {
+                    // A member restarting: ask again until the deadline.
+                }
+                await Task.Delay(20);
+            }
+        }
     }
 
     public static string ConnectionString(ClusterNodeProcess node, string database, string user = "owner", string password = OwnerPassword) =>
