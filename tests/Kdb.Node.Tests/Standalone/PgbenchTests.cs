@@ -32,7 +32,11 @@ public sealed partial class PgbenchTests(StandaloneNodeFixture fixture, ITestOut
 
         if (Soak)
         {
-            var tpcb = await Tools.PgbenchAsync(node, TimeSpan.FromMinutes(3), "-T", "30", "-c", "4", "-j", "2", "--max-tries=10", "-M", "prepared");
+            // TPC-B at scale 1 has one branch row that every transaction updates: under optimistic serializable commits
+            // four clients conflict on it most of the time (about 60 % of transactions retried, and 0.9 % still failing
+            // after 10 tries in the first soak run), where PostgreSQL's row locks queue them. Unlimited tries within the
+            // run (pgbench allows --max-tries=0 with -T): no transaction may fail for good.
+            var tpcb = await Tools.PgbenchAsync(node, TimeSpan.FromMinutes(3), "-T", "30", "-c", "4", "-j", "2", "--max-tries=0", "-M", "prepared");
             AssertNoFailures(tpcb, "default script");
         }
     }
