@@ -38,6 +38,11 @@ public sealed record ClusterOptions
     /// <summary>Log bytes since the last snapshot that force one whatever the entry count (and the engine's size, when
     /// larger, is the bar instead).</summary>
     public long SnapshotLogBytes { get; init; } = 64L << 20;
+    /// <summary>A snapshot falls due no sooner than this after the last applied import entry (unless the log since the last
+    /// one passed four times <see cref="SnapshotLogBytes"/>): packing the whole engine on every replica mid-import competed
+    /// with the import's own appends for the disk and the cores. Long enough to outlast a restore's role and verify calls
+    /// after its last entry (with 2 s the pack often landed in them) and an entry's stall on a loaded host.</summary>
+    public TimeSpan ImportSnapshotQuiet { get; init; } = TimeSpan.FromSeconds(5);
     /// <summary>Entries kept behind a snapshot so slightly lagging followers catch up from the log.</summary>
     public ulong RetainEntries { get; init; } = 2_000;
     /// <summary>How long a read or proposal waits for a leader before failing.</summary>

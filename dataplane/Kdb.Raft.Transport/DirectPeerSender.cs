@@ -33,9 +33,13 @@ internal sealed class DirectPeerSender : IPeerSender
     private readonly ConcurrentQueue<Message> _queue = new();
     private readonly Lock _lock = new();
     private readonly RaftBatch _batch = new();
-    // gRPC-framed bytes not yet cut into DATA frames (waiting for flow-control window), and frames ready for the socket.
-    private readonly ArrayBufferWriter<byte> _pending = new();
+    // gRPC-framed bytes not yet cut into DATA frames (waiting for flow-control window): [_pendingStart, _pendingEnd) of
+    // _pendingBuffer. What was sent is dropped from the front before the buffer grows: a writer reset only once empty kept
+    // doubling (copying every byte already sent) while a follower's window never drained during a stream of 4 MiB appends.
+    private byte[] _pendingBuffer = [];
     private int _pendingStart;
+    private int _pendingEnd;
+    // Frames ready for the socket.
     private readonly ArrayBufferWriter<byte> _out = new();
     private int _queued;
     private Socket? _socket;
@@ -124,7 +128,7 @@ internal sealed class DirectPeerSender : IPeerSender
         }
     }
 
-    // Moves every queued message into _pending as gRPC messages of up to MaxMessagesPerFrame raft messages each.
+    // Moves every queued message into the pending buffer as gRPC messages of up to MaxMessagesPerFrame raft messages each.
     private void EncodeQueued()
     {
         while (!_queue.IsEmpty)
@@ -139,30 +143,49 @@ internal sealed class DirectPeerSender : IPeerSender
             {
                 break;
             }
-            if (_pending.WrittenCount - _pendingStart > MaxPendingBytes)
+            if (_pendingEnd - _pendingStart > MaxPendingBytes)
             {
                 Interlocked.Add(ref _owner._dropped, _batch.Messages.Count);
                 continue;
             }
             var size = _batch.CalculateSize();
-            var span = _pending.GetSpan(GrpcFraming.HeaderBytes + size);
+            var span = PendingSpan(GrpcFraming.HeaderBytes + size);
             GrpcFraming.WriteHeader(span, size);
-            _batch.WriteTo(span.Slice(GrpcFraming.HeaderBytes, size));
-            _pending.Advance(GrpcFraming.HeaderBytes + size);
+            _batch.WriteTo(span[GrpcFraming.HeaderBytes..]);
+            _pendingEnd += GrpcFraming.HeaderBytes + size;
         }
         _batch.Messages.Clear();
+    }
+
+    // Room for size more pending bytes: the unsent ones move to the front first, and the buffer grows only if that is not enough.
+    private Span<byte> PendingSpan(int size)
+    {
+        if (_pendingBuffer.Length - _pendingEnd < size)
+        {
+            var unsent = _pendingEnd - _pendingStart;
+            var target = _pendingBuffer;
+            if (_pendingBuffer.Length - unsent < size)
+            {
+                target = new byte[Math.Max(unsent + size, _pendingBuffer.Length * 2)];
+            }
+            _pendingBuffer.AsSpan(_pendingStart, unsent).CopyTo(target);
+            _pendingBuffer = target;
+            _pendingStart = 0;
+            _pendingEnd = unsent;
+        }
+        return _pendingBuffer.AsSpan(_pendingEnd, size);
     }
 
     // Cuts pending bytes into DATA frames as far as the windows allow and writes them, unless a background send owns the socket.
     private void PumpLocked()
     {
-        var available = _pending.WrittenCount - _pendingStart;
+        var available = _pendingEnd - _pendingStart;
         while (available > 0 && _connectionWindow > 0 && _streamWindow > 0)
         {
             var n = (int)Math.Min(Math.Min(available, _maxFrame), Math.Min(_connectionWindow, _streamWindow));
             WriteFrameHeader(_out.GetSpan(FrameHeader), n, Data, 0, 1);
             _out.Advance(FrameHeader);
-            _out.Write(_pending.WrittenSpan.Slice(_pendingStart, n));
+            _out.Write(_pendingBuffer.AsSpan(_pendingStart, n));
             _pendingStart += n;
             available -= n;
             _connectionWindow -= n;
@@ -170,8 +193,7 @@ internal sealed class DirectPeerSender : IPeerSender
         }
         if (available == 0 && _pendingStart > 0)
         {
-            _pending.ResetWrittenCount();
-            _pendingStart = 0;
+            _pendingStart = _pendingEnd = 0;
         }
         if (_sending || _out.WrittenCount == 0 || _socket is null)
         {
@@ -283,8 +305,7 @@ internal sealed class DirectPeerSender : IPeerSender
                 // RFC 9113 6.9.2 and 6.5.2: both windows start at 65,535 and frames at 16 KiB until the peer's SETTINGS say otherwise.
                 _connectionWindow = _streamWindow = _peerInitialWindow = 65_535;
                 _maxFrame = 16_384;
-                _pending.ResetWrittenCount();
-                _pendingStart = 0;
+                _pendingStart = _pendingEnd = 0;
                 _out.ResetWrittenCount();
                 _sending = false;
                 _backoffMs = 50;
@@ -455,8 +476,7 @@ internal sealed class DirectPeerSender : IPeerSender
         _socket?.Dispose();
         _socket = null;
         _sending = false;
-        _pending.ResetWrittenCount();
-        _pendingStart = 0;
+        _pendingStart = _pendingEnd = 0;
         _out.ResetWrittenCount();
     }
 
