@@ -168,7 +168,6 @@ api.MapRestoreEndpoints();
 app.MapRouteTableEndpoints();
 app.MapNodeEndpoints();
 app.MapPlacementEndpoints();
-app.MapOperationHeartbeatEndpoints();
 app.MapDatabaseMoveEndpoints();
 app.MapUsageEndpoints();
 app.MapConnectionLogIngestion();

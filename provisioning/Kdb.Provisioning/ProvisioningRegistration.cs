@@ -39,7 +39,6 @@ public static class ProvisioningRegistration
         bus.TryAddSingleton<BackupService>();
         bus.TryAddSingleton<NodeRepair>();
         bus.TryAddSingleton<DatabaseMover>();
-        bus.TryAddSingleton<OperationHeartbeats>();
         bus.AddHostedService<UsageCollector>();
         bus.AddHostedService<NodeRepairService>();
         bus.AddHostedService<GroupAheadService>();
