@@ -107,7 +107,13 @@ public sealed class RaftSqlStore(ClusterCommitter committer, ulong groupId, stri
 
     private static SqlException ReadOnlyError() => new("25006", "cannot execute a write: the database is read-only (storage quota exceeded)");
 
-    private static SqlException WritesPausedError() => new("25006", "cannot execute a write: writes are paused for a moment while the database moves to another shard group; retry");
+    /// <summary>The HINT of a write refused during a move's pause: what tells it from a read-only database's 25006.</summary>
+    public const string WritesPausedHint = "retry in a moment: the pause lasts until the move's last changes are copied";
+
+    /// <summary>True for a write refused because a move paused writes (clients should retry), not for a read-only database.</summary>
+    public static bool IsWritesPaused(SqlException e) => e.SqlState == "25006" && e.Hint == WritesPausedHint;
+
+    private static SqlException WritesPausedError() => new("25006", "cannot execute a write: writes are paused for a moment while the database moves to another shard group; retry", hint: WritesPausedHint);
 
     /// <summary>Proposes the writes in chunks under a fresh transaction id and returns the small final commit record.</summary>
     private async Task<byte[]> StageAsync(CommitRecord record, CancellationToken cancellationToken)

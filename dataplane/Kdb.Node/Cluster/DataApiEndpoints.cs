@@ -78,11 +78,15 @@ internal static class DataApiEndpoints
     }
 
     /// <summary>A move's brief pause: 503 with Retry-After, so an HTTP client retries as it would through a failover.</summary>
-    private static IResult WritesPaused(HttpContext c)
+    private static IResult WritesPaused(HttpContext c, int? statement = null)
     {
         c.Response.Headers.RetryAfter = "1";
-        return Results.Problem(statusCode: 503, title: "Writes paused", detail: "the database is moving to another shard group; retry in a moment",
-            extensions: new Dictionary<string, object?> { ["sqlstate"] = "25006" });
+        var extensions = new Dictionary<string, object?> { ["sqlstate"] = "25006" };
+        if (statement is { } index)
+        {
+            extensions["statement"] = index;
+        }
+        return Results.Problem(statusCode: 503, title: "Writes paused", detail: "the database is moving to another shard group; retry in a moment", extensions: extensions);
     }
 
     private static async Task<IResult> SqlAsync(HttpContext c, ClusterRuntime runtime, string databaseId)
@@ -122,6 +126,11 @@ internal static class DataApiEndpoints
                 await RunAsync(session, "COMMIT", [], c.RequestAborted);
             }
             await session.SyncAsync(c.RequestAborted);
+        }
+        catch (SqlException e) when (RaftSqlStore.IsWritesPaused(e))
+        {
+            session.Fail();
+            return WritesPaused(c, results.Count);
         }
         catch (SqlException e)
         {
