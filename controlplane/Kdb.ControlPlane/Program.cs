@@ -168,6 +168,7 @@ api.MapRestoreEndpoints();
 app.MapRouteTableEndpoints();
 app.MapNodeEndpoints();
 app.MapPlacementEndpoints();
+app.MapOperationHeartbeatEndpoints();
 app.MapDatabaseMoveEndpoints();
 app.MapUsageEndpoints();
 app.MapConnectionLogIngestion();

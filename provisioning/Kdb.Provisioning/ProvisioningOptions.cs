@@ -52,6 +52,12 @@ public sealed class ProvisioningOptions
     public TimeSpan MoveTargetLeaderTimeout { get; set; } = TimeSpan.FromSeconds(10);
 
     /// <summary>
+    /// How often a long operation (backup, restore, drill, move) tells the control plane it is still being worked on; well
+    /// under the control plane's <c>Operations:RepublishAfter</c> (30 s), past which it re-sends the request.
+    /// </summary>
+    public TimeSpan OperationHeartbeatInterval { get; set; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>
     /// The most catch-up rounds a move runs before it pauses writes: after the first copy, each round copies the changes
     /// made since the previous one while writes go on. A database written faster than it can be copied still moves, its
     /// pause then covers what the last round left.

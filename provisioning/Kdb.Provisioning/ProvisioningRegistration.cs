@@ -39,6 +39,7 @@ public static class ProvisioningRegistration
         bus.TryAddSingleton<BackupService>();
         bus.TryAddSingleton<NodeRepair>();
         bus.TryAddSingleton<DatabaseMover>();
+        bus.TryAddSingleton<OperationHeartbeats>();
         bus.AddHostedService<UsageCollector>();
         bus.AddHostedService<NodeRepairService>();
         bus.AddHostedService<GroupAheadService>();

@@ -175,6 +175,53 @@ public sealed class DatabaseMoveTests(PostgresFixture postgres) : IAsyncLifetime
         Assert.Equal(sent, _requests.Count);
     }
 
+    [Fact]
+    public async Task Heartbeat_OfARunningOperation_DefersItsReSend_AndEndsWithIt()
+    {
+        var (token, orgId) = await SignupAsync("heartbeat@example.com");
+        var databaseId = (await _app.SendAsync(HttpMethod.Post, $"/v1/orgs/{orgId}/databases", token, new { name = "beating" })).Body.GetProperty("database").GetProperty("id").GetString()!;
+        await UntilAsync(token, databaseId, d => d.GetProperty("status").GetString() == "ready");
+        var operatorToken = await _app.ServiceTokenAsync("kdb-operator", OperatorSecret);
+        var moving = await MoveAsync(operatorToken, orgId, databaseId, SlowGroup.ToString(CultureInfo.InvariantCulture));
+        var operationId = moving.Body.GetProperty("operation").GetProperty("id").GetString()!;
+        await UntilRequestsAsync(operationId, 1);
+        var provisioning = await _app.ServiceTokenAsync("kdb-provisioning", ControlPlaneApp.ProvisioningSecret);
+        var heartbeat = $"/internal/v1/operations/{operationId}/heartbeat";
+
+        // Not heard of for a while, then a heartbeat: the reconciler leaves it alone (a worker is on it).
+        await SilenceAsync(operationId, TimeSpan.FromMinutes(5));
+        Assert.Equal(HttpStatusCode.NoContent, (await _app.SendAsync(HttpMethod.Post, heartbeat, provisioning)).Status);
+        await ReconcileAsync();
+        await Task.Delay(300);
+        Assert.Equal(1, _requests.Count(r => r.OperationId == operationId));
+
+        // No heartbeat (a worker that crashed with the request): re-sent as before.
+        await SilenceAsync(operationId, TimeSpan.FromMinutes(5));
+        await ReconcileAsync();
+        await UntilRequestsAsync(operationId, 2);
+
+        // Only provisioning may beat; an unknown operation is 404; a finished one is 404 too (the worker stops beating).
+        var user = await _app.SendAsync(HttpMethod.Post, heartbeat, token);
+        Assert.True(user.Status is HttpStatusCode.Unauthorized or HttpStatusCode.Forbidden, user.Status.ToString());
+        Assert.Equal(HttpStatusCode.NotFound, (await _app.SendAsync(HttpMethod.Post, "/internal/v1/operations/op_00000000000000000000000000/heartbeat", provisioning)).Status);
+        _slowAnswer = m => new DatabaseMoveFailed(m.OperationId, DateTimeOffset.UtcNow, m.DatabaseId, "stopped by the test");
+        await SilenceAsync(operationId, TimeSpan.FromMinutes(5));
+        await ReconcileAsync();
+        await UntilAsync(token, databaseId, d => d.GetProperty("status").GetString() == "ready");
+        var ended = await _app.SendAsync(HttpMethod.Post, heartbeat, provisioning);
+        Assert.Equal(HttpStatusCode.NotFound, ended.Status);
+        Assert.Equal("application/problem+json", ended.Response.Content.Headers.ContentType?.MediaType);
+    }
+
+    /// <summary>The operation was last published (or heartbeated) <paramref name="by"/> ago; its age stays as it is.</summary>
+    private async Task SilenceAsync(string operationId, TimeSpan by)
+    {
+        await using var scope = _app.Factory.Services.CreateAsyncScope();
+        var db = scope.ServiceProvider.GetRequiredService<Data.ControlPlaneDbContext>();
+        var past = DateTimeOffset.UtcNow - by;
+        await db.Operations.Where(o => o.Id == operationId).ExecuteUpdateAsync(s => s.SetProperty(o => o.LastPublishedAt, past));
+    }
+
     private async Task BackdateAsync(string operationId, TimeSpan by)
     {
         await using var scope = _app.Factory.Services.CreateAsyncScope();

@@ -41,7 +41,10 @@ internal static class BackupStream
         }
         var started = Stopwatch.GetTimestamp();
         var writing = TimeSpan.Zero;
-        await runtime.Host.ReadIndexAsync(found.GroupId).WaitAsync(c.RequestAborted);
+        if (await ReadIndexWait.CaughtUpAsync(runtime, found.GroupId, c.RequestAborted) is { } unavailable)
+        {
+            return unavailable;
+        }
         using var snapshot = runtime.Host.Engine(found.GroupId).OpenSnapshot();
         c.Response.ContentType = "application/x-kdb-backup";
         var body = c.Response.Body;

@@ -40,7 +40,10 @@ internal static class ChangeStream
         {
             return Results.Problem(statusCode: 404, title: "Not found", detail: $"database {databaseId} is not hosted here");
         }
-        await runtime.Host.ReadIndexAsync(found.GroupId).WaitAsync(c.RequestAborted);
+        if (await ReadIndexWait.CaughtUpAsync(runtime, found.GroupId, c.RequestAborted) is { } unavailable)
+        {
+            return unavailable;
+        }
         using var snapshot = runtime.Host.Engine(found.GroupId).OpenSnapshot();
         // Read after the snapshot was opened: thresholds only rise, so every compaction behind the snapshot's segments ran
         // with a threshold at most this one, and none of them dropped a tombstone above V when this is ≤ V.

@@ -3,6 +3,7 @@ using System.IO.Pipelines;
 using System.Net;
 using Kdb.Contracts.V1;
 using Kdb.Node.Admin;
+using Kdb.Provisioning.ControlPlane;
 using Kdb.Provisioning.Placement;
 using Kdb.Provisioning.Storage;
 
@@ -223,7 +224,7 @@ internal sealed class BackupService(DatabaseOperations databases, IObjectStore s
         {
             await databases.OnGroupAsync(location, async (admin, t) =>
             {
-                await using var source = plaintext is null ? BackupCodec.OpenStream(manifest, store, key, t) : BackupCodec.OpenStream(plaintext, t);
+                await using var source = OperationProgress.Counting(plaintext is null ? BackupCodec.OpenStream(manifest, store, key, t) : BackupCodec.OpenStream(plaintext, t));
                 return await admin.ImportAsync(databaseId, source, t);
             }, ct, Timeout.InfiniteTimeSpan);
         }
@@ -270,7 +271,8 @@ internal sealed class BackupService(DatabaseOperations databases, IObjectStore s
     {
         try
         {
-            await using (var sink = writer.AsStream(leaveOpen: true))
+            // Bytes arriving count as the operation's progress: a backup whose export stalls stops being heartbeated.
+            await using (var sink = OperationProgress.Counting(writer.AsStream(leaveOpen: true)))
             {
                 await admin.ExportAsync(databaseId, sink, ct);
             }

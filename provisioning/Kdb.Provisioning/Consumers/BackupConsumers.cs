@@ -1,5 +1,6 @@
 using Kdb.Contracts.V1;
 using Kdb.Provisioning.Backups;
+using Kdb.Provisioning.ControlPlane;
 using Kdb.Provisioning.Placement;
 using MassTransit;
 using Microsoft.Extensions.Logging;
@@ -7,11 +8,12 @@ using Microsoft.Extensions.Logging;
 namespace Kdb.Provisioning.Consumers;
 
 /// <summary>BackupRequested → export, seal, store → BackupCompleted, or BackupFailed with the reason.</summary>
-internal sealed partial class BackupRequestedConsumer(BackupService backups, ILogger<BackupRequestedConsumer> logger) : IConsumer<BackupRequested>
+internal sealed partial class BackupRequestedConsumer(BackupService backups, OperationHeartbeats heartbeats, ILogger<BackupRequestedConsumer> logger) : IConsumer<BackupRequested>
 {
     public async Task Consume(ConsumeContext<BackupRequested> context)
     {
         var m = context.Message;
+        await using var beating = heartbeats.Start(m.OperationId);
         try
         {
             var manifest = await backups.BackupAsync(m.BackupId, m.DatabaseId, m.OrgId, context.CancellationToken);
@@ -35,11 +37,12 @@ internal sealed class BackupExpiredConsumer(BackupService backups) : IConsumer<B
 }
 
 /// <summary>RestoreRequested → a verified restore into the target → RestoreCompleted with the roles, or RestoreFailed.</summary>
-internal sealed partial class RestoreRequestedConsumer(BackupService backups, ILogger<RestoreRequestedConsumer> logger) : IConsumer<RestoreRequested>
+internal sealed partial class RestoreRequestedConsumer(BackupService backups, OperationHeartbeats heartbeats, ILogger<RestoreRequestedConsumer> logger) : IConsumer<RestoreRequested>
 {
     public async Task Consume(ConsumeContext<RestoreRequested> context)
     {
         var m = context.Message;
+        await using var beating = heartbeats.Start(m.OperationId);
         try
         {
             if (m.InPlace)
@@ -88,11 +91,12 @@ internal sealed partial class RestoreRequestedConsumer(BackupService backups, IL
 }
 
 /// <summary>RestoreDrillRequested → each backup restored into a scratch database and compared → BackupVerified or RestoreDrillFailed.</summary>
-internal sealed class RestoreDrillRequestedConsumer(BackupService backups) : IConsumer<RestoreDrillRequested>
+internal sealed class RestoreDrillRequestedConsumer(BackupService backups, OperationHeartbeats heartbeats) : IConsumer<RestoreDrillRequested>
 {
     public async Task Consume(ConsumeContext<RestoreDrillRequested> context)
     {
         var m = context.Message;
+        await using var beating = heartbeats.Start(m.OperationId);
         foreach (var backupId in m.BackupIds)
         {
             try

@@ -1,4 +1,5 @@
 using Kdb.Contracts.V1;
+using Kdb.Provisioning.ControlPlane;
 using Kdb.Provisioning.Moves;
 using MassTransit;
 using Microsoft.Extensions.Logging;
@@ -10,7 +11,7 @@ namespace Kdb.Provisioning.Consumers;
 /// (a final failure, or any failure on the retry policy's last attempt: the source's write pause never outlives the
 /// retries). Transient failures before that throw for the retry policy.
 /// </summary>
-internal sealed partial class DatabaseMoveRequestedConsumer(DatabaseMover mover, ILogger<DatabaseMoveRequestedConsumer> logger) : IConsumer<DatabaseMoveRequested>
+internal sealed partial class DatabaseMoveRequestedConsumer(DatabaseMover mover, OperationHeartbeats heartbeats, ILogger<DatabaseMoveRequestedConsumer> logger) : IConsumer<DatabaseMoveRequested>
 {
     /// <summary>The retry policy's last attempt (see ProvisioningRegistration: 8 retries).</summary>
     private const int LastAttempt = 8;
@@ -18,6 +19,7 @@ internal sealed partial class DatabaseMoveRequestedConsumer(DatabaseMover mover,
     public async Task Consume(ConsumeContext<DatabaseMoveRequested> context)
     {
         var m = context.Message;
+        await using var beating = heartbeats.Start(m.OperationId);
         try
         {
             // Null: this process is already moving it for this operation (a re-sent request), and that attempt answers.

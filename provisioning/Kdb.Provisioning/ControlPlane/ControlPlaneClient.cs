@@ -135,6 +135,18 @@ internal sealed class ControlPlaneClient(HttpClient http, ProvisioningOptions op
         return true;
     }
 
+    /// <summary>Says a running operation is still being worked on; false when the control plane no longer runs it.</summary>
+    public async Task<bool> HeartbeatAsync(string operationId, CancellationToken ct)
+    {
+        using var response = await SendAsync(HttpMethod.Post, $"/internal/v1/operations/{Uri.EscapeDataString(operationId)}/heartbeat", null, ct);
+        if (response.StatusCode == HttpStatusCode.NotFound)
+        {
+            return false;
+        }
+        await EnsureAsync(response, ct);
+        return true;
+    }
+
     /// <summary>A new backup key of the org: its id and the 256-bit key.</summary>
     public async Task<(string KeyId, byte[] Key)> CreateBackupKeyAsync(string orgId, CancellationToken ct)
     {

@@ -6,6 +6,7 @@ using Kdb.Contracts.V1;
 using Kdb.Node.Admin;
 using Kdb.Node.Admin.Wire;
 using Kdb.Provisioning.Backups;
+using Kdb.Provisioning.ControlPlane;
 using Kdb.Provisioning.Placement;
 using WireRoleKind = Kdb.Node.Admin.Wire.RoleKind;
 
@@ -331,7 +332,8 @@ internal sealed class DatabaseMover(DatabaseOperations databases, ProvisioningOp
     {
         try
         {
-            await using (var sink = writer.AsStream(leaveOpen: true))
+            // Bytes arriving count as the operation's progress: a move whose export stalls stops being heartbeated.
+            await using (var sink = OperationProgress.Counting(writer.AsStream(leaveOpen: true)))
             {
                 await export(sink);
             }

@@ -1,0 +1,177 @@
+using Microsoft.Extensions.Logging;
+
+namespace Kdb.Provisioning.ControlPlane;
+
+/// <summary>
+/// Tells the control plane, every <see cref="ProvisioningOptions.OperationHeartbeatInterval"/>, that a long operation
+/// (backup, restore, drill, move) is still being worked on, so its request is not re-sent to run a second time alongside.
+/// Only an operation that moved data since the last beat (<see cref="OperationProgress"/>) is heartbeated: one whose
+/// attempt hangs, or waits out a retry's backoff, falls silent, and the control plane then re-sends its request as it
+/// always did, which is what rescues an attempt stuck on a node that stopped answering. A request lost with a crashed
+/// worker stops being heartbeated the same way.
+/// </summary>
+internal sealed partial class OperationHeartbeats(ControlPlaneClient controlPlane, ProvisioningOptions options, ILogger<OperationHeartbeats> logger)
+{
+    /// <summary>
+    /// Heartbeats <paramref name="operationId"/> while it makes progress, until disposed. Call it from the consuming
+    /// method itself (not a helper awaited by it): the progress it starts flows to everything that method awaits.
+    /// </summary>
+    public IAsyncDisposable Start(string operationId)
+    {
+        var progress = OperationProgress.Begin();
+        var stop = new CancellationTokenSource();
+        var loop = BeatAsync(operationId, progress, stop.Token);
+        return new Running(stop, loop);
+    }
+
+    private async Task BeatAsync(string operationId, OperationProgress progress, CancellationToken ct)
+    {
+        try
+        {
+            using var timer = new PeriodicTimer(options.OperationHeartbeatInterval);
+            var seen = progress.Units;
+            while (await timer.WaitForNextTickAsync(ct))
+            {
+                var now = progress.Units;
+                if (now == seen)
+                {
+                    LogSilent(logger, operationId);
+                    continue;
+                }
+                seen = now;
+                try
+                {
+                    if (!await controlPlane.HeartbeatAsync(operationId, ct))
+                    {
+                        return; // Not running any more (finished, timed out, or not an operation the control plane tracks).
+                    }
+                }
+                catch (Exception e) when (e is HttpRequestException or TimeoutException or ControlPlaneRefusedException or TaskCanceledException && !ct.IsCancellationRequested)
+                {
+                    // A missed beat costs at most a duplicate request; the next one may get through.
+                    LogMissed(logger, operationId, e.Message);
+                }
+            }
+        }
+        catch (OperationCanceledException) when (ct.IsCancellationRequested)
+        {
+        }
+    }
+
+    [LoggerMessage(LogLevel.Debug, "Heartbeat of operation {OperationId} missed: {Reason}")]
+    private static partial void LogMissed(ILogger logger, string operationId, string reason);
+
+    [LoggerMessage(LogLevel.Debug, "Operation {OperationId} moved no data since its last heartbeat: not heartbeated (the control plane may re-send it)")]
+    private static partial void LogSilent(ILogger logger, string operationId);
+
+    private sealed class Running(CancellationTokenSource stop, Task loop) : IAsyncDisposable
+    {
+        public async ValueTask DisposeAsync()
+        {
+            await stop.CancelAsync();
+            await loop;
+            stop.Dispose();
+        }
+    }
+}
+
+/// <summary>
+/// How much data the operation running in this async flow has moved (bytes exported, uploaded, or stored). Streams that
+/// carry an operation's data report into it with <see cref="Report"/>; outside an operation that is a no-op.
+/// </summary>
+internal sealed class OperationProgress
+{
+    private static readonly AsyncLocal<OperationProgress?> Current = new();
+    private long _units;
+
+    public long Units => Volatile.Read(ref _units);
+
+    /// <summary>Starts counting for the caller's async flow (set from a synchronous method, the value stays with its caller).</summary>
+    public static OperationProgress Begin()
+    {
+        var progress = new OperationProgress();
+        Current.Value = progress;
+        return progress;
+    }
+
+    /// <summary>Counts <paramref name="units"/> for the operation of the calling flow, if any.</summary>
+    public static void Report(long units)
+    {
+        if (units > 0 && Current.Value is { } progress)
+        {
+            Interlocked.Add(ref progress._units, units);
+        }
+    }
+
+    /// <summary>Wraps <paramref name="inner"/> so that what is read from or written to it counts as progress.</summary>
+    public static Stream Counting(Stream inner) => new CountingStream(inner);
+
+    private sealed class CountingStream(Stream inner) : Stream
+    {
+        public override bool CanRead => inner.CanRead;
+
+        public override bool CanSeek => false;
+
+        public override bool CanWrite => inner.CanWrite;
+
+        public override long Length => throw new NotSupportedException();
+
+        public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
+
+        public override void Flush() => inner.Flush();
+
+        public override Task FlushAsync(CancellationToken cancellationToken) => inner.FlushAsync(cancellationToken);
+
+        public override int Read(byte[] buffer, int offset, int count) => Counted(inner.Read(buffer, offset, count));
+
+        public override int Read(Span<byte> buffer) => Counted(inner.Read(buffer));
+
+        public override async Task<int> ReadAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) =>
+            Counted(await inner.ReadAsync(buffer.AsMemory(offset, count), cancellationToken).ConfigureAwait(false));
+
+        public override async ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default) =>
+            Counted(await inner.ReadAsync(buffer, cancellationToken).ConfigureAwait(false));
+
+        public override void Write(byte[] buffer, int offset, int count)
+        {
+            inner.Write(buffer, offset, count);
+            Report(count);
+        }
+
+        public override void Write(ReadOnlySpan<byte> buffer)
+        {
+            inner.Write(buffer);
+            Report(buffer.Length);
+        }
+
+        public override Task WriteAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) =>
+            WriteAsync(buffer.AsMemory(offset, count), cancellationToken).AsTask();
+
+        public override async ValueTask WriteAsync(ReadOnlyMemory<byte> buffer, CancellationToken cancellationToken = default)
+        {
+            await inner.WriteAsync(buffer, cancellationToken).ConfigureAwait(false);
+            Report(buffer.Length);
+        }
+
+        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
+
+        public override void SetLength(long value) => throw new NotSupportedException();
+
+        protected override void Dispose(bool disposing)
+        {
+            if (disposing)
+            {
+                inner.Dispose();
+            }
+            base.Dispose(disposing);
+        }
+
+        public override ValueTask DisposeAsync() => inner.DisposeAsync();
+
+        private static int Counted(int n)
+        {
+            Report(n);
+            return n;
+        }
+    }
+}
