@@ -6,7 +6,7 @@ using Kdb.PgWire.Auth;
 using Kdb.Testing.Cluster;
 using Npgsql;
 
-// The clustered node against PostgreSQL 15 in the same run: pgbench -S and -N (8 clients, prepared, retries) against a
+// The clustered node against PostgreSQL 15 in the same run: pgbench -S, -N and TPC-B at scale 1 (8 clients, prepared, retries) against a
 // 3-replica group directly (no proxy; fsync on everywhere, TLS off), then failover time after SIGKILL of the leader,
 // then tenant density (resident memory per idle database). `--quick` shortens every part.
 var quick = args.Contains("--quick");
@@ -62,6 +62,25 @@ try
         BenchTools.Figure($"pgbench_{figure}_over_postgres.group3", group3 / postgres, "x");
         BenchTools.Figure($"node_cpu_us_per_tx.{figure}.leader", (ProcessStats.CpuSeconds(leaderPid) - leaderCpu0) * 1e6 / transactions, "us");
         BenchTools.Figure($"node_cpu_us_per_tx.{figure}.followers", (followerPids.Sum(ProcessStats.CpuSeconds) - followersCpu0) * 1e6 / transactions, "us");
+    }
+    if (!densityOnly)
+    {
+        // TPC-B at scale 1: every transaction updates the one branch row (and one of ten tellers), the hot-row case
+        // that row locks queue instead of failing with 40001. The retried share says how many still conflicted.
+        if (scale != 1)
+        {
+            foreach (var target in new[] { pg.Target, kdb })
+            {
+                BenchTools.Pgbench(target, TimeSpan.FromMinutes(10), "-i", "-s", "1", "-q");
+            }
+        }
+        var postgres = PgbenchTpcb(pg.Target, seconds);
+        var group3 = PgbenchTpcb(kdb, seconds);
+        Console.Error.WriteLine($"# tpcb failed after 10 tries: postgres {postgres.FailedShare:0.###} %, group3 {group3.FailedShare:0.###} %");
+        BenchTools.Figure("pgbench_tpcb_tps.postgres", postgres.Tps, "tps");
+        BenchTools.Figure("pgbench_tpcb_tps.group3", group3.Tps, "tps");
+        BenchTools.Figure("pgbench_tpcb_over_postgres.group3", group3.Tps / postgres.Tps, "x");
+        BenchTools.Figure("pgbench_tpcb_retried_share.group3", group3.RetriedShare, "%");
     }
     if (pgbenchOnly)
     {
@@ -201,6 +220,26 @@ static async Task<TimeSpan> MeasureFailoverAsync(ThreeNodeCluster cluster, Clust
         await Task.Delay(20);
     }
     throw new TimeoutException("no commit succeeded within 2 minutes of the kill");
+}
+
+// pgbench's built-in TPC-B-like script (8 clients, prepared, up to 10 tries): TPS, and the shares of transactions
+// retried and failed (pgbench prints both as a percentage of all transactions).
+static (double Tps, double RetriedShare, double FailedShare) PgbenchTpcb(PgTarget target, int seconds)
+{
+    var output = BenchTools.Pgbench(target, TimeSpan.FromSeconds(seconds + 180), "-b", "tpcb-like", "-c", "8", "-j", "2", "-M", "prepared", "--max-tries=10",
+        "-T", seconds.ToString(System.Globalization.CultureInfo.InvariantCulture));
+    double Number(string prefix, char open, char close)
+    {
+        var line = output.Split('\n').FirstOrDefault(l => l.StartsWith(prefix, StringComparison.Ordinal));
+        if (line is null)
+        {
+            return 0;
+        }
+        var start = open == ' ' ? prefix.Length : line.IndexOf(open, prefix.Length) + 1;
+        var end = line.IndexOf(close, start);
+        return double.Parse(line[start..end].Trim(), System.Globalization.CultureInfo.InvariantCulture);
+    }
+    return (Number("tps = ", ' ', '('), Number("number of transactions retried:", '(', '%'), Number("number of failed transactions:", '(', '%'));
 }
 
 // Resident set and its anonymous part, in KiB.

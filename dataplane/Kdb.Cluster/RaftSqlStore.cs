@@ -11,7 +11,7 @@ namespace Kdb.Cluster;
 /// followers), commits as commit records proposed to the group and validated at apply. Transactions too large for one
 /// log entry stage their writes in chunks first (DESIGN, "Large transactions").
 /// </summary>
-public sealed class RaftSqlStore(ClusterCommitter committer, ulong groupId, string databaseId, IUsageSink? usage = null) : ISqlStore
+public sealed class RaftSqlStore(ClusterCommitter committer, ulong groupId, string databaseId, IUsageSink? usage = null) : ISqlStore, ISqlLockingStore
 {
     /// <summary>Commit records up to this size go in one entry; larger ones are staged.</summary>
     internal const int SingleEntryBytes = 7 << 20;
@@ -24,6 +24,12 @@ public sealed class RaftSqlStore(ClusterCommitter committer, ulong groupId, stri
     public ulong GroupId => groupId;
 
     public string DatabaseId => databaseId;
+
+    /// <summary>The newest version of <paramref name="key"/> this replica has applied (row locks: on the leader, where read-write transactions run).</summary>
+    public ulong NewestAppliedVersion(ReadOnlySpan<byte> key) => Host.Engine(groupId).NewestVersion(key);
+
+    /// <summary>The group's replicated GC threshold as this replica applied it (read refresh checks against it, as apply does).</summary>
+    public ulong GcThreshold => Host.Status(groupId).GcThreshold;
 
     public async ValueTask<IKvSnapshot> OpenSnapshotAsync(CancellationToken cancellationToken)
     {

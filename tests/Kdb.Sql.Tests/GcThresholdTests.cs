@@ -33,9 +33,11 @@ public sealed class GcThresholdTests
         await s.RunAsync("UPDATE t SET v = 1 WHERE id = 1");
         var advancer = new GcThresholdAdvancer(db.Store.SetGcThreshold, TimeSpan.Zero);
         advancer.Tick(DateTimeOffset.UtcNow, db.Engine.LastAppliedIndex);
-        await old.RunAsync("UPDATE t SET v = 2 WHERE id = 1");
-        var e = await old.FailsAsync("COMMIT", "40001");
+
+        // The row changed after the old snapshot: the write refreshes the transaction's reads, which the threshold forbids.
+        var e = await old.FailsAsync("UPDATE t SET v = 2 WHERE id = 1", "40001");
         Assert.Contains("snapshot too old", e.Message, StringComparison.Ordinal);
+        await old.RunAsync("ROLLBACK");
         await s.RunAsync("UPDATE t SET v = 3 WHERE id = 1");
         Assert.Equal("3", await s.ScalarAsync("SELECT v FROM t WHERE id = 1"));
     }

@@ -30,6 +30,7 @@ public sealed class SqlDatabase
         Name = name;
         Options = options ?? new SqlOptions();
         CatalogStore = new CatalogStore(tenant);
+        Locks = store is ISqlLockingStore ? new KeyLockTable() : null;
     }
 
     public ISqlStore Store { get; }
@@ -41,6 +42,15 @@ public sealed class SqlDatabase
     public SqlOptions Options { get; }
 
     internal CatalogStore CatalogStore { get; }
+
+    /// <summary>Row locks of the read-write transactions running here (null when the store cannot refresh reads).</summary>
+    internal KeyLockTable? Locks { get; }
+
+    /// <summary>Keys locked now by this database's transactions on this node (tests and diagnostics).</summary>
+    public int LockedKeyCount => Locks?.Count ?? 0;
+
+    /// <summary>Transactions waiting for a row lock now (tests and diagnostics).</summary>
+    public int LockWaiterCount => Locks?.Waiting ?? 0;
 
     /// <summary>Opens a session running as <paramref name="user"/> with the privileges of <paramref name="role"/>.</summary>
     public SqlSession OpenSession(string user, SqlRoleKind role = SqlRoleKind.Owner) =>

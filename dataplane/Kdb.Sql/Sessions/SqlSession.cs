@@ -73,6 +73,8 @@ public sealed partial class SqlSession : IDisposable
     private readonly Codec.ByteWriter _rowWriter = new(1024);
     private readonly Stack<SqlCursor> _freeCursors = new();
     private SqlTransaction? _txn;
+    private readonly KeyLocker? _locker;
+    private LockPendingException? _lockPending;
 
     // The last transaction object, released and kept for the next transaction (no allocation per implicit transaction).
     private SqlTransaction? _spareTxn;
@@ -87,6 +89,10 @@ public sealed partial class SqlSession : IDisposable
         Database = database;
         State = state;
         Sequences = new SequenceManager(this);
+        if (database.Locks is { } locks)
+        {
+            _locker = new KeyLocker(locks, (ISqlLockingStore)database.Store);
+        }
     }
 
     public SqlDatabase Database { get; }
@@ -266,6 +272,7 @@ public sealed partial class SqlSession : IDisposable
             _txn = new SqlTransaction(Database.Tenant, snapshot);
         }
 
+        _txn.Locker = _locker;
         _txnTimestamp = DateTimeText.FromDateTime(DateTime.UtcNow);
         _readOnlyTxn = State.Get("default_transaction_read_only") == "on";
     }
@@ -345,7 +352,7 @@ public sealed partial class SqlSession : IDisposable
             return ValueTask.FromResult(RunQuery(statement, parameters, cancellationToken));
         }
 
-        var mark = _txn!.UndoMark;
+        var mark = new AttemptMark(_txn!.UndoMark, _txn.CurrentReadMark, _txn.ActiveScans);
         if (TryAttempt(statement, parameters, mark, cancellationToken) is { } cursor)
         {
             return ValueTask.FromResult(cursor);
@@ -354,11 +361,20 @@ public sealed partial class SqlSession : IDisposable
         return RerunAsync(statement, parameters, mark, cancellationToken);
     }
 
-    private async ValueTask<SqlCursor> RerunAsync(SqlStatement statement, IReadOnlyList<Value> parameters, int mark, CancellationToken cancellationToken)
+    private async ValueTask<SqlCursor> RerunAsync(SqlStatement statement, IReadOnlyList<Value> parameters, AttemptMark mark, CancellationToken cancellationToken)
     {
         while (true)
         {
-            await Sequences.CompletePendingAsync();
+            if (_lockPending is { } lockPending)
+            {
+                _lockPending = null;
+                await WaitAndRefreshAsync(lockPending, mark, cancellationToken);
+            }
+            else
+            {
+                await Sequences.CompletePendingAsync();
+            }
+
             if (cancellationToken.IsCancellationRequested)
             {
                 throw Canceled(null, this);
@@ -371,11 +387,16 @@ public sealed partial class SqlSession : IDisposable
         }
     }
 
-    /// <summary>One attempt; null when it needs a sequence commit (its writes are undone, the commit left pending).</summary>
-    private SqlCursor? TryAttempt(SqlStatement statement, IReadOnlyList<Value> parameters, int mark, CancellationToken cancellationToken)
+    /// <summary>
+    /// One attempt; null when it needs a sequence commit (its writes are undone, the commit left pending) or a row lock
+    /// or read refresh (its writes and reads are undone, <see cref="_lockPending"/> says what to wait for).
+    /// </summary>
+    private SqlCursor? TryAttempt(SqlStatement statement, IReadOnlyList<Value> parameters, AttemptMark mark, CancellationToken cancellationToken)
     {
         Sequences.BeginAttempt();
         var pending = false;
+        var txn = _txn!;
+        txn.LockWrites = txn.Locker is not null && !statement.UsesSequences;
         try
         {
             var cursor = RunQuery(statement, parameters, cancellationToken);
@@ -384,11 +405,20 @@ public sealed partial class SqlSession : IDisposable
         catch (SequencePendingException)
         {
             pending = true;
-            _txn!.RollbackTo(mark);
+            txn.RollbackTo(mark.Undo);
+            return null;
+        }
+        catch (LockPendingException e)
+        {
+            pending = true;
+            txn.RollbackTo(mark.Undo);
+            txn.DropReadsAfter(mark.Reads);
+            _lockPending = e;
             return null;
         }
         finally
         {
+            txn.LockWrites = false;
             Sequences.EndAttempt(statementDone: !pending);
         }
     }
@@ -459,6 +489,12 @@ public sealed partial class SqlSession : IDisposable
         {
             statement.InUse = false;
             timeout?.Dispose();
+            if (e is LockPendingException)
+            {
+                // Closing ends the attempt's scans now, before its reads are dropped and the snapshot may move.
+                plan.Close(ctx);
+            }
+
             ReturnCursor(cursor);
             if (e is OperationCanceledException && timeout is not null && token.IsCancellationRequested)
             {
@@ -630,7 +666,11 @@ public sealed partial class SqlSession : IDisposable
         _savepoints.Clear();
     }
 
-    public void Dispose() => EndTransaction();
+    public void Dispose()
+    {
+        _locker?.Close();
+        EndTransaction();
+    }
 
     /// <summary>A snapshot owned by someone else: disposing the transaction must not release it twice.</summary>
     private sealed class BorrowedSnapshot(Kdb.Storage.IKvSnapshot inner) : Kdb.Storage.IKvSnapshot

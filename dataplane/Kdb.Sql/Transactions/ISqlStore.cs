@@ -28,7 +28,7 @@ public interface ISqlStore
 /// durable, but other transactions may read it during the fsync. A writer that read it commits after it in the WAL,
 /// so no acknowledged commit can depend on a lost write; a read-only transaction may have seen one that a crash loses.
 /// </summary>
-public sealed class LocalSqlStore : ISqlStore, IVersionSource
+public sealed class LocalSqlStore : ISqlStore, IVersionSource, ISqlLockingStore
 {
     private readonly IKvEngine _engine;
     private readonly IKvGroupCommit? _groupCommit;
@@ -180,6 +180,9 @@ public sealed class LocalSqlStore : ISqlStore, IVersionSource
             round.Clear();
         }
     }
+
+    /// <summary>The newest version the engine has applied for <paramref name="key"/>.</summary>
+    public ulong NewestAppliedVersion(ReadOnlySpan<byte> key) => _engine.NewestVersion(key);
 
     ulong IVersionSource.NewestVersion(ReadOnlySpan<byte> key) => _engine.NewestVersion(key);
 

@@ -23,7 +23,8 @@ internal sealed class ByteArrayComparer : IComparer<byte[]>, IEqualityComparer<b
 /// <summary>
 /// One optimistic transaction: reads at a snapshot (recording what it read), buffers its writes, and at
 /// commit hands the commit record to the store. Reads see the transaction's own writes. Savepoints undo
-/// part of the write buffer; reads stay in the read set (conservative, never wrong).
+/// part of the write buffer; reads stay in the read set (conservative, never wrong). With a <see cref="Locker"/>,
+/// writes of a statement attempt lock their keys and may move the snapshot forward (<see cref="AdvanceSnapshot"/>).
 /// </summary>
 internal sealed class SqlTransaction : IDisposable
 {
@@ -34,6 +35,10 @@ internal sealed class SqlTransaction : IDisposable
     private List<KeyRange>? _rangeReads;
     private long _writeBytes;
     private IKvSnapshot _snapshot;
+
+    // Snapshots left behind by a read refresh: a cursor opened earlier may still read them until the transaction ends.
+    private List<IKvSnapshot>? _retiredSnapshots;
+    private int _activeScans;
 
     // Point-read keys, back to back in one buffer that a pooled transaction keeps: recording a read allocates
     // nothing in steady state. Duplicates are removed when the commit record is built.
@@ -59,6 +64,18 @@ internal sealed class SqlTransaction : IDisposable
 
     public ulong Tenant { get; }
 
+    /// <summary>The session's row locks (null: the store runs purely optimistically).</summary>
+    internal KeyLocker? Locker { get; set; }
+
+    /// <summary>Set while a statement attempt that can wait and re-run executes: only its writes lock keys.</summary>
+    internal bool LockWrites { get; set; }
+
+    /// <summary>Scans in progress: they read the snapshot they started on, so the snapshot must not move under them.</summary>
+    internal int ActiveScans => _activeScans;
+
+    /// <summary>Where the read set stands (a statement attempt's reads are dropped when it is undone to wait).</summary>
+    internal ReadMark CurrentReadMark => new(_readKeyCount, _readKeyLength, _rangeReads?.Count ?? 0);
+
     public IKvSnapshot Snapshot => _snapshot;
 
     /// <summary>Changes whenever the transaction ends or is reused: statements of an earlier use can tell.</summary>
@@ -75,7 +92,11 @@ internal sealed class SqlTransaction : IDisposable
     public void Release()
     {
         Epoch++;
+        Locker?.ReleaseAll();
+        LockWrites = false;
+        _activeScans = 0;
         _snapshot.Dispose();
+        DisposeRetired();
         _writesStore = null;
         _rangeDeletesStore = null;
         _writeBytes = 0;
@@ -211,6 +232,11 @@ internal sealed class SqlTransaction : IDisposable
             throw new SqlException(SqlState.ProgramLimitExceeded, "transaction is too large", detail: $"Its writes exceed {MaxTransactionBytes >> 20} MB.", hint: "Split the work into several transactions.");
         }
 
+        if (LockWrites && Locker is { } locker)
+        {
+            locker.Lock(key, ReadVersion);
+        }
+
         _writesStore ??= new SortedDictionary<byte[], byte[]?>(ByteArrayComparer.Instance);
         var existed = _writesStore.TryGetValue(key, out var previous);
         Undo.Add(new UndoEntry(key, existed, previous, null));
@@ -277,6 +303,8 @@ internal sealed class SqlTransaction : IDisposable
     {
         byte[]? lastKey = null;
         var completed = false;
+        var epoch = Epoch;
+        _activeScans++;
         try
         {
             // Without own writes (every read-only statement) there is nothing to merge: the snapshot's rows stream
@@ -350,6 +378,12 @@ internal sealed class SqlTransaction : IDisposable
         }
         finally
         {
+            // A scan left open by an earlier use of this object must not count against the current transaction.
+            if (epoch == Epoch)
+            {
+                _activeScans--;
+            }
+
             if (completed || lastKey is null)
             {
                 RecordRangeRead(start, end);
@@ -413,6 +447,68 @@ internal sealed class SqlTransaction : IDisposable
         return next;
     }
 
+    /// <summary>Forgets the reads recorded after <paramref name="mark"/> (an undone statement attempt that runs again).</summary>
+    internal void DropReadsAfter(ReadMark mark)
+    {
+        _readKeyCount = Math.Min(_readKeyCount, mark.PointReads);
+        _readKeyLength = Math.Min(_readKeyLength, mark.PointReadBytes);
+        if (_rangeReads is { } ranges && ranges.Count > mark.RangeReads)
+        {
+            ranges.RemoveRange(mark.RangeReads, ranges.Count - mark.RangeReads);
+        }
+    }
+
+    /// <summary>The read set alone, plus <paramref name="extraKey"/>, at the read version: what a read refresh validates.</summary>
+    internal CommitRecord BuildReadRecord(byte[] extraKey)
+    {
+        var pointReads = DistinctPointReads();
+        pointReads.Add(extraKey);
+        IReadOnlyList<KeyRange> rangeReads = _rangeReads is { Count: > 0 } ? [.. _rangeReads] : [];
+        return new CommitRecord(Tenant, ReadVersion, pointReads, rangeReads, []);
+    }
+
+    /// <summary>
+    /// Moves the transaction to a newer snapshot after its reads were validated up to it (a read refresh): reads
+    /// made so far are as true at the new version as at the old. The old snapshot stays open for earlier cursors.
+    /// </summary>
+    internal void AdvanceSnapshot(IKvSnapshot snapshot)
+    {
+        (_retiredSnapshots ??= []).Add(_snapshot);
+        _snapshot = snapshot;
+    }
+
+    private void DisposeRetired()
+    {
+        if (_retiredSnapshots is { Count: > 0 } retired)
+        {
+            foreach (var snapshot in retired)
+            {
+                snapshot.Dispose();
+            }
+
+            retired.Clear();
+        }
+    }
+
+    private List<ReadOnlyMemory<byte>> DistinctPointReads()
+    {
+        // The result owns copies: this object's buffers are reused by the session's next transaction.
+        var pointReads = new List<ReadOnlyMemory<byte>>(_readKeyCount + 1);
+        var seen = new HashSet<byte[]>(ByteArrayComparer.Instance);
+        var offset = 0;
+        for (var i = 0; i < _readKeyCount; i++)
+        {
+            var key = _readKeyBytes.AsSpan(offset, _readKeyEnds[i] - offset).ToArray();
+            offset = _readKeyEnds[i];
+            if (seen.Add(key))
+            {
+                pointReads.Add(key);
+            }
+        }
+
+        return pointReads;
+    }
+
     /// <summary>The commit record of this transaction (range deletes first: later puts in the range must survive).</summary>
     public CommitRecord BuildCommitRecord()
     {
@@ -427,25 +523,20 @@ internal sealed class SqlTransaction : IDisposable
             writes.Add(pair.Value is null ? TxWrite.Delete(pair.Key) : TxWrite.Put(pair.Key, pair.Value));
         }
 
-        // The record owns copies: this object's buffers are reused by the session's next transaction.
-        var pointReads = new List<ReadOnlyMemory<byte>>(_readKeyCount);
-        var seen = new HashSet<byte[]>(ByteArrayComparer.Instance);
-        var offset = 0;
-        for (var i = 0; i < _readKeyCount; i++)
-        {
-            var key = _readKeyBytes.AsSpan(offset, _readKeyEnds[i] - offset).ToArray();
-            offset = _readKeyEnds[i];
-            if (seen.Add(key))
-            {
-                pointReads.Add(key);
-            }
-        }
-
+        var pointReads = DistinctPointReads();
         IReadOnlyList<KeyRange> rangeReads = _rangeReads is { Count: > 0 } ? [.. _rangeReads] : [];
         return new CommitRecord(Tenant, ReadVersion, pointReads, rangeReads, writes);
     }
 
-    public void Dispose() => _snapshot.Dispose();
+    public void Dispose()
+    {
+        Locker?.ReleaseAll();
+        _snapshot.Dispose();
+        DisposeRetired();
+    }
 
     private readonly record struct UndoEntry(byte[] Key, bool Existed, byte[]? Previous, List<KeyValuePair<byte[], byte[]?>>? RangeRemoved);
 }
+
+/// <summary>A position in a transaction's read set.</summary>
+internal readonly record struct ReadMark(int PointReads, int PointReadBytes, int RangeReads);

@@ -128,7 +128,7 @@ public sealed class BankTransferTests(ITestOutputHelper output) : IDisposable
             await session.ExecuteAsync("COMMIT");
             return Outcome.Committed;
         }
-        catch (SqlException e) when (e.SqlState == "40001")
+        catch (SqlException e) when (e.SqlState is "40001" or "40P01")
         {
             if (session.Status != SqlTransactionStatus.Idle)
             {

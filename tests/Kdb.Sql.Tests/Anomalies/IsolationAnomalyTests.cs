@@ -123,9 +123,38 @@ public sealed class IsolationAnomalyTests : IDisposable
         await b.RunAsync("BEGIN");
         await a.RunAsync("UPDATE totals SET total = (SELECT sum(total) FROM orders WHERE customer = 1) WHERE customer = 1");
         await b.RunAsync("DELETE FROM orders WHERE id = 2");
-        await b.RunAsync("UPDATE totals SET total = total - 20 WHERE customer = 1");
         await b.RunAsync("COMMIT");
         Assert.Equal("40001", await FailsSomewhereAsync(a, "COMMIT"));
+        Assert.Equal("30", await setup.ScalarAsync("SELECT total FROM totals WHERE customer = 1"));
+        Assert.Equal("10", await setup.ScalarAsync("SELECT sum(total) FROM orders WHERE customer = 1"));
+    }
+
+    [Fact]
+    public async Task Phantom_WriterOfTheSameRowWaits_ThenBothCommitInASerialOrder()
+    {
+        var setup = _db.Session();
+        await setup.RunAsync("CREATE TABLE orders (id int PRIMARY KEY, customer int NOT NULL, total int NOT NULL)");
+        await setup.RunAsync("CREATE TABLE totals (customer int PRIMARY KEY, total bigint NOT NULL)");
+        await setup.RunAsync("INSERT INTO orders VALUES (1, 1, 10), (2, 1, 20), (3, 2, 5)");
+        await setup.RunAsync("INSERT INTO totals VALUES (1, 30), (2, 5)");
+        var a = _db.Session();
+        var b = _db.Session();
+        await a.RunAsync("BEGIN");
+        await b.RunAsync("BEGIN");
+        await a.RunAsync("UPDATE totals SET total = (SELECT sum(total) FROM orders WHERE customer = 1) WHERE customer = 1");
+        await b.RunAsync("DELETE FROM orders WHERE id = 2");
+
+        // b's update waits for a's row lock, then runs after a's commit (its delete's reads are still true there).
+        var waiting = b.RunAsync("UPDATE totals SET total = total - 20 WHERE customer = 1");
+        for (var i = 0; _db.Database.LockWaiterCount == 0; i++)
+        {
+            Assert.True(i < 20_000 && !waiting.IsCompleted, "b's update did not wait for a's row lock");
+            await Task.Delay(1);
+        }
+
+        await a.RunAsync("COMMIT");
+        Assert.Equal("UPDATE 1", await waiting);
+        await b.RunAsync("COMMIT");
         Assert.Equal("10", await setup.ScalarAsync("SELECT total FROM totals WHERE customer = 1"));
         Assert.Equal("10", await setup.ScalarAsync("SELECT sum(total) FROM orders WHERE customer = 1"));
     }
