@@ -30,7 +30,7 @@ public sealed class ProvisioningOptions
     /// <summary>Databases a group takes before placement forms a new one.</summary>
     public int MaxDatabasesPerGroup { get; set; } = 500;
 
-    /// <summary>Plaintext bytes per encrypted backup chunk.</summary>
+    /// <summary>Bytes of each stored (sealed) backup chunk, the last one less: its plaintext is 28 bytes shorter (nonce and tag).</summary>
     public int BackupChunkBytes { get; set; } = 4 << 20;
 
     /// <summary>How often placement checks that a group with room exists, forming one ahead of demand; zero turns it off.</summary>
