@@ -4,25 +4,33 @@ using System.Collections.Concurrent;
 using System.Diagnostics;
 using System.Net.Sockets;
 using System.Text;
-using Google.Protobuf;
 using Kdb.Raft.Transport.Wire;
 
 namespace Kdb.Raft.Transport;
 
 /// <summary>The outgoing half of one peer pair when the host flushes (<see cref="RaftTransportOptions.CallerFlushes"/>): the
-/// same long-lived HTTP/2 request stream with gRPC framing that <see cref="PeerSender"/> opens through HttpClient, but spoken
-/// over a socket of its own, so that <see cref="Flush"/> encodes everything queued in the round into one buffer and hands it
-/// to the kernel on the caller's thread: no channel, no writer task, no thread hop per frame. A send that would block (a slow
-/// or paused peer) never blocks the caller: the rest goes out on a background send, and what is queued meanwhile waits for
-/// the next flush. HTTP/2 flow control is honoured (data beyond the peer's window waits for its WINDOW_UPDATE).</summary>
+/// long-lived HTTP/2 requests with gRPC framing that <see cref="PeerSender"/> opens through HttpClient, but spoken over a
+/// socket of its own, so that <see cref="Flush"/> encodes what is queued and hands it to the kernel on the caller's thread:
+/// no channel, no writer task, no thread hop per frame. A send that would block (a slow or paused peer) never blocks the
+/// caller: the rest goes out on a background send, and what is queued meanwhile waits for it. HTTP/2 flow control is
+/// honoured (data beyond the peer's window waits for its WINDOW_UPDATE).
+/// Two request streams share the connection: appends and snapshots (bulk, in order) on one, everything else (heartbeats,
+/// votes, responses, reads) on the other, cut into frames first: a heartbeat queued behind a follower's backlog of 4 MiB
+/// appends arrived late enough for the follower to pre-vote. Raft allows the reordering between the two (a heartbeat's
+/// commit never passes the follower's acknowledged match). Large entry data goes to the kernel from its own memory.</summary>
 internal sealed class DirectPeerSender : IPeerSender
 {
     private const int MaxMessagesPerFrame = 512;
     private const int FrameHeader = 9;
     private const byte Data = 0x0, Headers = 0x1, RstStream = 0x3, Settings = 0x4, Ping = 0x6, GoAway = 0x7, WindowUpdate = 0x8;
     private const byte EndStream = 0x1, EndHeaders = 0x4, Ack = 0x1;
-    // Encoded bytes waiting for the peer's window beyond this are dropped with their messages (Raft resends).
+    private const uint BulkStream = 1, ControlStream = 3;
+    // Encoded bytes waiting for the peer's window beyond this (per stream) are dropped with their messages (Raft resends).
     private const int MaxPendingBytes = 64 << 20;
+    // Bulk bytes are cut into frames only while less than this waits for the kernel, so control frames queue behind little.
+    private const int BulkAhead = 1 << 20;
+    private const int ArenaBytes = 4 << 10;
+    private const int MaxSegments = 512;
     private static readonly byte[] Preface = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"u8.ToArray();
 
     private readonly Http2RaftTransport _owner;
@@ -32,22 +40,23 @@ internal sealed class DirectPeerSender : IPeerSender
     private readonly CancellationToken _stop;
     private readonly ConcurrentQueue<Message> _queue = new();
     private readonly Lock _lock = new();
-    private readonly RaftBatch _batch = new();
-    // gRPC-framed bytes not yet cut into DATA frames (waiting for flow-control window): [_pendingStart, _pendingEnd) of
-    // _pendingBuffer. What was sent is dropped from the front before the buffer grows: a writer reset only once empty kept
-    // doubling (copying every byte already sent) while a follower's window never drained during a stream of 4 MiB appends.
-    private byte[] _pendingBuffer = [];
-    private int _pendingStart;
-    private int _pendingEnd;
-    // Frames ready for the socket.
-    private readonly ArrayBufferWriter<byte> _out = new();
+    private readonly Lane _bulk = new(BulkStream);
+    private readonly Lane _control = new(ControlStream);
+    // Frames ready for the socket, in order; a background send owns another list while it runs.
+    private List<Piece> _out = [];
+    private List<Piece> _spare = [];
+    private readonly List<ArraySegment<byte>> _segments = [];
+    // Bytes cut into frames and not yet in the kernel (both lists).
+    private long _unsent;
+    // Frame headers and small control payloads are written here (pooled, released through the out list once sent).
+    private byte[] _arena = [];
+    private int _arenaUsed;
     private int _queued;
     private Socket? _socket;
     private bool _connecting;
     private bool _sending;
     private bool _closed;
     private long _connectionWindow;
-    private long _streamWindow;
     private long _peerInitialWindow;
     private int _maxFrame;
     private long _retryAt;
@@ -58,6 +67,26 @@ internal sealed class DirectPeerSender : IPeerSender
     private static readonly long PingTimeout = 5 * Stopwatch.Frequency;
     private long _lastPing;
     private long _pingOutstandingSince;
+
+    /// <summary>One request stream: gRPC-framed bytes not yet cut into DATA frames, and the stream's window.</summary>
+    private sealed class Lane(uint streamId)
+    {
+        public readonly uint StreamId = streamId;
+        public readonly Queue<Piece> Pending = new();
+        public readonly RaftBatch Batch = new();
+        // Bytes of the first pending piece already cut into frames.
+        public int HeadUsed;
+        public long PendingBytes;
+        public long Window;
+
+        public void Clear()
+        {
+            Pending.Clear();
+            Batch.Messages.Clear();
+            HeadUsed = 0;
+            PendingBytes = 0;
+        }
+    }
 
     public DirectPeerSender(Http2RaftTransport owner, ulong nodeId, Uri address, int capacity, CancellationToken stop)
     {
@@ -128,113 +157,220 @@ internal sealed class DirectPeerSender : IPeerSender
         }
     }
 
-    // Moves every queued message into the pending buffer as gRPC messages of up to MaxMessagesPerFrame raft messages each.
+    // Moves every queued message into its stream's pending pieces: small ones batched as gRPC messages of up to
+    // MaxMessagesPerFrame raft messages, one carrying large entry data alone with that data referenced in place.
     private void EncodeQueued()
     {
-        while (!_queue.IsEmpty)
+        while (_queue.TryDequeue(out var m))
         {
-            _batch.Messages.Clear();
-            while (_batch.Messages.Count < MaxMessagesPerFrame && _queue.TryDequeue(out var m))
+            Interlocked.Decrement(ref _queued);
+            var lane = m.Type is MessageType.Append or MessageType.Snapshot ? _bulk : _control;
+            if (lane.PendingBytes > MaxPendingBytes)
             {
-                Interlocked.Decrement(ref _queued);
-                _batch.Messages.Add(MessageCodec.ToWire(m));
-            }
-            if (_batch.Messages.Count == 0)
-            {
-                break;
-            }
-            if (_pendingEnd - _pendingStart > MaxPendingBytes)
-            {
-                Interlocked.Add(ref _owner._dropped, _batch.Messages.Count);
+                Interlocked.Increment(ref _owner._dropped);
                 continue;
             }
-            var size = _batch.CalculateSize();
-            var span = PendingSpan(GrpcFraming.HeaderBytes + size);
-            GrpcFraming.WriteHeader(span, size);
-            _batch.WriteTo(span[GrpcFraming.HeaderBytes..]);
-            _pendingEnd += GrpcFraming.HeaderBytes + size;
-        }
-        _batch.Messages.Clear();
-    }
-
-    // Room for size more pending bytes: the unsent ones move to the front first, and the buffer grows only if that is not enough.
-    private Span<byte> PendingSpan(int size)
-    {
-        if (_pendingBuffer.Length - _pendingEnd < size)
-        {
-            var unsent = _pendingEnd - _pendingStart;
-            var target = _pendingBuffer;
-            if (_pendingBuffer.Length - unsent < size)
+            if (WireEncoding.WantsSplice(m))
             {
-                target = new byte[Math.Max(unsent + size, _pendingBuffer.Length * 2)];
+                EncodeBatch(lane);
+                lane.PendingBytes += WireEncoding.EncodeSpliced(m, lane.Pending);
+                continue;
             }
-            _pendingBuffer.AsSpan(_pendingStart, unsent).CopyTo(target);
-            _pendingBuffer = target;
-            _pendingStart = 0;
-            _pendingEnd = unsent;
+            lane.Batch.Messages.Add(MessageCodec.ToWire(m));
+            if (lane.Batch.Messages.Count >= MaxMessagesPerFrame)
+            {
+                EncodeBatch(lane);
+            }
         }
-        return _pendingBuffer.AsSpan(_pendingEnd, size);
+        EncodeBatch(_control);
+        EncodeBatch(_bulk);
     }
 
-    // Cuts pending bytes into DATA frames as far as the windows allow and writes them, unless a background send owns the socket.
+    private static void EncodeBatch(Lane lane)
+    {
+        if (lane.Batch.Messages.Count > 0)
+        {
+            lane.PendingBytes += WireEncoding.EncodeBatch(lane.Batch, lane.Pending);
+            lane.Batch.Messages.Clear();
+        }
+    }
+
+    // Cuts pending bytes into DATA frames as far as the windows allow (control first) and writes them, until a background
+    // send owns the socket.
     private void PumpLocked()
     {
-        var available = _pendingEnd - _pendingStart;
-        while (available > 0 && _connectionWindow > 0 && _streamWindow > 0)
+        while (_socket is not null)
         {
-            var n = (int)Math.Min(Math.Min(available, _maxFrame), Math.Min(_connectionWindow, _streamWindow));
-            WriteFrameHeader(_out.GetSpan(FrameHeader), n, Data, 0, 1);
-            _out.Advance(FrameHeader);
-            _out.Write(_pendingBuffer.AsSpan(_pendingStart, n));
-            _pendingStart += n;
-            available -= n;
-            _connectionWindow -= n;
-            _streamWindow -= n;
-        }
-        if (available == 0 && _pendingStart > 0)
-        {
-            _pendingStart = _pendingEnd = 0;
-        }
-        if (_sending || _out.WrittenCount == 0 || _socket is null)
-        {
-            return;
-        }
-        int sent;
-        try
-        {
-            sent = _socket.Send(_out.WrittenSpan, SocketFlags.None, out var error);
-            if (error is not (SocketError.Success or SocketError.WouldBlock))
+            CutLocked(_control, long.MaxValue);
+            CutLocked(_bulk, BulkAhead);
+            if (_sending || _out.Count == 0)
             {
-                throw new SocketException((int)error);
+                return;
+            }
+            SendLocked();
+            if (_sending || _bulk.PendingBytes == 0 || _bulk.Window <= 0 || _connectionWindow <= 0)
+            {
+                return;
             }
         }
-        catch (Exception e) when (e is SocketException or ObjectDisposedException)
+    }
+
+    private void CutLocked(Lane lane, long limit)
+    {
+        while (true)
         {
-            FailLocked();
+            // Pieces that only release an array pass at once (they hold no bytes).
+            while (lane.Pending.TryPeek(out var marker) && marker.Count == 0)
+            {
+                _out.Add(lane.Pending.Dequeue());
+            }
+            if (lane.PendingBytes == 0 || lane.Window <= 0 || _connectionWindow <= 0 || _unsent >= limit)
+            {
+                return;
+            }
+            var n = (int)Math.Min(Math.Min(lane.PendingBytes, _maxFrame), Math.Min(_connectionWindow, lane.Window));
+            var header = ArenaLocked(FrameHeader);
+            WriteFrameHeader(_arena.AsSpan(header.Offset, FrameHeader), n, Data, 0, lane.StreamId);
+            _out.Add(header);
+            var left = n;
+            while (left > 0)
+            {
+                var p = lane.Pending.Peek();
+                var rest = p.Count - lane.HeadUsed;
+                if (rest <= left)
+                {
+                    lane.Pending.Dequeue();
+                    _out.Add(p with { Offset = p.Offset + lane.HeadUsed, Count = rest });
+                    lane.HeadUsed = 0;
+                    left -= rest;
+                }
+                else
+                {
+                    _out.Add(new Piece(p.Array, p.Offset + lane.HeadUsed, left, null));
+                    lane.HeadUsed += left;
+                    left = 0;
+                }
+            }
+            lane.PendingBytes -= n;
+            lane.Window -= n;
+            _connectionWindow -= n;
+            _unsent += FrameHeader + n;
+        }
+    }
+
+    // Room in the arena for a small write; a full arena is released through the out list behind what was cut from it.
+    private Piece ArenaLocked(int size)
+    {
+        if (_arena.Length - _arenaUsed < size)
+        {
+            if (_arena.Length > 0)
+            {
+                _out.Add(new Piece(_arena, 0, 0, _arena));
+            }
+            _arena = ArrayPool<byte>.Shared.Rent(Math.Max(ArenaBytes, size));
+            _arenaUsed = 0;
+        }
+        var piece = new Piece(_arena, _arenaUsed, size, null);
+        _arenaUsed += size;
+        return piece;
+    }
+
+    // Hands the out list to the kernel without blocking; what does not fit goes on in the background.
+    private void SendLocked()
+    {
+        if (_sending || _socket is null || _out.Count == 0)
+        {
             return;
         }
-        if (sent == _out.WrittenCount)
+        Segments(_out, _segments);
+        var sent = 0;
+        if (_segments.Count > 0)
         {
-            _out.ResetWrittenCount();
+            try
+            {
+                sent = _socket.Send(_segments, SocketFlags.None, out var error);
+                if (error is not (SocketError.Success or SocketError.WouldBlock))
+                {
+                    throw new SocketException((int)error);
+                }
+            }
+            catch (Exception e) when (e is SocketException or ObjectDisposedException)
+            {
+                FailLocked();
+                return;
+            }
+        }
+        _unsent -= sent;
+        Consume(_out, sent);
+        if (_out.Count == 0)
+        {
             return;
         }
         // The kernel's buffer is full: the rest goes out in the background, never blocking the caller.
-        var rest = _out.WrittenSpan[sent..].ToArray();
-        _out.ResetWrittenCount();
+        var rest = _out;
+        _out = _spare;
+        _spare = [];
         _sending = true;
         _ = SendInBackgroundAsync(_socket, rest);
     }
 
-    private async Task SendInBackgroundAsync(Socket socket, byte[] bytes)
+    // The first pieces as one gather write, at most MaxSegments of them (sendmsg refuses more than IOV_MAX, 1024 on Linux).
+    private static void Segments(List<Piece> pieces, List<ArraySegment<byte>> into)
     {
+        into.Clear();
+        foreach (var p in pieces)
+        {
+            if (p.Count > 0)
+            {
+                if (into.Count == MaxSegments)
+                {
+                    return;
+                }
+                into.Add(new ArraySegment<byte>(p.Array, p.Offset, p.Count));
+            }
+        }
+    }
+
+    // Drops the first sent bytes of pieces, returning pooled arrays whose last piece is through.
+    private static void Consume(List<Piece> pieces, long sent)
+    {
+        var i = 0;
+        for (; i < pieces.Count; i++)
+        {
+            var p = pieces[i];
+            if (p.Count > sent)
+            {
+                pieces[i] = p with { Offset = p.Offset + (int)sent, Count = p.Count - (int)sent };
+                break;
+            }
+            sent -= p.Count;
+            if (p.Release is { } pooled)
+            {
+                ArrayPool<byte>.Shared.Return(pooled);
+            }
+        }
+        pieces.RemoveRange(0, i);
+    }
+
+    private async Task SendInBackgroundAsync(Socket socket, List<Piece> pieces)
+    {
+        var segments = new List<ArraySegment<byte>>();
         try
         {
             while (true)
             {
-                var offset = 0;
-                while (offset < bytes.Length)
+                Segments(pieces, segments);
+                long total = 0;
+                foreach (var s in segments)
                 {
-                    offset += await socket.SendAsync(bytes.AsMemory(offset), SocketFlags.None, _stop);
+                    total += s.Count;
+                }
+                long done = 0;
+                while (done < total)
+                {
+                    var n = await socket.SendAsync(segments, SocketFlags.None);
+                    done += n;
+                    Skip(segments, n);
                 }
                 lock (_lock)
                 {
@@ -242,13 +378,20 @@ internal sealed class DirectPeerSender : IPeerSender
                     {
                         return;
                     }
-                    if (_out.WrittenCount == 0)
+                    _unsent -= total;
+                    Consume(pieces, total);
+                    // What the windows allow of the backlog now, behind what the caller queued meanwhile.
+                    CutLocked(_control, long.MaxValue);
+                    CutLocked(_bulk, BulkAhead);
+                    if (pieces.Count == 0 && _out.Count == 0)
                     {
+                        _spare = pieces;
                         _sending = false;
                         return;
                     }
-                    bytes = _out.WrittenSpan.ToArray();
-                    _out.ResetWrittenCount();
+                    // What this send left (past MaxSegments) goes first, then what was cut meanwhile.
+                    pieces.AddRange(_out);
+                    _out.Clear();
                 }
             }
         }
@@ -261,6 +404,22 @@ internal sealed class DirectPeerSender : IPeerSender
                     FailLocked();
                 }
             }
+        }
+    }
+
+    // Drops the first n bytes of a segment list (a partial send).
+    private static void Skip(List<ArraySegment<byte>> segments, int n)
+    {
+        var i = 0;
+        while (i < segments.Count && n >= segments[i].Count)
+        {
+            n -= segments[i].Count;
+            i++;
+        }
+        segments.RemoveRange(0, i);
+        if (n > 0)
+        {
+            segments[0] = segments[0][n..];
         }
     }
 
@@ -285,9 +444,12 @@ internal sealed class DirectPeerSender : IPeerSender
             BinaryPrimitives.WriteUInt32BigEndian(settings[(FrameHeader + 2)..], 0);
             preface.Advance(FrameHeader + 6);
             var block = HeaderBlock(_address);
-            WriteFrameHeader(preface.GetSpan(FrameHeader), block.Length, Headers, EndHeaders, 1);
-            preface.Advance(FrameHeader);
-            preface.Write(block);
+            foreach (var stream in (ReadOnlySpan<uint>)[BulkStream, ControlStream])
+            {
+                WriteFrameHeader(preface.GetSpan(FrameHeader), block.Length, Headers, EndHeaders, stream);
+                preface.Advance(FrameHeader);
+                preface.Write(block);
+            }
             var bytes = preface.WrittenMemory;
             while (bytes.Length > 0)
             {
@@ -303,10 +465,8 @@ internal sealed class DirectPeerSender : IPeerSender
                 }
                 _socket = socket;
                 // RFC 9113 6.9.2 and 6.5.2: both windows start at 65,535 and frames at 16 KiB until the peer's SETTINGS say otherwise.
-                _connectionWindow = _streamWindow = _peerInitialWindow = 65_535;
+                _connectionWindow = _bulk.Window = _control.Window = _peerInitialWindow = 65_535;
                 _maxFrame = 16_384;
-                _pendingStart = _pendingEnd = 0;
-                _out.ResetWrittenCount();
                 _sending = false;
                 _backoffMs = 50;
                 _lastPing = Stopwatch.GetTimestamp();
@@ -393,7 +553,8 @@ internal sealed class DirectPeerSender : IPeerSender
                         var value = BinaryPrimitives.ReadUInt32BigEndian(payload[(i + 2)..]);
                         if (id == 0x4)
                         {
-                            _streamWindow += value - _peerInitialWindow;
+                            _bulk.Window += value - _peerInitialWindow;
+                            _control.Window += value - _peerInitialWindow;
                             _peerInitialWindow = value;
                         }
                         else if (id == 0x5)
@@ -424,9 +585,13 @@ internal sealed class DirectPeerSender : IPeerSender
                     {
                         _connectionWindow += increment;
                     }
-                    else
+                    else if (stream == BulkStream)
                     {
-                        _streamWindow += increment;
+                        _bulk.Window += increment;
+                    }
+                    else if (stream == ControlStream)
+                    {
+                        _control.Window += increment;
                     }
                     if (_socket == socket)
                     {
@@ -448,9 +613,12 @@ internal sealed class DirectPeerSender : IPeerSender
         {
             return;
         }
-        WriteFrameHeader(_out.GetSpan(FrameHeader), payload.Length, type, flags, 0);
-        _out.Advance(FrameHeader);
-        _out.Write(payload);
+        var frame = ArenaLocked(FrameHeader + payload.Length);
+        var span = _arena.AsSpan(frame.Offset, frame.Count);
+        WriteFrameHeader(span, payload.Length, type, flags, 0);
+        payload.CopyTo(span[FrameHeader..]);
+        _out.Add(frame);
+        _unsent += frame.Count;
         PumpLocked();
     }
 
@@ -476,8 +644,14 @@ internal sealed class DirectPeerSender : IPeerSender
         _socket?.Dispose();
         _socket = null;
         _sending = false;
-        _pendingStart = _pendingEnd = 0;
-        _out.ResetWrittenCount();
+        // Nothing is returned to the pool here: a background send may still hold these arrays.
+        _bulk.Clear();
+        _control.Clear();
+        _out = [];
+        _spare = [];
+        _unsent = 0;
+        _arena = [];
+        _arenaUsed = 0;
     }
 
     private static void WriteFrameHeader(Span<byte> dest, int length, byte type, byte flags, uint stream)

@@ -6,8 +6,9 @@ namespace Kdb.Raft.Transport;
 /// <summary>Maps core messages to and from their protobuf form. Decoding validates what protobuf cannot (enum ranges, sizes).</summary>
 internal static class MessageCodec
 {
-    /// <summary>Entry data and snapshot chunks are wrapped, not copied: the core never mutates them once proposed.</summary>
-    public static RaftMessage ToWire(Message m)
+    /// <summary>Entry data and snapshot chunks are wrapped, not copied: the core never mutates them once proposed.
+    /// <paramref name="withEntries"/> false: the entries are left for the caller to encode (<see cref="WireEncoding"/>).</summary>
+    public static RaftMessage ToWire(Message m, bool withEntries = true)
     {
         var w = new RaftMessage
         {
@@ -26,7 +27,7 @@ internal static class MessageCodec
             SnapshotDone = m.SnapshotDone,
             Quiesce = m.Quiesce,
         };
-        foreach (var e in m.Entries)
+        foreach (var e in withEntries ? m.Entries : [])
         {
             w.Entries.Add(new WireEntry { Term = e.Term, Index = e.Index, Type = (uint)e.Type, Data = UnsafeByteOperations.UnsafeWrap(e.Data) });
         }

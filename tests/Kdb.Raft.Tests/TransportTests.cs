@@ -135,8 +135,9 @@ public sealed class TransportTests(Xunit.Abstractions.ITestOutputHelper output)
             return received.Count >= 3001 ? received : null;
         }, TimeSpan.FromSeconds(60));
         var all = received.ToArray();
-        Assert.Equal(big, all[0].Entries[0].Data.ToArray());
-        Assert.Equal(Enumerable.Range(10, 3000).Select(i => (ulong)i), all.Skip(1).Select(m => m.GroupId));
+        // Heartbeats travel on their own stream and may pass the append; each stream keeps its order.
+        Assert.Equal(big, Assert.Single(all, m => m.Type == MessageType.Append).Entries[0].Data.ToArray());
+        Assert.Equal(Enumerable.Range(10, 3000).Select(i => (ulong)i), all.Where(m => m.Type == MessageType.Heartbeat).Select(m => m.GroupId));
         Assert.Equal(0, a.MessagesDropped);
 
         // The peer goes away and comes back on the same port: later messages arrive on a new stream.
@@ -150,6 +151,94 @@ public sealed class TransportTests(Xunit.Abstractions.ITestOutputHelper output)
             return again.IsEmpty ? null : again;
         }, TimeSpan.FromSeconds(60));
         Assert.All(again, m => Assert.Equal(2UL, m.Term));
+    }
+
+    /// <summary>A follower behind by many large appends: the appends arrive whole and in order, entries larger than the
+    /// frame size and the 64 KiB initial window included, and a heartbeat flushed after all of them arrives before the
+    /// last (it is cut into frames ahead of the backlog, on its own stream), so the follower keeps hearing its leader.</summary>
+    [Fact]
+    public async Task CallerFlushes_BacklogOfLargeAppends_AppendsInOrderAndHeartbeatPassesThem()
+    {
+        var received = new ConcurrentQueue<Message>();
+        await using var b = await RaftTransport.StartAsync(new RaftTransportOptions { OnMessage = received.Enqueue, CallerFlushes = true });
+        await using var a = await RaftTransport.StartAsync(new RaftTransportOptions
+        {
+            OnMessage = _ => { },
+            Peers = new Dictionary<ulong, Uri> { [2] = new($"http://127.0.0.1:{b.Port}") },
+            CallerFlushes = true,
+        });
+        var rng = new Random(11);
+        var payloads = new List<byte[]>();
+        for (var i = 0; i < 8; i++)
+        {
+            // 4 MiB and more, with a small entry beside the large one (copied inline) and one slice of a larger array.
+            var data = new byte[(4 << 20) + (i * 4099)];
+            rng.NextBytes(data);
+            payloads.Add(data);
+            var small = new byte[100 + i];
+            rng.NextBytes(small);
+            var sliced = new ReadOnlyMemory<byte>(data, 7, 64 << 10);
+            a.Send(new Message
+            {
+                Type = MessageType.Append, GroupId = 1, From = 1, To = 2, Term = 3, Index = (ulong)i * 3, LogTerm = 3, Commit = (ulong)i,
+                Entries = [new Entry(3, ((ulong)i * 3) + 1, EntryType.Normal, data), new Entry(3, ((ulong)i * 3) + 2, EntryType.Normal, small),
+                    new Entry(3, ((ulong)i * 3) + 3, EntryType.ConfChange, sliced)],
+            });
+            // An append without entries (a commit update) keeps its place among the large ones.
+            a.Send(new Message { Type = MessageType.Append, GroupId = 1, From = 1, To = 2, Term = 3, Index = ((ulong)i * 3) + 3, LogTerm = 3, Commit = 100 + (ulong)i });
+        }
+        a.Send(new Message { Type = MessageType.Heartbeat, GroupId = 1, From = 1, To = 2, Term = 3, Commit = 7, Context = 42 });
+        a.Flush();
+        await WaitForAsync(() =>
+        {
+            a.Flush();
+            return received.Count >= 17 ? received : null;
+        }, TimeSpan.FromSeconds(120));
+        var all = received.ToArray();
+        var appends = all.Where(m => m.Type == MessageType.Append).ToArray();
+        Assert.Equal(16, appends.Length);
+        for (var i = 0; i < 8; i++)
+        {
+            var full = appends[2 * i];
+            Assert.Equal((ulong)i * 3, full.Index);
+            Assert.Equal((ulong)i, full.Commit);
+            Assert.Equal(3, full.Entries.Length);
+            Assert.Equal(payloads[i], full.Entries[0].Data.ToArray());
+            Assert.Equal(100 + i, full.Entries[1].Data.Length);
+            Assert.Equal(EntryType.ConfChange, full.Entries[2].Type);
+            Assert.Equal(payloads[i].AsSpan(7, 64 << 10).ToArray(), full.Entries[2].Data.ToArray());
+            Assert.Equal(100 + (ulong)i, appends[(2 * i) + 1].Commit);
+            Assert.Empty(appends[(2 * i) + 1].Entries);
+        }
+        var heartbeat = Array.FindIndex(all, m => m.Type == MessageType.Heartbeat);
+        Assert.Equal(42UL, all[heartbeat].Context);
+        Assert.True(heartbeat < Array.FindIndex(all, m => m == appends[^2]), $"the heartbeat arrived at {heartbeat}, behind the whole backlog");
+        Assert.Equal(0, a.MessagesDropped);
+        Assert.Equal(0, b.MalformedFrames);
+    }
+
+    /// <summary>The spliced encoding (large entry data as pieces of their own) reads back as the same batch protobuf writes.</summary>
+    [Fact]
+    public void WireEncoding_Spliced_ParsesAsTheSameBatch()
+    {
+        var large = new byte[(64 << 10) + 3];
+        new Random(3).NextBytes(large);
+        var m = new Message
+        {
+            Type = MessageType.Append, GroupId = 9, From = 1, To = 2, Term = 4, LogTerm = 4, Index = 10, Commit = 9, Context = 5,
+            Entries = [new Entry(4, 11, EntryType.Normal, large), new Entry(4, 12, EntryType.Normal, ReadOnlyMemory<byte>.Empty),
+                new Entry(4, 13, EntryType.Normal, new byte[] { 1, 2, 3 }), new Entry(4, 14, EntryType.Normal, large.AsMemory(1))],
+        };
+        Assert.True(WireEncoding.WantsSplice(m));
+        var pieces = new Queue<Piece>();
+        var length = WireEncoding.EncodeSpliced(m, pieces);
+        Assert.True(pieces.Count >= 5, "the large entries are pieces of their own");
+        var bytes = pieces.SelectMany(p => p.Array.AsSpan(p.Offset, p.Count).ToArray()).ToArray();
+        Assert.Equal(length, bytes.Length);
+        Assert.Equal(length - 5, (int)BinaryPrimitives.ReadUInt32BigEndian(bytes.AsSpan(1)));
+        var expected = new RaftBatch { Messages = { MessageCodec.ToWire(m) } };
+        Assert.Equal(expected, RaftBatch.Parser.ParseFrom(bytes.AsSpan(5).ToArray()));
+        Assert.Equal(expected.CalculateSize(), length - 5);
     }
 
     private static byte[] Frame(byte[] payload, byte flag = 0)
