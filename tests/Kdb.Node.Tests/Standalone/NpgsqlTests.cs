@@ -227,7 +227,7 @@ public sealed class NpgsqlTests(StandaloneNodeFixture fixture)
     }
 
     [Fact]
-    public async Task Commit_ConcurrentWriteOfSameRow_SecondFailsWith40001()
+    public async Task ConcurrentWriteOfSameRow_SecondWaitsForTheFirst_ThenFailsWith40001()
     {
         var table = Unique("conflict");
         await using var a = await Node.OpenAsync("Pooling=false");
@@ -248,11 +248,17 @@ public sealed class NpgsqlTests(StandaloneNodeFixture fixture)
         }
 
         await ExecAsync(a, $"UPDATE {table} SET balance = 90 WHERE id = 1");
-        await ExecAsync(b, $"UPDATE {table} SET balance = 80 WHERE id = 1");
-        await ta.CommitAsync();
-        var ex = await Assert.ThrowsAsync<PostgresException>(() => tb.CommitAsync());
 
+        // b's write of the row a holds waits for a (a row lock, as in PostgreSQL) instead of failing later at COMMIT.
+        var blocked = ExecAsync(b, $"UPDATE {table} SET balance = 80 WHERE id = 1");
+        await Task.Delay(200);
+        Assert.False(blocked.IsCompleted);
+        await ta.CommitAsync();
+
+        // Once a commits, b's earlier read of the row is stale: its snapshot cannot move forward, so 40001 now.
+        var ex = await Assert.ThrowsAsync<PostgresException>(() => blocked);
         Assert.Equal(PostgresErrorCodes.SerializationFailure, ex.SqlState);
+        await tb.RollbackAsync();
         await using var check = new NpgsqlCommand($"SELECT balance FROM {table} WHERE id = 1", a);
         Assert.Equal(90, await check.ExecuteScalarAsync());
     }
