@@ -1,4 +1,3 @@
-using System.Collections.Concurrent;
 using System.Security.Cryptography;
 using Kdb.Cluster;
 using Kdb.Node.Auth;
@@ -16,9 +15,8 @@ namespace Kdb.Node.Cluster;
 /// </summary>
 public sealed class ClusterRuntime : IPgSessionFactory, IPgAuthenticator, IAsyncDisposable
 {
-    private readonly ConcurrentDictionary<(string Id, ulong Tenant), SqlDatabase> _databases = new();
+    private readonly SqlDatabaseCache _databases;
     private readonly ITokenValidator? _tokens;
-    private readonly int _maxCachedDatabases;
 
     private ClusterRuntime(ClusterHost host, IRaftTransport transport, ClusterCommitter committer, ITokenValidator? tokens, UsageMeter usage, byte[] serverSecret, int maxCachedDatabases)
     {
@@ -28,7 +26,7 @@ public sealed class ClusterRuntime : IPgSessionFactory, IPgAuthenticator, IAsync
         _tokens = tokens;
         Usage = usage;
         ServerSecret = serverSecret;
-        _maxCachedDatabases = maxCachedDatabases;
+        _databases = new SqlDatabaseCache(maxCachedDatabases);
     }
 
     public ClusterHost Host { get; }
@@ -64,16 +62,8 @@ public sealed class ClusterRuntime : IPgSessionFactory, IPgAuthenticator, IAsync
         {
             return null;
         }
-        var key = (databaseId, found.Record.TenantId);
-        if (!_databases.TryGetValue(key, out var db))
-        {
-            if (_databases.Count >= _maxCachedDatabases)
-            {
-                // Idle databases cost nothing but their keys: drop cached catalogs wholesale rather than track recency per query.
-                _databases.Clear();
-            }
-            db = _databases.GetOrAdd(key, k => new SqlDatabase(new RaftSqlStore(Committer, found.GroupId, databaseId, Usage), k.Tenant, databaseId));
-        }
+        var db = _databases.GetOrAdd(databaseId, found.Record.TenantId,
+            static (k, s) => new SqlDatabase(new RaftSqlStore(s.Runtime.Committer, s.GroupId, k.Id, s.Runtime.Usage), k.Tenant, k.Id), (Runtime: this, found.GroupId));
         return (db, found.Record, found.GroupId);
     }
 

@@ -18,6 +18,8 @@ public sealed class SqlDatabase
 {
     private static int _nextBackendPid = 1000;
 
+    private int _openSessions;
+
     /// <summary>Creates the database handle.</summary>
     /// <param name="store">Snapshots and the committer (in-process or Raft).</param>
     /// <param name="tenant">The tenant id: the high-order 8 bytes of every key.</param>
@@ -52,7 +54,16 @@ public sealed class SqlDatabase
     /// <summary>Transactions waiting for a row lock now (tests and diagnostics).</summary>
     public int LockWaiterCount => Locks?.Waiting ?? 0;
 
+    /// <summary>Sessions opened and not yet disposed: a host caching databases must not drop one that has any, or
+    /// sessions opened after the drop would queue on another lock table than the ones still running.</summary>
+    public int OpenSessionCount => Volatile.Read(ref _openSessions);
+
     /// <summary>Opens a session running as <paramref name="user"/> with the privileges of <paramref name="role"/>.</summary>
-    public SqlSession OpenSession(string user, SqlRoleKind role = SqlRoleKind.Owner) =>
-        new(this, new SessionState(user, Name, role) { BackendPid = Interlocked.Increment(ref _nextBackendPid) });
+    public SqlSession OpenSession(string user, SqlRoleKind role = SqlRoleKind.Owner)
+    {
+        Interlocked.Increment(ref _openSessions);
+        return new(this, new SessionState(user, Name, role) { BackendPid = Interlocked.Increment(ref _nextBackendPid) });
+    }
+
+    internal void SessionClosed() => Interlocked.Decrement(ref _openSessions);
 }

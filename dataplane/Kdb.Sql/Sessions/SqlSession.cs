@@ -83,6 +83,7 @@ public sealed partial class SqlSession : IDisposable
     private bool _failed;
     private bool _readOnlyTxn;
     private long _txnTimestamp;
+    private bool _disposed;
 
     internal SqlSession(SqlDatabase database, SessionState state)
     {
@@ -668,8 +669,14 @@ public sealed partial class SqlSession : IDisposable
 
     public void Dispose()
     {
+        if (_disposed)
+        {
+            return;
+        }
+        _disposed = true;
         _locker?.Close();
         EndTransaction();
+        Database.SessionClosed();
     }
 
     /// <summary>A snapshot owned by someone else: disposing the transaction must not release it twice.</summary>
