@@ -8,8 +8,9 @@ namespace Kdb.Proxy.Http;
 /// YARP's configuration from the route table, updated live: one cluster per shard group whose destinations are the
 /// group's replicas (by node id, at their HTTP endpoints), and one route for DESIGN's path form. The route points at a
 /// cluster with no destination: the front's pipeline step reassigns each request to its database's group cluster,
-/// since a route per database would not scale with the table. (The host form is rewritten onto the path form before
-/// routing.)
+/// since a route per database would not scale with the table. Clusters come from the route cache's group index, so a
+/// route change costs the groups, not the databases, and one that touches no group's replicas costs nothing. (The
+/// host form is rewritten onto the path form before routing.)
 /// </summary>
 internal sealed class RouteTableProxyConfig : IProxyConfigProvider, IDisposable
 {
@@ -19,10 +20,12 @@ internal sealed class RouteTableProxyConfig : IProxyConfigProvider, IDisposable
     private readonly IRouteCache _routes;
     private readonly Lock _gate = new();
     private Snapshot _current;
+    private long _builtFrom;
 
     public RouteTableProxyConfig(IRouteCache routes)
     {
         _routes = routes;
+        _builtFrom = routes.GroupsVersion;
         _current = Build(routes);
         routes.Changed += Refresh;
     }
@@ -39,6 +42,13 @@ internal sealed class RouteTableProxyConfig : IProxyConfigProvider, IDisposable
         Snapshot next;
         lock (_gate)
         {
+            long version = _routes.GroupsVersion;
+            if (version == _builtFrom)
+            {
+                return;
+            }
+
+            _builtFrom = version;
             next = Build(_routes);
             if (Same(_current.Clusters, next.Clusters))
             {
@@ -56,33 +66,16 @@ internal sealed class RouteTableProxyConfig : IProxyConfigProvider, IDisposable
 
     private static Snapshot Build(IRouteCache routes)
     {
-        var groups = new SortedDictionary<string, SortedDictionary<string, DestinationConfig>>(StringComparer.Ordinal);
-        foreach (DatabaseState database in routes.Databases)
-        {
-            RouteEntry entry = database.Entry;
-            if (entry.GroupId is not { } group || entry.Replicas is not { Count: > 0 } replicas)
-            {
-                continue;
-            }
-
-            if (!groups.TryGetValue(group, out SortedDictionary<string, DestinationConfig>? destinations))
-            {
-                destinations = new SortedDictionary<string, DestinationConfig>(StringComparer.Ordinal);
-                groups[group] = destinations;
-            }
-
-            foreach (RouteReplica replica in replicas)
-            {
-                if (replica.HttpEndpoint is { Length: > 0 } address)
-                {
-                    destinations[replica.NodeId] = new DestinationConfig { Address = address };
-                }
-            }
-        }
-
+        SortedDictionary<string, SortedDictionary<string, string>> groups = routes.GroupDestinations();
         var clusters = new List<ClusterConfig>(groups.Count + 1) { new() { ClusterId = UnroutedCluster } };
-        foreach (var (group, destinations) in groups)
+        foreach (var (group, nodes) in groups)
         {
+            var destinations = new Dictionary<string, DestinationConfig>(nodes.Count, StringComparer.Ordinal);
+            foreach (var (node, address) in nodes)
+            {
+                destinations[node] = new DestinationConfig { Address = address };
+            }
+
             clusters.Add(new ClusterConfig
             {
                 ClusterId = ClusterId(group),

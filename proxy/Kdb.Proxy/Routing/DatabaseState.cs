@@ -54,6 +54,13 @@ public sealed class DatabaseState
 
     internal void Update(RouteEntry entry) => _entry = entry;
 
+    /// <summary>The entry <see cref="GroupRouteIndex"/> counted for this database (changed only under its lock).</summary>
+    internal RouteEntry? IndexedEntry { get; set; }
+
+    /// <summary>Set under <see cref="GroupRouteIndex"/>'s lock once the database left the table: an update racing the
+    /// removal must not count a state nobody will take out again.</summary>
+    internal bool IndexRetired { get; set; }
+
     internal void MarkRemoved(TimeSpan drain) => _removed.CancelAfter(drain);
 
     /// <summary>Takes a session slot; false when the database is at its connection limit.</summary>

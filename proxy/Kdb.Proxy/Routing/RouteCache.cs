@@ -33,6 +33,13 @@ public interface IRouteCache
     /// <summary>The replicas of the entry in the order to try them: the known leader first.</summary>
     IReadOnlyList<RouteReplica> ReplicasInOrder(RouteEntry entry);
 
+    /// <summary>The shard groups of the routed databases and their replicas' HTTP addresses (group id → node id →
+    /// address), kept entry by entry so reading it costs the groups, not the databases.</summary>
+    SortedDictionary<string, SortedDictionary<string, string>> GroupDestinations();
+
+    /// <summary>Moves on whenever <see cref="GroupDestinations"/> would answer differently.</summary>
+    long GroupsVersion { get; }
+
     /// <summary>Raised after entries were added, changed or removed (the HTTP front's YARP configuration follows it).</summary>
     event Action? Changed;
 }
@@ -45,6 +52,7 @@ internal sealed partial class RouteCache(IControlPlaneClient controlPlane, Proxy
     private readonly ConcurrentDictionary<string, DatabaseState> _databases = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<string, long> _missFetchedAt = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<string, string> _leaders = new(StringComparer.Ordinal);
+    private readonly GroupRouteIndex _groups = new();
     private long _version;
     private volatile bool _loaded;
 
@@ -55,6 +63,10 @@ internal sealed partial class RouteCache(IControlPlaneClient controlPlane, Proxy
     public IEnumerable<DatabaseState> Databases => _databases.Values;
 
     public event Action? Changed;
+
+    public long GroupsVersion => _groups.Version;
+
+    public SortedDictionary<string, SortedDictionary<string, string>> GroupDestinations() => _groups.Snapshot();
 
     public ValueTask<DatabaseState?> ResolveAsync(string databaseId, CancellationToken cancellationToken)
     {
@@ -141,6 +153,7 @@ internal sealed partial class RouteCache(IControlPlaneClient controlPlane, Proxy
 
         DatabaseState state = _databases.GetOrAdd(entry.DatabaseId, static (_, e) => new DatabaseState(e), entry);
         state.Update(entry);
+        _groups.Index(state, removed: false);
         _missFetchedAt.TryRemove(entry.DatabaseId, out _);
     }
 
@@ -148,6 +161,7 @@ internal sealed partial class RouteCache(IControlPlaneClient controlPlane, Proxy
     {
         if (_databases.TryRemove(databaseId, out DatabaseState? state))
         {
+            _groups.Index(state, removed: true);
             state.MarkRemoved(options.RemovalDrain);
         }
     }
