@@ -68,6 +68,12 @@ public sealed class ProvisioningOptions
     public int MoveCatchUpChanges { get; set; } = 2_000;
 
     /// <summary>
+    /// Moves this process runs at once; more wait (their operations stay running, heartbeated). Besides, one move in or out
+    /// of a shard group at a time, cluster-wide (the operation claim holds the groups).
+    /// </summary>
+    public int MaxConcurrentMoves { get; set; } = 2;
+
+    /// <summary>
     /// How long after its request a move may still copy: past it, a move not yet adopted rolls back (an adopted one goes
     /// forward). Below the control plane's <c>Operations:Timeout</c> (80% of it when that setting is present), so the
     /// request the control plane re-sends past its timeout always gets a final answer.

@@ -40,6 +40,7 @@ public static class ProvisioningRegistration
         bus.TryAddSingleton<NodeRepair>();
         bus.TryAddSingleton<DatabaseMover>();
         bus.TryAddSingleton<OperationHeartbeats>();
+        bus.TryAddSingleton<OperationClaims>();
         bus.AddHostedService<UsageCollector>();
         bus.AddHostedService<NodeRepairService>();
         bus.AddHostedService<GroupAheadService>();

@@ -73,7 +73,7 @@ public sealed class DatabaseMoveTests(PostgresFixture postgres) : IAsyncLifetime
         Assert.Equal(HttpStatusCode.NotFound, (await MoveAsync(operatorToken, orgId, "db_0000000000000000", "99")).Status);
         Assert.Equal(HttpStatusCode.Forbidden, (await MoveAsync(provisioningToken, orgId, databaseId, "99")).Status);
         Assert.Equal(HttpStatusCode.Unauthorized, (await MoveAsync(token, orgId, databaseId, "99")).Status);
-        foreach (var bad in new object?[] { "0", "-1", "x", 1.5, null })
+        foreach (var bad in new object?[] { "0", "-1", "x", 1.5, true })
         {
             var refused = await MoveAsync(operatorToken, orgId, databaseId, bad);
             Assert.Equal(HttpStatusCode.BadRequest, refused.Status);
@@ -106,6 +106,16 @@ public sealed class DatabaseMoveTests(PostgresFixture postgres) : IAsyncLifetime
         Assert.Equal(MovedTenant.ToString(CultureInfo.InvariantCulture), route.Body.GetProperty("tenantId").GetString());
         Assert.Equal("99", route.Body.GetProperty("groupId").GetString());
         Assert.Equal(2, _requests.Count);
+
+        // Without a target (null or left out): accepted, and the request carries 0 for provisioning's placement to choose
+        // (the stand-in fails any target but 99, so the database is ready again on group 99).
+        var anywhere = await MoveAsync(operatorToken, orgId, databaseId, null);
+        Assert.Equal(HttpStatusCode.Accepted, anywhere.Status);
+        await UntilRequestsAsync(anywhere.Body.GetProperty("operation").GetProperty("id").GetString()!, 1);
+        Assert.Equal((99UL, 0UL), (_requests.Last().SourceGroupId, _requests.Last().TargetGroupId));
+        await UntilAsync(token, databaseId, d => d.GetProperty("status").GetString() == "ready");
+        var leftOut = await _app.SendAsync(HttpMethod.Post, $"/internal/v1/orgs/{orgId}/databases/{databaseId}/move", operatorToken, new { });
+        Assert.Equal(HttpStatusCode.Accepted, leftOut.Status);
     }
 
     [Fact]

@@ -100,7 +100,7 @@ public sealed partial class LocalCloudTests
         await cmd.ExecuteNonQueryAsync();
     }
 
-    private async Task<ProvisioningHost> ProvisioningHostAsync()
+    private async Task<ProvisioningHost> ProvisioningHostAsync(IReadOnlyDictionary<string, string?>? settings = null)
     {
         var objects = Path.Combine(Path.GetTempPath(), "kdb-prov-host-" + Guid.NewGuid().ToString("N"));
         var configuration = new ConfigurationBuilder().AddInMemoryCollection(new Dictionary<string, string?>
@@ -110,7 +110,7 @@ public sealed partial class LocalCloudTests
             ["Provisioning:ObjectStorePath"] = objects,
             ["Provisioning:UsageInterval"] = "00:00:00",
             ["Provisioning:RepairInterval"] = "00:00:00",
-        }).Build();
+        }).AddInMemoryCollection(settings ?? new Dictionary<string, string?>()).Build();
         var provider = new ServiceCollection()
             .AddSingleton<IConfiguration>(configuration)
             .AddLogging()
@@ -173,6 +173,8 @@ public sealed partial class LocalCloudTests
         public static readonly CancellationToken Now = new(canceled: true);
 
         public ITestHarness Harness => harness;
+
+        public IServiceProvider Services => provider;
 
         public string ObjectStorePath => objectStorePath;
 

@@ -174,6 +174,7 @@ public sealed class ControlPlaneDbContext(DbContextOptions<ControlPlaneDbContext
             e.HasKey(o => o.Id);
             e.Property(o => o.Id).HasMaxLength(30);
             e.Property(o => o.Status).HasMaxLength(20);
+            e.Property(o => o.ClaimAttemptId).HasMaxLength(64);
             e.HasIndex(o => o.Status);
         });
         builder.Entity<OutboxMessage>(e =>

@@ -234,6 +234,15 @@ public sealed class OperationRecord
     public DateTimeOffset LastPublishedAt { get; set; }
 
     public DateTimeOffset? FinishedAt { get; set; }
+
+    /// <summary>The provisioning attempt working on it (claim), so a re-sent request is not worked on twice at once.</summary>
+    public string? ClaimAttemptId { get; set; }
+
+    /// <summary>When the claiming attempt last renewed its lease (its claim or a heartbeat naming it).</summary>
+    public DateTimeOffset? ClaimedAt { get; set; }
+
+    /// <summary>Shard groups the claiming attempt works on (a move's source and target): one move per group at a time.</summary>
+    public long[]? ClaimGroups { get; set; }
 }
 
 /// <summary>An event written in the same transaction as the change it announces, published afterwards.</summary>

@@ -12,7 +12,7 @@ using Microsoft.EntityFrameworkCore;
 namespace Kdb.ControlPlane.Databases;
 
 /// <summary>
-/// <c>POST /internal/v1/orgs/{orgId}/databases/{databaseId}/move</c> <c>{targetGroupId}</c> (operator scope): 202 with a
+/// <c>POST /internal/v1/orgs/{orgId}/databases/{databaseId}/move</c> <c>{targetGroupId?}</c> (operator scope): 202 with a
 /// <c>database.move</c> operation; the database is <c>moving</c> (still routed to its source group) until provisioning
 /// answers <see cref="DatabaseMoved"/> (ready on the new group, with the tenant the copy lives under) or
 /// <see cref="DatabaseMoveFailed"/> (ready on its source group). The org in the path scopes the lookup: another org's
@@ -39,9 +39,12 @@ public static class DatabaseMoves
             return Problems.NotFound("No such database.");
         }
 
-        if (Placements.ParseGroupId(request?.TargetGroupId) is not { } target || target == 0)
+        // Without a target (absent or null) provisioning's placement picks one when it takes the request: it knows the
+        // groups' fill and forms a new group when none has room. The event then carries 0, "any other group".
+        ulong target = 0;
+        if (request?.TargetGroupId is { ValueKind: not JsonValueKind.Null } named && (Placements.ParseGroupId(named) is not { } chosen || (target = chosen) == 0))
         {
-            return Problems.Validation(new Dictionary<string, string[]> { ["targetGroupId"] = ["required: the shard group id, a non-zero unsigned 64-bit integer as a decimal string"] });
+            return Problems.Validation(new Dictionary<string, string[]> { ["targetGroupId"] = ["the shard group id, a non-zero unsigned 64-bit integer as a decimal string; leave it out to let placement choose"] });
         }
 
         if (database.Status != "ready" || database.GroupId is not { } source)

@@ -8,16 +8,26 @@ using Microsoft.Extensions.Logging;
 namespace Kdb.Provisioning.Consumers;
 
 /// <summary>BackupRequested → export, seal, store → BackupCompleted, or BackupFailed with the reason.</summary>
-internal sealed partial class BackupRequestedConsumer(BackupService backups, OperationHeartbeats heartbeats, ILogger<BackupRequestedConsumer> logger) : IConsumer<BackupRequested>
+internal sealed partial class BackupRequestedConsumer(BackupService backups, OperationClaims claims, OperationHeartbeats heartbeats, ILogger<BackupRequestedConsumer> logger) : IConsumer<BackupRequested>
 {
     public async Task Consume(ConsumeContext<BackupRequested> context)
     {
         var m = context.Message;
-        await using var beating = heartbeats.Start(m.OperationId);
+        var claim = await claims.ClaimAsync(m.OperationId, context.MessageId, context.CancellationToken);
+        if (!claim.Proceed)
+        {
+            return;
+        }
+        await using var beating = heartbeats.Start(m.OperationId, claim.AttemptId);
+        using var work = CancellationTokenSource.CreateLinkedTokenSource(context.CancellationToken, beating.Lost);
         try
         {
-            var manifest = await backups.BackupAsync(m.BackupId, m.DatabaseId, m.OrgId, context.CancellationToken);
+            var manifest = await backups.BackupAsync(m.BackupId, m.DatabaseId, m.OrgId, work.Token);
             await context.Publish(new BackupCompleted(m.OperationId, DateTimeOffset.UtcNow, m.BackupId, m.DatabaseId, manifest.Result));
+        }
+        catch (OperationCanceledException) when (beating.Lost.IsCancellationRequested)
+        {
+            // Taken over by another attempt after this one was silent past its lease: that one answers.
         }
         catch (Exception e) when (e is BackupOperationException || DatabaseOperations.IsFinal(e))
         {
@@ -37,12 +47,18 @@ internal sealed class BackupExpiredConsumer(BackupService backups) : IConsumer<B
 }
 
 /// <summary>RestoreRequested → a verified restore into the target → RestoreCompleted with the roles, or RestoreFailed.</summary>
-internal sealed partial class RestoreRequestedConsumer(BackupService backups, OperationHeartbeats heartbeats, ILogger<RestoreRequestedConsumer> logger) : IConsumer<RestoreRequested>
+internal sealed partial class RestoreRequestedConsumer(BackupService backups, OperationClaims claims, OperationHeartbeats heartbeats, ILogger<RestoreRequestedConsumer> logger) : IConsumer<RestoreRequested>
 {
     public async Task Consume(ConsumeContext<RestoreRequested> context)
     {
         var m = context.Message;
-        await using var beating = heartbeats.Start(m.OperationId);
+        var claim = await claims.ClaimAsync(m.OperationId, context.MessageId, context.CancellationToken);
+        if (!claim.Proceed)
+        {
+            return;
+        }
+        await using var beating = heartbeats.Start(m.OperationId, claim.AttemptId);
+        using var work = CancellationTokenSource.CreateLinkedTokenSource(context.CancellationToken, beating.Lost);
         try
         {
             if (m.InPlace)
@@ -50,7 +66,7 @@ internal sealed partial class RestoreRequestedConsumer(BackupService backups, Op
                 InPlaceRestore done;
                 try
                 {
-                    done = await backups.RestoreInPlaceAsync(m.BackupId, m.OperationId, m.Target, m.SafetyBackupId, context.CancellationToken);
+                    done = await backups.RestoreInPlaceAsync(m.BackupId, m.OperationId, m.Target, m.SafetyBackupId, work.Token);
                 }
                 finally
                 {
@@ -60,8 +76,12 @@ internal sealed partial class RestoreRequestedConsumer(BackupService backups, Op
                 await context.Publish(new RestoreCompleted(m.OperationId, DateTimeOffset.UtcNow, m.Target.DatabaseId, done.Roles, done.TenantId));
                 return;
             }
-            var roles = await backups.RestoreAsync(m.BackupId, m.Target, context.CancellationToken);
+            var roles = await backups.RestoreAsync(m.BackupId, m.Target, work.Token);
             await context.Publish(new RestoreCompleted(m.OperationId, DateTimeOffset.UtcNow, m.Target.DatabaseId, roles));
+        }
+        catch (OperationCanceledException) when (beating.Lost.IsCancellationRequested)
+        {
+            // Taken over by another attempt after this one was silent past its lease: that one answers.
         }
         catch (Exception e) when (e is BackupOperationException || DatabaseOperations.IsFinal(e))
         {
@@ -91,14 +111,23 @@ internal sealed partial class RestoreRequestedConsumer(BackupService backups, Op
 }
 
 /// <summary>RestoreDrillRequested → each backup restored into a scratch database and compared → BackupVerified or RestoreDrillFailed.</summary>
-internal sealed class RestoreDrillRequestedConsumer(BackupService backups, OperationHeartbeats heartbeats) : IConsumer<RestoreDrillRequested>
+internal sealed class RestoreDrillRequestedConsumer(BackupService backups, OperationClaims claims, OperationHeartbeats heartbeats) : IConsumer<RestoreDrillRequested>
 {
     public async Task Consume(ConsumeContext<RestoreDrillRequested> context)
     {
         var m = context.Message;
-        await using var beating = heartbeats.Start(m.OperationId);
+        var claim = await claims.ClaimAsync(m.OperationId, context.MessageId, context.CancellationToken);
+        if (!claim.Proceed)
+        {
+            return;
+        }
+        await using var beating = heartbeats.Start(m.OperationId, claim.AttemptId);
         foreach (var backupId in m.BackupIds)
         {
+            if (beating.Lost.IsCancellationRequested)
+            {
+                return; // Taken over by another attempt: that one answers.
+            }
             try
             {
                 var details = await backups.DrillAsync(backupId, context.CancellationToken);

@@ -27,6 +27,26 @@ internal sealed record UsageRow(
     string Source, long Sequence, string DatabaseId, DateTimeOffset HourStart, long RowsRead, long RowsWritten,
     long BytesRead, long BytesWritten, long StorageBytes, long CpuMs, long EgressBytes, long Connections);
 
+/// <summary>What a heartbeat found: the operation runs (and the attempt holds it), ended, or another attempt took it over.</summary>
+internal enum BeatOutcome
+{
+    Running,
+    Ended,
+    Lost,
+}
+
+/// <summary>
+/// A claim's answer: granted; held by another live attempt (leave the operation to it); its groups held by another
+/// operation (wait); or the operation is not running (finished, or not one the control plane tracks).
+/// </summary>
+internal enum ClaimOutcome
+{
+    Granted,
+    Held,
+    GroupsBusy,
+    NotRunning,
+}
+
 /// <summary>The control plane answered in a way a retry will not change (a 4xx other than 404).</summary>
 internal sealed class ControlPlaneRefusedException(string message) : Exception(message);
 
@@ -135,16 +155,60 @@ internal sealed class ControlPlaneClient(HttpClient http, ProvisioningOptions op
         return true;
     }
 
-    /// <summary>Says a running operation is still being worked on; false when the control plane no longer runs it.</summary>
-    public async Task<bool> HeartbeatAsync(string operationId, CancellationToken ct)
+    /// <summary>
+    /// Says a running operation is still being worked on (with <paramref name="attemptId"/>: renews that attempt's claim).
+    /// </summary>
+    public async Task<BeatOutcome> HeartbeatAsync(string operationId, string? attemptId, CancellationToken ct)
     {
-        using var response = await SendAsync(HttpMethod.Post, $"/internal/v1/operations/{Uri.EscapeDataString(operationId)}/heartbeat", null, ct);
-        if (response.StatusCode == HttpStatusCode.NotFound)
+        var query = attemptId is null ? string.Empty : "?attemptId=" + Uri.EscapeDataString(attemptId);
+        using var response = await SendAsync(HttpMethod.Post, $"/internal/v1/operations/{Uri.EscapeDataString(operationId)}/heartbeat{query}", null, ct);
+        switch (response.StatusCode)
         {
-            return false;
+            case HttpStatusCode.NotFound:
+                return BeatOutcome.Ended;
+            case HttpStatusCode.Conflict:
+                return BeatOutcome.Lost;
         }
         await EnsureAsync(response, ct);
-        return true;
+        return BeatOutcome.Running;
+    }
+
+    /// <summary>
+    /// Claims a running operation for an attempt (<c>POST /internal/v1/operations/{id}/claim</c>), with
+    /// <paramref name="groups"/>: also those shard groups, one move per group cluster-wide.
+    /// </summary>
+    public async Task<ClaimOutcome> ClaimAsync(string operationId, string attemptId, IReadOnlyList<ulong>? groups, CancellationToken ct)
+    {
+        var body = new { attemptId, groups = groups?.Select(g => g.ToString(CultureInfo.InvariantCulture)).ToArray() };
+        using var response = await SendAsync(HttpMethod.Post, $"/internal/v1/operations/{Uri.EscapeDataString(operationId)}/claim", JsonContent.Create(body, options: Json), ct);
+        if (response.StatusCode == HttpStatusCode.NotFound)
+        {
+            return ClaimOutcome.NotRunning;
+        }
+        if (response.StatusCode == HttpStatusCode.Conflict)
+        {
+            var problem = await response.Content.ReadFromJsonAsync<JsonElement>(Json, ct);
+            return Text(problem, "type")?.EndsWith("/groups-busy", StringComparison.Ordinal) == true ? ClaimOutcome.GroupsBusy : ClaimOutcome.Held;
+        }
+        await EnsureAsync(response, ct);
+        return ClaimOutcome.Granted;
+    }
+
+    /// <summary>
+    /// Records the target chosen for a move requested without one; returns the recorded target (an earlier attempt's choice
+    /// wins). Null when the attempt no longer holds the move's claim.
+    /// </summary>
+    public async Task<ulong?> RecordMoveTargetAsync(string operationId, string attemptId, ulong targetGroupId, CancellationToken ct)
+    {
+        var body = new { attemptId, targetGroupId = targetGroupId.ToString(CultureInfo.InvariantCulture) };
+        using var response = await SendAsync(HttpMethod.Put, $"/internal/v1/operations/{Uri.EscapeDataString(operationId)}/move-target", JsonContent.Create(body, options: Json), ct);
+        if (response.StatusCode is HttpStatusCode.Conflict or HttpStatusCode.NotFound)
+        {
+            return null;
+        }
+        await EnsureAsync(response, ct);
+        return ParseU64(await response.Content.ReadFromJsonAsync<JsonElement>(Json, ct), "targetGroupId")
+            ?? throw new HttpRequestException("the control plane's move-target answer has no targetGroupId");
     }
 
     /// <summary>A new backup key of the org: its id and the 256-bit key.</summary>

@@ -4,27 +4,34 @@ namespace Kdb.Provisioning.ControlPlane;
 
 /// <summary>
 /// Tells the control plane, every <see cref="ProvisioningOptions.OperationHeartbeatInterval"/>, that a long operation
-/// (backup, restore, drill, move) is still being worked on, so its request is not re-sent to run a second time alongside.
-/// Only an operation that moved data since the last beat (<see cref="OperationProgress"/>) is heartbeated: one whose
-/// attempt hangs, or waits out a retry's backoff, falls silent, and the control plane then re-sends its request as it
-/// always did, which is what rescues an attempt stuck on a node that stopped answering. A request lost with a crashed
-/// worker stops being heartbeated the same way.
+/// (backup, restore, drill, move) is still being worked on, so its request is not re-sent to run a second time alongside;
+/// with an attempt id the beat also renews that attempt's claim (<see cref="OperationClaims"/>).
+/// By default only an operation that moved data since the last beat (<see cref="OperationProgress"/>) is heartbeated: one
+/// whose attempt hangs, or waits out a retry's backoff, falls silent, and the control plane then re-sends its request (its
+/// claim lapses with the silence), which is what rescues an attempt stuck on a node that stopped answering. A request lost
+/// with a crashed worker stops being heartbeated the same way. A move beats whenever its attempt runs
+/// (<c>whileSilent</c>): every step of a move is bounded (its deadline up to the adopt, per-call timeouts after), so a
+/// hung move ends by itself, and a phase that moves no bytes (a large import's propose, the verification, a wait for a
+/// move slot) must not hand the move to a second attempt.
 /// </summary>
 internal sealed partial class OperationHeartbeats(ControlPlaneClient controlPlane, ProvisioningOptions options, ILogger<OperationHeartbeats> logger)
 {
     /// <summary>
-    /// Heartbeats <paramref name="operationId"/> while it makes progress, until disposed. Call it from the consuming
-    /// method itself (not a helper awaited by it): the progress it starts flows to everything that method awaits.
+    /// Heartbeats <paramref name="operationId"/> while it makes progress (or, with <paramref name="whileSilent"/>, while it
+    /// runs), until disposed. Call it from the consuming method itself (not a helper awaited by it): the progress it starts
+    /// flows to everything that method awaits. The lease's <see cref="OperationLease.Lost"/> ends when another attempt has
+    /// taken the operation over: the caller stops.
     /// </summary>
-    public IAsyncDisposable Start(string operationId)
+    public OperationLease Start(string operationId, string? attemptId = null, bool whileSilent = false)
     {
         var progress = OperationProgress.Begin();
         var stop = new CancellationTokenSource();
-        var loop = BeatAsync(operationId, progress, stop.Token);
-        return new Running(stop, loop);
+        var lost = new CancellationTokenSource();
+        var loop = BeatAsync(operationId, attemptId, whileSilent, progress, lost, stop.Token);
+        return new OperationLease(stop, lost, loop);
     }
 
-    private async Task BeatAsync(string operationId, OperationProgress progress, CancellationToken ct)
+    private async Task BeatAsync(string operationId, string? attemptId, bool whileSilent, OperationProgress progress, CancellationTokenSource lost, CancellationToken ct)
     {
         try
         {
@@ -33,7 +40,7 @@ internal sealed partial class OperationHeartbeats(ControlPlaneClient controlPlan
             while (await timer.WaitForNextTickAsync(ct))
             {
                 var now = progress.Units;
-                if (now == seen)
+                if (now == seen && !whileSilent)
                 {
                     LogSilent(logger, operationId);
                     continue;
@@ -41,14 +48,19 @@ internal sealed partial class OperationHeartbeats(ControlPlaneClient controlPlan
                 seen = now;
                 try
                 {
-                    if (!await controlPlane.HeartbeatAsync(operationId, ct))
+                    switch (await controlPlane.HeartbeatAsync(operationId, attemptId, ct))
                     {
-                        return; // Not running any more (finished, timed out, or not an operation the control plane tracks).
+                        case BeatOutcome.Ended:
+                            return; // Not running any more (finished, timed out, or not an operation the control plane tracks).
+                        case BeatOutcome.Lost:
+                            LogLost(logger, operationId, attemptId);
+                            await lost.CancelAsync();
+                            return;
                     }
                 }
                 catch (Exception e) when (e is HttpRequestException or TimeoutException or ControlPlaneRefusedException or TaskCanceledException && !ct.IsCancellationRequested)
                 {
-                    // A missed beat costs at most a duplicate request; the next one may get through.
+                    // A missed beat costs at most a duplicate request, which the claim refuses; the next beat may get through.
                     LogMissed(logger, operationId, e.Message);
                 }
             }
@@ -64,14 +76,21 @@ internal sealed partial class OperationHeartbeats(ControlPlaneClient controlPlan
     [LoggerMessage(LogLevel.Debug, "Operation {OperationId} moved no data since its last heartbeat: not heartbeated (the control plane may re-send it)")]
     private static partial void LogSilent(ILogger logger, string operationId);
 
-    private sealed class Running(CancellationTokenSource stop, Task loop) : IAsyncDisposable
+    [LoggerMessage(LogLevel.Warning, "Operation {OperationId} was taken over by another attempt (this one, {AttemptId}, was silent past its lease): stopping")]
+    private static partial void LogLost(ILogger logger, string operationId, string? attemptId);
+}
+
+/// <summary>An operation being heartbeated; <see cref="Lost"/> ends when another attempt took it over.</summary>
+internal sealed class OperationLease(CancellationTokenSource stop, CancellationTokenSource lost, Task loop) : IAsyncDisposable
+{
+    public CancellationToken Lost => lost.Token;
+
+    public async ValueTask DisposeAsync()
     {
-        public async ValueTask DisposeAsync()
-        {
-            await stop.CancelAsync();
-            await loop;
-            stop.Dispose();
-        }
+        await stop.CancelAsync();
+        await loop;
+        stop.Dispose();
+        lost.Dispose();
     }
 }
 

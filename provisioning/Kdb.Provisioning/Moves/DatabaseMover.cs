@@ -29,15 +29,27 @@ internal sealed class MoveFailedException(string message) : Exception(message);
 /// back instead of starting or going on, so the control plane's re-sent request, past its own timeout, gets a final
 /// answer either way.
 /// </summary>
-internal sealed class DatabaseMover(DatabaseOperations databases, ProvisioningOptions options, TimeProvider time)
+internal sealed class DatabaseMover(DatabaseOperations databases, OperationClaims claims, ProvisioningOptions options, TimeProvider time)
 {
-    // Operations this process is moving now: the control plane re-sends a request every 30 s while it runs, and a second
-    // copy running alongside would import into the same staged database.
+    /// <summary>How often a move waiting for its groups (another move holds one) asks again.</summary>
+    private static readonly TimeSpan GroupBusyPoll = TimeSpan.FromSeconds(1);
+
+    // Operations this process is moving now (or waiting to): a request re-sent meanwhile is acknowledged without an answer
+    // here, before it even asks the control plane for the claim the running attempt holds.
     private readonly ConcurrentDictionary<string, byte> _running = new(StringComparer.Ordinal);
+
+    // Moves copying at once in this process (MaxConcurrentMoves): each streams a whole database through this process and
+    // loads both groups' leaders, so more at once only slows each.
+    private readonly SemaphoreSlim _slots = new(Math.Max(1, options.MaxConcurrentMoves), Math.Max(1, options.MaxConcurrentMoves));
+    private int _active;
+    private int _peak;
 
     // When each move this process paused began its pause (for the pause's figure; a move finished by another process
     // after a restart is not timed).
     private readonly ConcurrentDictionary<string, long> _paused = new(StringComparer.Ordinal);
+
+    /// <summary>The most moves this process has run at once (tests check the limit).</summary>
+    public int PeakConcurrentMoves => Volatile.Read(ref _peak);
 
     private void EndPause(string operationId)
     {
@@ -54,25 +66,71 @@ internal sealed class DatabaseMover(DatabaseOperations databases, ProvisioningOp
         return ("db_move_" + Convert.ToHexStringLower(hash.AsSpan(0, 10)), System.Buffers.Binary.BinaryPrimitives.ReadUInt64LittleEndian(hash.AsSpan(16)) | 1UL << 63);
     }
 
+    /// <summary>False when this process already works on the operation (a re-sent request); else <see cref="End"/> follows.</summary>
+    public bool TryBegin(string operationId) => _running.TryAdd(operationId, 0);
+
+    public void End(string operationId) => _running.TryRemove(operationId, out _);
+
     /// <summary>
-    /// Moves the database; <paramref name="lastAttempt"/>: any failure now rolls back instead of being retried. Null when
-    /// this process is already moving it for the same operation (a re-sent request): that attempt answers.
+    /// The target of a move requested without one: placement's choice among the groups other than the source (least filled,
+    /// its voters alive; a new group when none has room), recorded on the operation by its claim's holder so that every
+    /// later delivery moves to the same group. Null when the claim was lost meanwhile.
     /// </summary>
-    public async Task<DatabaseMoved?> MoveAsync(DatabaseMoveRequested m, bool lastAttempt, CancellationToken ct)
+    public async Task<ulong?> ChooseTargetAsync(DatabaseMoveRequested m, string? attemptId, CancellationToken ct)
     {
-        if (!_running.TryAdd(m.OperationId, 0))
-        {
-            return null;
-        }
+        var chosen = await databases.Fleet.PlaceAsync(ct, exclude: m.SourceGroupId);
+        return attemptId is null ? chosen.GroupId : await databases.Fleet.ControlPlane.RecordMoveTargetAsync(m.OperationId, attemptId, chosen.GroupId, ct);
+    }
+
+    /// <summary>
+    /// Waits for one of this process's move slots, then (for a claimed move) for its source and target groups: one move in
+    /// or out of a group at a time, cluster-wide. Dispose the answer when the move ends.
+    /// </summary>
+    public async Task<IDisposable> AdmitAsync(DatabaseMoveRequested m, string? attemptId, CancellationToken ct)
+    {
+        await _slots.WaitAsync(ct);
+        var slot = new Slot(this);
         try
         {
-            return await MoveOnceAsync(m, lastAttempt, ct);
+            while (attemptId is not null && !await claims.ClaimGroupsAsync(m.OperationId, attemptId, [m.SourceGroupId, m.TargetGroupId], ct))
+            {
+                await Task.Delay(GroupBusyPoll, time, ct);
+            }
+            return slot;
         }
-        finally
+        catch
         {
-            _running.TryRemove(m.OperationId, out _);
+            slot.Dispose();
+            throw;
         }
     }
+
+    private sealed class Slot : IDisposable
+    {
+        private DatabaseMover? _mover;
+
+        public Slot(DatabaseMover mover)
+        {
+            _mover = mover;
+            var active = Interlocked.Increment(ref mover._active);
+            for (var peak = Volatile.Read(ref mover._peak); active > peak; peak = Volatile.Read(ref mover._peak))
+            {
+                Interlocked.CompareExchange(ref mover._peak, active, peak);
+            }
+        }
+
+        public void Dispose()
+        {
+            if (Interlocked.Exchange(ref _mover, null) is { } mover)
+            {
+                Interlocked.Decrement(ref mover._active);
+                mover._slots.Release();
+            }
+        }
+    }
+
+    /// <summary>Moves the database; <paramref name="lastAttempt"/>: any failure now rolls back instead of being retried.</summary>
+    public Task<DatabaseMoved> MoveAsync(DatabaseMoveRequested m, bool lastAttempt, CancellationToken ct) => MoveOnceAsync(m, lastAttempt, ct);
 
     private async Task<DatabaseMoved> MoveOnceAsync(DatabaseMoveRequested m, bool lastAttempt, CancellationToken ct)
     {

@@ -53,8 +53,9 @@ internal sealed class Fleet(ControlPlaneClient controlPlane, HttpClient adminHtt
     /// Chooses a group for a new database and reserves a slot on it: the least-filled group whose replicas are
     /// all alive, else the least-filled whose voters are a live majority with none dead, else a new group of
     /// <see cref="ProvisioningOptions.ReplicasPerGroup"/> replicas on the alive nodes holding the fewest groups.
+    /// <paramref name="exclude"/>: a group never chosen (a move's source).
     /// </summary>
-    public async Task<GroupPlacement> PlaceAsync(CancellationToken ct)
+    public async Task<GroupPlacement> PlaceAsync(CancellationToken ct, ulong exclude = 0)
     {
         await _placementGate.WaitAsync(ct);
         try
@@ -67,7 +68,7 @@ internal sealed class Fleet(ControlPlaneClient controlPlane, HttpClient adminHtt
             var groups = KnownGroups(nodes);
             GroupPlacement? best = null;
             GroupPlacement? degraded = null;
-            foreach (var (id, g) in groups.Where(g => g.Value.Databases < options.MaxDatabasesPerGroup).OrderBy(g => g.Value.Databases).ThenBy(g => g.Key))
+            foreach (var (id, g) in groups.Where(g => g.Value.Databases < options.MaxDatabasesPerGroup && g.Key != exclude).OrderBy(g => g.Value.Databases).ThenBy(g => g.Key))
             {
                 // Only the voters need to be alive: a node merely holding an old copy may be suspect or restarting.
                 if (g.NodeIds.Count < options.ReplicasPerGroup

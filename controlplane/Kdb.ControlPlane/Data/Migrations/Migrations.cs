@@ -131,3 +131,11 @@ public sealed class RoutesPositionsReceipts : Migration
 {
     protected override void Up(MigrationBuilder migrationBuilder) => migrationBuilder.Sql(SqlScript.Read("0014_routes_positions_receipts.sql"));
 }
+
+/// <summary>Operation claims: one provisioning attempt per running operation, and one move per shard group, cluster-wide.</summary>
+[DbContext(typeof(ControlPlaneDbContext))]
+[Migration("20261202000015_OperationClaims")]
+public sealed class OperationClaims : Migration
+{
+    protected override void Up(MigrationBuilder migrationBuilder) => migrationBuilder.Sql(SqlScript.Read("0015_operation_claims.sql"));
+}
