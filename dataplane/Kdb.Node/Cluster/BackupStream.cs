@@ -57,6 +57,10 @@ internal static class BackupStream
         // whole, and a chunk costs two copies, not four.
         var data = ArrayPool<byte>.Shared.Rent(ChunkBytes + (64 << 10));
         var frame = ArrayPool<byte>.Shared.Rent(ChunkBytes + (64 << 10));
+        var spareFrame = ArrayPool<byte>.Shared.Rent(ChunkBytes + (64 << 10));
+        // One frame is on its way to the reader while the next chunk is scanned into `data`: the scan no longer waits
+        // for the network and the reader, only for the write before it when it has a frame ready.
+        Task sent = Task.CompletedTask;
         try
         {
             var length = 0;
@@ -68,33 +72,48 @@ internal static class BackupStream
                 // A secondary-index entry's value is its row's full key: write it tenant-relative too, or an import into
                 // another tenant would point its index at the source database's rows.
                 var relative = ValueIsRowKey(e.Key, e.Value, start);
-                var value = relative ? e.Value.AsSpan(8) : e.Value;
-                var need = length + 8 + e.Key.Length - 8 + value.Length;
+                var valueLength = relative ? e.Value.Length - 8 : e.Value.Length;
+                var need = length + 8 + e.Key.Length - 8 + valueLength;
                 if (need + 64 > data.Length)
                 {
-                    // A row larger than a chunk: the frame buffer grows with it (a chunk's framing adds a few bytes).
+                    // A row larger than a chunk: the frame buffers grow with it (a chunk's framing adds a few bytes).
                     data = Grow(data, length, need + 64);
+                    var waiting = Stopwatch.GetTimestamp();
+                    await sent;
+                    writing += Stopwatch.GetElapsedTime(waiting);
                     ArrayPool<byte>.Shared.Return(frame);
+                    ArrayPool<byte>.Shared.Return(spareFrame);
                     frame = ArrayPool<byte>.Shared.Rent(data.Length + 64);
+                    spareFrame = ArrayPool<byte>.Shared.Rent(data.Length + 64);
                 }
                 BinaryPrimitives.WriteInt32LittleEndian(data.AsSpan(length), e.Key.Length - 8);
                 e.Key.AsSpan(8).CopyTo(data.AsSpan(length + 4));
                 length += 4 + e.Key.Length - 8;
-                BinaryPrimitives.WriteUInt32LittleEndian(data.AsSpan(length), (uint)value.Length | (relative ? RelativeKeyFlag : 0));
-                value.CopyTo(data.AsSpan(length + 4));
-                length += 4 + value.Length;
+                BinaryPrimitives.WriteUInt32LittleEndian(data.AsSpan(length), (uint)valueLength | (relative ? RelativeKeyFlag : 0));
+                e.Value.AsSpan(e.Value.Length - valueLength).CopyTo(data.AsSpan(length + 4));
+                length += 4 + valueLength;
                 rows++;
                 if (length >= ChunkBytes)
                 {
-                    var sending = Stopwatch.GetTimestamp();
-                    totalCrc = totalsOnly
-                        ? Fold(totalCrc, CheckpointPacker.Crc32C(data.AsSpan(0, length)))
-                        : await WriteChunkAsync(body, sequence, data.AsMemory(0, length), frame, totalCrc, last: false, 0, 0, c.RequestAborted);
-                    writing += Stopwatch.GetElapsedTime(sending);
+                    if (totalsOnly)
+                    {
+                        totalCrc = Fold(totalCrc, CheckpointPacker.Crc32C(data.AsSpan(0, length)));
+                    }
+                    else
+                    {
+                        var waiting = Stopwatch.GetTimestamp();
+                        await sent;
+                        writing += Stopwatch.GetElapsedTime(waiting);
+                        (frame, spareFrame) = (spareFrame, frame);
+                        (var size, totalCrc) = FrameChunk(sequence, data.AsMemory(0, length), frame, totalCrc, last: false, 0, 0);
+                        sent = body.WriteAsync(frame.AsMemory(0, size), c.RequestAborted).AsTask();
+                    }
                     sequence++;
                     length = 0;
                 }
             }
+            var finishing = Stopwatch.GetTimestamp();
+            await sent;
             if (totalsOnly)
             {
                 totalCrc = Fold(totalCrc, CheckpointPacker.Crc32C(data.AsSpan(0, length)));
@@ -104,11 +123,21 @@ internal static class BackupStream
             {
                 await WriteChunkAsync(body, sequence, data.AsMemory(0, length), frame, totalCrc, last: true, snapshot.Version, rows, c.RequestAborted);
             }
+            writing += Stopwatch.GetElapsedTime(finishing);
         }
         finally
         {
+            // A failed or abandoned write still holds its frame until it ends: wait for it before the buffers go back.
+            try
+            {
+                await sent;
+            }
+            catch (Exception e) when (e is IOException or OperationCanceledException or ObjectDisposedException)
+            {
+            }
             ArrayPool<byte>.Shared.Return(data);
             ArrayPool<byte>.Shared.Return(frame);
+            ArrayPool<byte>.Shared.Return(spareFrame);
         }
         if (!totalsOnly)
         {
@@ -431,12 +460,21 @@ internal static class BackupStream
     internal static async Task<uint> WriteChunkAsync(Stream body, uint sequence, ReadOnlyMemory<byte> data, byte[] frame, uint totalCrc, bool last,
         ulong index, long rows, CancellationToken ct, bool folded = false, ulong? changesSince = null)
     {
+        var (size, total) = FrameChunk(sequence, data, frame, totalCrc, last, index, rows, folded, changesSince);
+        await body.WriteAsync(frame.AsMemory(0, size), ct);
+        return total;
+    }
+
+    /// <summary>Frames one chunk into <paramref name="frame"/> (length prefix included): the chunk only borrows
+    /// <paramref name="data"/> until this returns. Returns the frame's size and the running total CRC.</summary>
+    internal static (int Size, uint TotalCrc) FrameChunk(uint sequence, ReadOnlyMemory<byte> data, byte[] frame, uint totalCrc, bool last,
+        ulong index, long rows, bool folded = false, ulong? changesSince = null)
+    {
         var crc = CheckpointPacker.Crc32C(data.Span);
         if (!folded)
         {
             totalCrc = Fold(totalCrc, crc);
         }
-        // The chunk only borrows the pooled buffer while it is framed below.
         var chunk = new BackupChunk { Sequence = sequence, Data = UnsafeByteOperations.UnsafeWrap(data), Crc32C = crc, Last = last };
         if (changesSince is { } since)
         {
@@ -452,8 +490,7 @@ internal static class BackupStream
         var size = chunk.CalculateSize();
         BinaryPrimitives.WriteInt32LittleEndian(frame, size);
         chunk.WriteTo(frame.AsSpan(4, size));
-        await body.WriteAsync(frame.AsMemory(0, 4 + size), ct);
-        return totalCrc;
+        return (4 + size, totalCrc);
     }
 
     internal static byte[] Grow(byte[] buffer, int keep, int need)
