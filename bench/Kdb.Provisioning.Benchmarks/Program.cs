@@ -17,9 +17,10 @@ internal static class BenchMain
         var quick = args.Contains("--quick");
         // `--only ready` measures request → ready alone (with its stages), skipping backups and the concurrent burst;
         // `--only backup` measures backup and restore alone (with the codec and their baselines); `--only move` a move of a
-        // loaded database (the backup sample's size) with a client writing throughout.
+        // loaded database (the backup sample's size) with a client writing throughout; `--only concurrent` the burst of
+        // concurrent creates alone (1,000 in a full run).
         var only = args.SkipWhile(a => a != "--only").Skip(1).FirstOrDefault();
-        var settings = (quick ? BenchSettings.Quick : BenchSettings.Full) with { ReadyOnly = only == "ready", BackupOnly = only == "backup", MoveOnly = only == "move" };
+        var settings = (quick ? BenchSettings.Quick : BenchSettings.Full) with { ReadyOnly = only == "ready", BackupOnly = only == "backup", MoveOnly = only == "move", ConcurrentOnly = only == "concurrent" };
         // `--backup-mb N`: the backed-up sample's size (fixed costs weigh less in a larger one).
         if (args.SkipWhile(a => a != "--backup-mb").Skip(1).FirstOrDefault() is { } mb)
         {
@@ -35,7 +36,7 @@ internal static class BenchMain
         }
         void Progress(string what) => Console.Error.WriteLine(string.Create(CultureInfo.InvariantCulture, $"[{clock.Elapsed.TotalSeconds,6:0.0} s] {what}"));
 
-        if (!settings.ReadyOnly && !settings.MoveOnly)
+        if (!settings.ReadyOnly && !settings.MoveOnly && !settings.ConcurrentOnly)
         {
             Progress($"codec: {settings.CodecMegabytes} MB sealed into and opened from the filesystem object store");
             await CodecBench.RunAsync(settings.CodecMegabytes, new ProvisioningOptions().BackupChunkBytes, Emit);
@@ -82,6 +83,9 @@ internal sealed record BenchSettings(int ReadyDatabases, int ConcurrentDatabases
     public bool BackupOnly { get; init; }
 
     public bool MoveOnly { get; init; }
+
+    /// <summary>Only the concurrent creates (`--only concurrent`): the 1,000 at once without the minutes of the other parts.</summary>
+    public bool ConcurrentOnly { get; init; }
 
     public static readonly BenchSettings Quick = new(20, 200, 16, 64);
     // 128 MB end to end: the control plane's fixed event round trips (~0.3 s) would cap a small sample's figure.

@@ -23,6 +23,11 @@ internal sealed class ProvisioningBench(LocalCloud cloud, PostgresFixture postgr
         {
             throw new InvalidOperationException($"PATCH plan: {(int)patched} {body}");
         }
+        if (settings.ConcurrentOnly)
+        {
+            await BurstAsync();
+            return;
+        }
         if (settings.MoveOnly)
         {
             var (movable, movablePassword) = await LoadedDatabaseAsync(token, org, "movable");
@@ -43,10 +48,15 @@ internal sealed class ProvisioningBench(LocalCloud cloud, PostgresFixture postgr
             return;
         }
         await new MoveBench(cloud, emit, progress).RunAsync(token, org, payload, password, settings.BackupMegabytes);
-        // Concurrent creates last, in an org of their own: its 1,000 databases are the enterprise plan's limit.
-        var (token2, org2) = await cloud.UserAsync("burst");
-        await cloud.SendAsync(HttpMethod.Patch, $"/v1/orgs/{org2}", token2, new { plan = "enterprise" });
-        await ConcurrentCreatesAsync(token2, org2);
+        await BurstAsync();
+    }
+
+    // Concurrent creates last, in an org of their own: its 1,000 databases are the enterprise plan's limit.
+    private async Task BurstAsync()
+    {
+        var (token, org) = await cloud.UserAsync("burst");
+        await cloud.SendAsync(HttpMethod.Patch, $"/v1/orgs/{org}", token, new { plan = "enterprise" });
+        await ConcurrentCreatesAsync(token, org);
     }
 
     private async Task ReadyLatencyAsync(string token, string org)
