@@ -41,6 +41,9 @@ internal sealed class CopyCommand(SqlSession session, CopyStatement copy, string
 
     public async ValueTask<PgExecuteResult> ExecuteAsync(PgExecutionContext context)
     {
+        // A COPY's cost grows with its data: it never runs on a socket's completion thread (see PoolHop), and goes back to
+        // the pool after each wait for the client.
+        await PoolHop.IfOffPool();
         try
         {
             var format = CopyFormat.From(copy.Options, copy.From);
@@ -70,6 +73,7 @@ internal sealed class CopyCommand(SqlSession session, CopyStatement copy, string
         while (true)
         {
             var chunk = await context.ReadCopyDataAsync();
+            await PoolHop.IfOffPool();
             if (chunk.IsEmpty)
             {
                 break;
@@ -149,6 +153,7 @@ internal sealed class CopyCommand(SqlSession session, CopyStatement copy, string
 
             line.Append('\n');
             await context.WriteCopyDataAsync(Encoding.UTF8.GetBytes(line.ToString()));
+            await PoolHop.IfOffPool();
             rows++;
         }
 
@@ -182,6 +187,7 @@ internal sealed class CopyCommand(SqlSession session, CopyStatement copy, string
         while (true)
         {
             var chunk = await context.ReadCopyDataAsync();
+            await PoolHop.IfOffPool();
             if (chunk.IsEmpty)
             {
                 break;
@@ -226,6 +232,7 @@ internal sealed class CopyCommand(SqlSession session, CopyStatement copy, string
             }
 
             await context.WriteCopyDataAsync(WithHeader(ref header, writer.EndRow()));
+            await PoolHop.IfOffPool();
             rows++;
         }
 

@@ -59,6 +59,12 @@ internal sealed class KdbPgSession(SqlSession session) : IPgSession
 
     public ValueTask<IPgStatement> PrepareAsync(string sql, ReadOnlyMemory<PgTypeOid> parameterTypes, CancellationToken cancellationToken)
     {
+        if (!Thread.CurrentThread.IsThreadPoolThread)
+        {
+            // Parsing and planning have no bound on their cost: never on a socket's completion thread (see PoolHop).
+            return PrepareOnPoolAsync(sql, parameterTypes, cancellationToken);
+        }
+
         try
         {
             if (CopyCommand.LooksLikeCopy(sql) && SqlParser.Parse(sql) is CopyStatement copy)
@@ -88,6 +94,12 @@ internal sealed class KdbPgSession(SqlSession session) : IPgSession
         }
     }
 
+    private async ValueTask<IPgStatement> PrepareOnPoolAsync(string sql, ReadOnlyMemory<PgTypeOid> parameterTypes, CancellationToken cancellationToken)
+    {
+        await PoolHop.IfOffPool();
+        return await PrepareAsync(sql, parameterTypes, cancellationToken);
+    }
+
     // Outside a transaction the catalog needs a snapshot, which on a clustered node waits for a ReadIndex round trip.
     private static async ValueTask<IPgStatement> PrepareSlowAsync(ValueTask<SqlStatement> preparing)
     {
@@ -103,6 +115,12 @@ internal sealed class KdbPgSession(SqlSession session) : IPgSession
 
     public async ValueTask<PgTransactionStatus> SyncAsync(CancellationToken cancellationToken)
     {
+        if (session.SyncCommits)
+        {
+            // Encoding a commit record costs as much as the transaction wrote: not on a socket's completion thread.
+            await PoolHop.IfOffPool();
+        }
+
         try
         {
             return (PgTransactionStatus)(byte)await session.SyncAsync(cancellationToken);
@@ -247,11 +265,24 @@ internal sealed class KdbPgPortal(KdbPgStatement owner, SqlStatement statement) 
 
     public async ValueTask<PgExecuteResult> ExecuteAsync(PgExecutionContext context)
     {
+        // Only a point read runs on a socket's completion thread; anything else continues on the thread pool (see PoolHop).
+        if (!statement.IsPointRead)
+        {
+            await PoolHop.IfOffPool();
+        }
+
         try
         {
             if (_cursor is null)
             {
                 _cursor = await statement.ExecuteAsync(_parameters, context.CancellationToken);
+                if (!statement.IsPointRead)
+                {
+                    // Rebound after a catalog change into something else (its rows are read below), or resumed on a
+                    // socket's thread after a wait.
+                    await PoolHop.IfOffPool();
+                }
+
                 PrepareColumns(_cursor);
             }
 
@@ -282,6 +313,7 @@ internal sealed class KdbPgPortal(KdbPgStatement owner, SqlStatement statement) 
                 if (!pending.IsCompletedSuccessfully)
                 {
                     await pending;
+                    await PoolHop.IfOffPool();
                 }
 
                 if (max > 0 && ++written >= max)

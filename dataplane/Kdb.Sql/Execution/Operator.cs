@@ -127,6 +127,8 @@ internal sealed class ValuesOp(BoundExpr[][] rows, int width) : Operator(width)
 
 internal sealed class FilterOp(Operator input, BoundExpr predicate) : Operator(input.Width)
 {
+    public BoundExpr Predicate => predicate;
+
     public override void Open(ExecContext ctx)
     {
         input.Open(ctx);
@@ -189,6 +191,10 @@ internal sealed class ProjectOp(Operator input, BoundExpr[] exprs) : Operator(ex
 
 internal sealed class LimitOp(Operator input, BoundExpr? limit, BoundExpr? offset) : Operator(input.Width)
 {
+    public BoundExpr? Limit => limit;
+
+    public BoundExpr? Offset => offset;
+
     private long _remaining;
 
     private bool _opened;

@@ -177,6 +177,8 @@ internal sealed class PointGetOp(TableInfo table, string alias, BoundExpr[] keyV
 
     public TableInfo Table => table;
 
+    public BoundExpr[] KeyValues => keyValues;
+
     public override void Open(ExecContext ctx) => _done = false;
 
     public override bool Next(ExecContext ctx)

@@ -323,6 +323,7 @@ public sealed partial class SqlSession
                     foreach (var prepared in _sqlPrepared.Values)
                     {
                         prepared.Bound = null;
+                        prepared.IsPointRead = false;
                     }
                 }
 

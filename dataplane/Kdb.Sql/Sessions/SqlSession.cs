@@ -48,6 +48,12 @@ public sealed class SqlStatement
     /// <summary>The statement text.</summary>
     public string Text { get; }
 
+    /// <summary>
+    /// As last bound (Prepare binds), a SELECT whose work is one primary-key lookup with cheap expressions: a host may
+    /// run it on a thread it must not hold for long. A catalog change can rebind it into something else at its next run.
+    /// </summary>
+    public bool IsPointRead { get; internal set; }
+
     /// <summary>Resolved parameter types ($1 first).</summary>
     public IReadOnlyList<SqlType> ParameterTypes { get; internal set; }
 
@@ -208,6 +214,7 @@ public sealed partial class SqlSession : IDisposable
         };
         statement.Bound = bound;
         statement.UsesSequences = context.UsesSequences;
+        statement.IsPointRead = statement.Ast is SelectStatement && !context.UsesSequences && PlanShape.IsPointRead(bound.Plan);
         statement.BoundCatalog = catalog;
         statement.BoundSearchPath = State.SearchPath;
         statement.ParameterTypes = context.ParameterTypes();
@@ -573,6 +580,9 @@ public sealed partial class SqlSession : IDisposable
         timeout is not null && timeout.IsCancellationRequested
             ? new SqlException(SqlState.QueryCanceled, "canceling statement due to statement timeout")
             : new SqlException(SqlState.QueryCanceled, "canceling statement due to user request");
+
+    /// <summary>True when <see cref="SyncAsync"/> would commit writes (an implicit transaction that wrote), not just end a read.</summary>
+    public bool SyncCommits => !_explicit && _txn is not null && !_failed && _txn.HasWrites;
 
     /// <summary>
     /// Called at Sync and at the end of a simple query: an implicit transaction commits (throws 40001 when it
