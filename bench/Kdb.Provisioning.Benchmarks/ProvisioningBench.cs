@@ -103,13 +103,30 @@ internal sealed class ProvisioningBench(LocalCloud cloud, PostgresFixture postgr
         var count = settings.ConcurrentDatabases;
         progress($"concurrent creates: {count} requests at once");
         var watch = Stopwatch.StartNew();
+        var refusals = new System.Collections.Concurrent.ConcurrentDictionary<string, (int Count, string Sample)>(StringComparer.Ordinal);
         var requests = await Task.WhenAll(Enumerable.Range(0, count).Select(async i =>
         {
-            var (status, created) = await cloud.SendAsync(HttpMethod.Post, $"/v1/orgs/{org}/databases", token, new { name = "c-" + i.ToString("D4", CultureInfo.InvariantCulture) });
-            return status == HttpStatusCode.Accepted ? created.GetProperty("database").GetProperty("id").GetString() : null;
+            try
+            {
+                var (status, created) = await cloud.SendAsync(HttpMethod.Post, $"/v1/orgs/{org}/databases", token, new { name = "c-" + i.ToString("D4", CultureInfo.InvariantCulture) });
+                if (status == HttpStatusCode.Accepted)
+                {
+                    return created.GetProperty("database").GetProperty("id").GetString();
+                }
+                refusals.AddOrUpdate(((int)status).ToString(CultureInfo.InvariantCulture), (1, created.ToString()), (_, o) => (o.Count + 1, o.Sample));
+            }
+            catch (Exception e) when (e is HttpRequestException or TaskCanceledException or JsonException)
+            {
+                refusals.AddOrUpdate(e.GetType().Name, (1, e.Message), (_, o) => (o.Count + 1, o.Sample));
+            }
+            return null;
         }));
         var accepted = requests.OfType<string>().ToList();
         progress($"{accepted.Count} accepted in {watch.Elapsed.TotalSeconds:0.0} s; waiting for ready");
+        foreach (var (why, (n, sample)) in refusals)
+        {
+            progress($"refused {n}× with {why}, e.g. {(sample.Length > 300 ? sample[..300] : sample)}");
+        }
         var outcomes = new Dictionary<string, int>(StringComparer.Ordinal);
         using var gate = new SemaphoreSlim(16);
         var results = await Task.WhenAll(accepted.Select(async id =>
