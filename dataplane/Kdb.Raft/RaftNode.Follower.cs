@@ -159,7 +159,10 @@ internal sealed partial class RaftNode
         }
         if (_log.MaybeAppend(m.Index, m.LogTerm, m.Commit, m.Entries, out var lastNew))
         {
-            Send(new Message { Type = MessageType.AppendResponse, To = m.From, Term = Term, Index = lastNew });
+            if (m.Entries.Length > 0 || m.Context != Message.NoReply)
+            {
+                Send(new Message { Type = MessageType.AppendResponse, To = m.From, Term = Term, Index = lastNew });
+            }
             return;
         }
         var hint = _log.FindConflictByTerm(m.Index, m.LogTerm);

@@ -296,6 +296,9 @@ internal sealed partial class RaftNode
             LogTerm = prevTerm.Value,
             Entries = entries,
             Commit = _log.Committed,
+            // Under a steady write load about every other append only carries a commit advance; its answer would repeat the
+            // match the leader already has and cost both sides a message (heartbeats still prove the follower alive).
+            Context = entries.Length == 0 && pr.State == ProgressState.Replicate && pr.Match == prevIndex ? Message.NoReply : 0,
         });
         pr.CommitSent = _log.Committed;
         if (entries.Length > 0)

@@ -105,8 +105,14 @@ public sealed class Message
     public bool Reject { get; init; }
     public ulong RejectHint { get; init; }
     /// <summary>Heartbeats: round number. Reads: the caller's read id. Votes: 1 when forced by a leadership transfer. Snapshot responses: bytes received.
-    /// Snapshot chunks: <c>1 &lt;&lt; 32 | CRC32C</c> of the whole snapshot data (0 from a sender that does not know it: not checked).</summary>
+    /// Snapshot chunks: <c>1 &lt;&lt; 32 | CRC32C</c> of the whole snapshot data (0 from a sender that does not know it: not checked).
+    /// Appends: <see cref="NoReply"/> when the append carries only a commit index the follower needs no answer for.</summary>
     public ulong Context { get; init; }
+
+    /// <summary>An append's <see cref="Context"/> when it carries no entries and the leader already knows the follower holds
+    /// everything up to its <see cref="Index"/>: a successful answer would tell the leader nothing, so the follower sends
+    /// none (a rejection is still answered). A follower that does not know the flag answers anyway, which is harmless.</summary>
+    public const ulong NoReply = 1;
     public Entry[] Entries { get; init; } = [];
     public SnapshotMetadata? Snapshot { get; init; }
     public long SnapshotOffset { get; init; }

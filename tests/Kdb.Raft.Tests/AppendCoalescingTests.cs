@@ -99,4 +99,65 @@ public sealed class AppendCoalescingTests
         var rd = leader.GetReady();
         Assert.Empty(Appends(rd));
     }
+
+    [Fact]
+    public void CommitOnlyAppend_ToACaughtUpFollower_IsNotAnswered_AndTheEntryApplies()
+    {
+        var (c, leader) = Elected();
+        var r = leader.Propose(new byte[] { 5 });
+        var rd = leader.GetReady();
+        leader.Advance(rd);
+        var acks = new List<Message>();
+        foreach (var m in Appends(rd))
+        {
+            Assert.Equal(0UL, m.Context);
+            var follower = c.Nodes[m.To];
+            follower.Step(m);
+            var frd = follower.GetReady();
+            acks.AddRange(frd.Messages.Where(a => a.Type == MessageType.AppendResponse));
+            follower.Advance(frd);
+        }
+        foreach (var ack in acks)
+        {
+            leader.Step(ack);
+        }
+        var commit = leader.GetReady();
+        leader.Advance(commit);
+        var commitOnly = Appends(commit);
+        Assert.Equal(2, commitOnly.Count);
+        foreach (var m in commitOnly)
+        {
+            Assert.Empty(m.Entries);
+            Assert.Equal(Message.NoReply, m.Context);
+            var follower = c.Nodes[m.To];
+            follower.Step(m);
+            var frd = follower.GetReady();
+            Assert.DoesNotContain(frd.Messages, a => a.Type == MessageType.AppendResponse);
+            Assert.Contains(frd.CommittedEntries, e => e.Index == r.Index);
+            follower.Advance(frd);
+        }
+    }
+
+    [Fact]
+    public void CommitOnlyAppend_ThatTheFollowerRejects_IsStillAnswered()
+    {
+        var (c, leader) = Elected();
+        var follower = c.Nodes.Values.First(n => n.Id != leader.Id);
+        // A commit-only append claiming an entry the follower never received: the rejection must reach the leader.
+        var bogus = new Message
+        {
+            Type = MessageType.Append,
+            GroupId = 9,
+            From = leader.Id,
+            To = follower.Id,
+            Term = leader.Term,
+            Index = follower.LastIndex + 5,
+            LogTerm = leader.Term,
+            Context = Message.NoReply,
+        };
+        follower.Step(bogus);
+        var frd = follower.GetReady();
+        Assert.Contains(frd.Messages, a => a.Type == MessageType.AppendResponse && a.Reject);
+        follower.Advance(frd);
+    }
 }

@@ -99,6 +99,63 @@ public sealed class RaftLogStoreTests : IDisposable
     }
 
     [Fact]
+    public void RealDisk_SegmentsArePreallocated_CrashLeavesZerosThatRecoveryCutsWithoutCountingThemTorn()
+    {
+        var copy = _dir + "-crash";
+        try
+        {
+            using (var store = RaftLogStore.Open(PhysicalRaftFileSystem.Instance, _dir))
+            {
+                store.Append([E(1, 1), E(1, 2, 3000)], new HardState(1, 1, 2), sync: true);
+                var seg = Directory.GetFiles(_dir, "seg-*.log").Single();
+                // Zeros ahead of the records, so later syncs change no file size.
+                Assert.Equal(1L << 20, new FileInfo(seg).Length);
+                // A crash now: what is on disk is the synced records and the zeros after them.
+                Directory.CreateDirectory(copy);
+                foreach (var f in Directory.GetFiles(_dir))
+                {
+                    File.Copy(f, Path.Combine(copy, Path.GetFileName(f)));
+                }
+            }
+            // Closed cleanly: the zeros are cut off.
+            var closed = new FileInfo(Directory.GetFiles(_dir, "seg-*.log").Single()).Length;
+            Assert.True(closed < 4000, $"segment is {closed} bytes after close");
+            using var recovered = RaftLogStore.Open(PhysicalRaftFileSystem.Instance, copy);
+            AssertEntries(recovered.Recovered.Entries, (1, 1), (1, 2));
+            Assert.Equal(E(1, 2, 3000).Data.ToArray(), recovered.Recovered.Entries[1].Data.ToArray());
+            Assert.Equal(0, recovered.TornBytesDiscarded);
+            Assert.Equal(closed, new FileInfo(Directory.GetFiles(copy, "seg-*.log").Single()).Length);
+            recovered.Append([E(2, 3)], new HardState(2, 1, 3), sync: true);
+        }
+        finally
+        {
+            if (Directory.Exists(copy))
+            {
+                Directory.Delete(copy, recursive: true);
+            }
+        }
+    }
+
+    [Fact]
+    public void RealDisk_RotatedSegmentsKeepNoZeros_AndReopenAfterManyRotations()
+    {
+        using (var store = RaftLogStore.Open(PhysicalRaftFileSystem.Instance, _dir, new RaftLogStoreOptions { SegmentBytes = 2000 }))
+        {
+            for (ulong i = 1; i <= 30; i++)
+            {
+                store.Append([E(1, i, 300)], new HardState(1, 1, i), sync: true);
+            }
+            Assert.True(store.SegmentCount > 3);
+            var segments = Directory.GetFiles(_dir, "seg-*.log").Order(StringComparer.Ordinal).ToArray();
+            // Every closed segment was cut back to its records (the reader refuses anything unreadable in an older segment).
+            Assert.All(segments[..^1], f => Assert.True(new FileInfo(f).Length < 4000, $"{f} is {new FileInfo(f).Length} bytes"));
+        }
+        using var reopened = RaftLogStore.Open(PhysicalRaftFileSystem.Instance, _dir, new RaftLogStoreOptions { SegmentBytes = 2000 });
+        Assert.Equal(30, reopened.Recovered.Entries.Count);
+        Assert.Equal(0, reopened.TornBytesDiscarded);
+    }
+
+    [Fact]
     public void Open_CorruptionInOlderSegment_ThrowsClearError()
     {
         var disk = new SimFileSystem();

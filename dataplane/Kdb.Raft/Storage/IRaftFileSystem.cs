@@ -12,6 +12,13 @@ public interface IRaftFileSystem
     IAppendFile CreateNew(string path);
     /// <summary>Opens an existing file for appending at its end.</summary>
     IAppendFile OpenAppend(string path);
+
+    /// <summary>Creates a log segment: like <see cref="CreateNew"/>, but the real disk may extend the file with zeros ahead of
+    /// the writes (a reader finds the end by the records' checksums) and cuts them off when the file is closed.</summary>
+    IAppendFile CreateLog(string path) => CreateNew(path);
+
+    /// <summary>Opens the newest log segment (already cut to its last whole record) for appending, as <see cref="CreateLog"/>.</summary>
+    IAppendFile OpenLog(string path) => OpenAppend(path);
     /// <summary>Replaces <paramref name="path"/> atomically: temp file, fsync, rename, directory fsync.</summary>
     void WriteAtomic(string path, ReadOnlySpan<byte> data);
     void Delete(string path);

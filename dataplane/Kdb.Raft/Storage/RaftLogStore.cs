@@ -224,7 +224,12 @@ internal sealed partial class SegmentedLogStore : IRaftLogStore
                     {
                         throw new InvalidDataException($"raft log segment {path} is corrupt at offset {offset} and is not the last segment");
                     }
-                    torn += bytes.Length - offset;
+                    // Zeros after the last record are a preallocated tail (a crash before the segment was closed), not a
+                    // torn write.
+                    if (bytes.AsSpan(offset).ContainsAnyExcept((byte)0))
+                    {
+                        torn += bytes.Length - offset;
+                    }
                     fs.Truncate(path, offset);
                     break;
                 }
@@ -255,7 +260,7 @@ internal sealed partial class SegmentedLogStore : IRaftLogStore
         if (seqs.Count == 0)
         {
             currentSeq = 1;
-            current = fs.CreateNew(Path.Combine(dir, SegmentName(currentSeq)));
+            current = fs.CreateLog(Path.Combine(dir, SegmentName(currentSeq)));
             Span<byte> header = stackalloc byte[LogFormat.SegmentHeaderBytes];
             LogFormat.WriteSegmentHeader(header, currentSeq);
             current.Write(header);
@@ -265,7 +270,7 @@ internal sealed partial class SegmentedLogStore : IRaftLogStore
         else
         {
             currentSeq = seqs[^1];
-            current = fs.OpenAppend(Path.Combine(dir, SegmentName(currentSeq)));
+            current = fs.OpenLog(Path.Combine(dir, SegmentName(currentSeq)));
         }
         var store = new SegmentedLogStore(fs, dir, options, current, currentSeq)
         {
@@ -399,7 +404,7 @@ internal sealed partial class SegmentedLogStore : IRaftLogStore
         _current.Sync();
         _current.Dispose();
         _currentSeq++;
-        _current = _fs.CreateNew(Path.Combine(_dir, SegmentName(_currentSeq)));
+        _current = _fs.CreateLog(Path.Combine(_dir, SegmentName(_currentSeq)));
         Span<byte> buf = stackalloc byte[LogFormat.SegmentHeaderBytes + LogFormat.HardStateRecordLength];
         LogFormat.WriteSegmentHeader(buf, _currentSeq);
         // Every segment starts with the hard state, so compaction may delete any older segment.
