@@ -56,6 +56,13 @@ if (serviceTokens is not null)
 
 var app = builder.Build();
 app.Logger.LogInformation("Node {NodeId} (index {Index}) serving from {DataDirectory}", identity.NodeId, index, dataDirectory);
+// With epoll socket completions an HTTP/1.1 request starts on the epoll thread that read it: every handler (data API,
+// management, admin) starts on the thread pool instead, so none holds up the sockets that thread serves.
+app.Use(static async (context, next) =>
+{
+    await Kdb.Node.Sql.PoolHop.IfOffPool();
+    await next(context);
+});
 app.MapKdbManagementEndpoints(managementPort);
 if (standalone is not null)
 {

@@ -148,6 +148,9 @@ internal static class DataApiEndpoints
             throw new InvalidDataException($"the body exceeds {MaxBodyBytes} bytes");
         }
         using var doc = await JsonDocument.ParseAsync(c.Request.Body, cancellationToken: c.RequestAborted);
+        // An HTTP/1.1 body read resumes on the thread that received the bytes, an epoll thread with epoll completions:
+        // statements never run there (see PoolHop).
+        await Kdb.Node.Sql.PoolHop.IfOffPool();
         var root = doc.RootElement;
         var list = new List<(string, JsonElement[])>();
         void Add(JsonElement item)
@@ -251,6 +254,7 @@ internal static class DataApiEndpoints
         try
         {
             using var doc = await JsonDocument.ParseAsync(c.Request.Body, cancellationToken: c.RequestAborted);
+            await Kdb.Node.Sql.PoolHop.IfOffPool();
             key = doc.RootElement.TryGetProperty("key", out var k) && k.ValueKind == JsonValueKind.String ? k.GetString() : null;
             value = doc.RootElement.TryGetProperty("value", out var v) && v.ValueKind == JsonValueKind.String ? v.GetString() : null;
         }
