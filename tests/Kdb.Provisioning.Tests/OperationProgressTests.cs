@@ -70,6 +70,37 @@ public sealed class OperationProgressTests
         Assert.Equal((3L, 7L), ((await first).Units, (await second).Units));
     }
 
+    [Fact]
+    public async Task A_declared_quiet_phase_keeps_the_operation_alive_for_its_bound_only()
+    {
+        var progress = Begin();
+        Assert.False(progress.QuietExpected);
+
+        await Task.Run(() => OperationProgress.ExpectQuiet(TimeSpan.FromHours(1)));
+        Assert.True(progress.QuietExpected);
+
+        OperationProgress.ExpectQuiet(TimeSpan.Zero);
+        Assert.False(progress.QuietExpected);
+
+        // Outside the operation's flow a declaration reaches nothing.
+        Task outside;
+        using (ExecutionContext.SuppressFlow())
+        {
+            outside = Task.Run(() => OperationProgress.ExpectQuiet(TimeSpan.FromHours(1)));
+        }
+        await outside;
+        Assert.False(progress.QuietExpected);
+        Assert.Equal(0, progress.Units);
+    }
+
+    [Fact]
+    public void The_quiet_bound_grows_with_the_data_from_a_minute()
+    {
+        Assert.Equal(TimeSpan.FromSeconds(60), Kdb.Provisioning.Backups.BackupService.QuietPhaseBound(0));
+        Assert.Equal(TimeSpan.FromSeconds(60), Kdb.Provisioning.Backups.BackupService.QuietPhaseBound(-1));
+        Assert.Equal(TimeSpan.FromSeconds(560), Kdb.Provisioning.Backups.BackupService.QuietPhaseBound(1_000_000_000));
+    }
+
     // As the heartbeats' Start does: begun in a synchronous method, so the value stays with the caller's flow.
     private static OperationProgress Begin() => OperationProgress.Begin();
 

@@ -8,7 +8,8 @@ namespace Kdb.Provisioning.ControlPlane;
 /// with an attempt id the beat also renews that attempt's claim (<see cref="OperationClaims"/>).
 /// By default only an operation that moved data since the last beat (<see cref="OperationProgress"/>) is heartbeated: one
 /// whose attempt hangs, or waits out a retry's backoff, falls silent, and the control plane then re-sends its request (its
-/// claim lapses with the silence), which is what rescues an attempt stuck on a node that stopped answering. A request lost
+/// claim lapses with the silence), which is what rescues an attempt stuck on a node that stopped answering. A phase known
+/// to be silent is declared with a bound sized from its data (<see cref="OperationProgress.ExpectQuiet"/>). A request lost
 /// with a crashed worker stops being heartbeated the same way. A move beats whenever its attempt runs
 /// (<c>whileSilent</c>): every step of a move is bounded (its deadline up to the adopt, per-call timeouts after), so a
 /// hung move ends by itself, and a phase that moves no bytes (a large import's propose, the verification, a wait for a
@@ -40,7 +41,7 @@ internal sealed partial class OperationHeartbeats(ControlPlaneClient controlPlan
             while (await timer.WaitForNextTickAsync(ct))
             {
                 var now = progress.Units;
-                if (now == seen && !whileSilent)
+                if (now == seen && !whileSilent && !progress.QuietExpected)
                 {
                     LogSilent(logger, operationId);
                     continue;
@@ -102,8 +103,27 @@ internal sealed class OperationProgress
 {
     private static readonly AsyncLocal<OperationProgress?> Current = new();
     private long _units;
+    private long _quietUntil;
 
     public long Units => Volatile.Read(ref _units);
+
+    /// <summary>True while a phase declared with <see cref="ExpectQuiet"/> may still be running.</summary>
+    public bool QuietExpected => System.Diagnostics.Stopwatch.GetTimestamp() < Volatile.Read(ref _quietUntil);
+
+    /// <summary>
+    /// Declares that the calling operation may move no bytes for up to <paramref name="bound"/>: a node proposing an import
+    /// it received whole, or checksumming a copy, answers only at the end. Heartbeats go on for that long (without them a
+    /// large restore's request would be re-sent and taken over in every attempt, never finishing) and stop after it, so a
+    /// node stuck in such a phase still has the request re-sent. Size the bound from the data the phase covers.
+    /// </summary>
+    public static void ExpectQuiet(TimeSpan bound)
+    {
+        if (Current.Value is { } progress)
+        {
+            var until = System.Diagnostics.Stopwatch.GetTimestamp() + (long)(Math.Max(0, bound.TotalSeconds) * System.Diagnostics.Stopwatch.Frequency);
+            Volatile.Write(ref progress._quietUntil, until);
+        }
+    }
 
     /// <summary>Starts counting for the caller's async flow (set from a synchronous method, the value stays with its caller).</summary>
     public static OperationProgress Begin()
