@@ -15,12 +15,35 @@ public sealed class PoolHopTests : IDisposable
 {
     private readonly string _directory = Directory.CreateTempSubdirectory("kdb-pool-hop-").FullName;
     private readonly IKvEngine _engine;
+    private readonly ThreadRecordingStore _store;
     private readonly SqlDatabase _database;
 
     public PoolHopTests()
     {
         _engine = KvEngine.Open(_directory, new EngineOptions { Durability = DurabilityMode.None });
-        _database = new SqlDatabase(new LocalSqlStore(_engine), 42, "hop");
+        _store = new ThreadRecordingStore(new LocalSqlStore(_engine));
+        _database = new SqlDatabase(_store, 42, "hop");
+    }
+
+    /// <summary>Records whether the store was called on a thread-pool thread: where the session's work ran, whatever
+    /// the scheduling race between the pool and the caller (a task's completion at return is no evidence).</summary>
+    private sealed class ThreadRecordingStore(ISqlStore inner) : ISqlStore
+    {
+        public bool? SnapshotOnPool { get; set; }
+
+        public bool? CommitOnPool { get; set; }
+
+        public ValueTask<IKvSnapshot> OpenSnapshotAsync(CancellationToken cancellationToken)
+        {
+            SnapshotOnPool = Thread.CurrentThread.IsThreadPoolThread;
+            return inner.OpenSnapshotAsync(cancellationToken);
+        }
+
+        public ValueTask<CommitOutcome> CommitAsync(Kdb.Transactions.CommitRecord record, CancellationToken cancellationToken)
+        {
+            CommitOnPool = Thread.CurrentThread.IsThreadPoolThread;
+            return inner.CommitAsync(record, cancellationToken);
+        }
     }
 
     public void Dispose()
@@ -73,9 +96,10 @@ public sealed class PoolHopTests : IDisposable
 
         await session.SyncAsync(CancellationToken.None);
 
+        _store.SnapshotOnPool = null;
         var offPool = OnOwnThread(() => session.PrepareAsync("SELECT v FROM t WHERE id = $1", default, CancellationToken.None));
-        Assert.False(offPool.IsCompleted);
         var statement = await offPool;
+        Assert.True(_store.SnapshotOnPool);
         Assert.Single(statement.Columns!);
 
         var onPool = await Task.Run(() => session.PrepareAsync("SELECT v FROM t WHERE id = $1", default, CancellationToken.None));
@@ -97,9 +121,10 @@ public sealed class PoolHopTests : IDisposable
         }
 
         Assert.True(inner.SyncCommits);
+        _store.CommitOnPool = null;
         var commit = OnOwnThread(() => session.SyncAsync(CancellationToken.None));
-        Assert.False(commit.IsCompleted);
         Assert.Equal(Kdb.PgWire.Session.PgTransactionStatus.Idle, await commit);
+        Assert.True(_store.CommitOnPool);
 
         var read = await inner.PrepareAsync("SELECT v FROM t WHERE id = $1");
         Assert.True(read.IsPointRead);
