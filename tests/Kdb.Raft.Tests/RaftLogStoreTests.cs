@@ -309,6 +309,27 @@ public sealed class RaftLogStoreTests : IDisposable
     }
 
     [Fact]
+    public void Sync_AfterDispose_ThrowsEvenWhenItsDescriptorNumberWasReused()
+    {
+        var store = RaftLogStore.Open(PhysicalRaftFileSystem.Instance, Path.Combine(_dir, "closed"));
+        store.Append([E(1, 1)], new HardState(1, 1, 0), sync: false);
+        store.Dispose();
+        // Linux hands out the lowest free descriptor, so these files likely take the closed segment's number.
+        var others = Enumerable.Range(0, 8).Select(i => File.Create(Path.Combine(_dir, "other" + i))).ToArray();
+        try
+        {
+            Assert.Throws<ObjectDisposedException>(store.Sync);
+        }
+        finally
+        {
+            foreach (var f in others)
+            {
+                f.Dispose();
+            }
+        }
+    }
+
+    [Fact]
     public void SyncAll_OneStoreFails_ThrowsAfterTheOthersAreDurable()
     {
         var dirs = Enumerable.Range(0, 4).Select(i => Path.Combine(_dir, "g" + i)).ToArray();

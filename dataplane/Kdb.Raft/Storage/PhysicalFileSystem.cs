@@ -192,13 +192,27 @@ internal sealed partial class PhysicalFileSystem : IRaftFileSystem
 
         public void Sync()
         {
-            var fd = (int)handle.DangerousGetHandle();
-            var grown = _grown;
-            _grown = false;
-            if ((grown ? Fsync(fd) : Fdatasync(fd)) != 0)
+            // A closed handle's number may already belong to another file: syncing that one would report this log durable.
+            // The reference also keeps a concurrent Dispose from closing the descriptor under the call.
+            var added = false;
+            try
             {
-                _grown |= grown;
-                throw new IOException($"sync of a raft log segment failed (errno {Marshal.GetLastPInvokeError()})");
+                handle.DangerousAddRef(ref added);
+                var fd = (int)handle.DangerousGetHandle();
+                var grown = _grown;
+                _grown = false;
+                if ((grown ? Fsync(fd) : Fdatasync(fd)) != 0)
+                {
+                    _grown |= grown;
+                    throw new IOException($"sync of a raft log segment failed (errno {Marshal.GetLastPInvokeError()})");
+                }
+            }
+            finally
+            {
+                if (added)
+                {
+                    handle.DangerousRelease();
+                }
             }
         }
 
