@@ -127,6 +127,13 @@ internal sealed class ProvisioningBench(LocalCloud cloud, PostgresFixture postgr
         {
             progress($"refused {n}× with {why}, e.g. {(sample.Length > 300 ? sample[..300] : sample)}");
         }
+        if (!refusals.IsEmpty)
+        {
+            // A 500's problem details name nothing; the services' own logs say what failed.
+            var logs = cloud.Logs;
+            var at = logs.IndexOf("Exception", StringComparison.Ordinal);
+            progress(at < 0 ? "no exception in the services' log tails" : "first exception in the services' log tails: " + logs[Math.Max(0, at - 400)..Math.Min(logs.Length, at + 1600)]);
+        }
         var outcomes = new Dictionary<string, int>(StringComparer.Ordinal);
         using var gate = new SemaphoreSlim(16);
         var results = await Task.WhenAll(accepted.Select(async id =>

@@ -144,6 +144,7 @@ app.UseExceptionHandler();
 app.UseStartupGate();
 app.UseRequestSizeLimits();
 app.UseStatusCodePages();
+app.UseApiAdmission(app.Configuration);
 app.UseAuthentication();
 app.UseAuthorization();
 app.UseRateLimiter();
