@@ -67,8 +67,12 @@ public sealed class ClusterRuntime : IPgSessionFactory, IPgAuthenticator, IAsync
         return (db, found.Record, found.GroupId);
     }
 
-    public ValueTask<IPgSession> OpenAsync(PgStartup startup, CancellationToken cancellationToken)
+    public async ValueTask<IPgSession> OpenAsync(PgStartup startup, CancellationToken cancellationToken)
     {
+        if (Host.FindDatabase(startup.Database)?.Record.FindRole(startup.User) is null)
+        {
+            await CatchUpAfterMissAsync(cancellationToken);
+        }
         if (Open(startup.Database) is not { } found || found.Record.FindRole(startup.User) is not { } role)
         {
             // Only a proxy-authenticated connection can get here for a name that does not exist.
@@ -89,11 +93,49 @@ public sealed class ClusterRuntime : IPgSessionFactory, IPgAuthenticator, IAsync
             throw;
         }
         var leader = Host.Leader(found.GroupId);
-        return ValueTask.FromResult<IPgSession>(new ClusterPgSession(inner, leader?.NodeId ?? string.Empty, Usage, startup.Database, Host, found.Record.TenantId, found.GroupId));
+        return new ClusterPgSession(inner, leader?.NodeId ?? string.Empty, Usage, startup.Database, Host, found.Record.TenantId, found.GroupId);
     }
 
-    public ValueTask<string?> GetScramVerifierAsync(string database, string user, CancellationToken cancellationToken) =>
-        ValueTask.FromResult(Host.FindDatabase(database)?.Record.FindRole(user)?.Verifier);
+    public async ValueTask<string?> GetScramVerifierAsync(string database, string user, CancellationToken cancellationToken)
+    {
+        if (Host.FindDatabase(database)?.Record.FindRole(user)?.Verifier is { } verifier)
+        {
+            return verifier;
+        }
+        await CatchUpAfterMissAsync(cancellationToken);
+        return Host.FindDatabase(database)?.Record.FindRole(user)?.Verifier;
+    }
+
+    /// <summary>
+    /// A database (or role) is ready once its group's leader has applied its creation; a follower applies it a moment
+    /// later. A client connecting straight to that follower meanwhile would be refused a login the leader accepts, so a
+    /// miss waits (briefly, bounded) until this node has applied everything its groups had committed, then looks again.
+    /// Only misses pay: a known database and role answer from local state, as a PostgreSQL standby's catalog does.
+    /// The database's group is unknown on a miss, hence every local group.
+    /// </summary>
+    private async Task CatchUpAfterMissAsync(CancellationToken cancellationToken)
+    {
+        var groups = Host.GroupIds;
+        if (groups.Count == 0)
+        {
+            return;
+        }
+        try
+        {
+            var waits = new List<Task>(groups.Count);
+            foreach (var group in groups)
+            {
+                waits.Add(Host.ReadIndexAsync(group));
+            }
+            await Task.WhenAll(waits).WaitAsync(MissCatchUpLimit, cancellationToken);
+        }
+        catch (Exception e) when (e is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
+        {
+            // No leader, or a group removed meanwhile: answer from what this node has, as before.
+        }
+    }
+
+    private static readonly TimeSpan MissCatchUpLimit = TimeSpan.FromSeconds(5);
 
     public async ValueTask<bool> ValidateTokenAsync(PgAuthMethod method, string token, string database, string user, CancellationToken cancellationToken)
     {
@@ -106,6 +148,10 @@ public sealed class ClusterRuntime : IPgSessionFactory, IPgAuthenticator, IAsync
             return (await _tokens.ValidateInternalTokenAsync(token, "kdb.proxy", cancellationToken)).IsValid;
         }
         // A valid token for a database or role this node does not host fails like any other login.
+        if (Host.FindDatabase(database)?.Record.FindRole(user) is null)
+        {
+            await CatchUpAfterMissAsync(cancellationToken);
+        }
         return Host.FindDatabase(database)?.Record.FindRole(user) is not null
             && (await _tokens.ValidateDataTokenAsync(token, database, user, cancellationToken)).IsValid;
     }

@@ -209,8 +209,9 @@ public sealed class ThreeNodeCluster : IAsyncLifetime
         }
     }
 
-    /// <summary>Creates a database with an owner role on a group (through any node: followers forward).</summary>
-    public async Task<(string DatabaseId, ulong TenantId)> CreateDatabaseAsync(ulong groupId, ClusterNodeProcess via, string? databaseId = null)
+    /// <summary>Creates a database with an owner role on a group (through any node: followers forward). Unless
+    /// <paramref name="waitForEveryMember"/> is false, returns once every running member lists it.</summary>
+    public async Task<(string DatabaseId, ulong TenantId)> CreateDatabaseAsync(ulong groupId, ClusterNodeProcess via, string? databaseId = null, bool waitForEveryMember = true)
     {
         var id = databaseId ?? "db_" + Guid.NewGuid().ToString("N")[..16];
         var tenant = Interlocked.Increment(ref _nextTenant);
@@ -221,14 +222,17 @@ public sealed class ThreeNodeCluster : IAsyncLifetime
             TenantId = tenant,
             Owner = new Role { Name = "owner", Kind = RoleKind.Owner, ScramVerifier = ScramSha256Verifier.Create(OwnerPassword, 4096).ToString() },
         }, ApplyResponse.Parser);
-        await WaitUntilListedAsync(groupId, id);
+        if (waitForEveryMember)
+        {
+            await WaitUntilListedAsync(groupId, id);
+        }
         return (id, tenant);
     }
 
     /// <summary>
-    /// The create answers once the leader applied it; a follower may apply it a moment later, and a client connecting
-    /// straight to that follower meanwhile fails to log in (the node does not know the database yet). Tests connect to
-    /// any node right away, so wait until every running member lists it (a stopped or cut-off member is the test's own
+    /// The create answers once the leader applied it; a follower may apply it a moment later (a login there waits for it:
+    /// ClusterLoginTests), but the admin listing and statements other than logins do not wait. Tests read any node right
+    /// away, so wait until every running member lists it (a stopped or cut-off member is the test's own
     /// subject: after 30 s the wait gives up silently).
     /// </summary>
     private async Task WaitUntilListedAsync(ulong groupId, string databaseId)
