@@ -284,7 +284,7 @@ public sealed class ClusterHost : IDisposable
             return Task.CompletedTask;
         }
         var done = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        Post(group, () => group.WaitApplied(index, done));
+        Post(group, () => group.WaitApplied(index, done, _clock.ElapsedMilliseconds));
         return done.Task;
     }
 

@@ -94,6 +94,9 @@ internal sealed class ShardGroup : IDisposable
             TickMs = options.TickMs,
             ReadMode = options.ReadMode,
             AsyncLeaderAppend = options.AsyncLeaderAppend,
+            // Followers learn a commit advance with the next append rather than from an append of its own (issue 7: a wake-up,
+            // a hard-state write and an apply pass per round on each follower).
+            DeferCommitOnlyAppends = true,
             // A snapshot from the leader streams to a staging file next to the log, not into memory.
             SnapshotSink = log.CreateSnapshotSink,
             RandomSeed = selfRaftId ^ manifest.GroupId ^ (ulong)Environment.TickCount64,
@@ -246,7 +249,7 @@ internal sealed class ShardGroup : IDisposable
         _reads.Clear();
     }
 
-    public void WaitApplied(ulong index, TaskCompletionSource done)
+    public void WaitApplied(ulong index, TaskCompletionSource done, long nowMs)
     {
         if (AppliedIndex >= index)
         {
@@ -255,6 +258,15 @@ internal sealed class ShardGroup : IDisposable
         else
         {
             _appliedWaiters.Enqueue(done, index);
+            if (Node.Role != RaftRole.Leader && index > Node.CommitIndex)
+            {
+                // A follower waiting for an entry committed elsewhere (a forwarded write): the leader holds back commit-only
+                // appends (DeferCommitOnlyAppends) but sends the commit index with its answer to a read index request.
+                var nudge = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+                // Nobody awaits it: a leaderless timeout must not surface as an unobserved task exception.
+                nudge.Task.ContinueWith(static t => _ = t.Exception, CancellationToken.None, TaskContinuationOptions.OnlyOnFaulted, TaskScheduler.Default);
+                Issue(nudge, nowMs + (long)_options.LeaderWait.TotalMilliseconds, nowMs);
+            }
         }
     }
 

@@ -62,6 +62,10 @@ internal sealed partial class RaftNode
             }
             _leadTransferee = 0;
         }
+        if (_config.DeferCommitOnlyAppends)
+        {
+            SendDeferredCommits();
+        }
         if (_heartbeatElapsed >= _config.HeartbeatTicks)
         {
             _heartbeatElapsed = 0;
@@ -251,7 +255,19 @@ internal sealed partial class RaftNode
             if (id != Id)
             {
                 // An append already sent this round with the current commit index carries everything: send only what is new.
-                SendAppend(id, sendIfEmpty: pr.CommitSent < _log.Committed);
+                SendAppend(id, sendIfEmpty: pr.CommitSent < _log.Committed && !_config.DeferCommitOnlyAppends);
+            }
+        }
+    }
+
+    /// <summary>Sends the commit index to every follower that has not been sent it yet (<see cref="RaftConfig.DeferCommitOnlyAppends"/>).</summary>
+    private void SendDeferredCommits()
+    {
+        foreach (var (id, pr) in _progress)
+        {
+            if (id != Id && pr.CommitSent < _log.Committed)
+            {
+                SendAppend(id, sendIfEmpty: true);
             }
         }
     }
@@ -557,6 +573,12 @@ internal sealed partial class RaftNode
         else
         {
             Send(new Message { Type = MessageType.ReadIndexResponse, To = from, Term = Term, Context = context, Index = index });
+            // The follower applies up to the read index before it answers: a commit index held back for the next append
+            // would hold the read back with it.
+            if (_config.DeferCommitOnlyAppends && _progress.TryGetValue(from, out var pr) && pr.CommitSent < index)
+            {
+                SendAppend(from, sendIfEmpty: true);
+            }
         }
     }
 

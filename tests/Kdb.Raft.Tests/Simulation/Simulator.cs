@@ -77,6 +77,8 @@ internal sealed class Simulator
                 RandomSeed = (ulong)seed,
                 AsyncLeaderAppend = _async,
                 QuiesceAfterTicks = _quiesce ? 4 : 0,
+                // Seeds 4–7 mod 8: commit advances wait for the next append, a read answer or a tick (as the node runs).
+                DeferCommitOnlyAppends = (seed & 4) != 0,
             };
             var node = new SimNode(this, id, config, skew, _rng.Next(1000));
             _nodes.Add(node);
