@@ -203,6 +203,29 @@ public interface IKvSnapshot : IKvReader, IDisposable
     /// newer range tombstone is reported deleted. Keys touched only by range tombstones are left to
     /// <see cref="RangeDeletesSince"/>.</summary>
     IEnumerable<KvChange> ChangesSince(ulong since, byte[] start, byte[]? end);
+
+    /// <summary>Like <see cref="IKvReader.Scan"/> (forward, no limit), but keys and values are lent instead of copied into
+    /// fresh arrays: for exports that copy every pair somewhere anyway. Dispose the scan before this snapshot. Wrappers
+    /// that do not override it fall back to a copying <see cref="IKvReader.Scan"/>.</summary>
+    IKvLentScan ScanLent(byte[] start, byte[]? end) => new Engine.CopyingLentScan(Scan(start, end));
+}
+
+/// <summary>A forward scan whose <see cref="Key"/> and <see cref="Value"/> are lent: valid until the next
+/// <see cref="MoveNext"/> or <see cref="IDisposable.Dispose"/> (never write through them or keep them longer). Reading
+/// <see cref="Value"/> verifies a stored value's checksum each time: read it once per pair.</summary>
+public interface IKvLentScan : IDisposable
+{
+    /// <summary>Moves to the next live pair in ascending key order; false at the end of the range.</summary>
+    bool MoveNext();
+
+    /// <summary>The current pair's key.</summary>
+    ReadOnlySpan<byte> Key { get; }
+
+    /// <summary>The current pair's value.</summary>
+    ReadOnlySpan<byte> Value { get; }
+
+    /// <summary>The version of the batch that wrote the current pair.</summary>
+    ulong Version { get; }
 }
 
 /// <summary>The storage engine: a durable ordered key-value store with versions.</summary>

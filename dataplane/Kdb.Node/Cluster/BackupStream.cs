@@ -67,17 +67,35 @@ internal static class BackupStream
             uint sequence = 0;
             var totalCrc = 0xFFFFFFFFu;
             long rows = 0;
-            foreach (var e in snapshot.Scan(start, end))
+            // Keys and values are lent from the engine (no arrays per pair): they are copied straight into the chunk.
+            using var scan = snapshot.ScanLent(start, end);
+            while (scan.MoveNext())
             {
                 // A secondary-index entry's value is its row's full key: write it tenant-relative too, or an import into
                 // another tenant would point its index at the source database's rows.
-                var relative = ValueIsRowKey(e.Key, e.Value, start);
-                var valueLength = relative ? e.Value.Length - 8 : e.Value.Length;
-                var need = length + 8 + e.Key.Length - 8 + valueLength;
-                if (need + 64 > data.Length)
+                var grown = false;
                 {
-                    // A row larger than a chunk: the frame buffers grow with it (a chunk's framing adds a few bytes).
-                    data = Grow(data, length, need + 64);
+                    var key = scan.Key;
+                    var value = scan.Value; // read once: each read verifies the stored value's checksum
+                    var relative = ValueIsRowKey(key, value, start);
+                    var valueLength = relative ? value.Length - 8 : value.Length;
+                    var need = length + 8 + key.Length - 8 + valueLength;
+                    if (need + 64 > data.Length)
+                    {
+                        // A row larger than a chunk: the buffers grow with it (the frames below, once the send using one ended).
+                        data = Grow(data, length, need + 64);
+                        grown = true;
+                    }
+                    BinaryPrimitives.WriteInt32LittleEndian(data.AsSpan(length), key.Length - 8);
+                    key[8..].CopyTo(data.AsSpan(length + 4));
+                    length += 4 + key.Length - 8;
+                    BinaryPrimitives.WriteUInt32LittleEndian(data.AsSpan(length), (uint)valueLength | (relative ? RelativeKeyFlag : 0));
+                    value[(value.Length - valueLength)..].CopyTo(data.AsSpan(length + 4));
+                    length += 4 + valueLength;
+                }
+                if (grown)
+                {
+                    // A chunk's framing adds a few bytes.
                     var waiting = Stopwatch.GetTimestamp();
                     await sent;
                     writing += Stopwatch.GetElapsedTime(waiting);
@@ -86,12 +104,6 @@ internal static class BackupStream
                     frame = ArrayPool<byte>.Shared.Rent(data.Length + 64);
                     spareFrame = ArrayPool<byte>.Shared.Rent(data.Length + 64);
                 }
-                BinaryPrimitives.WriteInt32LittleEndian(data.AsSpan(length), e.Key.Length - 8);
-                e.Key.AsSpan(8).CopyTo(data.AsSpan(length + 4));
-                length += 4 + e.Key.Length - 8;
-                BinaryPrimitives.WriteUInt32LittleEndian(data.AsSpan(length), (uint)valueLength | (relative ? RelativeKeyFlag : 0));
-                e.Value.AsSpan(e.Value.Length - valueLength).CopyTo(data.AsSpan(length + 4));
-                length += 4 + valueLength;
                 rows++;
                 if (length >= ChunkBytes)
                 {
@@ -448,12 +460,12 @@ internal static class BackupStream
 
     /// <summary>Keys with a non-zero index id (bytes 12-15) in an ordinary table are secondary-index entries whose value is
     /// the row's full key (dataplane/Kdb.Sql TableWriter).</summary>
-    internal static bool ValueIsRowKey(byte[] key, byte[] value, byte[] tenantPrefix) =>
+    internal static bool ValueIsRowKey(ReadOnlySpan<byte> key, ReadOnlySpan<byte> value, ReadOnlySpan<byte> tenantPrefix) =>
         key.Length >= 16
-        && BinaryPrimitives.ReadUInt32BigEndian(key.AsSpan(8)) is not 0 and not DataApiEndpoints.KvTable
-        && BinaryPrimitives.ReadUInt32BigEndian(key.AsSpan(12)) != 0
+        && BinaryPrimitives.ReadUInt32BigEndian(key[8..]) is not 0 and not DataApiEndpoints.KvTable
+        && BinaryPrimitives.ReadUInt32BigEndian(key[12..]) != 0
         && value.Length >= 16
-        && value.AsSpan(0, 8).SequenceEqual(tenantPrefix);
+        && value[..8].SequenceEqual(tenantPrefix);
 
     /// <summary>Frames and sends one chunk; returns the folded total. <c>folded</c>: the data's CRC is already in the total
     /// (a totals-only closing chunk, sent without its pairs). <c>changesSince</c>: a chunk of a change stream.</summary>

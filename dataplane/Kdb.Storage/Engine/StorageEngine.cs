@@ -745,6 +745,14 @@ internal sealed partial class StorageEngine : IKvEngine, IKvGroupCommit
             return IterateChanges(since, start, end);
         }
 
+        public IKvLentScan ScanLent(byte[] start, byte[]? end)
+        {
+            Check();
+            ArgumentNullException.ThrowIfNull(start);
+            // The scan holds its own reference: disposing this snapshot first does not unmap what it lends.
+            return vs.TryAddRef() ? new LentScan(vs, start, end, version, vs.Release) : throw new ObjectDisposedException(nameof(IKvSnapshot));
+        }
+
         private IEnumerable<KvChange> IterateChanges(ulong since, byte[] start, byte[]? end)
         {
             if (!vs.TryAddRef())
