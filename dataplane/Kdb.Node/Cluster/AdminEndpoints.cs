@@ -26,7 +26,7 @@ internal static class AdminEndpoints
             await runtime.Host.RemoveGroupAsync(ParseGroup(groupId))
                 ? Results.NoContent()
                 : Results.Problem(statusCode: 404, title: "Not found", detail: $"shard group {groupId} is not hosted here")));
-        g.MapGet("/groups/{groupId}/databases", (HttpContext c, string groupId) => Guarded(c, runtime, [Provisioning, Operator], () => Task.FromResult(ListDatabases(runtime, groupId))));
+        g.MapGet("/groups/{groupId}/databases", (HttpContext c, string groupId) => Guarded(c, runtime, [Provisioning, Operator], () => ListDatabasesAsync(runtime, groupId, c.RequestAborted)));
         g.MapPost("/groups/{groupId}/replicas", (HttpContext c, string groupId) => Guarded(c, runtime, [Provisioning, Operator], () => ChangeReplicaAsync(c, runtime, groupId)));
         g.MapPost("/groups/{groupId}/leader", (HttpContext c, string groupId) => Guarded(c, runtime, [Provisioning, Operator], () => TransferLeaderAsync(c, runtime, groupId)));
         g.MapPost("/groups/{groupId}/propose", (HttpContext c, string groupId) => Guarded(c, runtime, [NodeScope], () => ProposeAsync(c, runtime, groupId)));
@@ -350,10 +350,25 @@ internal static class AdminEndpoints
         return info;
     }
 
-    private static IResult ListDatabases(ClusterRuntime runtime, string groupId)
+    private static async Task<IResult> ListDatabasesAsync(ClusterRuntime runtime, string groupId, CancellationToken ct)
     {
+        var group = ParseGroup(groupId);
+        // A follower hears of a commit with the leader's next append (or tick), so its own list may lack a database the
+        // leader already created or still hold one just dropped: answer as of the group's commit index. A replica that
+        // cannot confirm it soon (no leader, cut off) answers from what it has, as before.
+        if (runtime.Host.HasGroup(group))
+        {
+            try
+            {
+                await runtime.Host.ReadIndexAsync(group).WaitAsync(ListCatchUpLimit, ct);
+            }
+            catch (Exception e) when (e is not OperationCanceledException || !ct.IsCancellationRequested)
+            {
+                // Unconfirmed: local state.
+            }
+        }
         var list = new DatabaseList();
-        foreach (var d in runtime.Host.Databases(ParseGroup(groupId)))
+        foreach (var d in runtime.Host.Databases(group))
         {
             var info = new DatabaseInfo { DatabaseId = d.DatabaseId, TenantId = d.TenantId, State = (Admin.Wire.DatabaseState)(int)d.State, WritesPaused = d.WritesPaused };
             foreach (var r in d.Roles)
@@ -364,6 +379,8 @@ internal static class AdminEndpoints
         }
         return Proto(list);
     }
+
+    private static readonly TimeSpan ListCatchUpLimit = TimeSpan.FromSeconds(2);
 
     private static IResult Usage(HttpContext c, ClusterRuntime runtime)
     {
