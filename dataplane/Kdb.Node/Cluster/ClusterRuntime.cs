@@ -69,8 +69,9 @@ public sealed class ClusterRuntime : IPgSessionFactory, IPgAuthenticator, IAsync
 
     public async ValueTask<IPgSession> OpenAsync(PgStartup startup, CancellationToken cancellationToken)
     {
-        if (Host.FindDatabase(startup.Database)?.Record.FindRole(startup.User) is null)
+        if (Host.FindDatabase(startup.Database)?.Record is not { } known || known.FindRole(startup.User) is null || known.State == DatabaseState.Suspended)
         {
+            // A refusal from local state waits for the group's latest commits first (a lift of the suspension included).
             await CatchUpAfterMissAsync(cancellationToken);
         }
         if (Open(startup.Database) is not { } found || found.Record.FindRole(startup.User) is not { } role)
