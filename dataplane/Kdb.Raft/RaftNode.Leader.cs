@@ -255,10 +255,18 @@ internal sealed partial class RaftNode
             if (id != Id)
             {
                 // An append already sent this round with the current commit index carries everything: send only what is new.
-                SendAppend(id, sendIfEmpty: pr.CommitSent < _log.Committed && !_config.DeferCommitOnlyAppends);
+                SendAppend(id, sendIfEmpty: pr.CommitSent < _log.Committed && !CommitCanWait(pr));
             }
         }
     }
+
+    /// <summary>
+    /// With <see cref="RaftConfig.DeferCommitOnlyAppends"/>, a commit advance waits only while entries past it are in flight to
+    /// the follower: their acknowledgement advances the commit again, and the advance that finds nothing left in flight is
+    /// sent at once. So under a steady write load the commit rides on appends that carry entries, and a group that falls idle
+    /// leaves no follower behind (a follower that never answers still gets it on the next tick).
+    /// </summary>
+    private bool CommitCanWait(Progress pr) => _config.DeferCommitOnlyAppends && pr.Next - 1 > _log.Committed;
 
     /// <summary>Sends the commit index to every follower that has not been sent it yet (<see cref="RaftConfig.DeferCommitOnlyAppends"/>).</summary>
     private void SendDeferredCommits()

@@ -202,11 +202,12 @@ public sealed record RaftConfig
     /// The group wakes on a proposal, a read, any message, or <see cref="IRaftNode.ReportUnreachable"/> from the host's
     /// failure detector (needed: a quiesced follower does not notice a dead leader by itself). 0 (default): never quiesce.</summary>
     public int QuiesceAfterTicks { get; init; }
-    /// <summary>Opt-in: a leader does not send an append that would carry only a commit advance at once; the commit index rides
-    /// on the next append with entries, a read index answer to that follower, or the next tick, whichever comes first. Under a
-    /// steady write load about every other append carried nothing else, and each cost the follower a wake-up, a hard-state
-    /// write and an apply pass of its own. Delaying a send is always safe; a follower's commit index lags by at most a tick
-    /// (and a heartbeat's commit still reaches it). Off (default): commit advances are sent with the next Ready.</summary>
+    /// <summary>Opt-in: while entries past the new commit index are in flight to a follower, a leader does not send it an
+    /// append that would carry only the commit advance; the commit index rides on the next append with entries, a read index
+    /// answer to that follower, the advance that drains the follower's in-flight entries, or the next tick, whichever comes
+    /// first. Under a steady write load about every other append carried nothing else, and each cost the follower a wake-up, a
+    /// hard-state write and an apply pass of its own. Delaying a send is always safe; once the group falls idle followers are
+    /// as current as without the option. Off (default): commit advances are sent with the next Ready.</summary>
     public bool DeferCommitOnlyAppends { get; init; }
     /// <summary>Where a snapshot received from the leader is staged (e.g. <see cref="Storage.IRaftLogStore.CreateSnapshotSink"/>:
     /// a file, bounded memory). Null (default): in memory.</summary>

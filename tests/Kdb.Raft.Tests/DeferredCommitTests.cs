@@ -1,7 +1,8 @@
 namespace Kdb.Raft.Tests;
 
-/// <summary><see cref="RaftConfig.DeferCommitOnlyAppends"/>: a commit advance alone sends nothing; it rides on the next append
-/// with entries, a read index answer to that follower, or the next tick.</summary>
+/// <summary><see cref="RaftConfig.DeferCommitOnlyAppends"/>: while entries past it are in flight, a commit advance alone sends
+/// nothing; it rides on the next append with entries, a read index answer to that follower, the advance that drains what is in
+/// flight, or the next tick. With nothing in flight it is sent at once.</summary>
 public sealed class DeferredCommitTests
 {
     private static (TestCluster Cluster, IRaftNode Leader) Elected()
@@ -15,12 +16,9 @@ public sealed class DeferredCommitTests
     private static List<Message> Appends(Ready rd) =>
         [.. rd.EarlyMessages.Concat(rd.Messages).Where(m => m.Type == MessageType.Append)];
 
-    /// <summary>Replicates one proposal and feeds both acknowledgements back: returns the leader's commit round.</summary>
-    private static (Ready Commit, ProposeResult Proposal) ReplicateOne(TestCluster c, IRaftNode leader, byte value)
+    /// <summary>Delivers the leader's appends of <paramref name="rd"/> to the followers and returns their acknowledgements.</summary>
+    private static List<Message> Deliver(TestCluster c, Ready rd)
     {
-        var r = leader.Propose(new byte[] { value });
-        var rd = leader.GetReady();
-        leader.Advance(rd);
         var acks = new List<Message>();
         foreach (var m in Appends(rd))
         {
@@ -30,38 +28,82 @@ public sealed class DeferredCommitTests
             acks.AddRange(frd.Messages.Where(a => a.Type == MessageType.AppendResponse));
             follower.Advance(frd);
         }
+        return acks;
+    }
+
+    /// <summary>Feeds acknowledgements to the leader: returns its next round.</summary>
+    private static Ready Acknowledge(IRaftNode leader, List<Message> acks)
+    {
         Assert.Equal(2, acks.Count);
         foreach (var ack in acks)
         {
             leader.Step(ack);
         }
-        var commit = leader.GetReady();
-        leader.Advance(commit);
-        return (commit, r);
+        var rd = leader.GetReady();
+        leader.Advance(rd);
+        return rd;
+    }
+
+    private static Ready Propose(IRaftNode leader, byte value, out ProposeResult proposal)
+    {
+        proposal = leader.Propose(new byte[] { value });
+        var rd = leader.GetReady();
+        leader.Advance(rd);
+        return rd;
+    }
+
+    /// <summary>Replicates one proposal with nothing else in flight: returns the leader's commit round.</summary>
+    private static (Ready Commit, ProposeResult Proposal) ReplicateOne(TestCluster c, IRaftNode leader, byte value)
+    {
+        var acks = Deliver(c, Propose(leader, value, out var r));
+        return (Acknowledge(leader, acks), r);
+    }
+
+    /// <summary>
+    /// Two proposals in flight; the first is acknowledged and commits while the followers' acknowledgements of the second are
+    /// still on their way (returned, not yet fed to the leader).
+    /// </summary>
+    private static (Ready Commit, ProposeResult First, ProposeResult Second, List<Message> SecondAcks) Pipelined(TestCluster c, IRaftNode leader)
+    {
+        var firstAcks = Deliver(c, Propose(leader, 1, out var first));
+        var secondAcks = Deliver(c, Propose(leader, 2, out var second));
+        return (Acknowledge(leader, firstAcks), first, second, secondAcks);
     }
 
     [Fact]
-    public void CommitAdvance_Alone_SendsNoAppend_ButTheLeaderApplies()
+    public void CommitAdvance_WithNothingInFlight_IsSentAtOnce()
     {
         var (c, leader) = Elected();
         var (commit, r) = ReplicateOne(c, leader, 1);
-        Assert.Contains(commit.CommittedEntries, e => e.Index == r.Index);
+        var appends = Appends(commit);
+        Assert.Equal(2, appends.Count);
+        Assert.All(appends, m =>
+        {
+            Assert.Empty(m.Entries);
+            Assert.Equal(r.Index, m.Commit);
+        });
+    }
+
+    [Fact]
+    public void CommitAdvance_WhileEntriesAreInFlight_SendsNoAppend_ButTheLeaderApplies()
+    {
+        var (c, leader) = Elected();
+        var (commit, first, _, _) = Pipelined(c, leader);
+        Assert.Contains(commit.CommittedEntries, e => e.Index == first.Index);
         Assert.Empty(Appends(commit));
-        Assert.All(c.Nodes.Values.Where(n => n.Id != leader.Id), f => Assert.True(f.CommitIndex < r.Index));
+        Assert.All(c.Nodes.Values.Where(n => n.Id != leader.Id), f => Assert.True(f.CommitIndex < first.Index));
     }
 
     [Fact]
     public void CommitAdvance_RidesOnTheNextAppendWithEntries()
     {
         var (c, leader) = Elected();
-        var (_, first) = ReplicateOne(c, leader, 1);
-        var second = leader.Propose(new byte[] { 2 });
-        var rd = leader.GetReady();
-        leader.Advance(rd);
+        var (_, first, _, _) = Pipelined(c, leader);
+        var rd = Propose(leader, 3, out var third);
         var appends = Appends(rd);
         Assert.Equal(2, appends.Count);
         Assert.All(appends, m => Assert.Equal(first.Index, m.Commit));
-        Assert.All(appends, m => Assert.Contains(m.Entries, e => e.Index == second.Index));
+        Assert.All(appends, m => Assert.Contains(m.Entries, e => e.Index == third.Index));
         foreach (var m in appends)
         {
             var follower = c.Nodes[m.To];
@@ -73,10 +115,32 @@ public sealed class DeferredCommitTests
     }
 
     [Fact]
+    public void CommitAdvance_ThatDrainsTheEntriesInFlight_IsSentAtOnce()
+    {
+        var (c, leader) = Elected();
+        var (_, first, second, secondAcks) = Pipelined(c, leader);
+        var commit = Acknowledge(leader, secondAcks);
+        var appends = Appends(commit);
+        Assert.Equal(2, appends.Count);
+        foreach (var m in appends)
+        {
+            Assert.Empty(m.Entries);
+            Assert.Equal(second.Index, m.Commit);
+            var follower = c.Nodes[m.To];
+            follower.Step(m);
+            var frd = follower.GetReady();
+            Assert.Contains(frd.CommittedEntries, e => e.Index == first.Index);
+            Assert.Contains(frd.CommittedEntries, e => e.Index == second.Index);
+            follower.Advance(frd);
+        }
+    }
+
+    [Fact]
     public void CommitAdvance_ReachesFollowersOnTheNextTick()
     {
         var (c, leader) = Elected();
-        var (_, r) = ReplicateOne(c, leader, 1);
+        // The acknowledgements of the second proposal are lost: only the tick tells the followers of the first's commit.
+        var (_, first, _, _) = Pipelined(c, leader);
         leader.Tick();
         var rd = leader.GetReady();
         leader.Advance(rd);
@@ -85,11 +149,11 @@ public sealed class DeferredCommitTests
         foreach (var m in appends)
         {
             Assert.Empty(m.Entries);
-            Assert.Equal(r.Index, m.Commit);
+            Assert.Equal(first.Index, m.Commit);
             var follower = c.Nodes[m.To];
             follower.Step(m);
             var frd = follower.GetReady();
-            Assert.Contains(frd.CommittedEntries, e => e.Index == r.Index);
+            Assert.Contains(frd.CommittedEntries, e => e.Index == first.Index);
             follower.Advance(frd);
         }
         // Sent once: the next tick has nothing more to tell.
@@ -101,7 +165,7 @@ public sealed class DeferredCommitTests
     public void FollowerRead_GetsTheCommitIndexWithTheReadAnswer()
     {
         var (c, leader) = Elected();
-        var (_, r) = ReplicateOne(c, leader, 1);
+        var (_, r, _, _) = Pipelined(c, leader);
         var follower = c.Nodes.Values.First(n => n.Id != leader.Id);
         Assert.Equal(ReadIndexStatus.Pending, follower.ReadIndex(42));
         var frd = follower.GetReady();
