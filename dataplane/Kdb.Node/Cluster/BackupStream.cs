@@ -270,16 +270,12 @@ internal static class BackupStream
                 {
                     return ("the stream is truncated", false);
                 }
-                BackupChunk chunk;
-                try
-                {
-                    chunk = BackupChunk.Parser.ParseFrom(frame, 0, length);
-                }
-                catch (InvalidProtocolBufferException)
+                // The pairs stay where they were read (the frame buffer) until they are copied into the staged record.
+                if (ChunkFrame.Read(frame.AsMemory(0, length)) is not { } chunk)
                 {
                     return ($"chunk {expected} is not a valid message", false);
                 }
-                var data = chunk.Data.Memory;
+                var data = chunk.Data;
                 if (chunk.Sequence != expected++ || CheckpointPacker.Crc32C(data.Span) != chunk.Crc32C)
                 {
                     return ($"chunk {chunk.Sequence} failed its checksum or is out of order", false);
@@ -396,7 +392,9 @@ internal static class BackupStream
                     if (batchBytes >= ImportEntryMaxBytes || offset >= length)
                     {
                         var command = ShardCommand.ImportChunk(databaseId, new CommitRecord(tenant, 0, [], [], writes));
-                        writes = [];
+                        // Entries of one import hold about as many pairs each: sized once, the list is not regrown (and
+                        // its large-object-heap copies not made again) for every entry.
+                        writes = new List<TxWrite>(writes.Count);
                         batchBytes = 0;
                         if (inFlight.Count >= ImportInFlight)
                         {
@@ -559,5 +557,87 @@ internal static class BackupStream
             read += n;
         }
         return true;
+    }
+}
+
+/// <summary>
+/// The fields of one <see cref="BackupChunk"/> frame read in place: <see cref="Data"/> is a slice of the frame, where
+/// Google.Protobuf's parser copied each megabyte of pairs into a fresh (large-object-heap) buffer only for the import
+/// to copy them again into its staged record. Same reading as the generated parser: the last occurrence of a field
+/// wins, fields of another wire type or number are stepped over; null for bytes that are no valid message (groups
+/// included, which the export never writes).
+/// </summary>
+internal readonly record struct ChunkFrame(uint Sequence, ReadOnlyMemory<byte> Data, uint Crc32C, bool Last, ulong TotalCrc32C, long TotalRows,
+    ulong ChangesSince, bool Changes)
+{
+    public static ChunkFrame? Read(ReadOnlyMemory<byte> frame)
+    {
+        var span = frame.Span;
+        var pos = 0;
+        var chunk = new ChunkFrame(0, ReadOnlyMemory<byte>.Empty, 0, false, 0, 0, 0, false);
+        while (pos < span.Length)
+        {
+            if (!TryVarint(span, ref pos, out var tag) || tag > uint.MaxValue || tag >> 3 == 0)
+            {
+                return null;
+            }
+            var field = (int)(tag >> 3);
+            switch (tag & 7)
+            {
+                case 0:
+                    if (!TryVarint(span, ref pos, out var v))
+                    {
+                        return null;
+                    }
+                    chunk = field switch
+                    {
+                        BackupChunk.SequenceFieldNumber => chunk with { Sequence = (uint)v },
+                        BackupChunk.Crc32CFieldNumber => chunk with { Crc32C = (uint)v },
+                        BackupChunk.LastFieldNumber => chunk with { Last = v != 0 },
+                        BackupChunk.TotalCrc32CFieldNumber => chunk with { TotalCrc32C = v },
+                        BackupChunk.TotalRowsFieldNumber => chunk with { TotalRows = (long)v },
+                        BackupChunk.ChangesSinceFieldNumber => chunk with { ChangesSince = v },
+                        BackupChunk.ChangesFieldNumber => chunk with { Changes = v != 0 },
+                        _ => chunk,
+                    };
+                    break;
+                case 1 when span.Length - pos >= 8:
+                    pos += 8;
+                    break;
+                case 2:
+                    if (!TryVarint(span, ref pos, out var length) || length > (ulong)(span.Length - pos))
+                    {
+                        return null;
+                    }
+                    if (field == BackupChunk.DataFieldNumber)
+                    {
+                        chunk = chunk with { Data = frame.Slice(pos, (int)length) };
+                    }
+                    pos += (int)length;
+                    break;
+                case 5 when span.Length - pos >= 4:
+                    pos += 4;
+                    break;
+                default:
+                    // Groups (3, 4), wire types 6 and 7, or a fixed-size field cut short.
+                    return null;
+            }
+        }
+        return chunk;
+    }
+
+    private static bool TryVarint(ReadOnlySpan<byte> span, ref int pos, out ulong value)
+    {
+        value = 0;
+        for (var shift = 0; shift < 64 && pos < span.Length; shift += 7)
+        {
+            var b = span[pos++];
+            value |= (ulong)(b & 0x7F) << shift;
+            if (b < 0x80)
+            {
+                return true;
+            }
+        }
+        return false;
     }
 }
