@@ -154,7 +154,7 @@ public sealed class ClusterHost : IDisposable
                 Directory.Delete(dir, recursive: true);
             }
             Directory.CreateDirectory(dir);
-            var manifest = new GroupManifest(groupId, [.. members], join);
+            var manifest = new GroupManifest(groupId, [.. members], join, join ? null : [.. members.Select(m => m.RaftId)]);
             var group = ShardGroup.Open(dir, _options, manifest, RaftId);
             manifest.Save(dir);
             Attach(group);
@@ -368,7 +368,9 @@ public sealed class ClusterHost : IDisposable
                 group.UpdateMembers([.. group.Manifest.Members, member]);
                 _peerAdded(member);
             }
-            return group.ProposeConfChange(new ConfChange(type, member.RaftId));
+            return group.ProposeConfChange(type == ConfChangeType.RemoveNode
+                ? new ConfChange(type, member.RaftId)
+                : new ConfChange(type, member.RaftId, member.EncodeContext()));
         });
 
     /// <summary>The leader's view of a member's replication (to decide when a learner has caught up).</summary>
@@ -432,6 +434,13 @@ public sealed class ClusterHost : IDisposable
     private void Attach(ShardGroup group)
     {
         group.StateMachine.DatabaseChanged += id => _databaseGroups.TryRemove(id, out _);
+        group.MemberLearned += m =>
+        {
+            if (m.RaftId != RaftId)
+            {
+                _peerAdded(m);
+            }
+        };
         group.CommitLatency = _commitLatency;
         _groups[group.GroupId] = group;
         _all = [.. _all, group];

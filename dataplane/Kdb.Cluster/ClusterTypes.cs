@@ -18,6 +18,48 @@ public sealed record GroupMember(string NodeId, ulong RaftId, string InternalUrl
         }
         return hash == 0 ? 1 : hash;
     }
+
+    private const byte ContextVersion = 1;
+
+    /// <summary>This member as a membership change's context, so every replica learns its address with the change:
+    /// version 1, then the node id and the internal URL, each UTF-8 with a 16-bit little-endian length.</summary>
+    public byte[] EncodeContext()
+    {
+        var id = Encoding.UTF8.GetBytes(NodeId);
+        var url = Encoding.UTF8.GetBytes(InternalUrl);
+        var b = new byte[1 + 2 + id.Length + 2 + url.Length];
+        b[0] = ContextVersion;
+        System.Buffers.Binary.BinaryPrimitives.WriteUInt16LittleEndian(b.AsSpan(1), checked((ushort)id.Length));
+        id.CopyTo(b.AsSpan(3));
+        System.Buffers.Binary.BinaryPrimitives.WriteUInt16LittleEndian(b.AsSpan(3 + id.Length), checked((ushort)url.Length));
+        url.CopyTo(b.AsSpan(5 + id.Length));
+        return b;
+    }
+
+    /// <summary>The member a change's context names, or null when there is none (an entry from before contexts), its
+    /// version is unknown, or it does not parse, or it names another node than <paramref name="raftId"/>.</summary>
+    public static GroupMember? FromContext(ReadOnlySpan<byte> context, ulong raftId)
+    {
+        if (context.Length < 5 || context[0] != ContextVersion)
+        {
+            return null;
+        }
+        var idLength = System.Buffers.Binary.BinaryPrimitives.ReadUInt16LittleEndian(context[1..]);
+        if (context.Length < 5 + idLength)
+        {
+            return null;
+        }
+        var urlLength = System.Buffers.Binary.BinaryPrimitives.ReadUInt16LittleEndian(context[(3 + idLength)..]);
+        if (context.Length != 5 + idLength + urlLength)
+        {
+            return null;
+        }
+        var nodeId = Encoding.UTF8.GetString(context.Slice(3, idLength));
+        var url = Encoding.UTF8.GetString(context.Slice(5 + idLength, urlLength));
+        return nodeId.Length > 0 && RaftIdOf(nodeId) == raftId && Uri.TryCreate(url, UriKind.Absolute, out _)
+            ? new GroupMember(nodeId, raftId, url)
+            : null;
+    }
 }
 
 /// <summary>Options of a node's cluster host.</summary>
@@ -70,8 +112,11 @@ public sealed class ClusterException(string code, string message) : Exception(me
     public string Code { get; } = code;
 }
 
-/// <summary>The group.json of a replica: identity and the members it was created with (the log holds later changes).</summary>
-internal sealed record GroupManifest(ulong GroupId, List<GroupMember> Members, bool Joined)
+/// <summary>The group.json of a replica: identity and the members it was created with (the log holds later changes).
+/// <paramref name="Bootstrap"/>: the group's initial voters (Raft ids), the membership replaying the log starts from: the
+/// members at creation, or for a replica that joined (<paramref name="Joined"/>) what its leader told it (absent until then).
+/// Absent in files written before the field existed.</summary>
+internal sealed record GroupManifest(ulong GroupId, List<GroupMember> Members, bool Joined, List<ulong>? Bootstrap = null)
 {
     private static readonly JsonSerializerOptions Json = new() { WriteIndented = true };
 

@@ -91,7 +91,9 @@ internal sealed class ShardGroup : IDisposable
         {
             Id = selfRaftId,
             GroupId = manifest.GroupId,
-            BootstrapVoters = manifest.Joined ? [] : [.. manifest.Members.Select(m => m.RaftId)],
+            // Members grows as replicas are added (it is the address book), so it is the initial membership only in manifests
+            // written before Bootstrap was recorded.
+            BootstrapVoters = manifest.Bootstrap is { } bootstrap ? [.. bootstrap] : manifest.Joined ? [] : [.. manifest.Members.Select(m => m.RaftId)],
             ElectionTicks = options.ElectionTicks,
             HeartbeatTicks = options.HeartbeatTicks,
             TickMs = options.TickMs,
@@ -340,6 +342,12 @@ internal sealed class ShardGroup : IDisposable
                 _log.SaveSnapshot(snap, rd.SnapshotData, replacesLog: true);
             }
         }
+        if (rd.Bootstrap is { } bootstrap)
+        {
+            // Durable before the entries replayed from it (the manifest's save syncs).
+            Manifest = Manifest with { Bootstrap = [.. bootstrap] };
+            Manifest.Save(_directory);
+        }
         _log.Append(rd.Entries, rd.HardState, sync: false);
         return rd;
     }
@@ -364,6 +372,7 @@ internal sealed class ShardGroup : IDisposable
             ApplyResult? result = null;
             if (e.Type == EntryType.ConfChange)
             {
+                LearnMember(ConfChange.Decode(e.Data.Span));
                 result = new ApplyResult(ApplyStatus.Ok, e.Index);
             }
             else if (e.Data.Length > 1 && e.Data.Span[1] == (byte)ShardCommandType.CreateDatabaseBatch)
@@ -449,6 +458,25 @@ internal sealed class ShardGroup : IDisposable
                 _proposals.Remove(index);
             }
         }
+    }
+
+    /// <summary>Raised on the loop when an applied membership change names a member this replica had no address for.</summary>
+    public event Action<GroupMember>? MemberLearned;
+
+    /// <summary>
+    /// Only the leader that took a membership change knew the new member's address; every replica learns it from the
+    /// change's entry, so a later leader can reach the member (and status can name it). Replays after a restart find it
+    /// known already.
+    /// </summary>
+    private void LearnMember(ConfChange change)
+    {
+        if (change.Type == ConfChangeType.RemoveNode || GroupMember.FromContext(change.Context.Span, change.NodeId) is not { } member
+            || Manifest.Members.Exists(m => m.RaftId == member.RaftId))
+        {
+            return;
+        }
+        UpdateMembers([.. Manifest.Members, member]);
+        MemberLearned?.Invoke(member);
     }
 
     public void UpdateMembers(List<GroupMember> members)

@@ -157,6 +157,10 @@ internal sealed partial class RaftNode
             Send(new Message { Type = MessageType.AppendResponse, To = m.From, Term = Term, Index = _log.Committed });
             return;
         }
+        if (m.Index == 0 && m.Snapshot is { Index: 0, Conf.Voters.Length: > 0 } start)
+        {
+            LearnBootstrap(start.Conf.Voters);
+        }
         if (_log.MaybeAppend(m.Index, m.LogTerm, m.Commit, m.Entries, out var lastNew))
         {
             if (m.Entries.Length > 0 || m.Context != Message.NoReply)
@@ -175,6 +179,23 @@ internal sealed partial class RaftNode
             Reject = true,
             RejectHint = hint,
         });
+    }
+
+    /// <summary>
+    /// A joining replica (no bootstrap membership, nothing in its log, no snapshot) takes the group's initial membership from
+    /// its leader before replaying the log from index 1. Without it, replaying only the membership changes would leave the
+    /// joiner believing it is the group's only voter once promoted: it would then elect itself alone (a second leader) as
+    /// soon as it stopped hearing from the real one.
+    /// </summary>
+    private void LearnBootstrap(ulong[] voters)
+    {
+        if (_bootstrap.Length > 0 || _snapshot is not null || _pendingSnapshotToApply is not null || _log.LastIndex > 0)
+        {
+            return;
+        }
+        _bootstrap = [.. voters];
+        _bootstrapLearned = _bootstrap;
+        ApplyConfState(new ConfState(_bootstrap, []));
     }
 
     private void HandleSnapshotChunk(Message m)

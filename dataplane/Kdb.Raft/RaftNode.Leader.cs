@@ -323,6 +323,9 @@ internal sealed partial class RaftNode
             // Under a steady write load about every other append only carries a commit advance; its answer would repeat the
             // match the leader already has and cost both sides a message (heartbeats still prove the follower alive).
             Context = entries.Length == 0 && pr.State == ProgressState.Replicate && pr.Match == prevIndex ? Message.NoReply : 0,
+            // From the very start of the log: a replica that joined the group replays it from the membership the group began
+            // with, which no entry records (a snapshot would carry membership; the log from index 1 does not).
+            Snapshot = prevIndex == 0 && _bootstrap.Length > 0 ? new SnapshotMetadata(0, 0, new ConfState(_bootstrap, [])) : null,
         });
         pr.CommitSent = _log.Committed;
         if (entries.Length > 0)

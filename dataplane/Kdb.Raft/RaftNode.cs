@@ -7,6 +7,10 @@ internal sealed partial class RaftNode : IRaftNode
     private readonly RaftLog _log = new();
     private readonly Dictionary<ulong, Progress> _progress = [];
     private readonly HashSet<ulong> _voters = [];
+    // The membership before log index 1 (RaftConfig.BootstrapVoters, or learned from the leader by a joining replica).
+    private ulong[] _bootstrap;
+    // Learned and not yet handed to the host for persisting.
+    private ulong[]? _bootstrapLearned;
     private readonly HashSet<ulong> _learners = [];
     private readonly Dictionary<ulong, bool> _votes = [];
     private readonly List<Message> _messages = [];
@@ -52,6 +56,7 @@ internal sealed partial class RaftNode : IRaftNode
         }
         _config = config;
         _rng = (config.RandomSeed * 0x9E3779B97F4A7C15UL) ^ (config.Id * 0xBF58476D1CE4E5B9UL) | 1;
+        _bootstrap = config.BootstrapVoters;
         var conf = persisted.Snapshot?.Conf ?? new ConfState(config.BootstrapVoters, []);
         ApplyConfState(conf);
         if (persisted.Snapshot is { } snap)
@@ -326,6 +331,7 @@ internal sealed partial class RaftNode : IRaftNode
         || _log.LastIndex > _log.Stabled
         || CurrentHardState != _prevHardState
         || _pendingSnapshotToApply is not null
+        || _bootstrapLearned is not null
         || Math.Min(_log.Committed, _log.LastIndex) > Math.Max(_log.Applied, _log.CompactedIndex)
         || new SoftState(Leader, Role) != _prevSoftState;
 
@@ -351,7 +357,9 @@ internal sealed partial class RaftNode : IRaftNode
             SnapshotFile = _pendingSnapshotFile,
             SnapshotChecksum = _pendingSnapshotChecksum,
             MustSync = unstable.Length > 0 || hs.Term != _prevHardState.Term || hs.Vote != _prevHardState.Vote || _pendingSnapshotToApply is not null,
+            Bootstrap = _bootstrapLearned,
         };
+        _bootstrapLearned = null;
         _messages.Clear();
         _earlyMessages.Clear();
         _readStates.Clear();

@@ -66,26 +66,31 @@ public sealed record ConfState(ulong[] Voters, ulong[] Learners)
 /// <summary>Identifies a snapshot: the last index and term it covers and the membership at that index.</summary>
 public sealed record SnapshotMetadata(ulong Index, ulong Term, ConfState Conf);
 
-/// <summary>A membership change proposal.</summary>
-public readonly record struct ConfChange(ConfChangeType Type, ulong NodeId)
+/// <summary>A membership change proposal. <paramref name="Context"/> is opaque to Raft and travels in the entry after the
+/// change itself: a host records there what every member must learn of the node (its address), since followers and later
+/// leaders see only the entry. Entries written before the context existed are the fixed part alone.</summary>
+public readonly record struct ConfChange(ConfChangeType Type, ulong NodeId, ReadOnlyMemory<byte> Context = default)
 {
+    /// <summary>The fixed part: the change type and the node id.</summary>
     public const int EncodedLength = 9;
 
     public byte[] Encode()
     {
-        var b = new byte[EncodedLength];
+        var b = new byte[EncodedLength + Context.Length];
         b[0] = (byte)Type;
         System.Buffers.Binary.BinaryPrimitives.WriteUInt64LittleEndian(b.AsSpan(1), NodeId);
+        Context.Span.CopyTo(b.AsSpan(EncodedLength));
         return b;
     }
 
     public static ConfChange Decode(ReadOnlySpan<byte> data)
     {
-        if (data.Length != EncodedLength)
+        if (data.Length < EncodedLength)
         {
-            throw new InvalidDataException($"conf change entry must be {EncodedLength} bytes, got {data.Length}");
+            throw new InvalidDataException($"conf change entry must be at least {EncodedLength} bytes, got {data.Length}");
         }
-        return new ConfChange((ConfChangeType)data[0], System.Buffers.Binary.BinaryPrimitives.ReadUInt64LittleEndian(data[1..]));
+        return new ConfChange((ConfChangeType)data[0], System.Buffers.Binary.BinaryPrimitives.ReadUInt64LittleEndian(data[1..]),
+            data.Length > EncodedLength ? data[EncodedLength..].ToArray() : default);
     }
 }
 
@@ -170,7 +175,10 @@ public sealed record RaftConfig
 {
     public ulong Id { get; init; }
     public ulong GroupId { get; init; }
-    /// <summary>The membership the group was created with (also used by nodes that join later, until they learn newer membership).</summary>
+    /// <summary>The membership the group was created with: the configuration before its first log entry, which replaying
+    /// the log from index 1 starts from. Empty for a replica joining an existing group, which does not know it: it learns it
+    /// from the leader's append from the start of the log (<see cref="Ready.Bootstrap"/>), or takes the membership of a
+    /// snapshot instead.</summary>
     public ulong[] BootstrapVoters { get; init; } = [];
     public int ElectionTicks { get; init; } = 10;
     public int HeartbeatTicks { get; init; } = 1;
@@ -235,6 +243,10 @@ public sealed class Ready
     /// <summary>With <see cref="Snapshot"/>: CRC32C of <see cref="SnapshotData"/>.</summary>
     public uint SnapshotChecksum { get; init; }
     public bool MustSync { get; init; }
+    /// <summary>A joining replica learned the group's <see cref="RaftConfig.BootstrapVoters"/> from its leader: persist them
+    /// before <see cref="Entries"/> (a restart that replays those entries from an empty membership would take a lone
+    /// joiner for the whole group).</summary>
+    public ulong[]? Bootstrap { get; init; }
 }
 
 /// <summary>Where a follower collects a snapshot streamed from its leader, chunk by chunk (<see cref="RaftConfig.SnapshotSink"/>),

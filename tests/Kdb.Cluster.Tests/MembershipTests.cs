@@ -45,6 +45,9 @@ public sealed class MembershipTests(ThreeNodeCluster cluster)
         await cluster.Admin(leader).ChangeReplicaAsync(groupId, new ChangeReplicaRequest { Change = ReplicaChange.Promote, Member = learner });
         var status = await cluster.Admin(leader).StatusAsync();
         Assert.Contains(n3.NodeId, status.Groups.Single(g => g.GroupId == groupId).Voters);
+        // The joined replica sees the whole membership too (replaying the log from the group's initial members, which its
+        // leader told it), not itself alone: a lone voter in its own eyes would elect itself once the leader fell silent.
+        await AgreesOnVotersAsync(groupId, leader, n3);
 
         // The promoted replica serves SQL.
         await using (var conn = new NpgsqlConnection(ThreeNodeCluster.ConnectionString(n3, db)))
@@ -64,6 +67,37 @@ public sealed class MembershipTests(ThreeNodeCluster cluster)
             await conn.OpenAsync();
             await using var cmd = new NpgsqlCommand("INSERT INTO m VALUES (1002); SELECT count(*) FROM m", conn);
             Assert.Equal(1002L, await cmd.ExecuteScalarAsync());
+        }
+        await AgreesOnVotersAsync(groupId, leader, n3);
+
+        // After a restart the joined replica rebuilds the same membership from what it persisted.
+        await n3.KillAsync();
+        await cluster.RestartAsync(n3);
+        await AgreesOnVotersAsync(groupId, leader, n3);
+    }
+
+    private async Task AgreesOnVotersAsync(ulong groupId, ClusterNodeProcess leader, ClusterNodeProcess joined)
+    {
+        var expected = (await cluster.Admin(leader).StatusAsync()).Groups.Single(g => g.GroupId == groupId).Voters.Order().ToList();
+        Assert.Contains(leader.NodeId, expected);
+        Assert.Contains(joined.NodeId, expected);
+        var deadline = DateTime.UtcNow.AddSeconds(60);
+        while (true)
+        {
+            try
+            {
+                var seen = (await cluster.Admin(joined).StatusAsync()).Groups.Single(g => g.GroupId == groupId);
+                if (seen.Voters.Order().SequenceEqual(expected) && seen.Learners.Count == 0)
+                {
+                    return;
+                }
+                Assert.True(DateTime.UtcNow < deadline, $"{joined.NodeId} lists voters [{string.Join(", ", seen.Voters)}], the leader [{string.Join(", ", expected)}]");
+            }
+            catch (HttpRequestException) when (DateTime.UtcNow < deadline)
+            {
+                // Still starting after a restart.
+            }
+            await Task.Delay(200);
         }
     }
 

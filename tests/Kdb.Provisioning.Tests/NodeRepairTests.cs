@@ -71,6 +71,19 @@ public sealed partial class NodeRepairTests(FourNodeCloud cloud) : IClassFixture
         Assert.Equal(groupId, (await cloud.PlacementAsync(first)).GetProperty("groupId").ToString());
         Assert.Equal(after.Order(), NodeIds(await cloud.PlacementAsync(second)).Order());
 
+        // Every replica of the repaired group agrees on its voters and can name them, the joined one included (it replays the
+        // log from the group's initial members, which its leader told it; alone in its own eyes it would elect itself), and
+        // the followers (who learn the new member's address from the change itself, so a later leader can reach it).
+        await LocalCloud.EventuallyAsync(async () =>
+        {
+            foreach (var node in cloud.Nodes.Where(n => after.Contains(n.NodeId)))
+            {
+                var status = await Admin(node).StatusAsync();
+                var group = status.Groups.Single(g => g.GroupId.ToString(System.Globalization.CultureInfo.InvariantCulture) == groupId);
+                Assert.Equal(after.Order(), group.Voters.Order());
+            }
+        });
+
         // The new replica holds the data and serves writes; nothing acknowledged was lost.
         Assert.Equal(2000L, await ScalarAsync(spare.PgPort, first, password, "SELECT count(*) FROM t"));
         await ExecAsync(spare.PgPort, first, password, "INSERT INTO t VALUES (2001, 'after')");

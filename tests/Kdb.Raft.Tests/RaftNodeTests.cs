@@ -97,14 +97,7 @@ public sealed class RaftNodeTests
     [Fact]
     public void ProposeConfChange_LearnerCatchesUpThenPromoted_CountsForQuorum()
     {
-        var c = new TestCluster(3);
-        c.TickAll(30);
-        var leader = c.Leader();
-        for (var i = 0; i < 5; i++)
-        {
-            leader.Propose(new byte[] { (byte)i });
-        }
-        c.Settle();
+        var (c, leader) = ThreeVotersWithEntries();
         c.Add(4, [1, 2, 3]);
         Assert.True(leader.ProposeConfChange(new ConfChange(ConfChangeType.AddLearner, 4)).IsAccepted);
         c.TickAll(3);
@@ -121,6 +114,52 @@ public sealed class RaftNodeTests
         var r = leader.Propose(new byte[] { 99 });
         c.Settle();
         Assert.True(leader.CommitIndex < r.Index);
+    }
+
+    [Fact]
+    public void JoiningReplica_WithoutBootstrap_LearnsTheInitialMembership_AndCannotElectItselfAlone()
+    {
+        var (c, leader) = ThreeVotersWithEntries();
+        // As a node repair creates it: the group exists elsewhere, and this replica knows nothing of its membership.
+        c.Add(4, []);
+        Assert.True(leader.ProposeConfChange(new ConfChange(ConfChangeType.AddLearner, 4)).IsAccepted);
+        c.TickAll(3);
+        Assert.Equal(leader.LastIndex, leader.GetProgress(4)!.Value.Match);
+        Assert.Equal(new ulong[] { 1, 2, 3 }, c.Nodes[4].Conf.Voters.Order());
+        Assert.Equal([4UL], c.Nodes[4].Conf.Learners);
+        var learned = Assert.Single(c.Bootstraps[4]);
+        Assert.Equal(new ulong[] { 1, 2, 3 }, learned.Order());
+        Assert.Equal([4UL], c.Bootstraps.Keys);
+
+        Assert.True(leader.ProposeConfChange(new ConfChange(ConfChangeType.AddVoter, 4)).IsAccepted);
+        c.TickAll(3);
+        var replaced = c.Nodes.Keys.First(id => id != leader.Id && id != 4);
+        Assert.True(leader.ProposeConfChange(new ConfChange(ConfChangeType.RemoveNode, replaced)).IsAccepted);
+        c.TickAll(3);
+        var expected = leader.Conf.Voters.Order().ToArray();
+        Assert.Equal(3, expected.Length);
+        Assert.Equal(expected, c.Nodes[4].Conf.Voters.Order());
+        Assert.Empty(c.Nodes[4].Conf.Learners);
+
+        // With the leader and the other survivor gone, the joiner is one voter of three: it must not lead alone.
+        c.Down.Add(leader.Id);
+        c.Down.Add(c.Nodes.Keys.First(id => id != leader.Id && id != 4 && id != replaced));
+        c.TickAll(60);
+        Assert.NotEqual(RaftRole.Leader, c.Nodes[4].Role);
+    }
+
+    /// <summary>Three voters with a leader and five committed entries, settled.</summary>
+    private static (TestCluster Cluster, IRaftNode Leader) ThreeVotersWithEntries()
+    {
+        var c = new TestCluster(3);
+        c.TickAll(30);
+        var leader = c.Leader();
+        for (var i = 0; i < 5; i++)
+        {
+            leader.Propose(new byte[] { (byte)i });
+        }
+        c.Settle();
+        return (c, leader);
     }
 
     [Fact]

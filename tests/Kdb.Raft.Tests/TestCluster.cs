@@ -8,6 +8,8 @@ internal sealed class TestCluster
     public Dictionary<ulong, List<ReadState>> Reads { get; } = [];
     public List<Message> Sent { get; } = [];
     public HashSet<ulong> Down { get; } = [];
+    /// <summary>Every <see cref="Ready.Bootstrap"/> a node handed out, in order.</summary>
+    public Dictionary<ulong, List<ulong[]>> Bootstraps { get; } = [];
     public HashSet<(ulong From, ulong To)> Blocked { get; } = [];
 
     public TestCluster(int n, Func<RaftConfig, RaftConfig>? tweak = null)
@@ -51,6 +53,10 @@ internal sealed class TestCluster
                     Sent.AddRange(rd.Messages);
                     Applied[id].AddRange(rd.CommittedEntries);
                     Reads[id].AddRange(rd.ReadStates);
+                    if (rd.Bootstrap is { } bootstrap)
+                    {
+                        (Bootstraps.TryGetValue(id, out var seen) ? seen : Bootstraps[id] = []).Add(bootstrap);
+                    }
                     node.Advance(rd);
                 }
             }
