@@ -5,10 +5,11 @@ internal static class SocketScheduling
     private const string InlineCompletionsVariable = "DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS";
 
     /// <summary>
-    /// With <paramref name="setting"/> true (default false), socket completions run on the runtime's epoll threads instead
+    /// With <paramref name="setting"/> true (the default), socket completions run on the runtime's epoll threads instead
     /// of being queued to the thread pool, as the proxy runs: a thread hand-off less per message exchange, about a third
-    /// of a point select's CPU. Off by default: with it on, a provisioning test that kills a group's leader during a
-    /// backup failed in two of six runs (docs/cluster-node.md). Safe only because nothing on the node's statement path blocks a thread on I/O (a blocked
+    /// of a point select's CPU. (It was off for a while because a provisioning test failed with it on; the cause was a Raft
+    /// membership bug that faster timing exposed, fixed on 2026-12-03: docs/cluster-node.md.) Safe only because nothing on
+    /// the node's statement path blocks a thread on I/O (a blocked
     /// epoll thread stalls every socket it serves, including the Raft reply it waits for) and only point reads run on the
     /// epoll thread: other statements, committing syncs, COPY and every HTTP handler hop to the thread pool (PoolHop).
     /// The runtime reads the variable once, at the first socket operation, so this runs before any. An explicit
@@ -16,7 +17,7 @@ internal static class SocketScheduling
     /// </summary>
     public static void UseEpollSocketCompletions(this WebApplicationBuilder builder, string setting)
     {
-        if (builder.Configuration.GetValue(setting, false) && Environment.GetEnvironmentVariable(InlineCompletionsVariable) is null)
+        if (builder.Configuration.GetValue(setting, true) && Environment.GetEnvironmentVariable(InlineCompletionsVariable) is null)
         {
             Environment.SetEnvironmentVariable(InlineCompletionsVariable, "1");
         }
