@@ -52,13 +52,20 @@ try
     Console.Error.WriteLine("# pgbench -i -s 1 through the proxy and on PostgreSQL 15");
     BenchTools.Pgbench(viaProxy, TimeSpan.FromMinutes(10), "-i", "-s", "1", "-q");
     BenchTools.Pgbench(direct, TimeSpan.FromMinutes(10), "-i", "-s", "1", "-q");
+    // Where the gap is: the same database straight on its group's leader node, in the same cloud and minutes (the proxy's
+    // share is the difference; the rest is the cloud's processes and the group's replication on the same cores).
+    var leaderNode = (Kdb.Testing.Provisioning.CloudNode)await cloud.LeaderOfAsync(db.Id, db.Password);
+    var onLeader = viaProxy with { Name = "leader", Port = leaderNode.PgPort };
     foreach (var (figure, script) in new[] { ("select", "-S"), ("update", "-N"), ("tpcb", "--builtin=tpcb-like") })
     {
         var postgresTps = BenchTools.PgbenchTps(direct, script, seconds);
         var proxyTps = BenchTools.PgbenchTps(viaProxy, script, seconds);
+        var leaderTps = BenchTools.PgbenchTps(onLeader, script, seconds);
         BenchTools.Figure($"e2e_pgbench_{figure}_tps.postgres", postgresTps, "tps");
         BenchTools.Figure($"e2e_pgbench_{figure}_tps.kdb", proxyTps, "tps");
+        BenchTools.Figure($"e2e_pgbench_{figure}_tps.kdb_on_leader", leaderTps, "tps");
         BenchTools.Figure($"e2e_pgbench_{figure}_over_postgres", proxyTps / postgresTps, "x");
+        BenchTools.Figure($"e2e_pgbench_{figure}_over_postgres.on_leader", leaderTps / postgresTps, "x");
     }
 
     // Latency at a steady moderate rate (100 statements/s, half reads, half writes), not at saturation.
