@@ -63,6 +63,14 @@ internal sealed class TestCommand(KdbPaths paths, IAnsiConsole console)
         }
 
         var totals = Summarize(results, projects.Count, exit, out var notes);
+
+        // Again at the end, where a log's tail shows them: each suite's output above can be long (a failing browser test
+        // prints the services' logs), and CI often keeps only the tail.
+        foreach (var failure in Failures(results))
+        {
+            console.Profile.Out.Writer.WriteLine(failure);
+        }
+
         foreach (var note in notes)
         {
             console.MarkupLineInterpolated($"[yellow]{note}[/]");
@@ -90,7 +98,16 @@ internal sealed class TestCommand(KdbPaths paths, IAnsiConsole console)
         foreach (var trx in Directory.EnumerateFiles(resultsDirectory, "*.trx", SearchOption.AllDirectories))
         {
             files++;
-            var counters = XDocument.Load(trx).Descendants().FirstOrDefault(e => e.Name.LocalName == "Counters");
+            XElement? counters;
+            try
+            {
+                counters = XDocument.Load(trx).Descendants().FirstOrDefault(e => e.Name.LocalName == "Counters");
+            }
+            catch (System.Xml.XmlException)
+            {
+                counters = null; // a test host killed while writing it
+            }
+
             if (counters is null)
             {
                 notes.Add($"{Path.GetFileName(trx)} has no counters");
@@ -117,6 +134,41 @@ internal sealed class TestCommand(KdbPaths paths, IAnsiConsole console)
         }
 
         return new Totals(passed, failed, skipped);
+    }
+
+    /// <summary>
+    /// Each failed test of the run's TRX files as a short block: its name, the first lines of its message and of its
+    /// stack trace. Only the beginning of each: the whole output is in the suite's log above and in the TRX.
+    /// </summary>
+    public static IReadOnlyList<string> Failures(string resultsDirectory)
+    {
+        const int MessageLines = 12, StackLines = 6, MaxChars = 2000;
+        var failures = new List<string>();
+        foreach (var trx in Directory.EnumerateFiles(resultsDirectory, "*.trx", SearchOption.AllDirectories).Order(StringComparer.Ordinal))
+        {
+            XDocument document;
+            try
+            {
+                document = XDocument.Load(trx);
+            }
+            catch (System.Xml.XmlException e)
+            {
+                failures.Add($"FAILED (unreadable results) {Path.GetFileName(trx)}: {e.Message}");
+                continue;
+            }
+
+            foreach (var result in document.Descendants().Where(e => e.Name.LocalName == "UnitTestResult" && (string?)e.Attribute("outcome") is "Failed" or "Error" or "Timeout" or "Aborted"))
+            {
+                var error = result.Descendants().FirstOrDefault(e => e.Name.LocalName == "ErrorInfo");
+                string Lines(string element, int count) =>
+                    string.Join('\n', (error?.Elements().FirstOrDefault(e => e.Name.LocalName == element)?.Value ?? string.Empty)
+                        .Split('\n', StringSplitOptions.RemoveEmptyEntries).Take(count).Select(l => "    " + l.TrimEnd()));
+                var block = $"FAILED {(string?)result.Attribute("testName")} ({Path.GetFileNameWithoutExtension(trx)}, {(string?)result.Attribute("duration")})\n{Lines("Message", MessageLines)}\n{Lines("StackTrace", StackLines)}";
+                failures.Add(block.Length > MaxChars ? block[..MaxChars] + " …" : block.TrimEnd());
+            }
+        }
+
+        return failures;
     }
 
     private static async Task<int> RunInheritedAsync(string fileName, IEnumerable<string> args, IReadOnlyDictionary<string, string>? env, CancellationToken cancellationToken)

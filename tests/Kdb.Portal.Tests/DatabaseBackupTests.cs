@@ -24,6 +24,9 @@ public sealed class DatabaseBackupTests(PortalCloud cloud, ITestOutputHelper out
         await page.GetByRole(AriaRole.Button, new() { Name = "Back up now" }).ClickAsync();
         await Expect(page.GetByRole(AriaRole.Status)).ToContainTextAsync("requested");
         var row = page.Locator("table[aria-label='Backups'] tbody tr");
+        // Completion and verification are two events the control plane applies independently, in either order: a page
+        // can show the one without the other, so each is waited for by reloading.
+        await Steps.ReloadUntilTextAsync(page, row.Locator(".badge").First, "completed");
         await Steps.ReloadUntilTextAsync(page, row.Locator(".badge-verified"), "verified");
         await Expect(row).ToHaveCountAsync(1);
         await Expect(row.Locator(".badge").First).ToHaveTextAsync("completed");

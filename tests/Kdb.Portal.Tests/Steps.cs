@@ -17,7 +17,11 @@ internal static class Steps
         await page.GetByLabel("Email").FillAsync(email);
         await page.GetByLabel("Password").FillAsync(password);
         await page.GetByRole(AriaRole.Button, new() { Name = "Log in" }).ClickAsync();
-        await page.WaitForURLAsync(landing);
+
+        // The address is what says the login worked; what a caller does next waits for its own elements. Waiting for the
+        // landing page's load event as well once hung for the whole navigation budget on a loaded machine, the page
+        // being there and the network idle (the event was lost between the post's redirect and the landing page).
+        await page.WaitForURLAsync(landing, new() { WaitUntil = WaitUntilState.Commit });
     }
 
     /// <summary>Creates a database through the API and waits until the stand-in for provisioning has made it ready.</summary>
