@@ -22,10 +22,11 @@ public sealed class PointReadShapeTests : IDisposable
         return s;
     }
 
-    private static async Task<bool> PointReadAfterRunAsync(SqlSession session, string sql, params Value[] args)
+    /// <summary>Prepares and runs <paramref name="sql"/>; Prepare binds, so its shape is known before the first run and must not change with it.</summary>
+    private static async Task<SqlStatement> RunPreparedAsync(SqlSession session, string sql, Value[] args)
     {
         var statement = session.Prepare(sql, [.. args.Select(_ => SqlTypeId.Int4)]);
-        var atPrepare = statement.IsPointRead; // Prepare binds: the shape is known before the first run
+        var atPrepare = (statement.IsPointRead, statement.IsPointWrite);
         using (var cursor = await statement.ExecuteAsync(args))
         {
             while (cursor.MoveNext())
@@ -34,9 +35,17 @@ public sealed class PointReadShapeTests : IDisposable
         }
 
         await session.SyncAsync();
-        Assert.Equal(atPrepare, statement.IsPointRead);
-        return statement.IsPointRead;
+        Assert.Equal(atPrepare, (statement.IsPointRead, statement.IsPointWrite));
+        Assert.False(statement.IsPointRead && statement.IsPointWrite);
+        Assert.Equal(statement.IsPointRead || statement.IsPointWrite, statement.IsBounded);
+        return statement;
     }
+
+    private static async Task<bool> PointReadAfterRunAsync(SqlSession session, string sql, params Value[] args) =>
+        (await RunPreparedAsync(session, sql, args)).IsPointRead;
+
+    private static async Task<bool> PointWriteAfterRunAsync(SqlSession session, string sql, params Value[] args) =>
+        (await RunPreparedAsync(session, sql, args)).IsPointWrite;
 
     [Fact]
     public async Task PrimaryKeyLookups_WithCheapExpressions_ArePointReads()
@@ -57,6 +66,58 @@ public sealed class PointReadShapeTests : IDisposable
         Assert.False(await PointReadAfterRunAsync(s, "SELECT (SELECT count(*) FROM accounts) FROM accounts WHERE aid = $1", Value.FromInt(3)));
         Assert.False(await PointReadAfterRunAsync(s, "SELECT count(*) FROM accounts WHERE aid = $1", Value.FromInt(3)));
         Assert.False(await PointReadAfterRunAsync(s, "UPDATE accounts SET abalance = abalance + 1 WHERE aid = $1", Value.FromInt(3)));
+    }
+
+    [Fact]
+    public async Task OneRowWrites_WithCheapExpressions_ArePointWrites()
+    {
+        var s = await AccountsAsync();
+        await s.RunAsync("CREATE TABLE history (tid int, aid int, delta int, at timestamp)");
+        Assert.True(await PointWriteAfterRunAsync(s, "UPDATE accounts SET abalance = abalance + $1 WHERE aid = $2", Value.FromInt(5), Value.FromInt(3)));
+        Assert.True(await PointWriteAfterRunAsync(s, "UPDATE accounts SET name = NULL WHERE aid = $1 AND abalance > 0 RETURNING abalance", Value.FromInt(4)));
+        Assert.True(await PointWriteAfterRunAsync(s, "DELETE FROM accounts WHERE aid = $1", Value.FromInt(5)));
+        Assert.True(await PointWriteAfterRunAsync(s, "INSERT INTO accounts VALUES ($1, $2)", Value.FromInt(100), Value.FromInt(1)));
+        Assert.True(await PointWriteAfterRunAsync(s, "INSERT INTO history (tid, aid, delta) VALUES ($1, $2, $3)", Value.FromInt(1), Value.FromInt(2), Value.FromInt(3)));
+        Assert.Equal("35", await s.ScalarAsync("SELECT abalance FROM accounts WHERE aid = 3"));
+    }
+
+    [Fact]
+    public async Task ManyRowOrUnboundedWrites_AreNotPointWrites()
+    {
+        var s = await AccountsAsync();
+        await s.RunAsync("CREATE TABLE branches (bid int PRIMARY KEY, name text)");
+        await s.RunAsync("INSERT INTO branches VALUES (1, 'b')");
+        await s.RunAsync("CREATE TABLE tellers (tid int PRIMARY KEY, bid int REFERENCES branches (bid))");
+        await s.RunAsync("CREATE TABLE events (id serial PRIMARY KEY, what text)");
+        await s.RunAsync("CREATE TABLE stamped (id int PRIMARY KEY, at timestamptz DEFAULT now())");
+        await s.RunAsync("CREATE TABLE checked (id int PRIMARY KEY, v text CHECK (length(v) < 10))");
+        Assert.False(await PointWriteAfterRunAsync(s, "UPDATE accounts SET abalance = 0 WHERE aid > $1", Value.FromInt(40)));
+        Assert.False(await PointWriteAfterRunAsync(s, "UPDATE accounts SET name = repeat(name, 2) WHERE aid = $1", Value.FromInt(3)));
+        Assert.False(await PointWriteAfterRunAsync(s, "DELETE FROM accounts WHERE abalance = $1", Value.FromInt(30)));
+        Assert.False(await PointWriteAfterRunAsync(s, "INSERT INTO accounts VALUES ($1, 1), (1000, 2)", Value.FromInt(999)));
+        Assert.False(await PointWriteAfterRunAsync(s, "INSERT INTO accounts SELECT aid + 500, abalance FROM accounts WHERE aid = $1", Value.FromInt(1)));
+        Assert.False(await PointWriteAfterRunAsync(s, "INSERT INTO accounts VALUES ($1, 1) ON CONFLICT DO NOTHING", Value.FromInt(1)));
+        Assert.False(await PointWriteAfterRunAsync(s, "INSERT INTO events (what) VALUES ('x' || $1)", Value.FromInt(1)));
+        Assert.False(await PointWriteAfterRunAsync(s, "INSERT INTO stamped (id) VALUES ($1)", Value.FromInt(1)));
+        Assert.False(await PointWriteAfterRunAsync(s, "INSERT INTO checked VALUES ($1, 'short')", Value.FromInt(1)));
+
+        // Keeping the rows that reference it right can scan them: a referenced table's updates and deletes are unbounded,
+        // while writing a referencing row only looks its parent up.
+        Assert.False(await PointWriteAfterRunAsync(s, "UPDATE branches SET name = 'c' WHERE bid = $1", Value.FromInt(1)));
+        Assert.False(await PointWriteAfterRunAsync(s, "DELETE FROM branches WHERE bid = $1", Value.FromInt(2)));
+        Assert.True(await PointWriteAfterRunAsync(s, "INSERT INTO tellers VALUES ($1, 1)", Value.FromInt(1)));
+    }
+
+    [Fact]
+    public void Begin_IsBounded_CommitAndOtherUtilitiesAreNot()
+    {
+        var s = _db.Session();
+        Assert.True(s.Prepare("BEGIN").IsBounded);
+        Assert.True(s.Prepare("START TRANSACTION ISOLATION LEVEL REPEATABLE READ").IsBounded);
+        Assert.False(s.Prepare("COMMIT").IsBounded);
+        Assert.False(s.Prepare("END").IsBounded);
+        Assert.False(s.Prepare("ROLLBACK").IsBounded);
+        Assert.False(s.Prepare("CREATE TABLE t (id int PRIMARY KEY)").IsBounded);
     }
 
     [Fact]

@@ -265,8 +265,9 @@ internal sealed class KdbPgPortal(KdbPgStatement owner, SqlStatement statement) 
 
     public async ValueTask<PgExecuteResult> ExecuteAsync(PgExecutionContext context)
     {
-        // Only a point read runs on a socket's completion thread; anything else continues on the thread pool (see PoolHop).
-        if (!statement.IsPointRead)
+        // Only bounded work (a point read, a point write, BEGIN) runs on a socket's completion thread; anything else
+        // continues on the thread pool (see PoolHop). A transaction of point statements then costs one hand-off, its commit's.
+        if (!statement.IsBounded)
         {
             await PoolHop.IfOffPool();
         }
@@ -275,11 +276,13 @@ internal sealed class KdbPgPortal(KdbPgStatement owner, SqlStatement statement) 
         {
             if (_cursor is null)
             {
-                _cursor = await statement.ExecuteAsync(_parameters, context.CancellationToken);
-                if (!statement.IsPointRead)
+                var executing = statement.ExecuteAsync(_parameters, context.CancellationToken);
+                var waited = !executing.IsCompleted;
+                _cursor = await executing;
+                if (!statement.IsPointRead && (waited || !statement.IsBounded))
                 {
-                    // Rebound after a catalog change into something else (its rows are read below), or resumed on a
-                    // socket's thread after a wait.
+                    // Resumed wherever a wait ended (a row lock, a snapshot), or rebound after a catalog change into
+                    // something else (its rows are read below).
                     await PoolHop.IfOffPool();
                 }
 

@@ -12,6 +12,9 @@ internal abstract class DmlOp(int width) : Operator(width)
 
     protected BoundExpr[]? Returning { get; init; }
 
+    /// <summary>The RETURNING expressions (null: none); for <see cref="PlanShape"/>.</summary>
+    internal BoundExpr[]? ReturningExprs => Returning;
+
     public override void Open(ExecContext ctx)
     {
         _returned = [];
@@ -85,6 +88,11 @@ internal sealed class InsertOp : DmlOp
         _overridingSystem = overridingSystem;
         Returning = returning;
     }
+
+    internal TableWriter Writer => _writer;
+
+    /// <summary>The one row of an INSERT ... VALUES of one row without ON CONFLICT, else null; for <see cref="PlanShape"/>.</summary>
+    internal BoundExpr[]? SingleValuesRow => _source is null && _onConflict is null && _values is [var only] ? only : null;
 
     protected override void Execute(ExecContext ctx)
     {
@@ -230,6 +238,12 @@ internal sealed class UpdateOp : DmlOp
         Returning = returning;
     }
 
+    internal TableWriter Writer => _writer;
+
+    internal Operator Source => _source;
+
+    internal BoundExpr?[] Set => _set;
+
     protected override void Execute(ExecContext ctx)
     {
         var table = _writer.Table;
@@ -286,6 +300,10 @@ internal sealed class DeleteOp : DmlOp
         _source = source;
         Returning = returning;
     }
+
+    internal TableWriter Writer => _writer;
+
+    internal Operator Source => _source;
 
     protected override void Execute(ExecContext ctx)
     {

@@ -57,6 +57,70 @@ internal static class PlanShape
         }
     }
 
+    /// <summary>
+    /// True for an INSERT of one VALUES row (no ON CONFLICT), or an UPDATE or DELETE of what one primary-key lookup
+    /// finds, with cheap expressions throughout (values, SET, RETURNING, the defaults an INSERT fills in, CHECK
+    /// constraints, index expressions). An UPDATE or DELETE also needs a table no foreign key references: keeping
+    /// referencing rows right can scan. Unique and foreign-key checks of the row are index lookups, bounded too. The caller
+    /// rules out sequences (nextval waits for a commit).
+    /// </summary>
+    public static bool IsPointWrite(Operator plan) => plan switch
+    {
+        InsertOp insert => insert.SingleValuesRow is { } row && AllCheapOrDefault(row) && AllCheapOrNull(insert.Writer.Defaults)
+            && CheapConstraints(insert.Writer) && AllCheapOrNull(insert.ReturningExprs),
+        UpdateOp update => IsPointRead(update.Source) && AllCheapOrNull(update.Set) && update.Writer.Inbound.Count == 0
+            && CheapConstraints(update.Writer) && AllCheapOrNull(update.ReturningExprs),
+        DeleteOp delete => IsPointRead(delete.Source) && delete.Writer.Inbound.Count == 0 && AllCheapOrNull(delete.ReturningExprs),
+        _ => false,
+    };
+
+    private static bool CheapConstraints(TableWriter writer)
+    {
+        foreach (var (_, check) in writer.Checks)
+        {
+            if (!IsCheap(check))
+            {
+                return false;
+            }
+        }
+
+        foreach (var expressions in writer.IndexExpressions.Values)
+        {
+            if (!AllCheapOrNull(expressions))
+            {
+                return false;
+            }
+        }
+
+        return true;
+    }
+
+    private static bool AllCheapOrNull(BoundExpr?[]? exprs)
+    {
+        foreach (var e in exprs ?? [])
+        {
+            if (e is not null && !IsCheap(e))
+            {
+                return false;
+            }
+        }
+
+        return true;
+    }
+
+    private static bool AllCheapOrDefault(BoundExpr[] exprs)
+    {
+        foreach (var e in exprs)
+        {
+            if (e is not Planning.DefaultMarkerExpr && !IsCheap(e))
+            {
+                return false;
+            }
+        }
+
+        return true;
+    }
+
     private static bool AllCheap(BoundExpr[] exprs)
     {
         foreach (var e in exprs)

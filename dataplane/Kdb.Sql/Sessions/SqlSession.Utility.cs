@@ -324,6 +324,7 @@ public sealed partial class SqlSession
                     {
                         prepared.Bound = null;
                         prepared.IsPointRead = false;
+                        prepared.IsPointWrite = false;
                     }
                 }
 

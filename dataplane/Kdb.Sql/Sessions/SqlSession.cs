@@ -54,6 +54,16 @@ public sealed class SqlStatement
     /// </summary>
     public bool IsPointRead { get; internal set; }
 
+    /// <summary>As last bound, a one-row write of bounded cost (see <see cref="PlanShape.IsPointWrite"/>).</summary>
+    public bool IsPointWrite { get; internal set; }
+
+    /// <summary>
+    /// Work bounded like a point read's: a point read, a point write (it only adds to the transaction; the commit is
+    /// Sync's or COMMIT's) or BEGIN. A host may run it on a thread it must not hold for long; one that has to wait (a row
+    /// lock, a snapshot) resumes wherever the wait ends, and the host moves it from there.
+    /// </summary>
+    public bool IsBounded => IsPointRead || IsPointWrite || Ast is TransactionStatement { Kind: TransactionKind.Begin };
+
     /// <summary>Resolved parameter types ($1 first).</summary>
     public IReadOnlyList<SqlType> ParameterTypes { get; internal set; }
 
@@ -215,6 +225,7 @@ public sealed partial class SqlSession : IDisposable
         statement.Bound = bound;
         statement.UsesSequences = context.UsesSequences;
         statement.IsPointRead = statement.Ast is SelectStatement && !context.UsesSequences && PlanShape.IsPointRead(bound.Plan);
+        statement.IsPointWrite = statement.Ast is InsertStatement or UpdateStatement or DeleteStatement && !context.UsesSequences && PlanShape.IsPointWrite(bound.Plan);
         statement.BoundCatalog = catalog;
         statement.BoundSearchPath = State.SearchPath;
         statement.ParameterTypes = context.ParameterTypes();
