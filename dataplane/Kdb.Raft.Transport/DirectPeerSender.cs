@@ -21,9 +21,10 @@ namespace Kdb.Raft.Transport;
 internal sealed class DirectPeerSender : IPeerSender
 {
     private const int MaxMessagesPerFrame = 512;
-    private const int FrameHeader = 9;
-    private const byte Data = 0x0, Headers = 0x1, RstStream = 0x3, Settings = 0x4, Ping = 0x6, GoAway = 0x7, WindowUpdate = 0x8;
-    private const byte EndStream = 0x1, EndHeaders = 0x4, Ack = 0x1;
+    private const int FrameHeader = Http2Frames.HeaderBytes;
+    private const byte Data = Http2Frames.Data, Headers = Http2Frames.Headers, RstStream = Http2Frames.RstStream,
+        Settings = Http2Frames.Settings, Ping = Http2Frames.Ping, GoAway = Http2Frames.GoAway, WindowUpdate = Http2Frames.WindowUpdate;
+    private const byte EndStream = Http2Frames.EndStream, EndHeaders = Http2Frames.EndHeaders, Ack = Http2Frames.Ack;
     private const uint BulkStream = 1, ControlStream = 3;
     // Encoded bytes waiting for the peer's window beyond this (per stream) are dropped with their messages (Raft resends).
     private const int MaxPendingBytes = 64 << 20;
@@ -31,7 +32,6 @@ internal sealed class DirectPeerSender : IPeerSender
     private const int BulkAhead = 1 << 20;
     private const int ArenaBytes = 4 << 10;
     private const int MaxSegments = 512;
-    private static readonly byte[] Preface = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"u8.ToArray();
 
     private readonly Http2RaftTransport _owner;
     private readonly ulong _nodeId;
@@ -230,7 +230,7 @@ internal sealed class DirectPeerSender : IPeerSender
             }
             var n = (int)Math.Min(Math.Min(lane.PendingBytes, _maxFrame), Math.Min(_connectionWindow, lane.Window));
             var header = ArenaLocked(FrameHeader);
-            WriteFrameHeader(_arena.AsSpan(header.Offset, FrameHeader), n, Data, 0, lane.StreamId);
+            Http2Frames.WriteFrameHeader(_arena.AsSpan(header.Offset, FrameHeader), n, Data, 0, lane.StreamId);
             _out.Add(header);
             var left = n;
             while (left > 0)
@@ -436,17 +436,17 @@ internal sealed class DirectPeerSender : IPeerSender
             // Flush writes with a non-blocking send: a full kernel buffer must never stall the caller's loop.
             socket.Blocking = false;
             var preface = new ArrayBufferWriter<byte>();
-            preface.Write(Preface);
+            preface.Write(Http2Frames.Preface);
             // Our SETTINGS: no push; the peer only ever answers with headers and trailers, so default windows do.
             var settings = preface.GetSpan(FrameHeader + 6);
-            WriteFrameHeader(settings, 6, Settings, 0, 0);
+            Http2Frames.WriteFrameHeader(settings, 6, Settings, 0, 0);
             BinaryPrimitives.WriteUInt16BigEndian(settings[FrameHeader..], 0x2);
             BinaryPrimitives.WriteUInt32BigEndian(settings[(FrameHeader + 2)..], 0);
             preface.Advance(FrameHeader + 6);
             var block = HeaderBlock(_address);
             foreach (var stream in (ReadOnlySpan<uint>)[BulkStream, ControlStream])
             {
-                WriteFrameHeader(preface.GetSpan(FrameHeader), block.Length, Headers, EndHeaders, stream);
+                Http2Frames.WriteFrameHeader(preface.GetSpan(FrameHeader), block.Length, Headers, EndHeaders, stream);
                 preface.Advance(FrameHeader);
                 preface.Write(block);
             }
@@ -615,7 +615,7 @@ internal sealed class DirectPeerSender : IPeerSender
         }
         var frame = ArenaLocked(FrameHeader + payload.Length);
         var span = _arena.AsSpan(frame.Offset, frame.Count);
-        WriteFrameHeader(span, payload.Length, type, flags, 0);
+        Http2Frames.WriteFrameHeader(span, payload.Length, type, flags, 0);
         payload.CopyTo(span[FrameHeader..]);
         _out.Add(frame);
         _unsent += frame.Count;
@@ -654,19 +654,9 @@ internal sealed class DirectPeerSender : IPeerSender
         _arenaUsed = 0;
     }
 
-    private static void WriteFrameHeader(Span<byte> dest, int length, byte type, byte flags, uint stream)
-    {
-        dest[0] = (byte)(length >> 16);
-        dest[1] = (byte)(length >> 8);
-        dest[2] = (byte)length;
-        dest[3] = type;
-        dest[4] = flags;
-        BinaryPrimitives.WriteUInt32BigEndian(dest[5..], stream);
-    }
-
     // HPACK (RFC 7541) without Huffman or the dynamic table: :method POST and :scheme http from the static table, the rest as
     // literals without indexing on static names (:path 4, :authority 1, content-type 31) or a new name (te).
-    private static byte[] HeaderBlock(Uri address)
+    internal static byte[] HeaderBlock(Uri address)
     {
         var b = new List<byte> { 0x83, 0x86 };
         void String(string value)

@@ -48,7 +48,8 @@ internal static class GrpcFraming
         }
     }
 
-    private static bool TryParse<T>(ref ReadOnlySequence<byte> buffer, MessageParser<T> parser, out T? frame)
+    /// <summary>Parses one whole frame off the front of <paramref name="buffer"/>; false when it is not all there yet.</summary>
+    internal static bool TryParse<T>(ref ReadOnlySequence<byte> buffer, MessageParser<T> parser, out T? frame)
         where T : class, IMessage<T>
     {
         frame = null;

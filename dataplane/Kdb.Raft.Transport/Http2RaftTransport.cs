@@ -18,6 +18,7 @@ internal sealed class Http2RaftTransport : IRaftTransport
     private WebApplication? _app;
     private long _received;
     private long _malformed;
+    private long _directConnections;
     internal long _dropped;
 
     public Http2RaftTransport(RaftTransportOptions options)
@@ -44,6 +45,12 @@ internal sealed class Http2RaftTransport : IRaftTransport
     public long MessagesReceived => Interlocked.Read(ref _received);
     public long MessagesDropped => Interlocked.Read(ref _dropped);
     public long MalformedFrames => Interlocked.Read(ref _malformed);
+    /// <summary>Connections whose peer streams were served by <see cref="DirectStreamReceiver"/> rather than Kestrel's HTTP/2.</summary>
+    internal long DirectConnections => Interlocked.Read(ref _directConnections);
+    internal bool Stopping => _stop.IsCancellationRequested;
+
+    internal void CountDirectConnection() => Interlocked.Increment(ref _directConnections);
+    internal void CountMalformed() => Interlocked.Increment(ref _malformed);
 
     public async Task StartAsync(CancellationToken ct)
     {
@@ -64,7 +71,14 @@ internal sealed class Http2RaftTransport : IRaftTransport
             k.Limits.Http2.InitialConnectionWindowSize = 32 << 20;
             k.Limits.Http2.MaxFrameSize = 1 << 20;
             k.Limits.MaxRequestBodySize = null;
-            k.Listen(_options.ListenAddress, _options.ListenPort, l => l.Protocols = HttpProtocols.Http2);
+            k.Listen(_options.ListenAddress, _options.ListenPort, l =>
+            {
+                l.Protocols = HttpProtocols.Http2;
+                if (_options.DirectReceive)
+                {
+                    l.Use(DirectStreamReceiver.Middleware(this));
+                }
+            });
         });
         var app = builder.Build();
         app.Run(HandleAsync);
@@ -123,17 +137,7 @@ internal sealed class Http2RaftTransport : IRaftTransport
         {
             while (await GrpcFraming.ReadFrameAsync(ctx.Request.BodyReader, RaftBatch.Parser, ctx.RequestAborted) is { } batch)
             {
-                // Decode the whole frame before delivering any of it: a bad frame delivers nothing.
-                var messages = new Message[batch.Messages.Count];
-                for (var i = 0; i < messages.Length; i++)
-                {
-                    messages[i] = MessageCodec.FromWire(batch.Messages[i]);
-                }
-                foreach (var m in messages)
-                {
-                    Interlocked.Increment(ref _received);
-                    _options.OnMessage(m);
-                }
+                Deliver(batch);
             }
         }
         catch (InvalidDataException e)
@@ -154,6 +158,22 @@ internal sealed class Http2RaftTransport : IRaftTransport
             {
                 ctx.Response.AppendTrailer("grpc-message", Uri.EscapeDataString(error));
             }
+        }
+    }
+
+    /// <summary>Decodes a received batch whole before delivering any of it: a bad frame delivers nothing (it throws
+    /// <see cref="InvalidDataException"/>).</summary>
+    internal void Deliver(RaftBatch batch)
+    {
+        var messages = new Message[batch.Messages.Count];
+        for (var i = 0; i < messages.Length; i++)
+        {
+            messages[i] = MessageCodec.FromWire(batch.Messages[i]);
+        }
+        foreach (var m in messages)
+        {
+            Interlocked.Increment(ref _received);
+            _options.OnMessage(m);
         }
     }
 

@@ -1,6 +1,7 @@
 using System.Net;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Routing;
+using Microsoft.AspNetCore.Server.Kestrel.Core;
 
 namespace Kdb.Raft.Transport;
 
@@ -53,6 +54,11 @@ public sealed record RaftTransportOptions
     /// frame. A peer too slow to take the bytes never blocks the caller (the rest is sent in the background). Default false:
     /// the transport sends from its own tasks as messages arrive and <see cref="IRaftTransport.Flush"/> does nothing.</summary>
     public bool CallerFlushes { get; init; }
+    /// <summary>When true (the default), the transport's own endpoint serves peer streams straight off their connections
+    /// (<see cref="DirectStreamReceiver"/>) and hands received messages to <see cref="OnMessage"/> on the thread that read
+    /// them, instead of through Kestrel's HTTP/2 request pipeline and a thread-pool hop per frame. A host serving the
+    /// stream on its own endpoint turns it on there with <see cref="RaftTransport.ServeStreamsDirectly"/>.</summary>
+    public bool DirectReceive { get; init; } = true;
 }
 
 /// <summary>Starts transports.</summary>
@@ -75,4 +81,10 @@ public static class RaftTransport
     /// on the caller's app, which must listen with HTTP/2.</summary>
     public static void MapStream(IEndpointRouteBuilder endpoints, IRaftTransport transport) =>
         endpoints.MapPost(StreamPath, ((Http2RaftTransport)transport).HandleAsync);
+
+    /// <summary>Serves the peer streams of connections to <paramref name="listen"/> (an HTTP/2 endpoint that also maps
+    /// <see cref="MapStream"/>) without Kestrel's HTTP/2 pipeline, on the thread that reads them; every other connection
+    /// goes on to Kestrel untouched. <see cref="RaftTransportOptions.OnMessage"/> must then not block.</summary>
+    public static void ServeStreamsDirectly(ListenOptions listen, IRaftTransport transport) =>
+        listen.Use(DirectStreamReceiver.Middleware((Http2RaftTransport)transport));
 }

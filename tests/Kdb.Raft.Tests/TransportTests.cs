@@ -241,7 +241,7 @@ public sealed class TransportTests(Xunit.Abstractions.ITestOutputHelper output)
         Assert.Equal(expected.CalculateSize(), length - 5);
     }
 
-    private static byte[] Frame(byte[] payload, byte flag = 0)
+    internal static byte[] Frame(byte[] payload, byte flag = 0)
     {
         var b = new byte[5 + payload.Length];
         b[0] = flag;

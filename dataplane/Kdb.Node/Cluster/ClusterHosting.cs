@@ -61,7 +61,15 @@ public static class ClusterHosting
         builder.WebHost.ConfigureKestrel(kestrel =>
         {
             kestrel.Listen(bind, ports.Pg, listen => listen.UseConnectionHandler<PgKestrelConnectionHandler>());
-            kestrel.Listen(bind, ports.Internal, listen => listen.Protocols = HttpProtocols.Http2);
+            kestrel.Listen(bind, ports.Internal, listen =>
+            {
+                listen.Protocols = HttpProtocols.Http2;
+                if (config.GetValue("Cluster:DirectRaftReceive", true))
+                {
+                    // Peer streams are read off their connections on the socket's thread; the admin API stays with Kestrel.
+                    RaftTransport.ServeStreamsDirectly(listen, runtime.Transport);
+                }
+            });
             kestrel.Listen(bind, ports.Http, listen => listen.Protocols = HttpProtocols.Http1AndHttp2);
             kestrel.Limits.Http2.InitialStreamWindowSize = 4 << 20;
             kestrel.Limits.Http2.InitialConnectionWindowSize = 8 << 20;
