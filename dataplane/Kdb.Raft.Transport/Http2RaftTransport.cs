@@ -45,8 +45,7 @@ internal sealed class Http2RaftTransport : IRaftTransport
     public long MessagesReceived => Interlocked.Read(ref _received);
     public long MessagesDropped => Interlocked.Read(ref _dropped);
     public long MalformedFrames => Interlocked.Read(ref _malformed);
-    /// <summary>Connections whose peer streams were served by <see cref="DirectStreamReceiver"/> rather than Kestrel's HTTP/2.</summary>
-    internal long DirectConnections => Interlocked.Read(ref _directConnections);
+    public long DirectConnections => Interlocked.Read(ref _directConnections);
     internal bool Stopping => _stop.IsCancellationRequested;
 
     internal void CountDirectConnection() => Interlocked.Increment(ref _directConnections);

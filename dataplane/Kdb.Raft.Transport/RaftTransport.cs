@@ -29,6 +29,9 @@ public interface IRaftTransport : IAsyncDisposable
     long MessagesDropped { get; }
     /// <summary>Frames rejected as malformed or truncated (each closes its stream; the node keeps running).</summary>
     long MalformedFrames { get; }
+    /// <summary>Incoming connections whose peer streams were read straight off the connection rather than through
+    /// Kestrel's HTTP/2 server (<see cref="RaftTransportOptions.DirectReceive"/>).</summary>
+    long DirectConnections { get; }
 }
 
 /// <summary>Transport options.</summary>

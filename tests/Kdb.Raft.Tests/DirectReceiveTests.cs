@@ -22,7 +22,7 @@ public sealed class DirectReceiveTests
         return (server, received);
     }
 
-    private static long Direct(IRaftTransport t) => ((Http2RaftTransport)t).DirectConnections;
+    private static long Direct(IRaftTransport t) => t.DirectConnections;
 
     [Theory]
     [InlineData(true)]

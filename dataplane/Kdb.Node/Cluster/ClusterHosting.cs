@@ -76,7 +76,7 @@ public static class ClusterHosting
         });
         // pgwire statements and Raft frames alike are short and never block a thread (commits and reads await the group).
         builder.UseInlineSocketScheduling("Cluster:InlineSocketCompletions");
-        builder.Services.AddSingleton(new ClusterMetrics(runtime.Host, runtime.Usage, config.GetValue("Metrics:TopDatabases", DatabaseTopN.DefaultN)));
+        builder.Services.AddSingleton(new ClusterMetrics(runtime.Host, runtime.Usage, config.GetValue("Metrics:TopDatabases", DatabaseTopN.DefaultN), runtime.Transport));
         builder.Services.AddHealthChecks().Add(new Microsoft.Extensions.Diagnostics.HealthChecks.HealthCheckRegistration(
             "shard-groups", _ => new ShardGroupHealthCheck(runtime.Host), Microsoft.Extensions.Diagnostics.HealthChecks.HealthStatus.Unhealthy, [Kdb.ServiceDefaults.ServiceDefaultsExtensions.ReadyTag]));
         builder.Services.AddHostedService(sp => new GcThresholdAdvanceService(runtime, config.GetValue("Cluster:GcRetention", TimeSpan.FromMinutes(10))));

@@ -15,7 +15,7 @@ internal sealed class ClusterMetrics : IDisposable
 {
     private readonly Meter _meter = new("Kdb.Node.Cluster");
 
-    public ClusterMetrics(ClusterHost host, UsageMeter? usage = null, int topDatabases = DatabaseTopN.DefaultN)
+    public ClusterMetrics(ClusterHost host, UsageMeter? usage = null, int topDatabases = DatabaseTopN.DefaultN, Kdb.Raft.Transport.IRaftTransport? transport = null)
     {
         IEnumerable<Measurement<long>> PerGroup(Func<GroupStatus, long> value)
         {
@@ -47,6 +47,13 @@ internal sealed class ClusterMetrics : IDisposable
 
             return engines;
         });
+        if (transport is not null)
+        {
+            _meter.CreateObservableCounter("kdb_raft_messages_received", () => transport.MessagesReceived, description: "Raft messages received from peer nodes");
+            _meter.CreateObservableCounter("kdb_raft_messages_dropped", () => transport.MessagesDropped, description: "Raft messages dropped before sending (a full queue or an unknown peer; Raft resends)");
+            _meter.CreateObservableCounter("kdb_raft_malformed_frames", () => transport.MalformedFrames, description: "Received Raft frames rejected as malformed or truncated");
+            _meter.CreateObservableCounter("kdb_raft_direct_connections", () => transport.DirectConnections, description: "Peer connections read straight off the socket instead of through Kestrel's HTTP/2 server");
+        }
         _meter.CreateObservableCounter("kdb_leader_changes", () => host.LeaderChanges, description: "Leader changes seen by this node's replicas");
         _meter.CreateObservableCounter("kdb_group_leader_changes", () => PerGroupValue(host, id => host.LeaderChangesOf(id)), description: "Leader changes seen by this replica of the group");
         _meter.CreateObservableGauge("kdb_group_databases", () => PerGroupValue(host, id => host.DatabaseCount(id)), description: "Databases the group hosts");

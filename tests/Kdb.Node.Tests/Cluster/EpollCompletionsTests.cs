@@ -109,6 +109,11 @@ public sealed class EpollCompletionsTests(EpollCompletionsCluster fixture, ITest
         Assert.True(Value(after, "kdb_group_commit_latency_seconds_count", label) > 0);
         Assert.Contains($"kdb_group_apply_lag{{{label}}}", after, StringComparison.Ordinal);
         Assert.Contains($"kdb_group_leader_changes_total{{{label}}}", after, StringComparison.Ordinal);
+
+        // Both followers' streams to the leader (their acknowledgements) were read straight off the connection.
+        Assert.True(Value(after, "kdb_raft_direct_connections_total", "") >= 2, "the followers' peer streams did not bypass Kestrel's HTTP/2 server");
+        Assert.True(Value(after, "kdb_raft_messages_received_total", "") > 0);
+        Assert.Equal(0, Value(after, "kdb_raft_malformed_frames_total", ""));
     }
 
     private static async Task<int> Exec(NpgsqlConnection conn, string sql)
@@ -129,7 +134,7 @@ public sealed class EpollCompletionsTests(EpollCompletionsCluster fixture, ITest
     /// <summary>The value of series <paramref name="name"/>{<paramref name="labels"/>} in an exposition.</summary>
     internal static double Value(string exposition, string name, string labels, bool orZero = false)
     {
-        var prefix = name + "{" + labels + "} ";
+        var prefix = labels.Length == 0 ? name + " " : name + "{" + labels + "} ";
         foreach (var line in exposition.Split('\n'))
         {
             if (line.StartsWith(prefix, StringComparison.Ordinal))
