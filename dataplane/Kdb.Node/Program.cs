@@ -86,7 +86,16 @@ static IReadOnlyList<object> HeartbeatGroups(ClusterRuntime cluster)
     var groups = new List<object>();
     foreach (var id in cluster.Host.GroupIds)
     {
-        var s = cluster.Host.Status(id);
+        Kdb.Cluster.GroupStatus s;
+        try
+        {
+            s = cluster.Host.Status(id);
+        }
+        catch (Kdb.Cluster.ClusterException)
+        {
+            // The group left this node since the listing: the next heartbeat no longer lists it.
+            continue;
+        }
         groups.Add(new
         {
             groupId = id.ToString(System.Globalization.CultureInfo.InvariantCulture),

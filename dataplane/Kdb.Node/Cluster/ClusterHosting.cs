@@ -111,9 +111,25 @@ internal sealed class GcThresholdAdvanceService(ClusterRuntime runtime, TimeSpan
         while (await timer.WaitForNextTickAsync(stoppingToken))
         {
             var now = DateTime.UtcNow;
-            foreach (var groupId in runtime.Host.GroupIds)
+            var groups = runtime.Host.GroupIds;
+            foreach (var gone in history.Keys.Where(id => !groups.Contains(id)).ToList())
             {
-                var status = runtime.Host.Status(groupId);
+                history.Remove(gone);
+            }
+            foreach (var groupId in groups)
+            {
+                GroupStatus status;
+                try
+                {
+                    status = runtime.Host.Status(groupId);
+                }
+                catch (ClusterException)
+                {
+                    // The group left this node since the listing (a move or a repair): an exception here stopped the
+                    // whole node once, as a background service's failure stops its host.
+                    history.Remove(groupId);
+                    continue;
+                }
                 if (!history.TryGetValue(groupId, out var seen))
                 {
                     history[groupId] = seen = new Queue<(DateTime, ulong)>();
@@ -124,7 +140,7 @@ internal sealed class GcThresholdAdvanceService(ClusterRuntime runtime, TimeSpan
                 {
                     threshold = seen.Dequeue().Applied;
                 }
-                if (threshold > status.GcThreshold && runtime.Host.IsLeader(groupId))
+                if (threshold > status.GcThreshold && status.Role == RaftRole.Leader)
                 {
                     try
                     {

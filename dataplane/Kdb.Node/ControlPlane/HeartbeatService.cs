@@ -28,8 +28,9 @@ internal sealed partial class HeartbeatService(
                 await BeatAsync(stoppingToken);
                 status.Succeeded(time.GetUtcNow());
             }
-            catch (Exception ex) when (ex is HttpRequestException or TaskCanceledException && !stoppingToken.IsCancellationRequested)
+            catch (Exception ex) when (!stoppingToken.IsCancellationRequested)
             {
+                // Whatever failed, the next beat tries again: a background service that throws stops the whole node.
                 status.Failed(ex.Message);
                 LogHeartbeatFailed(logger, ex.Message);
             }
