@@ -343,9 +343,14 @@ public sealed class ClusterHost : IDisposable
         return list;
     }
 
-    public GroupStatus Status(ulong groupId)
+    public GroupStatus Status(ulong groupId) => StatusOf(groupId, Group(groupId));
+
+    /// <summary>The status of a hosted group, or null when this node does not (or no longer) host it: a group listed by
+    /// <see cref="GroupIds"/> can leave the node (a move, a repair) before its status is read.</summary>
+    public GroupStatus? TryStatus(ulong groupId) => _groups.TryGetValue(groupId, out var group) ? StatusOf(groupId, group) : null;
+
+    private GroupStatus StatusOf(ulong groupId, ShardGroup group)
     {
-        var group = Group(groupId);
         var conf = group.Node.Conf;
         var leader = group.LeaderRaftId;
         var stats = group.Engine.Stats;

@@ -86,14 +86,9 @@ static IReadOnlyList<object> HeartbeatGroups(ClusterRuntime cluster)
     var groups = new List<object>();
     foreach (var id in cluster.Host.GroupIds)
     {
-        Kdb.Cluster.GroupStatus s;
-        try
+        if (cluster.Host.TryStatus(id) is not { } s)
         {
-            s = cluster.Host.Status(id);
-        }
-        catch (Kdb.Cluster.ClusterException)
-        {
-            // The group left this node since the listing: the next heartbeat no longer lists it.
+            // The group left this node since the listing.
             continue;
         }
         groups.Add(new

@@ -321,7 +321,11 @@ internal static class AdminEndpoints
         var response = new StatusResponse { NodeId = runtime.Host.NodeId };
         foreach (var id in runtime.Host.GroupIds.Order())
         {
-            response.Groups.Add(GroupInfoOf(runtime.Host.Status(id)));
+            // A group that left the node since the listing is no longer this node's to report.
+            if (runtime.Host.TryStatus(id) is { } status)
+            {
+                response.Groups.Add(GroupInfoOf(status));
+            }
         }
         return response;
     }

@@ -118,15 +118,10 @@ internal sealed class GcThresholdAdvanceService(ClusterRuntime runtime, TimeSpan
             }
             foreach (var groupId in groups)
             {
-                GroupStatus status;
-                try
+                if (runtime.Host.TryStatus(groupId) is not { } status)
                 {
-                    status = runtime.Host.Status(groupId);
-                }
-                catch (ClusterException)
-                {
-                    // The group left this node since the listing (a move or a repair): an exception here stopped the
-                    // whole node once, as a background service's failure stops its host.
+                    // The group left this node since the listing (a move or a repair). Status's exception here once
+                    // stopped the whole node: a background service's failure stops its host.
                     history.Remove(groupId);
                     continue;
                 }

@@ -21,11 +21,10 @@ internal sealed class ClusterMetrics : IDisposable
         {
             foreach (var id in host.GroupIds)
             {
-                if (!host.HasGroup(id))
+                if (host.TryStatus(id) is not { } s)
                 {
                     continue;
                 }
-                var s = host.Status(id);
                 yield return new Measurement<long>(value(s), new KeyValuePair<string, object?>("group", GroupLabel(id)));
             }
         }
